@@ -1,0 +1,240 @@
+"""The HMH shard and manifest contract (``shared/FORMAT.md``, version 1) in code.
+
+This is the one module that knows dataset names, dtypes, shapes, chunking and attributes.
+Both ``hmh_builder`` (writer, verify, release) and ``hmh_train`` (reader) import it, so it
+depends on numpy, h5py and the standard library only.
+
+All image arrays are **RGB**, uint8, channel-last: ``(N, H, W, 3)``; the matte ``A`` is
+``(N, H, W)`` uint8 with 0 = background and 255 = foreground.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import numpy as np
+
+SHARD_FORMAT = "hmh-shard"
+MANIFEST_FORMAT = "hmh-manifest"
+FORMAT_VERSION = 1
+CHANNEL_ORDER = "RGB"
+SPLITS = ("train", "test")
+TRANSFORMS = ("reinhard", "illumination", "saturation")
+FAILURE_STAGES = ("decode", "pair", "validate", "process")
+
+#: Image datasets every shard holds, in the order they enter the content digest.
+RGB_DATASETS = ("I", "F", "B", "I_d")
+MATTE_DATASET = "A"
+IMAGE_DATASETS = ("I", "A", "F", "B", "I_d")
+#: Optional image dataset (stored only on request); readers must not require it.
+OPTIONAL_IMAGE_DATASETS = ("B_t",)
+STRING_DATASETS = ("id", "transform", "params")
+
+REQUIRED_ATTRS = ("format", "format_version", "channel_order", "split", "size",
+                  "builder_version", "config_hash")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Name, dtype and per-sample shape of one dataset in a shard (per-sample shape for size H×W)."""
+
+    name: str
+    per_sample_shape: tuple
+    is_string: bool = False
+
+
+def dataset_specs(height: int, width: int, with_b_t: bool = False) -> list[DatasetSpec]:
+    """Every dataset a shard of H×W samples holds, in FORMAT.md order."""
+    specs = [DatasetSpec(name, (height, width, 3)) for name in ("I",)]
+    specs.append(DatasetSpec("A", (height, width)))
+    specs += [DatasetSpec(name, (height, width, 3)) for name in ("F", "B", "I_d")]
+    if with_b_t:
+        specs.append(DatasetSpec("B_t", (height, width, 3)))
+    specs += [DatasetSpec(name, (), is_string=True) for name in STRING_DATASETS]
+    return specs
+
+
+def string_dtype():
+    """The h5py variable-length UTF-8 string dtype used for ``id``, ``transform``, ``params``."""
+    import h5py
+
+    return h5py.string_dtype(encoding="utf-8")
+
+
+def create_shard_datasets(h5file, n_samples: int, height: int, width: int,
+                          with_b_t: bool = False) -> None:
+    """Create every dataset of a shard in an open, writable h5py File (one sample per chunk)."""
+    for spec in dataset_specs(height, width, with_b_t):
+        if spec.is_string:
+            h5file.create_dataset(spec.name, shape=(n_samples,), dtype=string_dtype())
+        else:
+            shape = (n_samples,) + spec.per_sample_shape
+            chunks = (1,) + spec.per_sample_shape
+            h5file.create_dataset(spec.name, shape=shape, dtype=np.uint8, chunks=chunks)
+
+
+def shard_attrs(split: str, height: int, width: int, builder_version: str,
+                config_hash: str) -> dict:
+    """The file attributes FORMAT.md requires on every shard."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return {
+        "format": SHARD_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "channel_order": CHANNEL_ORDER,
+        "split": split,
+        "size": [int(height), int(width)],
+        "builder_version": builder_version,
+        "config_hash": config_hash,
+    }
+
+
+def shard_filename(split: str, index: int) -> str:
+    """Relative path of shard ``index`` of ``split``: ``train/train-00000.h5``."""
+    return f"{split}/{split}-{index:05d}.h5"
+
+
+def _decode(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def check_shard(h5file, expect_split: str | None = None) -> list[str]:
+    """Problems with an open shard's schema (names, dtypes, shapes, attributes); [] when valid.
+
+    Every problem is one plain sentence that does not name the file (the caller adds it).
+    """
+    problems = []
+    attrs = h5file.attrs
+    for key in REQUIRED_ATTRS:
+        if key not in attrs:
+            problems.append(f"attribute {key!r} is missing")
+    if problems:
+        return problems
+    if _decode(attrs["format"]) != SHARD_FORMAT:
+        problems.append(f"attribute format is {_decode(attrs['format'])!r}, expected {SHARD_FORMAT!r}")
+    if int(attrs["format_version"]) != FORMAT_VERSION:
+        problems.append(f"format_version is {int(attrs['format_version'])}, this reader knows {FORMAT_VERSION}")
+    if _decode(attrs["channel_order"]) != CHANNEL_ORDER:
+        problems.append(f"channel_order is {_decode(attrs['channel_order'])!r}, expected 'RGB'")
+    split = _decode(attrs["split"])
+    if split not in SPLITS or (expect_split is not None and split != expect_split):
+        problems.append(f"split attribute is {split!r}, expected {expect_split or SPLITS!r}")
+    height, width = (int(v) for v in attrs["size"])
+    n_samples = h5file["id"].shape[0] if "id" in h5file else None
+    with_b_t = "B_t" in h5file
+    for spec in dataset_specs(height, width, with_b_t):
+        if spec.name not in h5file:
+            problems.append(f"dataset {spec.name!r} is missing")
+            continue
+        dset = h5file[spec.name]
+        expected_shape = (n_samples,) + spec.per_sample_shape
+        if dset.shape != expected_shape:
+            problems.append(f"dataset {spec.name!r} has shape {dset.shape}, expected {expected_shape}")
+        if spec.is_string:
+            if dset.dtype.kind != "O":
+                problems.append(f"dataset {spec.name!r} has dtype {dset.dtype}, expected UTF-8 strings")
+        elif dset.dtype != np.uint8:
+            problems.append(f"dataset {spec.name!r} has dtype {dset.dtype}, expected uint8")
+    return problems
+
+
+def sample_digest(sample_id: str, transform: str, params: str,
+                  images: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 hex digest of one sample's arrays and metadata.
+
+    ``images`` maps each name of :data:`IMAGE_DATASETS` (``B_t`` is never included) to its
+    uint8 array for that one sample. The digest covers names, shapes and bytes, so it is the
+    same however the sample was stored.
+    """
+    h = hashlib.sha256()
+    for text in (sample_id, transform, params):
+        encoded = text.encode("utf-8")
+        h.update(len(encoded).to_bytes(8, "little"))
+        h.update(encoded)
+    for name in IMAGE_DATASETS:
+        array = np.ascontiguousarray(images[name], dtype=np.uint8)
+        h.update(name.encode("ascii"))
+        h.update(repr(array.shape).encode("ascii"))
+        h.update(array.tobytes())
+    return h.hexdigest()
+
+
+def content_digest(sample_digests: Iterable[tuple[str, str]]) -> str:
+    """Combine ``(sample_id, sample_digest)`` pairs into the dataset's ``content_digest``.
+
+    Pairs are sorted by sample id first, so the result does not depend on shard boundaries,
+    worker count or order.
+    """
+    h = hashlib.sha256()
+    for sample_id, digest in sorted(sample_digests):
+        h.update(f"{sample_id}\t{digest}\n".encode("utf-8"))
+    return h.hexdigest()
+
+
+def read_sample_digests(h5file) -> list[tuple[str, str]]:
+    """Recompute ``(id, sample_digest)`` for every sample of an open shard."""
+    ids = [_decode(v) for v in h5file["id"][()]]
+    transforms = [_decode(v) for v in h5file["transform"][()]]
+    params = [_decode(v) for v in h5file["params"][()]]
+    out = []
+    for index, sample_id in enumerate(ids):
+        images = {name: h5file[name][index] for name in IMAGE_DATASETS}
+        out.append((sample_id, sample_digest(sample_id, transforms[index], params[index], images)))
+    return out
+
+
+def file_sha256(path: str | os.PathLike, block_size: int = 1 << 22) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(block_size), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def config_hash(config: Mapping) -> str:
+    """Stable short hash (16 hex) of a JSON-serialisable config mapping (key order ignored)."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def load_manifest(out_dir: str | os.PathLike) -> dict:
+    """Read ``OUT/manifest.json``; raises ValueError with a one-line reason when unusable."""
+    path = os.path.join(out_dir, "manifest.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no manifest.json (is this an hmh-build output folder?)") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"{path}: format is {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: format_version {manifest.get('format_version')!r} is not supported "
+                         f"(this tool reads version {FORMAT_VERSION})")
+    return manifest
+
+
+def split_of(sample_id: str, test_fraction: float) -> str:
+    """Train/test split of a sample: a pure function of its id and the test fraction.
+
+    The first 8 bytes of SHA-256(id) as a fraction in [0, 1); below ``test_fraction`` → test.
+    """
+    if not 0.0 <= test_fraction <= 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1], got {test_fraction}")
+    value = int.from_bytes(hashlib.sha256(sample_id.encode("utf-8")).digest()[:8], "big") / 2.0**64
+    return "test" if value < test_fraction else "train"
+
+
+def sample_seed(seed: int, sample_id: str) -> list[int]:
+    """Seed sequence for ``numpy.random.default_rng`` of one sample: ``[seed, id_hash]``.
+
+    Every random choice for a sample comes from ``default_rng(sample_seed(seed, id))``, so the
+    content never depends on worker count or order.
+    """
+    id_hash = int.from_bytes(hashlib.sha256(sample_id.encode("utf-8")).digest()[:8], "big")
+    return [int(seed), id_hash]

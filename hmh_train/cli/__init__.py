@@ -1,0 +1,10 @@
+"""``hmh-train`` command line. Only the modules in this package import click."""
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """Train, evaluate and apply the joint matting + harmonization GAN on HMH shards."""
+
+
+# Sub-commands register themselves below, one module each (summary, matting, joint, eval, ...).

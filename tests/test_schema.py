@@ -1,0 +1,58 @@
+import h5py
+import numpy as np
+
+from hmh_builder import schema
+
+
+def _images(value):
+    return {"I": np.full((2, 2, 3), value, np.uint8), "A": np.full((2, 2), value, np.uint8),
+            "F": np.zeros((2, 2, 3), np.uint8), "B": np.zeros((2, 2, 3), np.uint8),
+            "I_d": np.zeros((2, 2, 3), np.uint8)}
+
+
+def test_split_is_pure_function_of_id_and_fraction():
+    ids = [f"1803151818-{i:08d}" for i in range(20000)]
+    splits = [schema.split_of(i, 0.1) for i in ids]
+    assert splits == [schema.split_of(i, 0.1) for i in reversed(ids)][::-1]
+    share = splits.count("test") / len(ids)
+    assert 0.09 < share < 0.11
+    assert all(schema.split_of(i, 0.0) == "train" for i in ids[:100])
+    assert all(schema.split_of(i, 1.0) == "test" for i in ids[:100])
+
+
+def test_content_digest_ignores_order():
+    pairs = [("b", "2" * 64), ("a", "1" * 64), ("c", "3" * 64)]
+    assert schema.content_digest(pairs) == schema.content_digest(sorted(pairs))
+    assert schema.content_digest(pairs) != schema.content_digest(pairs[:2])
+
+
+def test_sample_digest_changes_with_any_pixel_or_metadata():
+    base = schema.sample_digest("x", "reinhard", "{}", _images(7))
+    assert base == schema.sample_digest("x", "reinhard", "{}", _images(7))
+    assert base != schema.sample_digest("x", "reinhard", "{}", _images(8))
+    assert base != schema.sample_digest("x", "saturation", "{}", _images(7))
+    assert base != schema.sample_digest("y", "reinhard", "{}", _images(7))
+
+
+def test_created_shard_passes_check_and_broken_one_fails(tmp_path):
+    path = tmp_path / "s.h5"
+    with h5py.File(path, "w") as f:
+        schema.create_shard_datasets(f, 3, 4, 5)
+        f.attrs.update(schema.shard_attrs("train", 4, 5, "0.1.0", "abc"))
+    with h5py.File(path, "r") as f:
+        assert schema.check_shard(f, "train") == []
+        assert f["I"].chunks == (1, 4, 5, 3)
+        assert f["A"].shape == (3, 4, 5)
+    with h5py.File(path, "a") as f:
+        del f["B"]
+        f.attrs["channel_order"] = "BGR"
+    with h5py.File(path, "r") as f:
+        problems = schema.check_shard(f)
+    assert any("'B' is missing" in p for p in problems)
+    assert any("channel_order" in p for p in problems)
+
+
+def test_sample_seed_is_stable_literal():
+    assert schema.sample_seed(0, "a")[0] == 0
+    assert schema.sample_seed(0, "a") == schema.sample_seed(0, "a")
+    assert schema.sample_seed(0, "a") != schema.sample_seed(1, "a")
