@@ -8,3 +8,5 @@ def main():
 
 
 # Sub-commands register themselves below, one module each (build, verify, preview, ...).
+from hmh_builder.cli.verify import verify_command  # noqa: E402
+main.add_command(verify_command)
