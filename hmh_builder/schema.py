@@ -238,3 +238,80 @@ def sample_seed(seed: int, sample_id: str) -> list[int]:
     """
     id_hash = int.from_bytes(hashlib.sha256(sample_id.encode("utf-8")).digest()[:8], "big")
     return [int(seed), id_hash]
+
+
+# --- Background shards (``hmh-build backgrounds``), additive to format version 1 -------------
+#
+# A folder of scene images (e.g. SUN) for test-time composition, sharded like the HMH set:
+# BG/manifest.json (format "hmh-backgrounds-manifest"), BG/failures.jsonl and
+# BG/backgrounds/backgrounds-00000.h5, each shard holding ``image`` (N, H, W, 3) uint8 RGB
+# (one sample per chunk) and ``id`` (N,) UTF-8 (the source path relative to --src, without
+# extension, "/"-separated).
+
+BACKGROUND_FORMAT = "hmh-backgrounds"
+BACKGROUND_MANIFEST_FORMAT = "hmh-backgrounds-manifest"
+BACKGROUND_SPLIT = "backgrounds"
+BACKGROUND_IMAGE_DATASET = "image"
+BACKGROUND_REQUIRED_ATTRS = ("format", "format_version", "channel_order", "size",
+                             "builder_version", "config_hash")
+
+
+def create_background_datasets(h5file, n_samples: int, height: int, width: int) -> None:
+    """Create ``image`` (N, H, W, 3) uint8 and ``id`` (N,) UTF-8 in an open, writable file."""
+    h5file.create_dataset(BACKGROUND_IMAGE_DATASET, shape=(n_samples, height, width, 3),
+                          dtype=np.uint8, chunks=(1, height, width, 3))
+    h5file.create_dataset("id", shape=(n_samples,), dtype=string_dtype())
+
+
+def background_attrs(height: int, width: int, builder_version: str, config_hash: str) -> dict:
+    """The file attributes of a background shard."""
+    return {"format": BACKGROUND_FORMAT, "format_version": FORMAT_VERSION,
+            "channel_order": CHANNEL_ORDER, "size": [int(height), int(width)],
+            "builder_version": builder_version, "config_hash": config_hash}
+
+
+def background_shard_filename(index: int) -> str:
+    """Relative path of background shard ``index``: ``backgrounds/backgrounds-00000.h5``."""
+    return f"{BACKGROUND_SPLIT}/{BACKGROUND_SPLIT}-{index:05d}.h5"
+
+
+def check_background_shard(h5file) -> list[str]:
+    """Problems with an open background shard's schema; [] when valid (file not named)."""
+    attrs = h5file.attrs
+    problems = [f"attribute {key!r} is missing" for key in BACKGROUND_REQUIRED_ATTRS
+                if key not in attrs]
+    if problems:
+        return problems
+    if _decode(attrs["format"]) != BACKGROUND_FORMAT:
+        problems.append(f"attribute format is {_decode(attrs['format'])!r}, "
+                        f"expected {BACKGROUND_FORMAT!r}")
+    if int(attrs["format_version"]) != FORMAT_VERSION:
+        problems.append(f"format_version is {int(attrs['format_version'])}, "
+                        f"this reader knows {FORMAT_VERSION}")
+    if _decode(attrs["channel_order"]) != CHANNEL_ORDER:
+        problems.append(f"channel_order is {_decode(attrs['channel_order'])!r}, expected 'RGB'")
+    height, width = (int(v) for v in attrs["size"])
+    if "id" not in h5file or BACKGROUND_IMAGE_DATASET not in h5file:
+        return problems + ["dataset 'id' or 'image' is missing"]
+    n_samples = h5file["id"].shape[0]
+    image = h5file[BACKGROUND_IMAGE_DATASET]
+    if image.shape != (n_samples, height, width, 3):
+        problems.append(f"dataset 'image' has shape {image.shape}, "
+                        f"expected {(n_samples, height, width, 3)}")
+    if image.dtype != np.uint8:
+        problems.append(f"dataset 'image' has dtype {image.dtype}, expected uint8")
+    if h5file["id"].dtype.kind != "O":
+        problems.append(f"dataset 'id' has dtype {h5file['id'].dtype}, expected UTF-8 strings")
+    return problems
+
+
+def background_digest(sample_id: str, image: np.ndarray) -> str:
+    """SHA-256 hex digest of one background: its id and its uint8 (H, W, 3) RGB pixels."""
+    h = hashlib.sha256()
+    encoded = sample_id.encode("utf-8")
+    h.update(len(encoded).to_bytes(8, "little"))
+    h.update(encoded)
+    array = np.ascontiguousarray(image, dtype=np.uint8)
+    h.update(repr(array.shape).encode("ascii"))
+    h.update(array.tobytes())
+    return h.hexdigest()

@@ -56,3 +56,22 @@ def test_sample_seed_is_stable_literal():
     assert schema.sample_seed(0, "a")[0] == 0
     assert schema.sample_seed(0, "a") == schema.sample_seed(0, "a")
     assert schema.sample_seed(0, "a") != schema.sample_seed(1, "a")
+
+
+def test_background_shard_schema_and_digest(tmp_path):
+    path = tmp_path / "bg.h5"
+    with h5py.File(path, "w") as f:
+        schema.create_background_datasets(f, 2, 4, 5)
+        for key, value in schema.background_attrs(4, 5, "0.1.0", "abc").items():
+            f.attrs[key] = value
+        assert schema.check_background_shard(f) == []
+        assert f["image"].chunks == (1, 4, 5, 3)
+        f.attrs["format"] = "hmh-shard"
+        assert schema.check_background_shard(f) == ["attribute format is 'hmh-shard', expected 'hmh-backgrounds'"]
+    assert schema.background_shard_filename(3) == "backgrounds/backgrounds-00003.h5"
+    image = np.zeros((4, 5, 3), np.uint8)
+    digest = schema.background_digest("a/b", image)
+    assert digest == schema.background_digest("a/b", image.copy())
+    assert digest != schema.background_digest("a/c", image)
+    image[0, 0, 0] = 1
+    assert digest != schema.background_digest("a/b", image)
