@@ -1,0 +1,138 @@
+"""Device-side batch preparation: uint8 loader batch → float ``Batch`` with trimap.
+
+Everything here runs on the training device (CPU or CUDA) with torch/kornia. Random choices
+come from an explicit CPU ``torch.Generator`` (saved in checkpoints, so a resumed run draws the
+same crops, trimaps and adjustments); nothing touches the global RNG.
+
+Tensor conventions (``notes/TRAIN_API.md``): images float32 ``(B, 3, H, W)`` RGB in [0, 1];
+alpha ``(B, 1, H, W)`` in [0, 1]; trimap ``(B, 1, H, W)`` with values {0, 0.5, 1}.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from hmh_train.adjust import online_adjust
+
+#: Half-width (pixels) of the unknown band added around 0 < A < 1 at evaluation time. Fixed so
+#: that evaluation trimaps are deterministic; 10 px at 256×256 is the middle of IndexNet's
+#: training range (1–19).
+EVAL_TRIMAP_RADIUS = 10
+#: IndexNet's training recipe draws the band radius uniformly from this inclusive range.
+TRAIN_TRIMAP_RADII = (1, 19)
+
+
+@dataclass
+class Batch:
+    """One training batch on the device (float32, RGB, [0, 1]).
+
+    image (I) ``(B,3,H,W)``, alpha (A) ``(B,1,H,W)``, background (B) ``(B,3,H,W)``,
+    disharmonious (I_d) ``(B,3,H,W)``, trimap ``(B,1,H,W)`` in {0, 0.5, 1}.
+    """
+
+    image: torch.Tensor
+    alpha: torch.Tensor
+    background: torch.Tensor
+    disharmonious: torch.Tensor
+    trimap: torch.Tensor
+
+
+def _disk(radius: int, device) -> torch.Tensor:
+    """float32 ``(1, 1, 2r+1, 2r+1)`` disk of ones (Euclidean distance ≤ r)."""
+    coords = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32)
+    return ((coords[:, None] ** 2 + coords[None, :] ** 2) <= radius * radius).float()[None, None]
+
+
+def trimap_from_alpha(alpha01: torch.Tensor, radius) -> torch.Tensor:
+    """Trimap ``(B,1,H,W)`` in {0, 0.5, 1} from alpha ``(B,1,H,W)`` in [0, 1].
+
+    Unknown (0.5) = pixels with 0 < A < 1, widened by a disk of ``radius`` pixels (IndexNet's
+    recipe, elliptical structuring element); elsewhere 1 where A == 1 and 0 where A == 0.
+    ``radius`` is one int for the whole batch or a sequence/tensor of one int per sample;
+    radius 0 keeps exactly the 0 < A < 1 band.
+    """
+    n = alpha01.shape[0]
+    radii = [int(radius)] * n if isinstance(radius, int) else [int(r) for r in radius]
+    if len(radii) != n:
+        raise ValueError(f"got {len(radii)} radii for a batch of {n}")
+    unknown = ((alpha01 > 0) & (alpha01 < 1)).float()
+    widened = torch.empty_like(unknown)
+    for r in sorted(set(radii)):
+        rows = torch.tensor([i for i, v in enumerate(radii) if v == r], device=alpha01.device)
+        band = unknown[rows]
+        if r > 0:
+            band = (F.conv2d(band, _disk(r, alpha01.device), padding=r) > 0.5).float()
+        widened[rows] = band
+    known = (alpha01 >= 1).float()
+    return torch.where(widened > 0, torch.full_like(known, 0.5), known)
+
+
+def draw_crop_flip(generator: torch.Generator, n: int, crop_min: float, flip: bool) -> torch.Tensor:
+    """Affine matrices ``(n, 2, 3)`` (normalised coordinates) for a random crop + flip per sample.
+
+    The crop keeps a square-scaled window whose side is a uniform fraction in [crop_min, 1] of
+    the image, at a uniform position inside it; it is resized back to the full size. Flip is
+    horizontal with probability 0.5. One matrix per sample is applied to every paired image.
+    """
+    scale = crop_min + (1.0 - crop_min) * torch.rand(n, generator=generator)
+    shift = (1.0 - scale)[:, None] * (2.0 * torch.rand(n, 2, generator=generator) - 1.0)
+    sign = torch.ones(n)
+    if flip:
+        sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = scale * sign
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    return theta
+
+
+def apply_crop_flip(stack: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Apply per-sample affine ``theta (B,2,3)`` to ``stack (B,C,H,W)`` (bilinear, border pad).
+
+    Identity and pure flips reproduce the input exactly (pixel centres are sampled).
+    """
+    grid = F.affine_grid(theta.to(stack.device, stack.dtype), list(stack.shape), align_corners=False)
+    return F.grid_sample(stack, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def to_unit(raw: dict, device) -> dict:
+    """uint8 loader batch {I, A, B, I_d: (B,C,H,W)} → float32 [0, 1] tensors on ``device``."""
+    non_blocking = torch.device(device).type == "cuda"
+    return {key: raw[key].to(device, non_blocking=non_blocking).float().div_(255.0)
+            for key in ("I", "A", "B", "I_d")}
+
+
+def make_batch(raw: dict, device, generator: torch.Generator | None = None, train: bool = True,
+               trimap_radius=None, crop_min: float = 1.0, flip: bool = True,
+               online: bool = False) -> Batch:
+    """Turn one uint8 loader batch into a device ``Batch``.
+
+    Training (``train=True``, needs ``generator``): one random crop/flip per sample applied to
+    I, A, B and I_d together; trimap band radius drawn per sample from ``TRAIN_TRIMAP_RADII``
+    unless ``trimap_radius`` is given; with ``online`` a fresh B_t and I_d = A·I + (1−A)·B_t
+    (``hmh_train.adjust.online_adjust``). Evaluation: no crop/flip, radius
+    ``trimap_radius`` or ``EVAL_TRIMAP_RADIUS``, the stored I_d.
+    """
+    t = to_unit(raw, device)
+    image, alpha, background, disharmonious = t["I"], t["A"], t["B"], t["I_d"]
+    n = image.shape[0]
+    if train:
+        if generator is None:
+            raise ValueError("make_batch(train=True) needs a torch.Generator")
+        if crop_min < 1.0 or flip:
+            theta = draw_crop_flip(generator, n, crop_min, flip)
+            stack = apply_crop_flip(torch.cat([image, alpha, background, disharmonious], 1), theta)
+            stack = stack.mul_(255.0).round_().div_(255.0)  # stay on the uint8 grid: 0 and 1 exact
+            image, alpha, background, disharmonious = stack.split([3, 1, 3, 3], dim=1)
+        if trimap_radius is None:
+            low, high = TRAIN_TRIMAP_RADII
+            trimap_radius = torch.randint(low, high + 1, (n,), generator=generator).tolist()
+        if online:
+            disharmonious = online_adjust(image, alpha, background, generator)
+    elif trimap_radius is None:
+        trimap_radius = EVAL_TRIMAP_RADIUS
+    trimap = trimap_from_alpha(alpha, trimap_radius)
+    return Batch(image.contiguous(), alpha.contiguous(), background.contiguous(),
+                 disharmonious.contiguous(), trimap)
