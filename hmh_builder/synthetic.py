@@ -81,15 +81,19 @@ def _strands(rng: np.random.Generator, h: int, w: int, centre, axes) -> np.ndarr
     return canvas
 
 
-def _foreground_colour(rng: np.random.Generator, h: int, w: int, head, body) -> np.ndarray:
+def _foreground_colour(rng: np.random.Generator, h: int, w: int, face, hair, body, pad: int) -> np.ndarray:
     """float32 (h, w, 3) RGB: hair colour everywhere, skin on the face, clothing on the body."""
     hair_c = rng.uniform(10, 120, 3) * np.array([1.0, 0.8, 0.6])
     skin_c = np.array([rng.uniform(150, 240), rng.uniform(100, 190), rng.uniform(80, 160)])
     cloth_c = rng.uniform(0, 255, 3)
+    # Colour regions are dilated past the soft matte edge so F is continuous across the
+    # 0 < alpha < 255 band (a real foreground does not change colour where alpha fades).
+    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1, 2 * pad + 1))
     fg = np.empty((h, w, 3), np.float32)
     fg[:] = hair_c
-    fg[body > 0] = cloth_c
-    fg[head > 0] = skin_c
+    fg[cv2.dilate(body, grow) > 0] = cloth_c
+    fg[cv2.dilate(face, grow) > 0] = skin_c
+    fg[hair > 0] = hair_c
     fg += _smooth_noise(rng, h, w, max(4, min(h, w) // 20), 10.0)
     fg += rng.normal(0.0, 3.0, (h, w, 3)).astype(np.float32)
     return np.clip(fg, 0, 255)
@@ -117,7 +121,8 @@ def synthetic_portrait(rng: np.random.Generator, height: int = 800, width: int =
     person = np.maximum(soft(np.maximum(head, body), 0.002), soft(hair, 0.006))
     strands = _strands(rng, h, w, centre, axes).astype(np.float32)
     alpha = np.clip(np.rint(np.maximum(person, strands)), 0, 255).astype(np.uint8)
-    fg = _foreground_colour(rng, h, w, np.maximum(head, 0) * (hair == 0), body)
+    face = np.where(hair > 0, 0, head).astype(np.uint8)
+    fg = _foreground_colour(rng, h, w, face, hair, body, pad=max(2, round(0.01 * scale)))
     true_bg = np.rint(bg).astype(np.uint8)
     image = composite(np.rint(fg).astype(np.uint8), alpha, true_bg)
     return image, alpha, true_bg

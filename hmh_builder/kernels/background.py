@@ -9,6 +9,12 @@ Two methods (both uint8 RGB (H, W, 3) in and out, alpha uint8 (H, W) 0..255):
   equation I = A·F + (1−A)·B for smooth F and B, coarse to fine, so the background seen
   through hair and soft edges comes from the image itself instead of being smeared in from
   outside. Pixels with alpha == 0 are returned unchanged (B = I there).
+
+Measured on synthetic 600×800 portraits with known background, compared at 256×256 (PSNR of
+B weighted by 1 − A over pixels with A > 0): Telea r=15 at full resolution ≈ 36.8 dB in
+≈ 1.9 s; multilevel on the image already resized to 256×256 ≈ 43 dB in ≈ 14 ms; multilevel
+at full resolution ≈ 45 dB in ≈ 90 ms. The builder therefore runs ``multilevel`` after
+resizing to the output size (6× cheaper for 1.7 dB), and ``telea`` at source resolution.
 """
 from __future__ import annotations
 
@@ -40,57 +46,116 @@ def telea_background(image: np.ndarray, alpha: np.ndarray, radius: int = 15) -> 
     return cv2.inpaint(np.ascontiguousarray(image), mask, float(radius), cv2.INPAINT_TELEA)
 
 
-def _edge_weights(a: np.ndarray, regularization: float, gradient_weight: float):
-    """Smoothness weights between 4-neighbours: reg + g·|a_i − a_j| (horizontal, vertical)."""
-    wx = regularization + gradient_weight * np.abs(a[:, 1:] - a[:, :-1])
-    wy = regularization + gradient_weight * np.abs(a[1:, :] - a[:-1, :])
-    return wx[..., None], wy[..., None]
+_PARITIES = ((0, 0), (0, 1), (1, 0), (1, 1))
+_SWEEP = ((0, 0), (1, 1), (0, 1), (1, 0))  # red sub-lattices, then black
 
 
-def _neighbour_sum(x: np.ndarray, wx: np.ndarray, wy: np.ndarray) -> np.ndarray:
-    """Σ_j w_ij x_j over the 4-neighbours j of every pixel (zero outside the image)."""
-    out = np.zeros_like(x)
-    out[:, :-1] += wx * x[:, 1:]
-    out[:, 1:] += wx * x[:, :-1]
-    out[:-1] += wy * x[1:]
-    out[1:] += wy * x[:-1]
-    return out
+def _split(x: np.ndarray) -> dict:
+    """(C, H, W) with even H, W → its four 2×2 sub-lattices {(p, q): x[:, p::2, q::2]}, contiguous."""
+    return {pq: np.ascontiguousarray(x[:, pq[0]::2, pq[1]::2]) for pq in _PARITIES}
 
 
-def _relax(img, a, fg, bg, iterations, regularization, gradient_weight):
-    """Red-black Gauss-Seidel sweeps of the per-pixel 2×2 normal equations (in place).
+def _merge(parts: dict, h: int, w: int) -> np.ndarray:
+    """Inverse of _split, cropped to (C, h, w)."""
+    first = parts[(0, 0)]
+    out = np.empty((first.shape[0], 2 * first.shape[1], 2 * first.shape[2]), first.dtype)
+    for (p, q), part in parts.items():
+        out[:, p::2, q::2] = part
+    return out[:, :h, :w]
 
-    For each pixel and channel, minimise (aF + (1−a)B − I)² + Σ_j w_ij((F−F_j)² + (B−B_j)²):
+
+def _pad_even(x: np.ndarray) -> np.ndarray:
+    """Edge-pad the last two axes of (C, H, W) to even sizes."""
+    h, w = x.shape[-2:]
+    if not (h % 2 or w % 2):
+        return x
+    return np.pad(x, ((0, 0),) * (x.ndim - 2) + ((0, h % 2), (0, w % 2)), mode="edge")
+
+
+class _Level:
+    """The linear system of one pyramid level, split into red/black sub-lattices.
+
+    Unknowns X = (F, B) stacked as 6 channels, (6, H, W). For each pixel and channel, minimise
+    (a·F + (1−a)·B − I)² + Σ_j w_ij((F − F_j)² + (B − B_j)²) over its 4-neighbours j, with
+    w_ij = regularization + gradient_weight·|a_i − a_j|. Its 2×2 normal equations
         [a² + W, a(1−a)] [F]   [a·I + Σ w F_j]
-        [a(1−a), (1−a)² + W] [B] = [(1−a)·I + Σ w B_j],   W = Σ_j w_ij.
+        [a(1−a), (1−a)² + W] [B] = [(1−a)·I + Σ w B_j],   W = Σ_j w_ij
+    are relaxed by red-black successive over-relaxation (factor omega), projected onto [0, 1].
     """
-    h, w = a.shape
-    wx, wy = _edge_weights(a, regularization, gradient_weight)
-    wsum = _neighbour_sum(np.ones((h, w, 1), np.float32), wx, wy)
-    a3 = a[..., None]
-    a1 = 1.0 - a3
-    aa, bb, ab = a3 * a3 + wsum, a1 * a1 + wsum, a3 * a1
-    inv_det = 1.0 / (aa * bb - ab * ab)
-    ai, bi = a3 * img, a1 * img
-    parity = (np.add.outer(np.arange(h), np.arange(w)) & 1).astype(bool)
-    for _ in range(iterations):
-        for colour in (parity, ~parity):
-            r1 = ai + _neighbour_sum(fg, wx, wy)
-            r2 = bi + _neighbour_sum(bg, wx, wy)
-            new_f = np.clip((bb * r1 - ab * r2) * inv_det, 0.0, 1.0)
-            new_b = np.clip((aa * r2 - ab * r1) * inv_det, 0.0, 1.0)
-            fg[colour] = new_f[colour]
-            bg[colour] = new_b[colour]
+
+    def __init__(self, img: np.ndarray, a: np.ndarray, regularization: float, gradient_weight: float,
+                 omega: float):
+        h, w = a.shape
+        hp, wp = h + h % 2, w + w % 2
+        right, down = np.zeros((1, hp, wp), np.float32), np.zeros((1, hp, wp), np.float32)
+        right[0, :h, : w - 1] = regularization + gradient_weight * np.abs(a[:, 1:] - a[:, :-1])
+        down[0, : h - 1, :w] = regularization + gradient_weight * np.abs(a[1:] - a[:-1])
+        left, up = np.zeros_like(right), np.zeros_like(down)
+        left[:, :, 1:], up[:, 1:] = right[:, :, :-1], down[:, :-1]
+        wsum = np.maximum(right + left + down + up, np.float32(regularization))
+        a3 = _pad_even(a[None])
+        a1 = 1.0 - a3
+        # ω/det of the 2×2 system, written without cancellation; ω folded into the coefficients.
+        scale = np.float32(omega) / (wsum * (a3 * a3 + a1 * a1 + wsum))
+        img = _pad_even(img)
+        self.base = _split(np.concatenate([a3 * img, a1 * img]))
+        self.c_ff, self.c_fb, self.c_bb = (_split(c) for c in ((a1 * a1 + wsum) * scale,
+                                                                -(a3 * a1) * scale,
+                                                                (a3 * a3 + wsum) * scale))
+        self.right, self.left, self.down, self.up = (_split(x) for x in (right, left, down, up))
+        self.keep = np.float32(1.0 - omega)
+        shape = self.base[(0, 0)].shape
+        self.rhs, self.tmp = np.empty(shape, np.float32), np.empty(shape, np.float32)
+
+    def _update(self, x: dict, pq) -> None:
+        p, q = pq
+        rhs, tmp = self.rhs, self.tmp
+        np.copyto(rhs, self.base[pq])
+        horiz, vert = x[(p, 1 - q)], x[(1 - p, q)]
+        r, l, d, u = self.right[pq], self.left[pq], self.down[pq], self.up[pq]
+        if q == 0:  # the right neighbour has the same sub-lattice index, the left one is one back
+            rhs += np.multiply(r, horiz, out=tmp)
+            rhs[:, :, 1:] += l[:, :, 1:] * horiz[:, :, :-1]
+        else:
+            rhs[:, :, :-1] += r[:, :, :-1] * horiz[:, :, 1:]
+            rhs += np.multiply(l, horiz, out=tmp)
+        if p == 0:
+            rhs += np.multiply(d, vert, out=tmp)
+            rhs[:, 1:] += u[:, 1:] * vert[:, :-1]
+        else:
+            rhs[:, :-1] += d[:, :-1] * vert[:, 1:]
+            rhs += np.multiply(u, vert, out=tmp)
+        cur = x[pq]
+        cur *= self.keep  # SOR: x ← (1 − ω)·x + ω·solve(rhs)
+        r1, r2 = rhs[:3], rhs[3:]
+        cff, cfb, cbb = self.c_ff[pq], self.c_fb[pq], self.c_bb[pq]
+        cur[:3] += np.multiply(cff, r1, out=tmp[:3])
+        cur[:3] += np.multiply(cfb, r2, out=tmp[3:])
+        cur[3:] += np.multiply(cfb, r1, out=tmp[:3])
+        cur[3:] += np.multiply(cbb, r2, out=tmp[3:])
+        np.clip(cur, 0.0, 1.0, out=cur)
+
+    def relax(self, x: dict, iterations: int) -> None:
+        """In-place red-black SOR sweeps on the sub-lattices ``x`` (as from _split)."""
+        for _ in range(iterations):
+            for pq in _SWEEP:
+                self._update(x, pq)
 
 
 def multilevel_background(image: np.ndarray, alpha: np.ndarray, n_small_iterations: int = 10,
-                          n_big_iterations: int = 2, small_size: int = 32,
-                          regularization: float = 1e-5, gradient_weight: float = 1.0) -> np.ndarray:
+                          n_big_iterations: int = 4, small_size: int = 32,
+                          regularization: float = 1e-5, gradient_weight: float = 1.0,
+                          omega: float = 1.7) -> np.ndarray:
     """Background B by multi-level foreground/background estimation (Germer et al. 2020).
 
-    Levels grow geometrically from 1×1 to H×W; at each level F and B are upsampled from the
-    previous one and relaxed ``n_small_iterations`` times while both sides are ≤ small_size,
-    else ``n_big_iterations`` times. Image and alpha are area-averaged to each level.
+    Levels grow geometrically from 1×1 to H×W (nearest-neighbour samples of image and alpha,
+    as in the paper). F and B are upsampled bilinearly from the previous level, then relaxed
+    ``n_small_iterations`` times while both sides are ≤ small_size, else ``n_big_iterations``
+    times. Where the paper uses sequential Gauss-Seidel sweeps we use vectorised red-black
+    sweeps with over-relaxation ``omega`` (1 = plain Gauss-Seidel): on synthetic portraits at
+    256×256, ω = 1.7 with 4 big iterations gained ≈ 4 dB over ω = 1 at the same cost; the
+    paper's 2 big iterations lose ≈ 3 dB here because red-black sweeps carry information
+    less far than sequential ones.
 
     Args:
         image: uint8 RGB (H, W, 3). alpha: uint8 (H, W), 0..255.
@@ -101,29 +166,27 @@ def multilevel_background(image: np.ndarray, alpha: np.ndarray, n_small_iteratio
         uint8 RGB (H, W, 3) background; exactly I where alpha == 0.
     """
     _check(image, alpha)
+    if not 0.0 < omega < 2.0:
+        raise ValueError(f"omega must be in (0, 2), got {omega}")
     h0, w0 = alpha.shape
     img0 = image.astype(np.float32) * np.float32(1 / 255)
     a0 = alpha.astype(np.float32) * np.float32(1 / 255)
-    wf, wb = a0.sum(), (1.0 - a0).sum()
-    fg = (img0 * a0[..., None]).sum(axis=(0, 1)) / max(wf, 1e-6)
-    bg = (img0 * (1.0 - a0)[..., None]).sum(axis=(0, 1)) / max(wb, 1e-6)
-    fg = fg.reshape(1, 1, 3).astype(np.float32)
-    bg = bg.reshape(1, 1, 3).astype(np.float32)
+    fg = (img0 * a0[..., None]).sum(axis=(0, 1)) / max(float(a0.sum()), 1e-6)
+    bg = (img0 * (1.0 - a0)[..., None]).sum(axis=(0, 1)) / max(float((1.0 - a0).sum()), 1e-6)
+    x_full = np.concatenate([fg, bg]).reshape(6, 1, 1).astype(np.float32)
     n_levels = max(1, math.ceil(math.log2(max(h0, w0))))
     for level in range(n_levels + 1):
         h = max(1, round(h0 ** (level / n_levels)))
         w = max(1, round(w0 ** (level / n_levels)))
-        if (h, w) == (h0, w0):
-            img, a = img0, a0
-        else:
-            img = cv2.resize(img0, (w, h), interpolation=cv2.INTER_AREA)
-            a = cv2.resize(a0, (w, h), interpolation=cv2.INTER_AREA)
-        fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, 3)
-        bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, 3)
+        img = cv2.resize(img0, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, 3)
+        a = cv2.resize(a0, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w)
+        x_full = cv2.resize(x_full.transpose(1, 2, 0), (w, h), interpolation=cv2.INTER_LINEAR)
+        x = _split(_pad_even(x_full.reshape(h, w, 6).transpose(2, 0, 1)))
         small = h <= small_size and w <= small_size
-        iterations = n_small_iterations if small else n_big_iterations
-        _relax(img, a, fg, bg, iterations, np.float32(regularization), np.float32(gradient_weight))
-    out = np.clip(np.rint(bg * 255), 0, 255).astype(np.uint8)
+        system = _Level(img.transpose(2, 0, 1), a, regularization, gradient_weight, omega)
+        system.relax(x, n_small_iterations if small else n_big_iterations)
+        x_full = _merge(x, h, w)
+    out = np.clip(np.rint(x_full[3:].transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
     known = alpha == 0
     out[known] = image[known]
     return out
