@@ -10,3 +10,7 @@ def main():
 # Sub-commands register themselves below, one module each (build, verify, preview, ...).
 from hmh_builder.cli.verify import verify_command  # noqa: E402
 main.add_command(verify_command)
+from hmh_builder.cli.preview import preview_command  # noqa: E402
+main.add_command(preview_command)
+from hmh_builder.cli.stats import stats_command  # noqa: E402
+main.add_command(stats_command)

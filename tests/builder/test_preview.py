@@ -1,0 +1,67 @@
+"""hmh-build preview: layout, panels equal the stored samples, captions drawn."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from hmh_builder import folder as folder_io
+from hmh_builder.cli import main
+from hmh_builder.preview import COLUMNS, Layout, scale_for, write_preview
+from tests.builder.buildfixture import make_build
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    return make_build(tmp_path_factory.mktemp("preview"))
+
+
+def _sample_size(build):
+    refs = folder_io.sample_refs(build)
+    return folder_io.read_samples(build, refs[:1])[0]["A"].shape
+
+
+def test_grid_layout_and_panels_show_the_samples(build, tmp_path):
+    out = tmp_path / "grid.png"
+    refs = folder_io.sample_refs(build, "train")[:3]
+    ids = [r.sample_id for r in refs]
+    assert write_preview(build, out, ids=ids) == 3
+    grid = np.asarray(Image.open(out).convert("RGB"))
+    height, width = _sample_size(build)
+    scale = scale_for(height, width)
+    layout = Layout(3, height * scale, width * scale)
+    assert grid.shape[1::-1] == layout.size
+    samples = folder_io.read_samples(build, refs)
+    for row, sample in enumerate(samples):
+        x0, y0, _, _ = layout.panel_box(row, 0)
+        caption = grid[y0 - 12:y0 - 2, x0:x0 + 60]
+        assert caption.std() > 0, f"row {row} has no caption"
+        for col, name in enumerate(COLUMNS):
+            x0, y0, x1, y1 = layout.panel_box(row, col)
+            panel = grid[y0:y1, x0:x1]
+            expected = sample[name] if sample[name].ndim == 3 else np.stack([sample[name]] * 3, -1)
+            expected = np.repeat(np.repeat(expected, scale, 0), scale, 1)
+            np.testing.assert_array_equal(panel, expected, err_msg=f"row {row} column {name}")
+            assert panel.std() > 0
+    header = grid[:14, :]
+    assert header.std() > 0, "no column labels"
+
+
+def test_random_choice_is_seeded_and_bounded(build, tmp_path):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    n_train = len(folder_io.sample_refs(build, "train"))
+    assert write_preview(build, a, n=100, split="train", seed=3) == n_train
+    write_preview(build, b, n=2, split="train", seed=3)
+    assert Image.open(b).size[1] < Image.open(a).size[1]
+
+
+def test_cli_writes_png_and_rejects_unknown_id(build, tmp_path):
+    out = tmp_path / "g.png"
+    result = CliRunner().invoke(main, ["preview", str(build), "-o", str(out), "--n", "2",
+                                       "--split", "train"])
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == Layout(2, *[s * scale_for(*_sample_size(build))
+                                                for s in _sample_size(build)]).size
+    result = CliRunner().invoke(main, ["preview", str(build), "-o", str(out), "--ids", "nope"])
+    assert result.exit_code == 1
+    assert "no sample with id nope" in result.output
+    assert "Traceback" not in result.output
