@@ -146,5 +146,7 @@ def msrcr(image_rgb: np.ndarray, sigmas=(15, 80, 200), gain: float = 5.0, bias: 
         flat = out.reshape(-1, 3)
         lo = np.quantile(flat, low_clip, axis=0)
         hi = np.quantile(flat, high_clip, axis=0)
-        out = (out - lo) * (255.0 / np.maximum(hi - lo, 1e-6))
+        spread = hi - lo
+        flat = spread < 1e-2  # a (numerically) flat channel has nothing to stretch: keep it
+        out = np.where(flat, out, (out - np.where(flat, 0, lo)) * (255.0 / np.where(flat, 1, spread)))
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
