@@ -65,15 +65,30 @@ def string_dtype():
 
 
 def create_shard_datasets(h5file, n_samples: int, height: int, width: int,
-                          with_b_t: bool = False) -> None:
-    """Create every dataset of a shard in an open, writable h5py File (one sample per chunk)."""
+                          with_b_t: bool = False, resizable: bool = False) -> None:
+    """Create every dataset of a shard in an open, writable h5py File (one sample per chunk).
+
+    ``resizable=True`` gives every dataset an unlimited first dimension (strings chunked), so
+    a writer can reserve ``n_samples`` rows and shrink to the rows it filled with
+    :func:`resize_shard_datasets`; readers see no difference.
+    """
     for spec in dataset_specs(height, width, with_b_t):
+        maxshape = {"maxshape": (None,) + spec.per_sample_shape} if resizable else {}
         if spec.is_string:
-            h5file.create_dataset(spec.name, shape=(n_samples,), dtype=string_dtype())
+            chunks = {"chunks": (max(1, min(n_samples, 1024)),)} if resizable else {}
+            h5file.create_dataset(spec.name, shape=(n_samples,), dtype=string_dtype(),
+                                  **chunks, **maxshape)
         else:
             shape = (n_samples,) + spec.per_sample_shape
             chunks = (1,) + spec.per_sample_shape
-            h5file.create_dataset(spec.name, shape=shape, dtype=np.uint8, chunks=chunks)
+            h5file.create_dataset(spec.name, shape=shape, dtype=np.uint8, chunks=chunks, **maxshape)
+
+
+def resize_shard_datasets(h5file, n_samples: int) -> None:
+    """Set the sample count of every dataset created with ``resizable=True``."""
+    for name in IMAGE_DATASETS + OPTIONAL_IMAGE_DATASETS + STRING_DATASETS:
+        if name in h5file:
+            h5file[name].resize(n_samples, axis=0)
 
 
 def shard_attrs(split: str, height: int, width: int, builder_version: str,

@@ -75,3 +75,18 @@ def test_background_shard_schema_and_digest(tmp_path):
     assert digest != schema.background_digest("a/c", image)
     image[0, 0, 0] = 1
     assert digest != schema.background_digest("a/b", image)
+
+
+def test_resizable_shard_shrinks_to_filled_rows_and_still_passes_check(tmp_path):
+    path = tmp_path / "r.h5"
+    with h5py.File(path, "w") as f:
+        schema.create_shard_datasets(f, 5, 4, 6, with_b_t=True, resizable=True)
+        f.attrs.update(schema.shard_attrs("test", 4, 6, "0.1.0", "abc"))
+        f["I"][1] = np.full((4, 6, 3), 9, np.uint8)
+        f["id"][1] = "second"
+        schema.resize_shard_datasets(f, 2)
+    with h5py.File(path, "r") as f:
+        assert schema.check_shard(f, "test") == []
+        assert f["I"].shape == (2, 4, 6, 3) and f["B_t"].shape == (2, 4, 6, 3)
+        assert f["id"].shape == (2,) and f["id"][1].decode() == "second"
+        assert int(f["I"][1].sum()) == 9 * 4 * 6 * 3 and f["I"].chunks == (1, 4, 6, 3)
