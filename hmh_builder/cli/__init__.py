@@ -14,3 +14,5 @@ from hmh_builder.cli.preview import preview_command  # noqa: E402
 main.add_command(preview_command)
 from hmh_builder.cli.stats import stats_command  # noqa: E402
 main.add_command(stats_command)
+from hmh_builder.cli.package import package_command  # noqa: E402
+main.add_command(package_command)
