@@ -1,0 +1,62 @@
+"""The three networks of the joint GAN and their factories (notes/TRAIN_API.md).
+
+- ``build_matting_net``: IndexNet, ``(B,4,H,W)`` normalised RGB + trimap → ``(B,1,H,W)`` raw alpha.
+- ``build_harmonization_net``: attention U-Net, ``(B,4,H,W)`` RGB in [-1,1] + mask →
+  ``(B,3,H,W)`` in [-1,1].
+- ``build_discriminator``: SAGAN critic, ``(B,3,H,W)`` in [-1,1] → ``(B,)`` scores.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hmh_train.nets.backbone import BackboneReport, load_backbone_weights
+from hmh_train.nets.discriminator import SAGANDiscriminator
+from hmh_train.nets.indexnet import IndexNet
+from hmh_train.nets.unet import AttentionUNet
+
+__all__ = ["build_matting_net", "build_harmonization_net", "build_discriminator",
+           "load_backbone_weights", "BackboneReport", "network_summary", "count_parameters",
+           "IndexNet", "AttentionUNet", "SAGANDiscriminator"]
+
+
+def build_matting_net(width: float = 1.0) -> IndexNet:
+    """IndexNet (MobileNetV2 encoder, M2O index blocks, ASPP); 5,953,259 parameters at 1.0."""
+    return IndexNet(width=width)
+
+
+def build_harmonization_net(width: float = 1.0, num_downs: int = 8) -> AttentionUNet:
+    """DoveNet attention U-Net; 54,759,939 parameters at width 1.0, ``num_downs`` 8."""
+    return AttentionUNet(width=width, num_downs=num_downs)
+
+
+def build_discriminator(width: float = 1.0) -> SAGANDiscriminator:
+    """SAGAN critic (spectral norm, self-attention on ≤ 64×64 maps); 7,365,571 params at 1.0."""
+    return SAGANDiscriminator(width=width)
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of scalar parameters (trainable or not) of ``net``."""
+    return sum(p.numel() for p in net.parameters())
+
+
+def network_summary(width: float = 1.0, size: int = 256, num_downs: int = 8):
+    """One eval-mode forward of each network at ``size × size`` on CPU.
+
+    Returns a list of ``(name, params, input shape, output shape)`` for the matting net,
+    the harmonization net and the discriminator. ``size`` must be a multiple of 32 and of
+    ``2**num_downs``.
+    """
+    if size % 32 or size % (2 ** num_downs):
+        raise ValueError(f"size {size} must be a multiple of 32 and of 2**num_downs "
+                         f"= {2 ** num_downs}")
+    nets = [("matting (IndexNet)", build_matting_net(width), 4),
+            ("harmonization (attention U-Net)", build_harmonization_net(width, num_downs), 4),
+            ("discriminator (SAGAN)", build_discriminator(width), 3)]
+    rows = []
+    for name, net, channels in nets:
+        x = torch.zeros(1, channels, size, size)
+        with torch.no_grad():
+            y = net.eval()(x)
+        rows.append((name, count_parameters(net), tuple(x.shape), tuple(y.shape)))
+    return rows

@@ -1,0 +1,140 @@
+"""Load ImageNet MobileNetV2 weights from a local file into IndexNet's encoder.
+
+Two key layouts are understood: torchvision's ``mobilenet_v2`` (``features.N...``) and timm's
+``mobilenetv2_100`` (``conv_stem``, ``bn1``, ``blocks.i.j...``). Both are mapped, conv-BN unit
+by unit in execution order, onto ``IndexNet.encoder_units()``. The stem's RGB filters are
+copied and the fourth (trimap) input channel's filters set to zero. Nothing is downloaded; the
+file is read with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from hmh_train.nets.indexnet import STAGES
+
+BN_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+@dataclass(frozen=True)
+class BackboneReport:
+    """What ``load_backbone_weights`` did: source layout, loaded/missing/unused tensor names."""
+
+    layout: str
+    loaded: list[str] = field(default_factory=list)    # our encoder tensor names filled
+    missing: list[str] = field(default_factory=list)   # our encoder tensor names not in the file
+    unused: list[str] = field(default_factory=list)    # file keys not used (head, classifier)
+
+    def summary(self) -> str:
+        return (f"backbone ({self.layout}): {len(self.loaded)} tensors loaded, "
+                f"{len(self.missing)} missing, {len(self.unused)} unused in file")
+
+
+def torchvision_units() -> list[tuple[str, str]]:
+    """(conv, bn) module names of torchvision ``mobilenet_v2`` up to the last inverted residual."""
+    units = [("features.0.0", "features.0.1")]
+    index = 1
+    for t, _, n in STAGES:
+        for _ in range(n):
+            p = f"features.{index}.conv"
+            if t == 1:
+                units += [(f"{p}.0.0", f"{p}.0.1"), (f"{p}.1", f"{p}.2")]
+            else:
+                units += [(f"{p}.0.0", f"{p}.0.1"), (f"{p}.1.0", f"{p}.1.1"), (f"{p}.2", f"{p}.3")]
+            index += 1
+    return units
+
+
+def timm_units() -> list[tuple[str, str]]:
+    """(conv, bn) module names of timm ``mobilenetv2_100`` up to the last block."""
+    units = [("conv_stem", "bn1")]
+    for s, (t, _, n) in enumerate(STAGES):
+        for j in range(n):
+            p = f"blocks.{s}.{j}"
+            if t == 1:
+                units += [(f"{p}.conv_dw", f"{p}.bn1"), (f"{p}.conv_pw", f"{p}.bn2")]
+            else:
+                units += [(f"{p}.conv_pw", f"{p}.bn1"), (f"{p}.conv_dw", f"{p}.bn2"),
+                          (f"{p}.conv_pwl", f"{p}.bn3")]
+    return units
+
+
+def _unwrap(obj, path) -> dict:
+    """The state dict inside a checkpoint object, with a DataParallel ``module.`` prefix removed."""
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: not a state dict of tensors")
+    return {k[7:] if k.startswith("module.") else k: v for k, v in obj.items()}
+
+
+def detect_layout(state: dict, path="state dict") -> str:
+    """``"torchvision"`` or ``"timm"``; ValueError for any other key layout."""
+    if "features.0.0.weight" in state:
+        return "torchvision"
+    if "conv_stem.weight" in state:
+        return "timm"
+    sample = ", ".join(sorted(state)[:3])
+    raise ValueError(f"{path}: unknown MobileNetV2 key layout (expected torchvision "
+                     f"'features.0.0.weight' or timm 'conv_stem.weight'; found {sample}, ...)")
+
+
+def _copy(dst: torch.Tensor, src: torch.Tensor, name: str, key: str, path, stem: bool) -> None:
+    """Copy ``src`` into ``dst``; for the stem conv copy RGB filters and zero extra channels."""
+    if stem and dst.dim() == 4 and src.dim() == 4 and dst.shape[1] > src.shape[1]:
+        if dst.shape[0] != src.shape[0] or dst.shape[2:] != src.shape[2:] or src.shape[1] != 3:
+            raise ValueError(f"{path}: shape mismatch for {key} {tuple(src.shape)} -> "
+                             f"{name} {tuple(dst.shape)}")
+        dst.zero_()
+        dst[:, :3].copy_(src)
+        return
+    if dst.shape != src.shape:
+        raise ValueError(f"{path}: shape mismatch for {key} {tuple(src.shape)} -> {name} "
+                         f"{tuple(dst.shape)} (backbone weights fit only width 1.0)")
+    dst.copy_(src)
+
+
+def load_backbone_state(matting_net, state: dict, path="state dict") -> BackboneReport:
+    """Map a MobileNetV2 state dict (already loaded) onto ``matting_net``'s encoder in place."""
+    layout = detect_layout(state, path)
+    source = torchvision_units() if layout == "torchvision" else timm_units()
+    ours = matting_net.encoder_units()
+    if len(ours) != len(source):
+        raise ValueError(f"{path}: encoder has {len(ours)} conv units, {layout} has {len(source)}")
+    names = {id(m): n for n, m in matting_net.named_modules()}
+    loaded, missing, used = [], [], set()
+    with torch.no_grad():
+        for k, (unit, (src_conv, src_bn)) in enumerate(zip(ours, source)):
+            pairs = [(unit.conv.weight, "conv.weight", f"{src_conv}.weight")]
+            pairs += [(getattr(unit.bn, b), f"bn.{b}", f"{src_bn}.{b}") for b in BN_KEYS]
+            for dst, suffix, key in pairs:
+                name = f"{names[id(unit)]}.{suffix}"
+                if key not in state:
+                    missing.append(name)
+                    continue
+                _copy(dst, state[key].to(dst.dtype), name, key, path, stem=k == 0)
+                loaded.append(name)
+                used.add(key)
+    unused = sorted(k for k in state if k not in used)
+    return BackboneReport(layout, loaded, missing, unused)
+
+
+def load_backbone_weights(matting_net, path) -> BackboneReport:
+    """Load ImageNet MobileNetV2 weights from ``path`` (a ``.pth``/``.pt`` state dict).
+
+    Raises ValueError with the file name for an unreadable file, an unknown key layout or a
+    shape mismatch (e.g. a matting net built with width != 1.0). Returns a ``BackboneReport``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: backbone weights file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise ValueError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from exc
+    return load_backbone_state(matting_net, _unwrap(obj, path), path)

@@ -1,0 +1,168 @@
+"""Shapes, parameter counts and block oracles for the three networks (CPU, narrow, tiny)."""
+import pytest
+import torch
+from torch import nn
+
+from hmh_train.nets import (build_discriminator, build_harmonization_net, build_matting_net,
+                            count_parameters, network_summary)
+from hmh_train.nets.blocks import SelfAttention, SkipGate
+from hmh_train.nets.indexnet import IndexBlock
+
+# Literal counts from the implementation at width 1.0; the reference figures are from
+# REFERENCE.md (IndexNet "about 5.95M", attention U-Net "about 54.8M").
+INDEXNET_PARAMS = 5_953_259
+UNET_PARAMS = 54_759_939
+DISCRIMINATOR_PARAMS = 7_365_571
+
+
+def test_indexnet_parameter_count_default_width():
+    n = count_parameters(build_matting_net())
+    assert n == INDEXNET_PARAMS
+    assert abs(n - 5.95e6) / 5.95e6 < 0.02
+
+
+def test_unet_parameter_count_default_width():
+    n = count_parameters(build_harmonization_net())
+    assert n == UNET_PARAMS
+    assert abs(n - 54.8e6) / 54.8e6 < 0.02
+
+
+def test_discriminator_parameter_count_default_width():
+    assert count_parameters(build_discriminator()) == DISCRIMINATOR_PARAMS
+
+
+def test_indexnet_full_width_forward_256():
+    torch.manual_seed(0)
+    net = build_matting_net().eval()
+    with torch.no_grad():
+        y = net(torch.randn(1, 4, 256, 256))
+    assert y.shape == (1, 1, 256, 256) and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("width", [0.125, 0.25])
+def test_width_shrinks_every_network(width):
+    assert count_parameters(build_matting_net(width)) < INDEXNET_PARAMS / 8
+    assert count_parameters(build_harmonization_net(width)) < UNET_PARAMS / 8
+    assert count_parameters(build_discriminator(width)) < DISCRIMINATOR_PARAMS / 8
+
+
+@pytest.mark.parametrize("hw", [(64, 64), (32, 96)])
+def test_indexnet_shapes_raw_output(hw):
+    torch.manual_seed(0)
+    net = build_matting_net(0.25).train()
+    y = net(torch.randn(2, 4, *hw) * 3)
+    assert y.shape == (2, 1, *hw)
+    assert y.dtype == torch.float32
+
+
+def test_indexnet_rejects_size_not_multiple_of_32():
+    with pytest.raises(ValueError, match="multiples of 32"):
+        build_matting_net(0.25)(torch.randn(1, 4, 48, 64))
+
+
+def test_indexnet_encoder_decoder_parameter_groups_partition():
+    net = build_matting_net(0.25)
+    enc, dec = net.encoder_parameters(), net.decoder_parameters()
+    assert len(enc) + len(dec) == len(list(net.parameters()))
+    assert {id(p) for p in enc}.isdisjoint(id(p) for p in dec)
+    assert any(p is net.layer0.conv.weight for p in enc)
+    assert any(p is net.head[1].weight for p in dec)
+
+
+def test_index_block_indices():
+    torch.manual_seed(0)
+    block = IndexBlock(6).eval()
+    enc, dec = block(torch.randn(2, 6, 8, 12))
+    assert enc.shape == dec.shape == (2, 6, 8, 12)
+    # encoder index: softmax over the 4 pixels of each 2×2 cell → sums to 1 per cell
+    cell_sums = 4 * nn.functional.avg_pool2d(enc, 2)
+    torch.testing.assert_close(cell_sums, torch.ones_like(cell_sums))
+    assert (dec > 0).all() and (dec < 1).all()
+    # the softmax is taken over the sigmoid values: within a cell, order is preserved
+    d = dec[0, 0, :2, :2].flatten()
+    e = enc[0, 0, :2, :2].flatten()
+    torch.testing.assert_close(e, torch.softmax(d, 0))
+
+
+def test_unet_shapes_range_and_layout():
+    torch.manual_seed(0)
+    net = build_harmonization_net(0.25, num_downs=6).train()
+    y = net(torch.rand(2, 4, 64, 64) * 2 - 1)
+    assert y.shape == (2, 3, 64, 64)
+    assert y.abs().max() <= 1
+    full = build_harmonization_net(0.125, num_downs=8)
+    assert sum(isinstance(m, nn.Dropout) for m in full.modules()) == 3
+    gates = [m for m in full.modules() if isinstance(m, SkipGate)]
+    assert [g.conv.in_channels for g in gates] == [16, 32, 64]  # 2×(ngf, 2ngf, 4ngf), ngf 8
+
+
+def test_unet_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="multiples of 64"):
+        build_harmonization_net(0.125, num_downs=6)(torch.randn(1, 4, 96, 96))
+    with pytest.raises(ValueError, match="num_downs"):
+        build_harmonization_net(0.125, num_downs=4)
+
+
+def test_discriminator_scores_and_attention_sizes():
+    torch.manual_seed(0)
+    d = build_discriminator(0.125)
+    sides = []
+    for attn in d.attention:
+        attn.register_forward_hook(lambda m, i, o: sides.append(i[0].shape[-1]))
+    s = d(torch.rand(3, 3, 256, 256) * 2 - 1)
+    assert s.shape == (3,)
+    assert sides == [32, 16]
+    assert d.gammas() == [0.0, 0.0]
+    s64 = d(torch.rand(2, 3, 64, 64))
+    assert s64.shape == (2,)
+
+
+def test_discriminator_spectral_norm_everywhere_no_batchnorm():
+    d = build_discriminator(0.125)
+    convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(hasattr(m, "parametrizations") for m in convs)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in d.modules())
+
+
+def test_self_attention_matches_naive_loop():
+    torch.manual_seed(0)
+    attn = SelfAttention(16).eval()
+    with torch.no_grad():
+        attn.gamma.fill_(0.7)
+        x = torch.randn(1, 16, 3, 4)
+        y = attn(x)
+        q, k, v = attn.query(x)[0], attn.key(x)[0], attn.value(x)[0]
+        xs = [(i, j) for i in range(3) for j in range(4)]
+        o = torch.zeros(8, 3, 4)
+        for a in xs:
+            logits = torch.stack([(q[:, a[0], a[1]] * k[:, b[0], b[1]]).sum() for b in xs])
+            w = torch.softmax(logits, 0)
+            o[:, a[0], a[1]] = sum(w[n] * v[:, b[0], b[1]] for n, b in enumerate(xs))
+        expected = x + 0.7 * attn.out(o[None])
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_self_attention_identity_at_init():
+    x = torch.randn(2, 8, 4, 4)
+    torch.testing.assert_close(SelfAttention(8)(x), x)
+
+
+def test_skip_gate_oracle():
+    gate = SkipGate(2)
+    with torch.no_grad():
+        gate.conv.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, -2.0]]).view(2, 2, 1, 1))
+        gate.conv.bias.copy_(torch.tensor([0.5, 0.0]))
+    x = torch.tensor([1.0, 3.0]).view(1, 2, 1, 1)
+    expected = torch.tensor([1.0 * torch.sigmoid(torch.tensor(1.5)),
+                             3.0 * torch.sigmoid(torch.tensor(-6.0))]).view(1, 2, 1, 1)
+    torch.testing.assert_close(gate(x), expected)
+
+
+def test_network_summary_rows():
+    rows = network_summary(width=0.125, size=64, num_downs=6)
+    assert [r[0].split()[0] for r in rows] == ["matting", "harmonization", "discriminator"]
+    assert [r[2] for r in rows] == [(1, 4, 64, 64), (1, 4, 64, 64), (1, 3, 64, 64)]
+    assert [r[3] for r in rows] == [(1, 1, 64, 64), (1, 3, 64, 64), (1,)]
+    assert rows[0][1] == count_parameters(build_matting_net(0.125))
+    with pytest.raises(ValueError, match="multiple"):
+        network_summary(width=0.125, size=64, num_downs=8)
