@@ -37,10 +37,11 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         if rng.random() < 0.5:
             cv2.circle(bg, centre, size, colour, -1, cv2.LINE_AA)
         else:
-            cv2.rectangle(bg, centre, (centre[0] + size, centre[1] + int(size * rng.uniform(0.3, 2))), colour, -1)
-    bg = cv2.GaussianBlur(bg, (0, 0), 0.02 * scale)  # out-of-focus, like a portrait background
+            corner = (centre[0] + size, centre[1] + int(size * rng.uniform(0.3, 2)))
+            cv2.rectangle(bg, centre, corner, colour, -1)
+    bg = cv2.GaussianBlur(bg, (0, 0), 0.01 * scale)  # slightly out of focus, like a portrait's
     bg += _smooth_noise(rng, h, w, max(4, scale // 12), 14.0)
-    bg += rng.normal(0.0, 4.0, (h, w, 3)).astype(np.float32)
+    bg += rng.normal(0.0, 3.0, (h, w, 3)).astype(np.float32)
     return np.clip(bg, 0, 255)
 
 
@@ -51,12 +52,13 @@ def _person_masks(rng: np.random.Generator, h: int, w: int):
     axes = (int(w * rng.uniform(0.14, 0.19)), int(h * rng.uniform(0.14, 0.18)))
     head, hair, body = (np.zeros((h, w), np.uint8) for _ in range(3))
     cv2.ellipse(head, (cx, cy), axes, 0, 0, 360, 255, -1)
-    cv2.ellipse(hair, (cx, cy - axes[1] // 8), (int(axes[0] * 1.12), int(axes[1] * 1.05)), 0, 180, 360, 255, -1)
+    hair_axes = (int(axes[0] * 1.12), int(axes[1] * 1.05))
+    cv2.ellipse(hair, (cx, cy - axes[1] // 8), hair_axes, 0, 180, 360, 255, -1)
     neck_w = axes[0] // 2
     cv2.rectangle(body, (cx - neck_w, cy), (cx + neck_w, cy + int(axes[1] * 1.6)), 255, -1)
     shoulder_y = cy + int(axes[1] * 1.5)
-    cv2.ellipse(body, (cx, h + int(0.1 * h)), (int(w * rng.uniform(0.38, 0.48)), h + int(0.1 * h) - shoulder_y),
-                0, 180, 360, 255, -1)
+    base_y = h + int(0.1 * h)
+    cv2.ellipse(body, (cx, base_y), (int(w * rng.uniform(0.38, 0.48)), base_y - shoulder_y), 0, 180, 360, 255, -1)
     return head, hair, body, (cx, cy), axes
 
 
@@ -95,8 +97,13 @@ def _foreground_colour(rng: np.random.Generator, h: int, w: int, face, hair, bod
     fg[cv2.dilate(face, grow) > 0] = skin_c
     fg[hair > 0] = hair_c
     fg += _smooth_noise(rng, h, w, max(4, min(h, w) // 20), 10.0)
-    fg += rng.normal(0.0, 3.0, (h, w, 3)).astype(np.float32)
+    fg += rng.normal(0.0, 2.0, (h, w, 3)).astype(np.float32)
     return np.clip(fg, 0, 255)
+
+
+def _soften(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """float32 0..255 soft edge: a binary uint8 mask blurred by a Gaussian of ``sigma`` px."""
+    return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(0.3, sigma))
 
 
 def synthetic_portrait(rng: np.random.Generator, height: int = 800, width: int = 600):
@@ -117,8 +124,7 @@ def synthetic_portrait(rng: np.random.Generator, height: int = 800, width: int =
     bg = _background(rng, h, w)
     head, hair, body, centre, axes = _person_masks(rng, h, w)
     scale = min(h, w)
-    soft = lambda m, s: cv2.GaussianBlur(m.astype(np.float32), (0, 0), max(0.3, s * scale))  # noqa: E731
-    person = np.maximum(soft(np.maximum(head, body), 0.002), soft(hair, 0.006))
+    person = np.maximum(_soften(np.maximum(head, body), 0.002 * scale), _soften(hair, 0.006 * scale))
     strands = _strands(rng, h, w, centre, axes).astype(np.float32)
     alpha = np.clip(np.rint(np.maximum(person, strands)), 0, 255).astype(np.uint8)
     face = np.where(hair > 0, 0, head).astype(np.uint8)
@@ -142,18 +148,37 @@ def _write(path: Path, rgb_or_gray: np.ndarray, ext: str, params=()) -> None:
     path.write_bytes(buf.tobytes())
 
 
+MATTE_RGB_MODES = ("image", "cutout", "zero")
+
+
+def _matte_rgb(image: np.ndarray, alpha: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "image":
+        return image
+    if mode == "cutout":
+        return np.where((alpha > 0)[..., None], image, 0).astype(np.uint8)
+    if mode == "zero":
+        return np.zeros_like(image)
+    raise ValueError(f"matte_rgb must be one of {MATTE_RGB_MODES}, got {mode!r}")
+
+
 def write_kaggle_layout(root, n: int, seed: int = 0, height: int = 800, width: int = 600,
-                        group: str = "1803151818", with_truth: bool = True) -> list[str]:
+                        group: str = "1803151818", with_truth: bool = True,
+                        matte_rgb: str = "image") -> list[str]:
     """Write ``n`` portraits in the AISegment Kaggle layout under ``root``.
 
     ``clip_img/<group>/clip_00000000/<id>.jpg`` (JPEG quality 95) and
-    ``matting/<group>/matting_00000000/<id>.png`` (RGBA: RGB = image, A = matte), ids
+    ``matting/<group>/matting_00000000/<id>.png`` (RGBA, A = matte), ids
     ``<group>-00000001`` …; with_truth also writes ``_truth/<id>.png`` (true background,
     RGB PNG), a folder source discovery ignores. Portrait k depends only on (seed, k).
+    The matte's RGB is the image (``matte_rgb="image"``), the image where alpha > 0 and black
+    elsewhere (``"cutout"``), or black (``"zero"``, ~10× smaller files; builders read only
+    the alpha channel).
 
     Returns:
         the ids, in order.
     """
+    if matte_rgb not in MATTE_RGB_MODES:
+        raise ValueError(f"matte_rgb must be one of {MATTE_RGB_MODES}, got {matte_rgb!r}")
     root = Path(root)
     ids = []
     for k in range(n):
@@ -162,7 +187,8 @@ def write_kaggle_layout(root, n: int, seed: int = 0, height: int = 800, width: i
         _write(root / "clip_img" / group / "clip_00000000" / f"{sid}.jpg", image, ".jpg",
                (cv2.IMWRITE_JPEG_QUALITY, 95))
         _write(root / "matting" / group / "matting_00000000" / f"{sid}.png",
-               np.dstack([image, alpha]), ".png")
+               np.dstack([_matte_rgb(image, alpha, matte_rgb), alpha]), ".png",
+               (cv2.IMWRITE_PNG_COMPRESSION, 9))
         if with_truth:
             _write(root / "_truth" / f"{sid}.png", truth, ".png")
         ids.append(sid)

@@ -70,3 +70,19 @@ def test_plain_layout(tmp_path):
     assert gray.ndim == 2
     np.testing.assert_array_equal(gray, alpha)
     assert _read(tmp_path / "image" / "portrait-00001.jpg").shape == (40, 30, 3)
+
+
+@pytest.mark.parametrize("mode", ["cutout", "zero"])
+def test_kaggle_matte_rgb_modes(tmp_path, mode):
+    sid = write_kaggle_layout(tmp_path, 1, seed=2, height=48, width=40, with_truth=False, matte_rgb=mode)[0]
+    image, alpha, _ = synthetic_portrait(np.random.default_rng([2, 0]), 48, 40)
+    rgba = cv2.cvtColor(_read(tmp_path / "matting" / "1803151818" / "matting_00000000" / f"{sid}.png"),
+                        cv2.COLOR_BGRA2RGBA)
+    np.testing.assert_array_equal(rgba[..., 3], alpha)
+    want = np.where((alpha > 0)[..., None], image, 0) if mode == "cutout" else np.zeros_like(image)
+    np.testing.assert_array_equal(rgba[..., :3], want)
+
+
+def test_kaggle_bad_matte_mode(tmp_path):
+    with pytest.raises(ValueError, match="matte_rgb"):
+        write_kaggle_layout(tmp_path, 1, matte_rgb="grey")
