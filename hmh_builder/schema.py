@@ -260,8 +260,8 @@ def sample_seed(seed: int, sample_id: str) -> list[int]:
 # A folder of scene images (e.g. SUN) for test-time composition, sharded like the HMH set:
 # BG/manifest.json (format "hmh-backgrounds-manifest"), BG/failures.jsonl and
 # BG/backgrounds/backgrounds-00000.h5, each shard holding ``image`` (N, H, W, 3) uint8 RGB
-# (one sample per chunk) and ``id`` (N,) UTF-8 (the source path relative to --src, without
-# extension, "/"-separated).
+# (one sample per chunk) and ``id`` (N,) UTF-8 (the source path relative to --src,
+# "/"-separated, with its extension).
 
 BACKGROUND_FORMAT = "hmh-backgrounds"
 BACKGROUND_MANIFEST_FORMAT = "hmh-backgrounds-manifest"
@@ -271,11 +271,18 @@ BACKGROUND_REQUIRED_ATTRS = ("format", "format_version", "channel_order", "size"
                              "builder_version", "config_hash")
 
 
-def create_background_datasets(h5file, n_samples: int, height: int, width: int) -> None:
-    """Create ``image`` (N, H, W, 3) uint8 and ``id`` (N,) UTF-8 in an open, writable file."""
+def create_background_datasets(h5file, n_samples: int, height: int, width: int,
+                               resizable: bool = False) -> None:
+    """Create ``image`` (N, H, W, 3) uint8 and ``id`` (N,) UTF-8 in an open, writable file.
+
+    ``resizable=True``: unlimited first dimension, so a writer can reserve N rows and shrink
+    with ``h5file[name].resize(rows, axis=0)``; readers see no difference.
+    """
+    grow = {"maxshape": (None, height, width, 3)} if resizable else {}
     h5file.create_dataset(BACKGROUND_IMAGE_DATASET, shape=(n_samples, height, width, 3),
-                          dtype=np.uint8, chunks=(1, height, width, 3))
-    h5file.create_dataset("id", shape=(n_samples,), dtype=string_dtype())
+                          dtype=np.uint8, chunks=(1, height, width, 3), **grow)
+    grow = {"maxshape": (None,), "chunks": (max(1, min(n_samples, 1024)),)} if resizable else {}
+    h5file.create_dataset("id", shape=(n_samples,), dtype=string_dtype(), **grow)
 
 
 def background_attrs(height: int, width: int, builder_version: str, config_hash: str) -> dict:

@@ -16,3 +16,5 @@ from hmh_builder.cli.stats import stats_command  # noqa: E402
 main.add_command(stats_command)
 from hmh_builder.cli.package import package_command  # noqa: E402
 main.add_command(package_command)
+from hmh_builder.cli.backgrounds import backgrounds_command  # noqa: E402
+main.add_command(backgrounds_command)

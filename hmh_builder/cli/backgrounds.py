@@ -1,0 +1,49 @@
+"""``hmh-build backgrounds --src DIR --out BG``: shard scene images for test-time composition."""
+import os
+import sys
+
+import click
+
+
+def _parse_size(ctx, param, value):
+    try:
+        parts = [int(v) for v in value.lower().split("x")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not N or HxW (e.g. 256 or 256x320)") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 8:
+        raise click.BadParameter(f"{value!r} is not N or HxW with sides of at least 8 pixels")
+    return tuple(parts)
+
+
+@click.command("backgrounds")
+@click.option("--src", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder of background images (.jpg/.jpeg/.png, any nesting), e.g. SUN.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (created; must be empty unless --overwrite).")
+@click.option("--size", default="256", show_default=True, callback=_parse_size,
+              help="Output size N (square) or HxW; images are centre-cropped to that aspect "
+                   "ratio, then resized.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Parallel processes (one shard per task).")
+@click.option("--shard-size", default=1000, show_default=True, type=click.IntRange(1),
+              help="Images per shard (1000 at 256×256 ≈ 197 MB).")
+@click.option("--overwrite", is_flag=True, help="Delete a non-empty --out first.")
+def backgrounds_command(src, out_dir, size, workers, shard_size, overwrite):
+    """Shard a folder of background images into BG/backgrounds/backgrounds-NNNNN.h5
+    (datasets `image` (N, H, W, 3) uint8 RGB and `id` = path relative to --src), with
+    manifest.json and failures.jsonl like an HMH build; check it with `hmh-build verify BG`."""
+    from hmh_builder.backgrounds import BackgroundConfig, BackgroundError, build_backgrounds
+
+    config = BackgroundConfig(os.path.abspath(src), size, shard_size)
+    try:
+        manifest = build_backgrounds(config, out_dir, workers, overwrite,
+                                     progress=sys.stderr.isatty())
+    except (BackgroundError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    counts = manifest["counts"]
+    click.echo(f"wrote {out_dir}: {counts['written']} backgrounds in {len(manifest['shards'])} "
+               f"shards, {counts['failed']} failed (see failures.jsonl), "
+               f"{manifest['run']['duration_s']:.1f} s")
+    click.echo(f"content-digest: {manifest['content_digest']}")
