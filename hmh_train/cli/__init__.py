@@ -8,3 +8,7 @@ def main():
 
 
 # Sub-commands register themselves below, one module each (summary, matting, joint, eval, ...).
+from hmh_train.cli.train import harmonization as _harmonization, joint as _joint, matting as _matting  # noqa: E402
+main.add_command(_matting)
+main.add_command(_harmonization)
+main.add_command(_joint)

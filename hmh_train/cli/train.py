@@ -1,0 +1,113 @@
+"""``hmh-train matting | harmonization | joint``: parse options into a TrainConfig, call engine.train."""
+from __future__ import annotations
+
+import click
+
+from hmh_train.config import GAN_LOSSES, load_config, parse_set
+
+# (option, config key, type, help) shared by the three commands; defaults come from the mode's
+# packaged YAML and are shown in --help.
+COMMON = [
+    ("--out", "out", str, "run folder for config.yaml, metrics.csv, tb/, checkpoints/"),
+    ("--max-steps", "max_steps", int, "stop after this many optimizer steps in total"),
+    ("--epochs", "epochs", int, "passes over the training split"),
+    ("--batch-size", "batch_size", int, "samples per step and process"),
+    ("--device", "device", str, "auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."),
+    ("--seed", "seed", int, "seed of weights, data order and augmentation"),
+    ("--width", "width", float, "channel width multiplier of every network (0.25 for smoke runs)"),
+    ("--num-downs", "num_downs", int, "U-Net depth; image side must be a multiple of 2**num_downs"),
+    ("--crop-min", "crop_min", float, "random crop side fraction in [crop_min, 1], resized back"),
+    ("--workers", "workers", int, "DataLoader worker processes per training process"),
+    ("--log-every", "log_every", int, "steps between CSV/TensorBoard rows"),
+    ("--ckpt-every", "ckpt_every", int, "steps between checkpoints + validation"),
+    ("--image-every", "image_every", int, "steps between TensorBoard image grids"),
+    ("--val-batches", "val_batches", int, "test-split batches per validation (0: best by train loss)"),
+]
+MATTING = [
+    ("--lr-matting", "lr_matting", float, "IndexNet decoder/index/ASPP/head learning rate"),
+    ("--lr-matting-encoder", "lr_matting_encoder", float, "IndexNet encoder learning rate"),
+    ("--backbone-weights", "backbone_weights", click.Path(exists=True, dir_okay=False),
+     "ImageNet MobileNetV2 weights (local file) for IndexNet's encoder"),
+]
+HARMONIZATION = [("--lr-harmonization", "lr_harmonization", float, "U-Net learning rate")]
+JOINT = [
+    ("--lr-discriminator", "lr_discriminator", float, "discriminator learning rate"),
+    ("--gan-loss", "gan_loss", click.Choice(GAN_LOSSES), "adversarial loss form"),
+    ("--lambda1", "lambda1", float, "adversarial weight of the matting generator (Eq. 5)"),
+    ("--lambda2", "lambda2", float, "adversarial weight of the harmonization generator (Eq. 5)"),
+    ("--matting-ckpt", "matting_ckpt", click.Path(exists=True), "start IndexNet from this run/.pt"),
+    ("--harmonization-ckpt", "harmonization_ckpt", click.Path(exists=True),
+     "start the U-Net from this run/.pt"),
+]
+FLAGS = [
+    ("amp", "bf16 autocast on CUDA"),
+    ("compile", "torch.compile every network"),
+    ("online-adjust", "redraw B_t and I_d on the device every step"),
+    ("progress", "progress bar on stderr"),
+]
+MODE_OPTIONS = {"matting": COMMON + MATTING, "harmonization": COMMON + HARMONIZATION,
+                "joint": COMMON + MATTING + HARMONIZATION + JOINT}
+DOCS = {
+    "matting": "Fine-tune IndexNet alone (alpha + composition Charbonnier loss on the unknown region).",
+    "harmonization": "Train the attention U-Net alone (L1 to the real image I).",
+    "joint": "Train IndexNet, the U-Net and the SAGAN critic jointly (paper Eq. 1-5).",
+}
+
+
+def _options(mode: str):
+    defaults = load_config(mode)
+
+    def decorate(func):
+        for name, key, kind, text in reversed(MODE_OPTIONS[mode]):
+            func = click.option(name, key, type=kind, default=None,
+                                help=f"{text} [default: {getattr(defaults, key)}]")(func)
+        for name, text in reversed(FLAGS):
+            key = name.replace("-", "_")
+            func = click.option(f"--{name}/--no-{name}", key, default=None,
+                                help=f"{text} [default: {getattr(defaults, key)}]")(func)
+        return func
+    return decorate
+
+
+def _make_command(mode: str):
+    @click.command(mode, help=DOCS[mode] + " Settings: defaults < configs/" + mode +
+                   ".yaml < --config < options and --set (saved as RUN/config.yaml).")
+    @click.option("--shards", type=click.Path(), default=None,
+                  help="hmh-build output or release folder (required unless --resume)")
+    @click.option("--config", "config_path", type=click.Path(), default=None,
+                  help="YAML file of config keys (see RUN/config.yaml of any run)")
+    @click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
+                  help="set any config key (repeatable), e.g. --set lr_gamma=0.5")
+    @click.option("--resume", type=click.Path(), default=None,
+                  help="continue the run in this folder from checkpoints/last.pt")
+    @_options(mode)
+    def command(shards, config_path, set_items, resume, **options):
+        _run(mode, shards, config_path, set_items, resume, options)
+    return command
+
+
+def _run(mode, shards, config_path, set_items, resume, options):
+    from hmh_train.checkpoint import CheckpointError
+    from hmh_train.config import ConfigError
+    from hmh_train.engine import TrainingError, train
+
+    if not shards and not resume:
+        raise click.UsageError("--shards is required (or --resume RUN)")
+    try:
+        overrides = {**parse_set(set_items), **options, "shards": shards, "resume": resume}
+        cfg = load_config(mode, config_path, overrides)
+        summary = train(cfg)
+    except (ConfigError, CheckpointError, TrainingError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in (summary["last_losses"] or {}).items())
+    best = "n/a" if summary["best"] is None else f"{summary['best']:.4g}"
+    click.echo(f"{mode}: {summary['step']} steps (epoch {summary['epoch']}) in {summary['run']}; "
+               f"best {best}; last: {losses}")
+    if summary["interrupted"]:
+        click.echo(f"stopped by {summary['interrupted']}; resume with: "
+                   f"hmh-train {mode} --resume {summary['run']}", err=True)
+
+
+matting = _make_command("matting")
+harmonization = _make_command("harmonization")
+joint = _make_command("joint")
