@@ -67,11 +67,11 @@ def inspect_build(out_dir, progress: bool = False) -> VerifyReport:
     kind = checks.kind_of(manifest)
     entries = checks.shard_entries(manifest, report.problems, Problem)
     report.problems += _listing_problems(out_dir, entries)
-    digests, facts = [], []
+    digests, facts, hashed = [], [], {}
     total = sum(int(e.get("samples", 0) or 0) for e in entries)
     bar = _progress_bar(total, progress)
     for entry in entries:
-        fact = _check_shard(out_dir, entry, manifest, kind, report.problems, bar)
+        fact = _check_shard(out_dir, entry, manifest, kind, report.problems, bar, hashed)
         if fact is not None:
             facts.append(fact)
             digests += fact["digests"]
@@ -81,7 +81,7 @@ def inspect_build(out_dir, progress: bool = False) -> VerifyReport:
     report.content_digest = schema.content_digest(digests)
     report.problems += checks.manifest_problems(out_dir, manifest, kind, facts, digests,
                                                 report.content_digest, Problem)
-    report.problems += checks.release_problems(out_dir, manifest, Problem)
+    report.problems += checks.release_problems(out_dir, manifest, Problem, hashed)
     return report
 
 
@@ -119,8 +119,10 @@ def _listing_problems(out_dir: str, entries: list) -> list:
     return problems
 
 
-def _check_shard(out_dir, entry, manifest, kind, problems, bar):
-    """Check one shard entry; returns its recomputed facts, or None when unreadable."""
+def _check_shard(out_dir, entry, manifest, kind, problems, bar, hashed):
+    """Check one shard entry; returns its recomputed facts, or None when unreadable.
+
+    Records the file's sha256 in ``hashed`` (relative path → hex) so it is read once."""
     rel = entry["path"]
     path = os.path.join(out_dir, rel)
     if not os.path.isfile(path):
@@ -130,7 +132,7 @@ def _check_shard(out_dir, entry, manifest, kind, problems, bar):
     if entry.get("bytes") is not None and size != entry["bytes"]:
         problems.append(Problem(rel, f"is {size} bytes, the manifest says {entry['bytes']} "
                                      "(truncated or replaced?)"))
-    sha = schema.file_sha256(path)
+    sha = hashed[rel] = schema.file_sha256(path)
     if sha != entry.get("sha256"):
         problems.append(Problem(rel, f"sha256 is {sha}, the manifest says {entry.get('sha256')} "
                                      "(the file changed or the manifest was edited)"))

@@ -240,8 +240,11 @@ def _split_rule_problems(manifest, kind, facts, digests, problem) -> list:
     return problems
 
 
-def release_problems(out_dir, manifest, problem) -> list:
-    """For a release folder: SHA256SUMS entries and coverage, and the per-split VDS files."""
+def release_problems(out_dir, manifest, problem, hashed=None) -> list:
+    """For a release folder: SHA256SUMS entries and coverage, and the per-split VDS files.
+
+    ``hashed`` maps relative paths already hashed (the shards) to their sha256 hex."""
+    hashed = hashed or {}
     sums_path = os.path.join(out_dir, SUMS_FILE)
     if not os.path.isfile(sums_path):
         return []
@@ -256,7 +259,7 @@ def release_problems(out_dir, manifest, problem) -> list:
             path = os.path.join(out_dir, rel)
             if not os.path.isfile(path):
                 problems.append(problem(rel, f"is listed in {SUMS_FILE} but missing"))
-            elif schema.file_sha256(path) != recorded:
+            elif (hashed.get(os.path.normpath(rel)) or schema.file_sha256(path)) != recorded:
                 problems.append(problem(rel, f"does not match its {SUMS_FILE} checksum"))
     for root, _, files in os.walk(out_dir):
         for name in files:
