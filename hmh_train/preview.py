@@ -33,13 +33,13 @@ def _forward(plain: dict, batch):
     from hmh_train.steps import harmonize, predict_alpha
 
     alpha_r = composite = harmonized = None
-    alpha = batch.alpha
-    if "matting" in plain:
+    alpha, harmonization_input = batch.alpha, batch.disharmonious
+    if "matting" in plain:  # as steps.joint_step: I_c with B, U-Net input with I_d, both via A_r
         alpha_r = predict_alpha(plain["matting"], batch.image, batch.trimap)
         composite = alpha_r * batch.image + (1 - alpha_r) * batch.background
-        alpha = alpha_r
+        alpha, harmonization_input = alpha_r, alpha_r * batch.image + (1 - alpha_r) * batch.disharmonious
     if "harmonization" in plain:
-        harmonized = harmonize(plain["harmonization"], batch.disharmonious, alpha)
+        harmonized = harmonize(plain["harmonization"], harmonization_input, alpha)
     return alpha_r, composite, harmonized
 
 
