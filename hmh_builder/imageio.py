@@ -1,0 +1,94 @@
+"""The only place the builder reads pixels from image files (BGR → RGB happens here).
+
+Two kinds of errors, kept apart on purpose:
+
+- :class:`DecodeError`: the file's *content* is unusable (empty, truncated, not an image,
+  matte without an alpha channel). The sample is listed in failures.jsonl (stage "decode")
+  and the build goes on; rerunning will not change it.
+- ``OSError``: the file cannot be *read* (permission denied, vanished, I/O error). That is a
+  fault of the environment: the shard is not written and a rerun retries it.
+"""
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+
+class DecodeError(ValueError):
+    """An image file's content cannot be used; ``str()`` is one sentence naming the file."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path} {reason}")
+        self.path = path
+
+
+def read_bytes(path: str) -> bytes:
+    """The file's bytes (OSError when it cannot be read)."""
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _check_complete(path: str, data: bytes) -> None:
+    """Reject empty files and JPEG/PNG files that end before their end marker."""
+    if not data:
+        raise DecodeError(path, "is empty (0 bytes)")
+    if data[:3] == b"\xff\xd8\xff" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        raise DecodeError(path, "is a truncated JPEG (it ends before its end-of-image marker)")
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-16:]:
+        raise DecodeError(path, "is a truncated PNG (it ends before its IEND chunk)")
+
+
+def _decode(path: str, data: bytes) -> np.ndarray:
+    _check_complete(path, data)
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None or array.size == 0:
+        raise DecodeError(path, "is not a readable JPEG or PNG image (corrupt, or not an image)")
+    if array.dtype == np.uint16:
+        array = (array >> 8).astype(np.uint8)
+    if array.dtype != np.uint8:
+        raise DecodeError(path, f"has unsupported pixel type {array.dtype} (expected 8 or 16 bit)")
+    return array
+
+
+def to_rgb(array: np.ndarray) -> np.ndarray:
+    """Decoded OpenCV array (gray, BGR or BGRA, uint8) → RGB uint8 (H, W, 3)."""
+    if array.ndim == 2:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
+    if array.shape[2] == 4:
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+
+
+def decode_image(path: str) -> np.ndarray:
+    """Read an image file as uint8 RGB (H, W, 3); any alpha channel is dropped."""
+    return to_rgb(_decode(path, read_bytes(path)))
+
+
+def decode_matte(path: str, layout: str) -> np.ndarray:
+    """Read a matte as uint8 (H, W), 0 = background, 255 = foreground.
+
+    ``layout="kaggle"``: the 4th channel of an RGBA PNG. ``layout="plain"``: a grayscale PNG
+    (an RGB PNG whose three channels are equal is accepted too).
+    """
+    array = _decode(path, read_bytes(path))
+    if layout == "kaggle":
+        if array.ndim != 3 or array.shape[2] != 4:
+            channels = 1 if array.ndim == 2 else array.shape[2]
+            raise DecodeError(path, f"has no alpha channel ({channels} channel(s)); a Kaggle-layout "
+                                    "matte must be an RGBA PNG whose 4th channel is the matte")
+        return np.ascontiguousarray(array[:, :, 3])
+    if array.ndim == 2:
+        return array
+    if array.shape[2] == 3 and (array[:, :, 0] == array[:, :, 1]).all() and (array[:, :, 1] == array[:, :, 2]).all():
+        return np.ascontiguousarray(array[:, :, 0])
+    raise DecodeError(path, f"is a {array.shape[2]}-channel colour image; a plain-layout matte "
+                            "must be a grayscale PNG")
+
+
+def decode_pair(src: str, image_rel: str, matte_rel: str, layout: str):
+    """(image RGB (H, W, 3), matte (H', W')) of one source pair, paths relative to ``src``."""
+    image = decode_image(os.path.join(src, image_rel))
+    matte = decode_matte(os.path.join(src, matte_rel), layout)
+    return image, matte

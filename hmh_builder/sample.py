@@ -1,0 +1,123 @@
+"""One source pair → one HMH sample (I, A, F, B, B_t, I_d + transform metadata).
+
+Pure functions over decoded arrays: no paths are opened here. Every random choice for a
+sample comes from ``numpy.random.default_rng(schema.sample_seed(seed, id))`` in
+:func:`draw_choice`, in a fixed order (transform and its parameters first, then the
+Reinhard target candidates), so the content never depends on worker count or order.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from hmh_builder import schema
+from hmh_builder.kernels.adjust import AdjustSettings, apply_adjustment, draw_adjustment
+from hmh_builder.kernels.background import estimate_background
+from hmh_builder.kernels.composite import composite, premultiply
+
+#: Reinhard target candidates drawn per sample; the first whose image decodes is used.
+TARGET_CANDIDATES = 3
+
+
+class SampleError(ValueError):
+    """A decoded pair cannot become a sample; ``stage`` is "validate" or "process"."""
+
+    def __init__(self, stage: str, reason: str):
+        super().__init__(reason)
+        self.stage = stage
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The random choices of one sample: transform, its parameters, Reinhard target ids."""
+
+    transform: str
+    params: dict
+    targets: tuple = ()
+
+
+def draw_choice(seed: int, sample_id: str, sorted_ids: list, settings: AdjustSettings) -> Choice:
+    """Draw a sample's transform, parameters and (for reinhard) target candidates.
+
+    Targets are drawn uniformly among the *other* ids of ``sorted_ids`` (all discovered ids,
+    sorted); with a single id the sample is its own target.
+    """
+    rng = np.random.default_rng(schema.sample_seed(seed, sample_id))
+    name, params = draw_adjustment(rng, settings)
+    if name != "reinhard":
+        return Choice(name, params)
+    n = len(sorted_ids)
+    if n < 2:
+        return Choice(name, params, (sample_id,))
+    own = bisect.bisect_left(sorted_ids, sample_id)
+    targets = []
+    for _ in range(TARGET_CANDIDATES):
+        j = int(rng.integers(n - 1))
+        targets.append(sorted_ids[j + 1 if j >= own else j])
+    return Choice(name, params, tuple(targets))
+
+
+def validate(image: np.ndarray, alpha: np.ndarray, image_path: str, matte_path: str,
+             size: tuple | None = None, native: bool = False) -> None:
+    """Raise SampleError("validate") when the pair cannot be used; one sentence naming files.
+
+    Checks: image and matte sizes agree; the matte has foreground and background; with
+    ``native`` the image has exactly ``size`` (H, W).
+    """
+    ih, iw = image.shape[:2]
+    if alpha.shape != (ih, iw):
+        raise SampleError("validate", f"image {image_path} is {iw}×{ih} but its matte {matte_path} is "
+                                      f"{alpha.shape[1]}×{alpha.shape[0]}; they must be the same size")
+    if not alpha.any():
+        raise SampleError("validate", f"matte {matte_path} is zero everywhere (no person in it)")
+    if (alpha == 255).all():
+        raise SampleError("validate", f"matte {matte_path} is 255 everywhere (no background to estimate)")
+    if native and size is not None and (ih, iw) != tuple(size):
+        raise SampleError("validate", f"image {image_path} is {iw}×{ih} but --size native builds "
+                                      f"{size[1]}×{size[0]} (the first image's size); use --size N")
+
+
+def resize(array: np.ndarray, size: tuple) -> np.ndarray:
+    """Resize uint8 (H, W[, C]) to ``size`` = (H', W'): area averaging down, bilinear up."""
+    h, w = array.shape[:2]
+    if (h, w) == tuple(size):
+        return array
+    shrink = size[0] * size[1] < h * w
+    out = cv2.resize(array, (int(size[1]), int(size[0])),
+                     interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return out.reshape(tuple(size) + array.shape[2:])
+
+
+def params_json(choice: Choice, target: str | None) -> str:
+    """The ``params`` string stored in the shard (sorted keys; reinhard names its target)."""
+    params = dict(choice.params)
+    if choice.transform == "reinhard":
+        params["target"] = target
+    return json.dumps(params, sort_keys=True)
+
+
+def make_sample(image: np.ndarray, alpha: np.ndarray, size: tuple, background: str,
+                background_resolution: str, choice: Choice, target_stats=None) -> dict:
+    """Compute the arrays of one sample.
+
+    Args:
+        image: uint8 RGB (H, W, 3) source image. alpha: uint8 (H, W) matte, 0..255.
+        size: output (H', W'). background: method of kernels.background.
+        background_resolution: "source" (estimate B on the source, then resize) or "output".
+        choice: from draw_choice. target_stats: (mean, std) Lab stats for reinhard.
+
+    Returns:
+        dict with uint8 arrays "I", "F", "B", "B_t", "I_d" (H', W', 3) RGB and "A" (H', W').
+    """
+    small_i, small_a = resize(image, size), resize(alpha, size)
+    if background_resolution == "source":
+        back = resize(estimate_background(image, alpha, background), size)
+    else:
+        back = estimate_background(small_i, small_a, background)
+    adjusted = apply_adjustment(back, choice.transform, choice.params, target_stats)
+    return {"I": small_i, "A": small_a, "F": premultiply(small_i, small_a), "B": back,
+            "B_t": adjusted, "I_d": composite(small_i, small_a, adjusted)}

@@ -1,0 +1,131 @@
+"""Build one shard: decode each pair, make its sample, write the shard, leave a record.
+
+Runs inside a worker process (local or on a cluster). Takes a :class:`plan.ShardTask` and a
+small :class:`ShardContext`; returns a small dict, never image arrays. Bad *content* of an
+input becomes a failure record and the shard goes on; an I/O fault (a source file that cannot
+be read, a disk that is full or read-only) abandons the shard without leaving any file and is
+returned as ``error`` so a rerun retries it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from hmh_builder import imageio, resume
+from hmh_builder.sample import SampleError, make_sample, params_json, validate
+from hmh_builder.sources import failure
+from hmh_builder.writer import ShardWriter
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    """What every shard task shares: folders and the content settings it needs."""
+
+    src: str
+    out: str
+    size: tuple
+    native: bool
+    background: str
+    background_resolution: str
+    store_b_t: bool
+    config_hash: str
+    builder_version: str
+
+
+class FaultError(OSError):
+    """An I/O fault that stops a shard; ``str()`` is one line naming the path."""
+
+
+def _fault(exc: OSError, path: str, action: str) -> FaultError:
+    reason = exc.strerror or str(exc).splitlines()[0] or type(exc).__name__
+    return FaultError(f"{exc.filename or path}: cannot be {action} ({reason})")
+
+
+def _target_stats(ctx: ShardContext, sample) -> tuple:
+    """(target id, Lab stats) of the first Reinhard candidate whose image decodes."""
+    from hmh_builder.kernels.colour import lab_mean_std
+
+    for target_id, rel in sample.targets:
+        path = os.path.join(ctx.src, rel)
+        try:
+            return target_id, lab_mean_std(imageio.decode_image(path))
+        except imageio.DecodeError:
+            continue
+        except OSError as exc:
+            raise _fault(exc, path, "read") from None
+    raise SampleError("process", f"none of the Reinhard targets "
+                                 f"{', '.join(t for t, _ in sample.targets)} could be decoded")
+
+
+def _one_sample(ctx: ShardContext, sample) -> tuple:
+    """(transform, params JSON, arrays) of one planned sample; raises Decode/Sample/FaultError."""
+    try:
+        image, alpha = imageio.decode_pair(ctx.src, sample.image, sample.alpha, sample.layout)
+    except imageio.DecodeError:
+        raise
+    except OSError as exc:
+        raise _fault(exc, os.path.join(ctx.src, sample.image), "read") from None
+    validate(image, alpha, sample.image, sample.alpha, ctx.size, ctx.native)
+    target, stats = (None, None)
+    if sample.choice.transform == "reinhard":
+        target, stats = _target_stats(ctx, sample)
+    try:
+        arrays = make_sample(image, alpha, ctx.size, ctx.background, ctx.background_resolution,
+                             sample.choice, stats)
+    except (ValueError, ArithmeticError) as exc:
+        raise SampleError("process", f"{sample.image}: processing failed ({exc})") from None
+    return sample.choice.transform, params_json(sample.choice, target), arrays
+
+
+def _write_rows(ctx, task, writer, digests, failures, progress) -> None:
+    for done, sample in enumerate(task.samples, 1):
+        try:
+            transform, params, arrays = _one_sample(ctx, sample)
+        except imageio.DecodeError as exc:
+            failures.append(failure(sample.id, exc.path and os.path.relpath(exc.path, ctx.src)
+                                    .replace(os.sep, "/"), "decode", str(exc)))
+        except SampleError as exc:
+            failures.append(failure(sample.id, sample.image, exc.stage, str(exc)))
+        else:
+            try:
+                digests.append([sample.id, writer.add(sample.id, transform, params, arrays)])
+            except OSError as exc:
+                raise _fault(exc, writer.tmp, "written") from None
+        progress(done)
+
+
+def run_shard(task, ctx: ShardContext) -> dict:
+    """Build ``task`` into OUT and record it; returns counts, failures, digests, timings."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    start = time.perf_counter()
+    digests, failures = [], []
+    result = {"name": task.name, "split": task.split, "planned": len(task.samples),
+              "entry": None, "digests": digests, "failures": failures, "error": None}
+    progress = resume.ProgressReporter(ctx.out, task.name)
+    try:
+        height, width = ctx.size
+        try:
+            writer = ShardWriter(ctx.out, task.path, task.split, len(task.samples), height, width,
+                                 ctx.builder_version, ctx.config_hash, ctx.store_b_t)
+        except OSError as exc:
+            raise _fault(exc, os.path.join(ctx.out, task.path + ".tmp"), "written") from None
+        with writer:
+            _write_rows(ctx, task, writer, digests, failures, progress)
+            try:
+                result["entry"] = writer.close()
+            except OSError as exc:
+                raise _fault(exc, writer.tmp, "written") from None
+        result["seconds"] = round(time.perf_counter() - start, 3)
+        resume.write_record(ctx.out, task, ctx.config_hash, result)
+    except FaultError as exc:
+        result.update(error=str(exc), entry=None)
+    except OSError as exc:  # writing the record itself failed
+        result.update(error=str(_fault(exc, os.path.join(ctx.out, resume.STATE_DIR), "written")),
+                      entry=None)
+    finally:
+        progress.close()
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    return result
