@@ -39,6 +39,7 @@ for split in ("train", "test"):
                 row += n
         assert row == vds["I"].shape[0] and vds.attrs["split"] == split
         checked += row
+assert not any(name.startswith("hmh") for name in sys.modules), "project code was imported"
 print(checked)
 """
 
@@ -106,6 +107,11 @@ def test_card_states_the_facts(release):
         assert fact in text, fact
     snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
     assert len(snippet.strip().splitlines()) == 5
+
+
+def test_shards_are_hard_linked(build, release):
+    for shard in build.glob("*/*.h5"):
+        assert (release / shard.relative_to(build)).stat().st_ino == shard.stat().st_ino
 
 
 def test_release_verifies_and_previews(release, tmp_path):

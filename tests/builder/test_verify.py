@@ -118,8 +118,21 @@ def _drop_shard(m):
     m["shards"].pop()
 
 
+def _edit_discovered(m):
+    m["counts"]["discovered"] += 2
+
+
+def _edit_builder_version(m):
+    m["builder_version"] = "9.9.9"
+
+
+def _edit_bytes(m):
+    m["shards"][-1]["bytes"] -= 1
+
+
 @pytest.mark.parametrize("edit", [_edit_written, _edit_split_count, _edit_sha, _edit_samples,
-                                  _edit_digest, _edit_config, _drop_shard])
+                                  _edit_digest, _edit_config, _drop_shard, _edit_discovered,
+                                  _edit_builder_version, _edit_bytes])
 def test_hand_edited_manifest(build, edit):
     manifest = _manifest(build)
     edit(manifest)
