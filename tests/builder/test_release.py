@@ -159,3 +159,18 @@ def test_refuses_a_non_empty_target(build, tmp_path):
                                        *PACKAGE])
     assert result.exit_code == 1 and "not empty" in result.output
     assert os.listdir(tmp_path / "r") == ["keep.txt"]
+
+
+def test_optional_b_t_is_verified_and_joined(tmp_path):
+    import h5py
+    import numpy as np
+
+    build = make_build(tmp_path, n=6, store_b_t=True)
+    assert inspect_build(build).problems == []
+    target = tmp_path / "rel"
+    result = CliRunner().invoke(main, ["package", str(build), "--release", str(target), *PACKAGE])
+    assert result.exit_code == 0, result.output
+    shards = sorted(target.glob("train/*.h5"))
+    with h5py.File(target / "train.h5") as vds:
+        joined = np.concatenate([h5py.File(s)["B_t"][()] for s in shards])
+        np.testing.assert_array_equal(vds["B_t"][()], joined)
