@@ -34,7 +34,8 @@ def _check_complete(path: str, data: bytes) -> None:
     """Reject empty files and JPEG/PNG files that end before their end marker."""
     if not data:
         raise DecodeError(path, "is empty (0 bytes)")
-    if data[:3] == b"\xff\xd8\xff" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+    end = data.rfind(b"\xff\xd9")
+    if data[:3] == b"\xff\xd8\xff" and (end < 0 or end < data.rfind(b"\xff\xda")):
         raise DecodeError(path, "is a truncated JPEG (it ends before its end-of-image marker)")
     if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-16:]:
         raise DecodeError(path, "is a truncated PNG (it ends before its IEND chunk)")
