@@ -9,7 +9,7 @@ Every image (any nesting; .jpg/.jpeg/.png, any case) is centre-cropped to the ou
 ratio and resized to H×W with area interpolation (aspect kept, nothing distorted). Shards are
 written as ``*.h5.tmp`` and renamed into place; one task per shard (a shard index and a list
 of relative paths) returns only its manifest entry, digests and failures, so tasks run in
-parallel processes through joblib.
+parallel through ``hmh_builder.distribute`` (local processes or a dask cluster).
 """
 from __future__ import annotations
 
@@ -133,22 +133,46 @@ def _remove(path: str) -> None:
         pass
 
 
+@dataclass(frozen=True)
+class BackgroundTask:
+    """One shard to write: its index and the source paths (relative to --src) it holds."""
+
+    name: str
+    index: int
+    rels: tuple
+
+
+def run_task(task: BackgroundTask, context: dict) -> dict:
+    """Worker entry point for :func:`hmh_builder.distribute.run_tasks` (picklable)."""
+    return write_shard(context["out_dir"], task.index, list(task.rels), context["config"],
+                       context["config_hash"])
+
+
 def build_backgrounds(config: BackgroundConfig, out_dir: str, workers: int = 1,
-                      overwrite: bool = False, progress: bool = False) -> dict:
-    """Shard every image under ``config.source`` into ``out_dir``; returns the manifest."""
-    from joblib import Parallel, delayed
+                      overwrite: bool = False, progress: bool = False, backend: str = "local",
+                      scheduler: str | None = None) -> dict:
+    """Shard every image under ``config.source`` into ``out_dir``; returns the manifest.
+
+    ``backend``/``scheduler`` as in :func:`hmh_builder.distribute.run_tasks` (local
+    processes or a dask cluster whose workers see the same --src and --out paths).
+    """
     from tqdm import tqdm
+
+    from hmh_builder.distribute import BackendError, run_tasks
 
     started = time.time()
     rels = _prepare(config, out_dir, overwrite)
     data, chash = config.to_dict(), schema.config_hash(config.to_dict())
-    plan = [rels[i:i + config.shard_size] for i in range(0, len(rels), config.shard_size)]
-    tasks = (delayed(write_shard)(out_dir, k, chunk, data, chash) for k, chunk in enumerate(plan))
+    tasks = [BackgroundTask(f"backgrounds-{k:05d}", k, tuple(rels[i:i + config.shard_size]))
+             for k, i in enumerate(range(0, len(rels), config.shard_size))]
+    context = {"out_dir": os.path.abspath(out_dir), "config": data, "config_hash": chash}
     results = []
     try:
-        runner = Parallel(n_jobs=workers, return_as="generator_unordered")
-        for result in tqdm(runner(tasks), total=len(plan), unit="shard", disable=not progress):
+        stream = run_tasks(run_task, tasks, context, workers, backend, scheduler)
+        for result in tqdm(stream, total=len(tasks), unit="shard", disable=not progress):
             results.append(result)
+    except BackendError as exc:
+        raise BackgroundError(str(exc)) from None
     except OSError as exc:
         raise BackgroundError(f"{getattr(exc, 'filename', None) or out_dir}: "
                               f"{exc.strerror or exc}") from None

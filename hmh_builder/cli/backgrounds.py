@@ -30,7 +30,12 @@ def _parse_size(ctx, param, value):
 @click.option("--shard-size", default=1000, show_default=True, type=click.IntRange(1),
               help="Images per shard (1000 at 256×256 ≈ 197 MB).")
 @click.option("--overwrite", is_flag=True, help="Delete a non-empty --out first.")
-def backgrounds_command(src, out_dir, size, workers, shard_size, overwrite):
+@click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "dask"]),
+              help="local: worker processes here; dask: shard tasks on a dask.distributed "
+                   "cluster (workers must see --src and --out at the same paths).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="dask scheduler address, e.g. tcp://10.0.0.1:8786 (with --backend dask).")
+def backgrounds_command(src, out_dir, size, workers, shard_size, overwrite, backend, scheduler):
     """Shard a folder of background images into BG/backgrounds/backgrounds-NNNNN.h5
     (datasets `image` (N, H, W, 3) uint8 RGB and `id` = path relative to --src), with
     manifest.json and failures.jsonl like an HMH build; check it with `hmh-build verify BG`."""
@@ -39,7 +44,8 @@ def backgrounds_command(src, out_dir, size, workers, shard_size, overwrite):
     config = BackgroundConfig(os.path.abspath(src), size, shard_size)
     try:
         manifest = build_backgrounds(config, out_dir, workers, overwrite,
-                                     progress=sys.stderr.isatty())
+                                     progress=sys.stderr.isatty(), backend=backend,
+                                     scheduler=scheduler)
     except (BackgroundError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     counts = manifest["counts"]

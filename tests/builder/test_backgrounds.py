@@ -101,3 +101,18 @@ def test_refuses_non_empty_out_and_empty_source(scenes, tmp_path):
     assert result.exit_code == 1 and "no .jpg/.jpeg/.png images" in result.output
     assert _build(scenes, out, "--overwrite").exit_code == 0
     shutil.rmtree(out)
+
+
+def test_dask_cluster_gives_the_local_digest(scenes, tmp_path):
+    from dask.distributed import LocalCluster
+
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    assert _build(scenes, local).exit_code == 0
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=None) as cluster:
+        result = _build(scenes, remote, "--backend", "dask", "--scheduler",
+                        cluster.scheduler_address)
+    assert result.exit_code == 0, result.output
+    digest = lambda p: json.loads((p / "manifest.json").read_text())["content_digest"]  # noqa
+    assert digest(local) == digest(remote)
+    assert inspect_build(remote).problems == []
