@@ -12,3 +12,5 @@ from hmh_train.cli.train import harmonization as _harmonization, joint as _joint
 main.add_command(_matting)
 main.add_command(_harmonization)
 main.add_command(_joint)
+from hmh_train.cli.eval import eval_command as _eval  # noqa: E402
+main.add_command(_eval)
