@@ -103,7 +103,7 @@ def render_card(facts: CardFacts) -> str:
         _composition(facts),
         f"## Collection process\n\nNo new images were collected. Every sample comes from one "
         f"portrait and its matte of the {SOURCE_NAME} ({SOURCE_URL}). Of "
-        f"{counts.get('discovered')} source portraits found, {counts.get('written')} were "
+        f"{counts.get('discovered')} source inputs found, {counts.get('written')} were "
         f"written and {counts.get('failed')} could not be used; `failures.jsonl` names each "
         "one with the stage and reason.",
         _preprocessing(facts, config),

@@ -62,6 +62,8 @@ def package_release(options: PackageOptions) -> dict:
     if problems:
         raise PackageError(f"{options.out_dir} does not verify ({len(problems)} problem(s), "
                            f"first: {problems[0]}); run `hmh-build verify {options.out_dir}`")
+    if not schema.load_manifest(options.out_dir).get("shards"):
+        raise PackageError(f"{options.out_dir} holds no samples; there is nothing to release")
     target = os.path.abspath(options.release_dir)
     if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
         raise PackageError(f"{options.release_dir} already exists and is not empty")
