@@ -18,8 +18,6 @@ from hmh_builder import folder as folder_io
 COLUMNS = ("I", "A", "F", "B", "I_d")
 MIN_CELL = 96
 GAP = 4
-HEADER = 16
-CAPTION = 14
 
 
 @dataclass(frozen=True)
@@ -31,19 +29,29 @@ class Layout:
     cell_w: int
 
     @property
+    def font_size(self) -> int:
+        """Text height in pixels: grows with the panels (11 at 96 px, 18 at 256 px)."""
+        return min(24, max(11, round(self.cell_w / 14)))
+
+    @property
+    def band(self) -> int:
+        """Height of the header and of each row's caption band."""
+        return self.font_size + 6
+
+    @property
     def size(self) -> tuple:
         """(width, height) of the whole image."""
         width = GAP + len(COLUMNS) * (self.cell_w + GAP)
-        return width, HEADER + self.rows * (CAPTION + self.cell_h + GAP)
+        return width, self.band + self.rows * (self.band + self.cell_h + GAP)
 
     def panel_box(self, row: int, col: int) -> tuple:
         """(x0, y0, x1, y1) of a panel, end-exclusive."""
         x0 = GAP + col * (self.cell_w + GAP)
-        y0 = HEADER + row * (CAPTION + self.cell_h + GAP) + CAPTION
+        y0 = self.band + row * (self.band + self.cell_h + GAP) + self.band
         return x0, y0, x0 + self.cell_w, y0 + self.cell_h
 
     def caption_xy(self, row: int) -> tuple:
-        return GAP, HEADER + row * (CAPTION + self.cell_h + GAP) + 1
+        return GAP, self.band + row * (self.band + self.cell_h + GAP) + 2
 
 
 def scale_for(height: int, width: int) -> int:
@@ -83,11 +91,11 @@ def render_preview(samples: list):
     layout = Layout(len(samples), height * scale, width * scale)
     canvas = Image.new("RGB", layout.size, (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
+    font = ImageFont.load_default(size=layout.font_size)
     for col, name in enumerate(COLUMNS):
         x0, _, x1, _ = layout.panel_box(0, col)
         draw.text(((x0 + x1) // 2, 2), name, fill=(0, 0, 0), font=font, anchor="ma")
-    max_chars = layout.size[0] // 6
+    max_chars = int(layout.size[0] / (0.55 * layout.font_size))
     for row, sample in enumerate(samples):
         draw.text(layout.caption_xy(row), caption(sample, max_chars), fill=(0, 0, 0), font=font)
         for col, name in enumerate(COLUMNS):

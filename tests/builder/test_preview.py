@@ -33,7 +33,7 @@ def test_grid_layout_and_panels_show_the_samples(build, tmp_path):
     samples = folder_io.read_samples(build, refs)
     for row, sample in enumerate(samples):
         x0, y0, _, _ = layout.panel_box(row, 0)
-        caption = grid[y0 - 12:y0 - 2, x0:x0 + 60]
+        caption = grid[y0 - layout.band:y0, x0:x0 + 60]
         assert caption.std() > 0, f"row {row} has no caption"
         for col, name in enumerate(COLUMNS):
             x0, y0, x1, y1 = layout.panel_box(row, col)
@@ -42,7 +42,7 @@ def test_grid_layout_and_panels_show_the_samples(build, tmp_path):
             expected = np.repeat(np.repeat(expected, scale, 0), scale, 1)
             np.testing.assert_array_equal(panel, expected, err_msg=f"row {row} column {name}")
             assert panel.std() > 0
-    header = grid[:14, :]
+    header = grid[:layout.band, :]
     assert header.std() > 0, "no column labels"
 
 
