@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from hmh_builder import schema
 from hmh_builder import verify_checks as checks
+from hmh_builder import verify_release
 
 #: Files a release folder (``hmh-build package``) adds next to the shards.
 RELEASE_FILES = ("README.md", "SHA256SUMS", "croissant.json", "preview.png",
@@ -86,7 +87,8 @@ def inspect_build(out_dir, progress: bool = False) -> VerifyReport:
     else:
         report.problems += checks.manifest_problems(out_dir, manifest, kind, facts, digests,
                                                     report.content_digest, Problem)
-    report.problems += checks.release_problems(out_dir, manifest, Problem, hashed)
+    report.problems += verify_release.release_problems(out_dir, manifest, Problem, hashed,
+                                                        facts)
     return report
 
 

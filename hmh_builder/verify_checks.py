@@ -17,7 +17,6 @@ INVARIANT_TEXT = {
     "F": "F differs from round(A·I/255) by more than 1",
     "I_d": "I_d differs from I where A is 255",
 }
-SUMS_FILE = "SHA256SUMS"
 
 
 def decode(value):
@@ -237,57 +236,4 @@ def _split_rule_problems(manifest, kind, facts, digests, problem) -> list:
         if wrong:
             problems.append(problem(fact["path"], f"{len(wrong)} sample(s) belong to the other "
                                     f"split by the split rule (first: {wrong[0]})"))
-    return problems
-
-
-def release_problems(out_dir, manifest, problem, hashed=None) -> list:
-    """For a release folder: SHA256SUMS entries and coverage, and the per-split VDS files.
-
-    ``hashed`` maps relative paths already hashed (the shards) to their sha256 hex."""
-    hashed = hashed or {}
-    sums_path = os.path.join(out_dir, SUMS_FILE)
-    if not os.path.isfile(sums_path):
-        return []
-    problems, listed = [], set()
-    with open(sums_path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            recorded, _, rel = line.rstrip("\n").partition("  ")
-            rel = rel.lstrip("*")
-            listed.add(os.path.normpath(rel))
-            path = os.path.join(out_dir, rel)
-            if not os.path.isfile(path):
-                problems.append(problem(rel, f"is listed in {SUMS_FILE} but missing"))
-            elif (hashed.get(os.path.normpath(rel)) or schema.file_sha256(path)) != recorded:
-                problems.append(problem(rel, f"does not match its {SUMS_FILE} checksum"))
-    for root, _, files in os.walk(out_dir):
-        for name in files:
-            rel = os.path.relpath(os.path.join(root, name), out_dir)
-            if rel != SUMS_FILE and rel not in listed:
-                problems.append(problem(rel, f"is not listed in {SUMS_FILE}"))
-    return problems + _vds_problems(out_dir, manifest, problem)
-
-
-def _vds_problems(out_dir, manifest, problem) -> list:
-    import h5py
-
-    problems = []
-    for split in schema.SPLITS:
-        rel = f"{split}.h5"
-        path = os.path.join(out_dir, rel)
-        expected = sum(e.get("samples", 0) for e in manifest.get("shards", [])
-                       if isinstance(e, dict) and e.get("split") == split)
-        if not os.path.isfile(path):
-            if expected:
-                problems.append(problem(rel, f"is missing (the release has {expected} {split} samples)"))
-            continue
-        try:
-            with h5py.File(path, "r") as h5:
-                problems += [problem(rel, p) for p in schema.check_shard(h5, expect_split=split)]
-                if h5["id"].shape[0] != expected:
-                    problems.append(problem(rel, f"holds {h5['id'].shape[0]} samples, the shards "
-                                            f"of {split} hold {expected}"))
-        except Exception as exc:  # damaged virtual file
-            problems.append(problem(rel, f"cannot be read ({str(exc).splitlines()[0]})"))
     return problems

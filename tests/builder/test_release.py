@@ -174,3 +174,20 @@ def test_optional_b_t_is_verified_and_joined(tmp_path):
     with h5py.File(target / "train.h5") as vds:
         joined = np.concatenate([h5py.File(s)["B_t"][()] for s in shards])
         np.testing.assert_array_equal(vds["B_t"][()], joined)
+
+
+def test_verify_catches_a_virtual_file_that_maps_the_wrong_shards(release, tmp_path):
+    import hashlib
+
+    import h5py
+
+    copy = tmp_path / "copy"
+    shutil.copytree(release, copy)
+    with h5py.File(copy / "train.h5", "r+") as h5:  # reversed rows: same shape, wrong order
+        h5["id"][...] = list(h5["id"].asstr()[()])[::-1]
+    sums = (copy / "SHA256SUMS").read_text().splitlines()
+    digest = hashlib.sha256((copy / "train.h5").read_bytes()).hexdigest()
+    (copy / "SHA256SUMS").write_text("".join(
+        (f"{digest}  train.h5" if line.endswith("  train.h5") else line) + "\n" for line in sums))
+    texts = [str(p) for p in inspect_build(copy).problems]
+    assert texts == ["train.h5: its ids differ from the train shards' ids"]
