@@ -14,3 +14,5 @@ main.add_command(_harmonization)
 main.add_command(_joint)
 from hmh_train.cli.eval import eval_command as _eval  # noqa: E402
 main.add_command(_eval)
+from hmh_train.cli.composite import composite_command as _composite  # noqa: E402
+main.add_command(_composite)
