@@ -143,14 +143,17 @@ def _composition(facts: CardFacts) -> str:
 
 def _preprocessing(facts: CardFacts, config: dict) -> str:
     height, width = facts.size
-    recipe = config.get("recipe", "not recorded")
+    recipe = (f"`{config['recipe']}`, resolved into the config below" if config.get("recipe")
+              else "the resolved settings below (a recipe file's values are folded into them)")
     fraction = config.get("test_fraction", "not recorded")
+    method = (f"{config.get('background', 'method not recorded')}, at "
+              f"{config.get('background_resolution', 'unrecorded')} resolution")
     return (
         f"## Preprocessing\n\nEach portrait and matte are resized to {height} × {width}; the "
-        "background under the person is estimated, one transfer is drawn per sample and "
-        "applied to the background only, then recomposited through the matte. Every random "
-        f"choice is seeded from the build seed ({config.get('seed', 'not recorded')}) and "
-        f"the sample id. Recipe: `{recipe}`.\n\nSplit rule: a sample is in *test* when the "
+        f"background under the person is estimated ({method}), one transfer is drawn per "
+        "sample and applied to the background only, then recomposited through the matte. Every "
+        f"random choice is seeded from the build seed ({config.get('seed', 'not recorded')}) and "
+        f"the sample id. Recipe: {recipe}.\n\nSplit rule: a sample is in *test* when the "
         "first 8 bytes of SHA-256(id), read as a fraction of 2^64, are below the test "
         f"fraction ({fraction}); it does not depend on order or worker count.\n\n"
         "Full build config (from `manifest.json`):\n\n```json\n"

@@ -63,7 +63,8 @@ def shard_entries(manifest: dict, problems: list, problem) -> list:
     for index, entry in enumerate(raw):
         path = entry.get("path") if isinstance(entry, dict) else None
         if not isinstance(path, str) or os.path.isabs(path) or ".." in path.split("/"):
-            problems.append(problem("manifest.json", f"shards[{index}] has no usable relative path"))
+            problems.append(problem("manifest.json",
+                                    f"shards[{index}] has no usable relative path"))
             continue
         if os.path.normpath(path) in seen:
             problems.append(problem("manifest.json", f"shards[{index}] lists {path} twice"))
@@ -219,7 +220,8 @@ def _failure_problems(out_dir, counts, problem) -> list:
     written = counts.get("written")
     if isinstance(written, int) and counts.get("discovered") != written + lines:
         problems.append(problem("manifest.json", f"counts.discovered is "
-                                f"{counts.get('discovered')}, written + failed is {written + lines}"))
+                                f"{counts.get('discovered')}, written + failed is "
+                                f"{written + lines}"))
     return problems
 
 
