@@ -58,10 +58,13 @@ def _counts_table(facts: CardFacts) -> str:
 def _params_table(facts: CardFacts) -> str:
     rows = [f"| {t} | `{k}` | {s['min']:.4g} | {s['max']:.4g} | {s['mean']:.4g} |"
             for t, keys in facts.meta["params"].items() for k, s in keys.items() if s["count"]]
-    if not rows:
-        return "No numeric transform parameters were recorded."
-    return "\n".join(["| transform | parameter | min | max | mean |", "|---|---|---:|---:|---:|"]
-                     + rows)
+    table = ("\n".join(["| transform | parameter | min | max | mean |",
+                        "|---|---|---:|---:|---:|"] + rows)
+             if rows else "No numeric transform parameters were recorded.")
+    notes = [f"- {t} `{k}`: {v['distinct']} distinct values over {v['count']} samples "
+             f"({v['equal_to_own_id']} equal to the sample's own id)"
+             for t, keys in facts.meta.get("text_params", {}).items() for k, v in keys.items()]
+    return table + ("\n\nText parameters:\n\n" + "\n".join(notes) if notes else "")
 
 
 def _licences(facts: CardFacts) -> str:

@@ -46,20 +46,35 @@ def summarize(values) -> dict:
             "histogram": {"counts": counts.tolist(), "edges": edges.tolist()}}
 
 
+def text_params(params_json: str) -> dict:
+    """The string values of a params JSON object (e.g. reinhard's ``target``)."""
+    try:
+        params = json.loads(params_json)
+    except json.JSONDecodeError:
+        return {}
+    return {k: v for k, v in params.items() if isinstance(v, str)} if isinstance(params, dict) else {}
+
+
 def metadata_stats(folder) -> dict:
-    """Counts per split and transform and numeric parameter summaries (string datasets only)."""
+    """Counts per split and transform, numeric parameter summaries, and text parameters
+    (distinct values, most common, and how often a value equals the sample's own id —
+    a Reinhard target should be a *different* image). Reads the string datasets only."""
     import h5py
 
-    counts, values = {}, {}
+    counts, values, texts, self_refs = {}, {}, {}, {}
     for entry in folder_io.shard_list(folder):
         with h5py.File(os.path.join(folder, entry["path"]), "r") as h5:
-            transforms = [_decode(v) for v in h5["transform"][()]]
-            params = [_decode(v) for v in h5["params"][()]]
+            rows = zip(*(list(h5[name].asstr()[()]) for name in ("id", "transform", "params")))
+            rows = list(rows)
         per_split = counts.setdefault(entry["split"], {})
-        for transform, text in zip(transforms, params):
+        for sample_id, transform, text in rows:
             per_split[transform] = per_split.get(transform, 0) + 1
             for key, value in numeric_params(text).items():
                 values.setdefault(transform, {}).setdefault(key, []).append(value)
+            for key, value in text_params(text).items():
+                texts.setdefault(transform, {}).setdefault(key, []).append(value)
+                hit = (transform, key)
+                self_refs[hit] = self_refs.get(hit, 0) + (value == sample_id)
     totals = {}
     for per_split in counts.values():
         for transform, n in per_split.items():
@@ -67,7 +82,19 @@ def metadata_stats(folder) -> dict:
     return {"counts": {"splits": counts, "transforms": totals,
                        "total": sum(totals.values())},
             "params": {t: {k: summarize(v) for k, v in sorted(keys.items())}
-                       for t, keys in sorted(values.items())}}
+                       for t, keys in sorted(values.items())},
+            "text_params": {t: {k: _text_summary(v, self_refs[(t, k)])
+                                for k, v in sorted(keys.items())}
+                            for t, keys in sorted(texts.items())}}
+
+
+def _text_summary(values: list, self_refs: int) -> dict:
+    distinct = {}
+    for value in values:
+        distinct[value] = distinct.get(value, 0) + 1
+    top = sorted(distinct.items(), key=lambda item: (-item[1], item[0]))[:3]
+    return {"count": len(values), "distinct": len(distinct), "top": [list(t) for t in top],
+            "equal_to_own_id": self_refs}
 
 
 def alpha_shares(alpha: np.ndarray) -> tuple:
@@ -216,6 +243,11 @@ def format_stats(stats: dict) -> str:
         for key, s in keys.items():
             lines.append(f"  {transform}.{key}: {s['min']:.4g} .. {s['max']:.4g} "
                          f"(mean {s['mean']:.4g}, n {s['count']})")
+    for transform, keys in stats.get("text_params", {}).items():
+        for key, t in keys.items():
+            lines.append(f"  {transform}.{key}: {t['distinct']} distinct of {t['count']}"
+                         f" (most common {t['top'][0][0]!r} ×{t['top'][0][1]}; "
+                         f"{t['equal_to_own_id']} equal to the sample's own id)")
     alpha = stats["pixels"]["alpha"]["semi_transparent_share"]
     if alpha.get("count"):
         lines.append(f"semi-transparent pixels per sample: mean {alpha['mean']:.2%}, "

@@ -73,3 +73,17 @@ def test_cli_json_and_missing_matplotlib(build, tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["stats", str(build), "--plot", str(tmp_path / "p.png")])
     assert result.exit_code == 1
     assert "pip install 'hmh-toolkit[plot]'" in result.output
+
+
+def test_text_parameters_match_the_shards(build, stats):
+    targets, own = [], 0
+    for entry in schema.load_manifest(build)["shards"]:
+        with h5py.File(build / entry["path"]) as h5:
+            for sample_id, t, p in zip(*(h5[k].asstr()[()] for k in ("id", "transform", "params"))):
+                if t == "reinhard":
+                    targets.append(json.loads(p)["target"])
+                    own += targets[-1] == sample_id
+    summary = stats["text_params"]["reinhard"]["target"]
+    assert summary["count"] == len(targets) > 0
+    assert summary["distinct"] == len(set(targets))
+    assert summary["equal_to_own_id"] == own == 0
