@@ -33,6 +33,7 @@ class BuildOutcome:
     faults: list = field(default_factory=list)
     discovered: int = 0
     kept_shards: int = 0
+    built: int = 0  # samples written by this run (not kept from an earlier one)
     seconds: float = 0.0
 
 
@@ -67,13 +68,14 @@ def _progress_thread(out: str, bar, base: list, stop: threading.Event):
     return thread
 
 
-def _run_remaining(todo, ctx, options: RunOptions, done: dict, faults: list) -> None:
+def _run_remaining(todo, ctx, options: RunOptions, done: dict, faults: list) -> int:
+    """Run ``todo``; finished results go into ``done``, fault lines into ``faults``; returns samples written."""
     from tqdm import tqdm
 
     total = sum(len(t.samples) for t in todo)
     bar = tqdm(total=total, unit="sample", desc="build", disable=not options.progress,
                dynamic_ncols=True, smoothing=0.1)
-    base, stop = [0], threading.Event()
+    base, stop, built = [0], threading.Event(), 0
     thread = _progress_thread(ctx.out, bar, base, stop) if options.progress else None
     try:
         for result in distribute.run_tasks(run_shard, todo, ctx, options.workers,
@@ -86,11 +88,13 @@ def _run_remaining(todo, ctx, options: RunOptions, done: dict, faults: list) -> 
                 bar.write(f"error: {result['error']}")
             else:
                 done[result["name"]] = result
+                built += len(result["digests"])
     finally:
         stop.set()
         if thread is not None:
             thread.join()
         bar.close()
+    return built
 
 
 def _manifest(config, outcome_records, tasks, discovered, pair_failures, options, seconds):
@@ -140,7 +144,7 @@ def run_build(config: BuildConfig, options: RunOptions, echo=print) -> BuildOutc
     if done and todo:
         echo(f"resuming: {len(done)} of {len(tasks)} shard(s) already complete, building {len(todo)}")
     try:
-        _run_remaining(todo, _context(config, out, native), options, done, outcome.faults)
+        outcome.built = _run_remaining(todo, _context(config, out, native), options, done, outcome.faults)
     except KeyboardInterrupt:
         resume.clean_partial(out, [r["entry"]["path"] for r in done.values() if r.get("entry")])
         raise

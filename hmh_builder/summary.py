@@ -25,8 +25,12 @@ def _bytes(n: int) -> str:
     return f"{n:.1f} TB"
 
 
-def summary_lines(manifest: dict, failures: list, seconds: float, kept_shards: int = 0) -> list[str]:
-    """Human summary: counts, failures by stage, per split, wall time, rate, bytes."""
+def summary_lines(manifest: dict, failures: list, seconds: float, kept_shards: int = 0,
+                  built: int | None = None) -> list[str]:
+    """Human summary: counts, failures by stage, per split, wall time, rate, bytes.
+
+    ``built``: samples written by this run (the rate uses it); default: all written.
+    """
     counts = manifest["counts"]
     shards = manifest["shards"]
     lines = [f"discovered {counts['discovered']}, written {counts['written']}, failed {counts['failed']}"]
@@ -42,7 +46,8 @@ def summary_lines(manifest: dict, failures: list, seconds: float, kept_shards: i
         n_shards = sum(1 for s in shards if s["split"] == split)
         lines.append(f"{split}: {counts[split]} samples in {n_shards} shard(s)")
     total_bytes = sum(s["bytes"] for s in shards)
-    rate = counts["written"] / seconds if seconds > 0 else 0.0
+    built = counts["written"] if built is None else built
+    rate = built / seconds if seconds > 0 else 0.0
     kept = f" ({kept_shards} shard(s) kept from an earlier run)" if kept_shards else ""
     lines.append(f"wall time {seconds:.1f} s, {rate:.1f} samples/s, {_bytes(total_bytes)} in shards{kept}")
     lines.append(f"content-digest: {manifest['content_digest']}")

@@ -118,7 +118,8 @@ def _run(config, options) -> int:
                    f"{outcome.faults[0]}). Finished shards are kept; fix the cause and resume with:\n"
                    f"  {_resume_command()}", err=True)
         return EXIT_FAULT
-    for line in summary_lines(outcome.manifest, outcome.failures, outcome.seconds, outcome.kept_shards):
+    for line in summary_lines(outcome.manifest, outcome.failures, outcome.seconds,
+                              outcome.kept_shards, outcome.built):
         click.echo(line)
     failed = outcome.manifest["counts"]["failed"]
     if failed and (options.max_failures is None or failed > options.max_failures):

@@ -1,0 +1,134 @@
+"""Interrupted builds resume to the same content digest; OUT of another config is refused."""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from hmh_builder.cli import main
+from hmh_builder.verify import verify_build
+from tests.builder.helpers import HMH_BUILD, build_args, files_under, kaggle_source, manifest
+
+# Telea keeps each shard busy long enough (~0.2 s) to interrupt a build partway.
+OPTIONS = ("--background", "telea", "--shard-size", 2)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    src = kaggle_source(root, n=16)
+    out = root / "reference"
+    result = CliRunner().invoke(main, build_args(src, out, "--workers", 1, *OPTIONS))
+    assert result.exit_code == 0, result.output
+    return src, out, manifest(out)["content_digest"]
+
+
+def _start(src, out):
+    return subprocess.Popen([HMH_BUILD, *build_args(src, out, "--workers", 2, *OPTIONS)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def _wait_for_records(out, n, process):
+    records = out / ".hmh-build" / "records"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if records.is_dir() and len(os.listdir(records)) >= n:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the build finished or stalled before it could be interrupted")
+
+
+def _resume(src, out):
+    result = subprocess.run([HMH_BUILD, *build_args(src, out, "--workers", 2, *OPTIONS)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_sigkill_partway_then_resume_gives_the_uninterrupted_digest(reference, tmp_path):
+    src, _, digest = reference
+    out = tmp_path / "out"
+    process = _start(src, out)
+    _wait_for_records(out, 2, process)
+    os.killpg(process.pid, signal.SIGKILL)  # the build and its workers, like kill -9 of the job
+    process.wait(timeout=30)
+    assert not (out / "manifest.json").exists()
+    result = _resume(src, out)
+    assert "resuming:" in result.stderr and "already complete" in result.stderr
+    assert manifest(out)["content_digest"] == digest
+    assert not any(name.endswith(".tmp") for name in files_under(out))
+    assert verify_build(out) == []
+
+
+def test_ctrl_c_stops_promptly_removes_temporaries_and_prints_the_resume_command(reference, tmp_path):
+    src, _, digest = reference
+    out = tmp_path / "out"
+    process = _start(src, out)
+    _wait_for_records(out, 1, process)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "Resume with:" in output and f"--out {out}" in output and "Traceback" not in output
+    assert not any(name.endswith(".tmp") for name in files_under(out))
+    assert manifest_absent(out)
+    _resume(src, out)
+    assert manifest(out)["content_digest"] == digest
+
+
+def manifest_absent(out):
+    return not (out / "manifest.json").exists()
+
+
+def test_rerun_rebuilds_only_missing_and_damaged_shards(reference, tmp_path):
+    src, ref, digest = reference
+    out = tmp_path / "out"
+    shutil.copytree(ref, out)
+    shards = [s["path"] for s in manifest(out)["shards"]]
+    (out / shards[0]).unlink()
+    damaged = bytearray((out / shards[1]).read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (out / shards[1]).write_bytes(bytes(damaged))
+    (out / (shards[2] + ".tmp")).write_bytes(b"partial")
+    kept_mtime = (out / shards[3]).stat().st_mtime_ns
+    result = CliRunner().invoke(main, build_args(src, out, "--workers", 1, *OPTIONS))
+    assert result.exit_code == 0, result.output
+    assert f"resuming: {len(shards) - 2} of {len(shards)} shard(s) already complete, building 2" in result.output
+    assert manifest(out)["content_digest"] == digest
+    assert (out / shards[3]).stat().st_mtime_ns == kept_mtime
+    assert verify_build(out) == []
+
+
+def test_rerun_of_a_complete_build_changes_nothing(reference, tmp_path):
+    src, ref, digest = reference
+    out = tmp_path / "out"
+    shutil.copytree(ref, out)
+    result = CliRunner().invoke(main, build_args(src, out, "--workers", 1, *OPTIONS))
+    assert result.exit_code == 0, result.output
+    assert manifest(out)["content_digest"] == digest and verify_build(out) == []
+
+
+def test_other_config_in_out_is_refused_and_overwrite_starts_over(reference, tmp_path):
+    src, ref, _ = reference
+    out = tmp_path / "out"
+    shutil.copytree(ref, out)
+    before = files_under(out)
+    refused = CliRunner().invoke(main, build_args(src, out, "--workers", 1, *OPTIONS, "--seed", 1))
+    assert refused.exit_code == 1
+    assert "different config (differs in: seed)" in refused.output and "--overwrite" in refused.output
+    assert files_under(out) == before
+    again = CliRunner().invoke(main, build_args(src, out, "--workers", 1, "--seed", 1, "--overwrite"))
+    assert again.exit_code == 0, again.output
+    assert manifest(out)["config"]["seed"] == 1 and manifest(out)["config"]["background"] == "multilevel"
+    assert verify_build(out) == []
+
+
+def test_a_folder_with_foreign_files_is_refused(reference, tmp_path):
+    src = reference[0]
+    (tmp_path / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(main, build_args(src, tmp_path, "--workers", 1))
+    assert result.exit_code == 1 and "hmh-build did not write (notes.txt)" in result.output
+    assert (tmp_path / "notes.txt").read_text() == "mine"
