@@ -36,9 +36,10 @@ def test_alpha_zero_pixels_unchanged(method, small_portrait):
     assert np.abs(out[alpha == 255].astype(int) - image[alpha == 255]).mean() > 20  # the person is gone
 
 
-def test_multilevel_recovers_uniform_background_exactly():
+@pytest.mark.parametrize("chroma_size", [None, 160, 16])
+def test_multilevel_recovers_uniform_background_exactly(chroma_size):
     image, alpha, bg = _two_colour_edge()
-    out = multilevel_background(image, alpha)
+    out = multilevel_background(image, alpha, chroma_size=chroma_size)
     assert np.abs(out.astype(int) - bg).max() <= 1
 
 
@@ -46,16 +47,17 @@ def test_multilevel_beats_telea_on_known_background(small_portrait):
     image, alpha, truth = small_portrait
     ml = weighted_psnr(multilevel_background(image, alpha), truth, alpha)
     telea = weighted_psnr(telea_background(image, alpha), truth, alpha)
-    # Measured 2026-11-24: multilevel 38.1 dB, telea 27.6 dB on this portrait (margin 3 dB).
+    # Measured 2026-11-24: multilevel 37.2 dB, telea 27.5 dB on this portrait (margin 3 dB).
     assert ml > telea + 3.0
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (37, 23)])
-def test_multilevel_odd_and_tiny_shapes(shape):
+@pytest.mark.parametrize("chroma_size", [None, 5])
+def test_multilevel_odd_and_tiny_shapes(shape, chroma_size):
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, shape + (3,), dtype=np.uint8)
     alpha = rng.integers(0, 256, shape, dtype=np.uint8)
-    out = multilevel_background(image, alpha)
+    out = multilevel_background(image, alpha, chroma_size=chroma_size)
     assert out.shape == image.shape and out.dtype == np.uint8
 
 
@@ -76,6 +78,8 @@ def test_bad_inputs_raise():
         telea_background(image.astype(np.float32), np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError):
         multilevel_background(image, np.zeros((8, 8), np.uint8), omega=2.0)
+    with pytest.raises(ValueError):
+        multilevel_background(image, np.zeros((8, 8), np.uint8), chroma_size=0)
 
 
 def _naive_red_black_sor(img, a, x, iterations, reg, gw, omega):
