@@ -65,6 +65,10 @@ def package_release(options: PackageOptions) -> dict:
     if not schema.load_manifest(options.out_dir).get("shards"):
         raise PackageError(f"{options.out_dir} holds no samples; there is nothing to release")
     target = os.path.abspath(options.release_dir)
+    source = os.path.abspath(options.out_dir)
+    if os.path.commonpath([source, target]) in (source, target):
+        raise PackageError(f"{options.release_dir} must be outside {options.out_dir} "
+                           "(and not contain it)")
     if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
         raise PackageError(f"{options.release_dir} already exists and is not empty")
     staging = os.path.join(os.path.dirname(target),

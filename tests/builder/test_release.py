@@ -191,3 +191,10 @@ def test_verify_catches_a_virtual_file_that_maps_the_wrong_shards(release, tmp_p
         (f"{digest}  train.h5" if line.endswith("  train.h5") else line) + "\n" for line in sums))
     texts = [str(p) for p in inspect_build(copy).problems]
     assert texts == ["train.h5: its ids differ from the train shards' ids"]
+
+
+def test_refuses_a_target_inside_the_build(build):
+    result = CliRunner().invoke(main, ["package", str(build), "--release", str(build / "rel"),
+                                       *PACKAGE])
+    assert result.exit_code == 1 and "must be outside" in result.output
+    assert not (build / "rel").exists()
