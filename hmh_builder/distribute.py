@@ -34,7 +34,7 @@ def _dask_client(scheduler: str):
     except ImportError:
         raise BackendError("--backend dask needs dask.distributed: pip install 'hmh-toolkit[cluster]'") from None
     try:
-        client = Client(scheduler, timeout="20s")
+        client = Client(scheduler, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise BackendError(f"cannot reach the dask scheduler at {scheduler} ({exc})") from None
     try:
