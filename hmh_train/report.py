@@ -81,7 +81,7 @@ def table1_markdown(summaries: dict, settings: dict, extra: dict | None = None) 
     """Paper-Table-1-style Markdown: caption + table; ``extra`` = {label: {col: text}} columns
     put before the metrics (the sweep's grid values)."""
     rows = table_rows(summaries)
-    extra_cols = sorted({c for cols in (extra or {}).values() for c in cols})
+    extra_cols = list(dict.fromkeys(c for cols in (extra or {}).values() for c in cols))
     headers = ["run"] + extra_cols + [title for _, title, _ in COLUMNS]
     body = []
     for label, values in rows:
@@ -97,7 +97,7 @@ def table1_markdown(summaries: dict, settings: dict, extra: dict | None = None) 
 
 def write_table_csv(path: str, summaries: dict, extra: dict | None = None) -> None:
     rows = table_rows(summaries)
-    extra_cols = sorted({c for cols in (extra or {}).values() for c in cols})
+    extra_cols = list(dict.fromkeys(c for cols in (extra or {}).values() for c in cols))
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["run"] + extra_cols + [key.format(g="h") for key, _, _ in COLUMNS])

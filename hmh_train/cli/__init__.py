@@ -16,3 +16,5 @@ from hmh_train.cli.eval import eval_command as _eval  # noqa: E402
 main.add_command(_eval)
 from hmh_train.cli.composite import composite_command as _composite  # noqa: E402
 main.add_command(_composite)
+from hmh_train.cli.sweep import sweep_command as _sweep  # noqa: E402
+main.add_command(_sweep)
