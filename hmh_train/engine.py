@@ -238,12 +238,12 @@ def _loop(cfg, runtime, loader, nets, optims, schedulers, generator, state, logg
                                flip=cfg.flip, online=cfg.online_adjust)
             last = step_fn(nets, optims, batch, scfg)
             _record(state, last)
-            for scheduler in schedulers.values():
-                scheduler.step()
             state.step, state.batch_in_epoch = state.step + 1, state.batch_in_epoch + 1
             logger.step()
-            if state.step % cfg.log_every == 0 or state.step == total:
+            if state.step % cfg.log_every == 0 or state.step == total:  # lrs used by this step
                 logger.scalars(state.step, _log_row(state, optims, cfg.batch_size, runtime.world_size))
+            for scheduler in schedulers.values():
+                scheduler.step()
             if runtime.is_main and state.step % cfg.image_every == 0:
                 logger.images(state.step, preview_columns(nets, batch, cfg.mode))
             if state.step % cfg.ckpt_every == 0 and state.step < total:

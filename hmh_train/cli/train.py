@@ -94,7 +94,8 @@ def _run(mode, shards, config_path, set_items, resume, options):
     if not shards and not resume:
         raise click.UsageError("--shards is required (or --resume RUN)")
     try:
-        overrides = {**parse_set(set_items), **options, "shards": shards, "resume": resume}
+        named = {k: v for k, v in options.items() if v is not None}  # named options beat --set
+        overrides = {**parse_set(set_items), **named, "shards": shards, "resume": resume}
         cfg = load_config(mode, config_path, overrides)
         summary = train(cfg)
     except (ConfigError, CheckpointError, TrainingError, ValueError) as exc:

@@ -29,3 +29,18 @@ def build_shards(tmp, n: int = 10, seed: int = 0):
 def shards(tmp_path_factory):
     """A build folder (train and test splits, several shards, 64×64) shared by the training tests."""
     return build_shards(tmp_path_factory.mktemp("train_build"))
+
+
+#: Command-line options that make a CPU run take well under a second per step.
+SMALL = ["--width", "0.25", "--num-downs", "6", "--batch-size", "2", "--workers", "0",
+         "--no-progress", "--log-every", "1", "--val-batches", "1"]
+
+
+def small_config(mode: str, shards, out, **overrides):
+    """A TrainConfig for a tiny CPU run (same settings as SMALL) with ``overrides``."""
+    from hmh_train.config import load_config
+
+    values = {"shards": str(shards), "out": str(out), "width": 0.25, "num_downs": 6,
+              "batch_size": 2, "workers": 0, "progress": False, "log_every": 1, "val_batches": 1}
+    values.update(overrides)
+    return load_config(mode, None, values)

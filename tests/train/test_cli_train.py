@@ -1,0 +1,101 @@
+"""``hmh-train matting | harmonization | joint`` through click, end to end, and bad input."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from hmh_train import checkpoint as ckpt_io
+from hmh_train.cli import main
+from hmh_train.logging_utils import read_csv
+from tests.train.conftest import SMALL
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_joint_end_to_end(shards, tmp_path):
+    run = tmp_path / "run"
+    result = _invoke("joint", "--shards", shards, "--max-steps", 3, "--out", run, "--image-every", 2,
+                     "--set", "lambda1=0.05", *SMALL)
+    assert result.exit_code == 0, result.output
+    assert "joint: 3 steps" in result.output
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert (config["max_steps"], config["lambda1"], config["gan_loss"], config["width"]) == (3, 0.05, "hinge", 0.25)
+    rows = read_csv(run / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    for key in ("loss_gm", "loss_gh", "loss_d", "adv_gm", "adv_gh", "total"):
+        assert all(math.isfinite(float(r[key])) for r in rows), key
+    assert (run / "checkpoints" / "last.pt").exists() and (run / "checkpoints" / "best.pt").exists()
+    assert any((run / "tb").iterdir())
+    trained = ckpt_io.load(run / "checkpoints" / "last.pt")["nets"]
+    torch.manual_seed(0)  # the engine seeds with cfg.seed (0) before building the networks
+    fresh = ckpt_io.build_nets(ckpt_io.NET_NAMES, 0.25, 6)
+    for name in ckpt_io.NET_NAMES:
+        before = getattr(fresh, name).state_dict()
+        moved = [k for k, v in trained[name].items() if v.dtype.is_floating_point and not torch.equal(v, before[k])]
+        assert moved, f"{name} parameters did not move"
+
+
+def test_help_documents_options_with_defaults():
+    result = _invoke("joint", "--help")
+    assert result.exit_code == 0
+    for text in ("--gan-loss", "[default: hinge]", "--resume", "--set KEY=VALUE", "--online-adjust",
+                 "--matting-ckpt", "--ckpt-every"):
+        assert text in result.output
+    assert "--gan-loss" not in _invoke("matting", "--help").output
+
+
+def _one_line_error(result):
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+def test_missing_shards_folder(tmp_path):
+    line = _one_line_error(_invoke("joint", "--shards", tmp_path / "nope", "--out", tmp_path / "r", *SMALL))
+    assert "nope: no such shards folder" in line
+
+
+def test_wrong_format_version(shards, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(shards, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["format_version"] = 2
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    line = _one_line_error(_invoke("matting", "--shards", copy, "--out", tmp_path / "r", *SMALL))
+    assert "format_version 2 is not supported" in line
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "no_such_key=1"], "unknown config key 'no_such_key'"),
+    (["--set", "lr_gamma=lots"], "lr_gamma must be float"),
+])
+def test_bad_config_keys(shards, tmp_path, extra, message):
+    line = _one_line_error(_invoke("harmonization", "--shards", shards, "--out", tmp_path,
+                                   "--max-steps", 1, *SMALL, *extra))
+    assert message in line
+
+
+def test_unknown_key_in_config_file(shards, tmp_path):
+    (tmp_path / "c.yaml").write_text("lamda1: 0.1\n")
+    line = _one_line_error(_invoke("joint", "--shards", shards, "--config", tmp_path / "c.yaml", *SMALL))
+    assert "c.yaml: unknown config key 'lamda1'" in line
+
+
+def test_resume_of_a_folder_that_is_no_run(tmp_path):
+    line = _one_line_error(_invoke("joint", "--resume", tmp_path, *SMALL))
+    assert "not a run folder" in line
+
+
+def test_shards_or_resume_is_required():
+    result = _invoke("joint")
+    assert result.exit_code == 2 and "--shards is required" in result.output
