@@ -66,9 +66,16 @@ def read_rgb(path: str) -> np.ndarray:
 
 
 def read_gray(path: str, shape: tuple, what: str) -> np.ndarray:
-    """uint8 (H, W) matte-like file of the portrait's size ``shape``; CompositeError otherwise."""
+    """uint8 (H, W) matte-like file of the portrait's size ``shape``: a grayscale PNG (or equal-
+    channel RGB), or the alpha channel of an RGBA PNG; CompositeError naming the file otherwise."""
     try:
-        gray = decode_matte(path, "plain")
+        try:
+            gray = decode_matte(path, "plain")
+        except DecodeError as plain_error:
+            try:  # an RGBA PNG (AISegment's matte format): use its alpha channel
+                gray = decode_matte(path, "kaggle")
+            except DecodeError:
+                raise plain_error from None
     except DecodeError as exc:
         raise CompositeError(str(exc)) from None
     except OSError as exc:

@@ -118,10 +118,17 @@ def test_single_form_writes_result_and_figure(files, tmp_path, guide):
     assert "harmonized" in result.output
 
 
-def test_single_form_alpha_without_harmonization_is_the_plain_composite(files, tmp_path):
+@pytest.mark.parametrize("rgba", [False, True])
+def test_single_form_alpha_without_harmonization_is_the_plain_composite(files, tmp_path, rgba):
     run = save_tiny_checkpoint(tmp_path / "m_only", ("matting",))
     out = tmp_path / "plain.png"
-    result = _invoke("--ckpt", run, "--image", files["image"], "--alpha", files["alpha"],
+    alpha_file = files["alpha"]
+    if rgba:  # AISegment mattes: the alpha is the 4th channel of an RGBA PNG
+        matte = cv2.imread(files["alpha"], cv2.IMREAD_GRAYSCALE)
+        rgba_image = np.dstack([np.full(matte.shape + (3,), 77, np.uint8), matte])
+        alpha_file = str(tmp_path / "rgba.png")
+        assert cv2.imwrite(alpha_file, rgba_image)
+    result = _invoke("--ckpt", run, "--image", files["image"], "--alpha", alpha_file,
                      "--background", files["background"], "--out", out)
     assert result.exit_code == 0, result.output
     image = cv2.imread(files["image"])
@@ -148,6 +155,8 @@ def test_clear_one_line_errors(files, tmp_path):
     cases["o.tiff: unknown output type"] = ["--ckpt", files["run"], "--trimap", files["trimap"],
                                             "--image", files["image"], "--background", files["background"],
                                             "--out", tmp_path / "o.tiff"]
+    colour = _png(tmp_path / "colour.png", np.random.default_rng(1).integers(0, 256, (48, 40, 3), dtype=np.uint8))
+    cases["colour.png is a 3-channel colour image"] = ["--ckpt", files["run"], "--trimap", colour, *base]
     for expected, args in cases.items():
         result = _invoke(*args)
         assert result.exit_code != 0, expected
