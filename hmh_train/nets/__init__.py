@@ -21,7 +21,7 @@ __all__ = ["build_matting_net", "build_harmonization_net", "build_discriminator"
 
 
 def build_matting_net(width: float = 1.0) -> IndexNet:
-    """IndexNet (MobileNetV2 encoder, M2O index blocks, ASPP); 5,953,259 parameters at 1.0."""
+    """IndexNet (MobileNetV2 encoder, M2O index blocks, ASPP); 5,978,896 parameters at 1.0."""
     return IndexNet(width=width)
 
 

@@ -4,6 +4,11 @@ MobileNetV2 ×1.0 encoder at output stride 32 where every downsampling is an ind
 pooling, depthwise M2O index blocks with nonlinearity and context, ASPP, 5×5 decoder
 (REFERENCE.md §3). Input ``(B, 4, H, W)``: ImageNet-normalised RGB + trimap in [0, 1];
 output ``(B, 1, H, W)`` raw alpha (no sigmoid; clip at test time). H, W multiples of 32.
+
+Prediction head: 5×5 conv-BN-ReLU6 keeping the 32 decoder channels, then a 5×5 conv (no bias)
+to one channel, as in the official ``pred`` layer. A 32 → 1 conv-BN-ReLU6 first stage (one
+reading of the description) funnels everything through a single ReLU6 unit, which we saw die
+(constant output, zero gradient) within 40 Adam steps at lr 5e-3; the 32-channel form trains.
 """
 from __future__ import annotations
 
@@ -104,7 +109,8 @@ class IndexNet(nn.Module):
             dec_in.append(prev + enc[skip_layer])
             prev = out
         self.decoder = nn.ModuleList([DecoderBlock(i, o) for i, o in zip(dec_in, dec_out)])
-        self.head = nn.Sequential(ConvBNAct(dec_out[-1], 1, 5), nn.Conv2d(1, 1, 5, 1, 2, bias=False))
+        c = dec_out[-1]
+        self.head = nn.Sequential(ConvBNAct(c, c, 5), nn.Conv2d(c, 1, 5, 1, 2, bias=False))
 
     def encoder_units(self) -> list[ConvBNAct]:
         """Encoder conv-BN units in MobileNetV2 order (stem, then each block's units)."""

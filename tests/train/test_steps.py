@@ -1,0 +1,201 @@
+"""Training steps: gradient routing of Eq. 1–5, critic freezing/detaching, overfitting."""
+import copy
+
+import pytest
+import torch
+
+from hmh_train.augment import Batch, trimap_from_alpha
+from hmh_train.nets import build_discriminator, build_harmonization_net, build_matting_net
+from hmh_train.steps import (Nets, Optimizers, StepConfig, critic_step, frozen, generate,
+                             generator_losses, harmonization_step, harmonize, joint_step,
+                             matting_step, predict_alpha)
+
+SIZE = 32
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine more threads make these steps ~30× slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_batch(n=2, size=SIZE, seed=0) -> Batch:
+    """Soft-edged disk portraits: smooth colour foreground over a gradient background."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    alphas, fgs, bgs = [], [], []
+    for _ in range(n):
+        cy, cx = (torch.rand(2, generator=g) * 0.3 + 0.35) * size
+        r = size * 0.25
+        d = ((yy - cy) ** 2 + (xx - cx) ** 2).sqrt()
+        alphas.append(((r + 3 - d) / 6).clamp(0, 1)[None])
+        fgs.append(torch.rand(3, 1, 1, generator=g) * 0.6 + 0.2 + 0.1 * torch.sin(xx / 3.0))
+        bgs.append(torch.rand(3, 1, 1, generator=g) * (yy / size) + 0.1)
+    a, fg, bg = torch.stack(alphas), torch.stack(fgs).clamp(0, 1), torch.stack(bgs).clamp(0, 1)
+    image = a * fg + (1 - a) * bg
+    bg_t = (bg * 0.5 + 0.4).clamp(0, 1)
+    return Batch(image=image, alpha=a, background=bg, disharmonious=a * image + (1 - a) * bg_t,
+                 trimap=trimap_from_alpha(a, 2))
+
+
+def make_nets(seed=0) -> Nets:
+    torch.manual_seed(seed)
+    return Nets(matting=build_matting_net(0.125),
+                harmonization=build_harmonization_net(0.125, num_downs=5),
+                discriminator=build_discriminator(0.125))
+
+
+def make_optims(nets, lr=1e-3, d_lr=1e-3) -> Optimizers:
+    return Optimizers(matting=torch.optim.Adam(nets.matting.parameters(), lr),
+                      harmonization=torch.optim.Adam(nets.harmonization.parameters(), lr),
+                      discriminator=torch.optim.Adam(nets.discriminator.parameters(), d_lr,
+                                                     betas=(0.0, 0.9)))
+
+
+def grads(net):
+    return [p.grad for p in net.parameters()]
+
+
+def nonzero(gs):
+    return any(g is not None and g.abs().sum() > 0 for g in gs)
+
+
+def test_predict_alpha_pastes_known_regions_and_clamps():
+    batch, nets = make_batch(), make_nets()
+    a_r = predict_alpha(nets.matting.eval(), batch.image, batch.trimap)
+    known = (batch.trimap == 0) | (batch.trimap == 1)
+    assert torch.equal(a_r[known], batch.trimap[known])
+    assert a_r.min() >= 0 and a_r.max() <= 1 and a_r.shape == batch.alpha.shape
+    odd = make_batch(size=40)                          # not a multiple of 32: resized inside
+    assert predict_alpha(nets.matting, odd.image, odd.trimap).shape == (2, 1, 40, 40)
+
+
+def test_harmonize_range_and_shape():
+    batch, nets = make_batch(), make_nets()
+    out = harmonize(nets.harmonization, batch.disharmonious, batch.alpha)
+    assert out.shape == batch.image.shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_adversarial_gradient_reaches_indexnet_only_through_composite():
+    batch, nets, cfg = make_batch(), make_nets(), StepConfig()
+    fakes = generate(nets, batch, cfg)
+    with frozen(nets.discriminator):
+        losses = generator_losses(nets.discriminator, fakes, batch, cfg)
+        losses["adv_gm"].backward(retain_graph=True)
+    assert nonzero(grads(nets.matting))
+    assert not nonzero(grads(nets.harmonization))
+    assert all(g is None for g in grads(nets.discriminator))
+    # harmonization terms never reach IndexNet (A_r is detached at the U-Net input)
+    nets.matting.zero_grad(set_to_none=True)
+    (losses["adv_gh"] + losses["loss_gh"]).backward()
+    assert not nonzero(grads(nets.matting))
+    assert nonzero(grads(nets.harmonization))
+
+
+def test_adversarial_gradient_vanishes_when_composite_detached():
+    batch, nets, cfg = make_batch(), make_nets(), StepConfig()
+    fakes = generate(nets, batch, cfg)
+    fakes.composite = fakes.composite.detach()
+    with frozen(nets.discriminator):
+        generator_losses(nets.discriminator, fakes, batch, cfg)["adv_gm"].backward()
+    assert not nonzero(grads(nets.matting))
+
+
+def _indexnet_grads(lambda1, term="total"):
+    batch, nets = make_batch(), make_nets()
+    for p in nets.discriminator.parameters():    # a non-trivial critic
+        p.data.add_(0.05 * torch.randn_like(p))
+    for attn in nets.discriminator.attention:
+        attn.gamma.data.fill_(0.5)
+    nets.matting.eval()                          # no dropout: identical forwards
+    cfg = StepConfig(lambda1=lambda1)
+    with frozen(nets.discriminator):
+        losses = generator_losses(nets.discriminator, generate(nets, batch, cfg), batch, cfg)
+        losses[term].backward()
+    return [p.grad.clone() for p in nets.matting.parameters()]
+
+
+def test_lambda1_scales_adversarial_gradient_into_indexnet():
+    only_l1 = _indexnet_grads(0.0, "loss_gm")
+    zero = _indexnet_grads(0.0)
+    big = _indexnet_grads(0.5)
+    for a, b in zip(only_l1, zero):
+        torch.testing.assert_close(a, b)
+    assert max(float((a - b).abs().max()) for a, b in zip(only_l1, big)) > 1e-6
+
+
+def test_critic_step_detaches_fakes():
+    batch, nets, cfg = make_batch(), make_nets(), StepConfig()
+    optims = make_optims(nets)
+    fakes = generate(nets, batch, cfg)
+    assert fakes.composite.requires_grad and fakes.harmonized.requires_grad
+    logs, d_fakes = critic_step(nets.discriminator, optims.discriminator, batch.image,
+                                [fakes.composite, batch.disharmonious, fakes.harmonized], cfg)
+    assert all(g is None for g in grads(nets.matting) + grads(nets.harmonization))
+    assert len(d_fakes) == 3 and logs["d_gap"] == pytest.approx(logs["d_real"] - logs["d_fake"])
+
+
+class SpySGD(torch.optim.SGD):
+    """SGD with lr 0 that records the gradients it saw at ``step``."""
+
+    def step(self, closure=None):
+        self.seen = [None if p.grad is None else p.grad.clone()
+                     for group in self.param_groups for p in group["params"]]
+        return super().step(closure)
+
+
+@pytest.mark.parametrize("kind", ["hinge", "paper", "wgan-gp"])
+def test_joint_step_freezes_critic_during_generator_step(kind):
+    batch, nets, cfg = make_batch(), make_nets(), StepConfig(gan_loss=kind)
+    optims = make_optims(nets)
+    optims.discriminator = SpySGD(nets.discriminator.parameters(), lr=0.0)
+    d_before = copy.deepcopy(dict(nets.discriminator.named_parameters()))
+    m_before = [p.detach().clone() for p in nets.matting.parameters()]
+    logs = joint_step(nets, optims, batch, cfg)
+    for name, p in nets.discriminator.named_parameters():
+        torch.testing.assert_close(p, d_before[name], rtol=0, atol=0)
+        assert p.requires_grad                                  # restored after the G step
+    # the G step added nothing to the critic's gradients
+    for p, seen in zip(nets.discriminator.parameters(), optims.discriminator.seen):
+        assert (p.grad is None and seen is None) or torch.equal(p.grad, seen)
+    assert any(not torch.equal(a, b) for a, b in zip(m_before, nets.matting.parameters()))
+    for key in ("loss_gm", "loss_gh", "loss_d", "adv_gm", "adv_gh", "d_real", "d_fake",
+                "d_gap", "gamma", "gamma2", "total"):
+        assert isinstance(logs[key], float) and logs[key] == logs[key], key
+    assert ("loss_gp" in logs) == (kind == "wgan-gp")
+
+
+def test_joint_step_bf16_autocast_finite():
+    batch, nets = make_batch(), make_nets()
+    logs = joint_step(nets, make_optims(nets), batch, StepConfig(amp_dtype=torch.bfloat16))
+    assert all(v == v and abs(v) < float("inf") for v in logs.values())
+
+
+def test_single_task_steps_reduce_their_losses():
+    batch, nets = make_batch(), make_nets()
+    optims, cfg = make_optims(nets, lr=3e-3), StepConfig()
+    m = [matting_step(nets, optims, batch, cfg)["loss_matting"] for _ in range(30)]
+    h = [harmonization_step(nets, optims, batch, cfg)["loss_gh"] for _ in range(30)]
+    assert m[-1] < m[0] and h[-1] < 0.8 * h[0]
+
+
+def test_step_config_and_missing_nets_errors():
+    with pytest.raises(ValueError, match="gan_loss must be one of"):
+        StepConfig(gan_loss="lsgan")
+    nets = make_nets()
+    with pytest.raises(ValueError, match="joint_step needs a discriminator"):
+        joint_step(Nets(nets.matting, nets.harmonization), make_optims(nets), make_batch(),
+                   StepConfig())
+
+
+def test_joint_training_overfits_tiny_set():
+    batch, nets = make_batch(n=2, seed=3), make_nets(seed=1)
+    optims, cfg = make_optims(nets, lr=2e-3, d_lr=1e-4), StepConfig()
+    logs = [joint_step(nets, optims, batch, cfg) for _ in range(120)]
+    first = {k: sum(l[k] for l in logs[:5]) / 5 for k in ("loss_gm", "loss_gh")}
+    last = {k: sum(l[k] for l in logs[-5:]) / 5 for k in ("loss_gm", "loss_gh")}
+    assert last["loss_gm"] < 0.5 * first["loss_gm"], (first, last)
+    assert last["loss_gh"] < 0.5 * first["loss_gh"], (first, last)
