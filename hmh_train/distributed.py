@@ -64,14 +64,15 @@ def teardown(runtime: Runtime) -> None:
 
 
 def wrap(module, runtime: Runtime):
-    """DDP-wrap ``module`` when distributed (unused-parameter search on: the GAN freezes D in
-    the generator step), else return it unchanged."""
+    """DDP-wrap ``module`` when distributed, else return it unchanged. Every parameter gets a
+    gradient in each backward through DDP (steps.joint_step runs the frozen critic of the
+    generator step on the plain module), so no unused-parameter search is needed."""
     if module is None or not runtime.distributed:
         return module
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=False)
 
 
 def any_flag(flag: bool, runtime: Runtime) -> bool:

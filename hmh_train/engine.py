@@ -224,7 +224,8 @@ def _train(cfg, runtime, steps) -> dict:
     finally:
         logger.close()
     return {"run": cfg.out, "mode": cfg.mode, "step": state.step, "epoch": state.epoch,
-            "best": state.best, "interrupted": stopped, "last_losses": last}
+            "best": state.best, "interrupted": stopped, "last_losses": last,
+            "is_main": runtime.is_main}
 
 
 def _loop(cfg, runtime, loader, nets, optims, schedulers, generator, state, logger, step_fn, scfg,

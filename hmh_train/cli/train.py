@@ -100,6 +100,8 @@ def _run(mode, shards, config_path, set_items, resume, options):
         summary = train(cfg)
     except (ConfigError, CheckpointError, TrainingError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    if not summary["is_main"]:  # torchrun: rank 0 reports for everyone
+        return
     losses = ", ".join(f"{k} {v:.4g}" for k, v in (summary["last_losses"] or {}).items())
     best = "n/a" if summary["best"] is None else f"{summary['best']:.4g}"
     click.echo(f"{mode}: {summary['step']} steps (epoch {summary['epoch']}) in {summary['run']}; "
