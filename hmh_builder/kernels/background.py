@@ -47,6 +47,10 @@ def telea_background(image: np.ndarray, alpha: np.ndarray, radius: int = 15) -> 
     return cv2.inpaint(np.ascontiguousarray(image), mask, float(radius), cv2.INPAINT_TELEA)
 
 
+#: Pyramid levels whose longer side is below this are skipped (the constant initial guess is
+#: as good there); they cost Python overhead, not arithmetic.
+MIN_LEVEL_SIZE = 4
+
 _PARITIES = ((0, 0), (0, 1), (1, 0), (1, 1))
 _SWEEP = ((0, 0), (1, 1), (0, 1), (1, 0))  # red sub-lattices, then black
 
@@ -99,13 +103,16 @@ class _Level:
         # ω/det of the 2×2 system, written without cancellation; ω folded into the coefficients.
         scale = np.float32(omega) / (wsum * (a3 * a3 + a1 * a1 + wsum))
         img = _pad_even(img)
-        self.base = _split(np.concatenate([a3 * img, a1 * img]))
-        self.c_ff, self.c_fb, self.c_bb = (_split(c) for c in ((a1 * a1 + wsum) * scale,
-                                                                -(a3 * a1) * scale,
-                                                                (a3 * a3 + wsum) * scale))
-        self.right, self.left, self.down, self.up = (_split(x) for x in (right, left, down, up))
+        c = self.channels = img.shape[0]
+        # One split of everything per pixel; the named fields are views of its channels.
+        parts = _split(np.concatenate([a3 * img, a1 * img, (a1 * a1 + wsum) * scale, -(a3 * a1) * scale,
+                                       (a3 * a3 + wsum) * scale, right, left, down, up]))
+        fields = {"base": slice(0, 2 * c)}
+        for k, name in enumerate(("c_ff", "c_fb", "c_bb", "right", "left", "down", "up")):
+            fields[name] = slice(2 * c + k, 2 * c + k + 1)
+        for name, sl in fields.items():
+            setattr(self, name, {pq: part[sl] for pq, part in parts.items()})
         self.keep = np.float32(1.0 - omega)
-        self.channels = img.shape[0]
         shape = self.base[(0, 0)].shape
         self.rhs, self.tmp = np.empty(shape, np.float32), np.empty(shape, np.float32)
 
@@ -163,6 +170,8 @@ def _solve_fb(img0: np.ndarray, a0: np.ndarray, n_small_iterations: int, n_big_i
     for level in range(n_levels + 1):
         h = max(1, round(h0 ** (level / n_levels)))
         w = max(1, round(w0 ** (level / n_levels)))
+        if max(h, w) < MIN_LEVEL_SIZE and level < n_levels:
+            continue  # the constant start is as good a guess as these levels; they cost only overhead
         img = cv2.resize(img0, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w, c)
         a = cv2.resize(a0, (w, h), interpolation=cv2.INTER_NEAREST).reshape(h, w)
         x_full = cv2.resize(x_full.transpose(1, 2, 0), (w, h), interpolation=cv2.INTER_LINEAR)

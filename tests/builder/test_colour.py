@@ -47,6 +47,21 @@ def test_lab_mean_std_matches_numpy_and_mask():
         lab_mean_std(image, np.zeros(image.shape[:2], np.uint8))
 
 
+def test_lab_mean_std_samples_large_images_on_a_grid():
+    image = _smooth_image(7, 90, 120)  # 10,800 pixels
+    mean, std = lab_mean_std(image, max_pixels=1000)  # step ceil(sqrt(10.8)) = 4
+    want = rgb_to_lab(np.ascontiguousarray(image[::4, ::4])).reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(mean, want.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(std, want.std(0), rtol=1e-9)
+    exact = rgb_to_lab(image).reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(lab_mean_std(image, max_pixels=None)[0], exact.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(mean, exact.mean(0), atol=0.5)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    mask[:, :60] = 1
+    np.testing.assert_allclose(lab_mean_std(image, mask, max_pixels=1000)[0],
+                               rgb_to_lab(np.ascontiguousarray(image[::4, :60:4])).reshape(-1, 3).mean(0), rtol=1e-5)
+
+
 @pytest.mark.parametrize("target_mean, target_std", [
     ((55.0, -25.0, 20.0), (9.0, 3.0, 6.0)),    # green shift: negative a* must survive
     ((45.0, 10.0, -30.0), (7.0, 6.0, 2.5)),    # blue shift: negative b*; a/b std differ (no swap)
