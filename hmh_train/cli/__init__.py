@@ -18,3 +18,5 @@ from hmh_train.cli.composite import composite_command as _composite  # noqa: E40
 main.add_command(_composite)
 from hmh_train.cli.sweep import sweep_command as _sweep  # noqa: E402
 main.add_command(_sweep)
+from hmh_train.cli.summary import summary_command as _summary  # noqa: E402
+main.add_command(_summary)

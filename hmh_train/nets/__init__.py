@@ -17,7 +17,7 @@ from hmh_train.nets.unet import AttentionUNet
 
 __all__ = ["build_matting_net", "build_harmonization_net", "build_discriminator",
            "load_backbone_weights", "BackboneReport", "network_summary", "count_parameters",
-           "IndexNet", "AttentionUNet", "SAGANDiscriminator"]
+           "format_summary", "IndexNet", "AttentionUNet", "SAGANDiscriminator"]
 
 
 def build_matting_net(width: float = 1.0) -> IndexNet:
@@ -60,3 +60,12 @@ def network_summary(width: float = 1.0, size: int = 256, num_downs: int = 8):
             y = net.eval()(x)
         rows.append((name, count_parameters(net), tuple(x.shape), tuple(y.shape)))
     return rows
+
+
+def format_summary(rows) -> str:
+    """Plain-text table of ``network_summary`` rows with a total line."""
+    lines = [f"{'network':34s} {'parameters':>12s}  {'input':18s} output"]
+    for name, params, shape_in, shape_out in rows:
+        lines.append(f"{name:34s} {params:12,d}  {str(shape_in):18s} {shape_out}")
+    lines.append(f"{'total':34s} {sum(r[1] for r in rows):12,d}")
+    return "\n".join(lines)
