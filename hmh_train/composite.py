@@ -51,6 +51,7 @@ class CompositeConfig:
     figures: bool = False
     seed: int = 0
     band: int = infer.MASK_BAND
+    harmonize_size: int = infer.HARMONIZE_SIDE   # 0 = full resolution
     device: str = "auto"
     progress: bool = True
 
@@ -126,17 +127,19 @@ def guide_from_files(image_shape, trimap=None, alpha=None, mask=None, band=infer
 
 
 def compose_arrays(nets, image: np.ndarray, background: np.ndarray, kind: str, guide: np.ndarray,
-                   device) -> dict:
+                   device, harmonize_size: int = infer.HARMONIZE_SIDE) -> dict:
     """uint8 arrays {"alpha", "composite", "harmonized" (or None)} for one portrait."""
     h, w = image.shape[:2]
     bg = infer.fit_background(background, h, w)
     image_t, bg_t = infer.to_tensor(image, device), infer.to_tensor(bg, device)
+    side = harmonize_size or None
     if kind == "alpha":
-        result = infer.compose(nets, image_t, bg_t, alpha=infer.to_tensor(guide, device))
+        result = infer.compose(nets, image_t, bg_t, alpha=infer.to_tensor(guide, device), harmonize_side=side)
     else:
         if nets.matting is None:
             raise CompositeError("the checkpoint has no matting network; give --alpha instead")
-        result = infer.compose(nets, image_t, bg_t, trimap=infer.trimap_to_unit(guide).to(device))
+        result = infer.compose(nets, image_t, bg_t, trimap=infer.trimap_to_unit(guide).to(device),
+                               harmonize_side=side)
     return {k: None if v is None else infer.to_uint8(v) for k, v in result.items()}
 
 
@@ -158,7 +161,7 @@ def composite_one(cfg: CompositeConfig, nets, device) -> dict:
     image = read_rgb(cfg.image)
     kind, guide = guide_from_files(image.shape, cfg.trimap, cfg.alpha, cfg.mask, cfg.band)
     background = read_rgb(cfg.background)
-    arrays = compose_arrays(nets, image, background, kind, guide, device)
+    arrays = compose_arrays(nets, image, background, kind, guide, device, cfg.harmonize_size)
     write_result(arrays, image, cfg.out, cfg.figure)
     return {"out": cfg.out, "figure": cfg.figure, "harmonized": arrays["harmonized"] is not None}
 

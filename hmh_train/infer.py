@@ -8,9 +8,12 @@ Conventions: images float32 RGB in [0, 1], torch ``(B, 3, H, W)``; alpha ``(B, 1
 - Any image size works: the matting net runs at the size rounded to multiples of 32 (IndexNet's
   test-time rule, in ``steps.predict_alpha``: resize, predict, resize back, clip, paste the
   known trimap regions at full resolution); the harmonization net runs at the size rounded to multiples of 2**num_downs
-  (256 for the paper's U-Net) and its *change* (I_h − composite at that size) is resized back
+  (256 for the paper's U-Net), or at a given square size, and its *change* (I_h − composite at that size) is resized back
   and added to the full-resolution composite, so full-resolution detail is kept. At sizes that
   are already multiples (e.g. HMH's 256×256) both steps are exactly the plain network calls.
+  ``compose`` runs the U-Net at ``HARMONIZE_SIDE``² (the training size, aspect not kept, as in
+  the HMH set), since harmonization is a global colour/illumination change; evaluation runs it
+  at the shards' own size.
 - A coarse mask becomes a trimap by ``trimap_from_mask``: mask binarised at 50 %, foreground =
   mask eroded by a disk of ``band`` pixels, background = outside the mask dilated by ``band``,
   unknown in between (a band 2·``band`` wide around the mask edge).
@@ -28,6 +31,9 @@ import torch.nn.functional as F
 
 #: Half-width (pixels) of the unknown band a coarse mask gets on each side of its edge.
 MASK_BAND = 10
+#: Side of the square the U-Net runs at when composing: HMH's training size (256×256; the
+#: builder resizes portraits to it without keeping the aspect, so the same is done here).
+HARMONIZE_SIDE = 256
 
 
 def composite(image: torch.Tensor, alpha: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
@@ -109,13 +115,21 @@ def predict_alpha_any_size(matting_net, image: torch.Tensor, trimap: torch.Tenso
 
 
 @torch.no_grad()
-def harmonize_any_size(harmonization_net, composite01: torch.Tensor, alpha01: torch.Tensor) -> torch.Tensor:
-    """I_h ``(B,3,H,W)`` in [0, 1] for any H, W: the net's change at its working size, added back."""
+def harmonize_any_size(harmonization_net, composite01: torch.Tensor, alpha01: torch.Tensor,
+                       work_side: int | None = None) -> torch.Tensor:
+    """I_h ``(B,3,H,W)`` in [0, 1] for any H, W.
+
+    The U-Net runs at ``work_side``×``work_side`` (rounded to a multiple of 2**num_downs), or
+    with ``work_side`` None at H×W rounded to such multiples; its change (I_h − composite at
+    that size) is resized to H×W and added to the full-resolution composite. When the working
+    size equals H×W this is exactly the plain network output.
+    """
     from hmh_train.steps import harmonize
 
     multiple = 2 ** int(getattr(harmonization_net, "num_downs", 8))
     size = tuple(composite01.shape[-2:])
-    work = tuple(round_to_multiple(s, multiple) for s in size)
+    sides = size if work_side is None else (work_side, work_side)
+    work = tuple(round_to_multiple(s, multiple) for s in sides)
     if work == size:
         return harmonize(harmonization_net, composite01, alpha01).clamp(0.0, 1.0)
     small = _resize(composite01, work, "bilinear")
@@ -124,11 +138,12 @@ def harmonize_any_size(harmonization_net, composite01: torch.Tensor, alpha01: to
 
 
 def compose(nets, image: torch.Tensor, background: torch.Tensor, trimap: torch.Tensor | None = None,
-            alpha: torch.Tensor | None = None) -> dict:
+            alpha: torch.Tensor | None = None, harmonize_side: int | None = HARMONIZE_SIDE) -> dict:
     """The paper's test phase for one batch: {"alpha", "composite", "harmonized"} tensors.
 
     ``alpha`` given → used as is; else ``trimap`` and ``nets.matting`` predict A_r.
-    ``harmonized`` is None when ``nets.harmonization`` is None.
+    ``harmonized`` is None when ``nets.harmonization`` is None; the U-Net runs at
+    ``harmonize_side`` (see ``harmonize_any_size``; None = full resolution).
     """
     if alpha is None:
         if trimap is None or getattr(nets, "matting", None) is None:
@@ -137,7 +152,7 @@ def compose(nets, image: torch.Tensor, background: torch.Tensor, trimap: torch.T
     plain = composite(image, alpha, background)
     harmonized = None
     if getattr(nets, "harmonization", None) is not None:
-        harmonized = harmonize_any_size(nets.harmonization, plain, alpha)
+        harmonized = harmonize_any_size(nets.harmonization, plain, alpha, harmonize_side)
     return {"alpha": alpha, "composite": plain, "harmonized": harmonized}
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from hmh_train.infer import MASK_BAND
+from hmh_train.infer import HARMONIZE_SIDE, MASK_BAND
 
 FILE = click.Path(dir_okay=False)
 DIR = click.Path(file_okay=False)
@@ -32,6 +32,9 @@ DIR = click.Path(file_okay=False)
               help="seed of the background drawn per portrait (same stem + seed = same background)")
 @click.option("--band", default=MASK_BAND, show_default=True, type=click.IntRange(min=0),
               help="px of unknown band on each side of a mask's edge (mask eroded/dilated by a disk)")
+@click.option("--harmonize-size", default=HARMONIZE_SIDE, show_default=True, type=click.IntRange(min=0),
+              help="square side the harmonization net runs at (HMH's training size); its change is "
+                   "resized and added to the full-resolution composite; 0 = full resolution")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 def composite_command(**options):

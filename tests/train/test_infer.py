@@ -76,6 +76,24 @@ def test_compose_with_given_alpha_and_any_size(tmp_path):
         infer.compose(nets, image, background)  # no alpha, no trimap
 
 
+def test_harmonize_any_size_is_the_plain_net_at_its_size_and_adds_the_change_otherwise(tmp_path):
+    from hmh_train.steps import harmonize
+
+    nets, _ = load_nets(save_tiny_checkpoint(tmp_path / "run", ("harmonization",)))
+    g = torch.Generator().manual_seed(2)
+    comp, alpha = torch.rand(1, 3, 64, 64, generator=g), torch.rand(1, 1, 64, 64, generator=g)
+    with torch.no_grad():
+        plain = harmonize(nets.harmonization, comp, alpha)
+        assert torch.equal(infer.harmonize_any_size(nets.harmonization, comp, alpha, 64), plain.clamp(0, 1))
+        assert torch.equal(infer.harmonize_any_size(nets.harmonization, comp, alpha), plain.clamp(0, 1))
+        small = torch.nn.functional.interpolate(comp, size=(32, 32), mode="bilinear", align_corners=False)
+        small_a = torch.nn.functional.interpolate(alpha, size=(32, 32), mode="bilinear", align_corners=False)
+        change = harmonize(nets.harmonization, small, small_a) - small
+        up = torch.nn.functional.interpolate(change, size=(64, 64), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(infer.harmonize_any_size(nets.harmonization, comp, alpha, 32),
+                                   (comp + up).clamp(0, 1))
+
+
 # ------------------------------------------------------------------ the command
 def _png(path, array):
     bgr = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
