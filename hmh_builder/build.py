@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -68,6 +69,19 @@ def _progress_thread(out: str, bar, base: list, stop: threading.Event):
     return thread
 
 
+def _results(todo, ctx, options: RunOptions):
+    """Shard results as they finish; a dead worker process becomes one BuildError line."""
+    try:
+        yield from distribute.run_tasks(run_shard, todo, ctx, options.workers,
+                                        options.backend, options.scheduler)
+    except (KeyboardInterrupt, distribute.BackendError):
+        raise
+    except Exception as exc:  # TerminatedWorkerError, BrokenProcessPool, a lost dask worker...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise BuildError(f"a worker failed ({type(exc).__name__}: {first}); finished shards are "
+                         "kept, rerun the same command to resume") from None
+
+
 def _run_remaining(todo, ctx, options: RunOptions, done: dict, faults: list) -> int:
     """Run ``todo``; finished results go into ``done``, fault lines into ``faults``; returns samples written."""
     from tqdm import tqdm
@@ -78,14 +92,15 @@ def _run_remaining(todo, ctx, options: RunOptions, done: dict, faults: list) -> 
     base, stop, built = [0], threading.Event(), 0
     thread = _progress_thread(ctx.out, bar, base, stop) if options.progress else None
     try:
-        for result in distribute.run_tasks(run_shard, todo, ctx, options.workers,
-                                           options.backend, options.scheduler):
+        for result in _results(todo, ctx, options):
             base[0] += result["planned"]
             bar.n = min(bar.total, base[0] + resume.running_progress(ctx.out))
             bar.refresh()
             if result["error"]:
+                reason = result["error"].rsplit(" (", 1)[-1]
+                if not any(f.endswith(reason) for f in faults):  # one line per kind of fault
+                    bar.write(f"error: {result['error']}", file=sys.stderr)
                 faults.append(result["error"])
-                bar.write(f"error: {result['error']}")
             else:
                 done[result["name"]] = result
                 built += len(result["digests"])
@@ -150,6 +165,7 @@ def run_build(config: BuildConfig, options: RunOptions, echo=print) -> BuildOutc
         raise
     outcome.seconds = time.perf_counter() - start
     if outcome.faults:
+        resume.clean_partial(out, [r["entry"]["path"] for r in done.values() if r.get("entry")])
         return outcome
     outcome.manifest, outcome.failures = _manifest(config, done, tasks, outcome.discovered,
                                                    pair_failures, options, outcome.seconds)

@@ -147,8 +147,11 @@ def clean_partial(out: str, keep_paths) -> list[str]:
                 rel = os.path.normpath(os.path.relpath(path, out))
                 is_shard = top in schema.SPLITS and name.endswith(".h5")
                 if name.endswith(TMP_SUFFIX) or (is_shard and rel not in keep):
-                    os.remove(path)
-                    removed.append(rel)
+                    try:
+                        os.remove(path)
+                        removed.append(rel)
+                    except FileNotFoundError:
+                        pass
     shutil.rmtree(_state(out, "progress"), ignore_errors=True)
     return removed
 

@@ -8,7 +8,10 @@ returned as ``error`` so a rerun retries it.
 """
 from __future__ import annotations
 
+import gc
 import os
+import re
+import sys
 import time
 from dataclasses import dataclass
 
@@ -37,9 +40,18 @@ class FaultError(OSError):
     """An I/O fault that stops a shard; ``str()`` is one line naming the path."""
 
 
-def _fault(exc: OSError, path: str, action: str) -> FaultError:
-    reason = exc.strerror or str(exc).splitlines()[0] or type(exc).__name__
-    return FaultError(f"{exc.filename or path}: cannot be {action} ({reason})")
+def _fault(exc: Exception, path: str, action: str) -> FaultError:
+    """One line naming the path; HDF5 errors (RuntimeError/OSError) carry errno text inside."""
+    text = str(exc)
+    found = re.search(r"error message = '([^']+)'", text)
+    if found:
+        reason = found.group(1)
+    elif isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    else:
+        reason = text.splitlines()[0] if text else type(exc).__name__
+    filename = exc.filename if isinstance(exc, OSError) and exc.filename else path
+    return FaultError(f"{filename}: cannot be {action} ({reason})")
 
 
 def _target_stats(ctx: ShardContext, sample) -> tuple:
@@ -73,8 +85,9 @@ def _one_sample(ctx: ShardContext, sample) -> tuple:
     try:
         arrays = make_sample(image, alpha, ctx.size, ctx.background, ctx.background_resolution,
                              sample.choice, stats)
-    except (ValueError, ArithmeticError) as exc:
-        raise SampleError("process", f"{sample.image}: processing failed ({exc})") from None
+    except Exception as exc:  # a kernel rejecting this input (cv2.error, ValueError, ...)
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise SampleError("process", f"{sample.image}: processing failed ({first})") from None
     return sample.choice.transform, params_json(sample.choice, target), arrays
 
 
@@ -90,9 +103,26 @@ def _write_rows(ctx, task, writer, digests, failures, progress) -> None:
         else:
             try:
                 digests.append([sample.id, writer.add(sample.id, transform, params, arrays)])
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:
                 raise _fault(exc, writer.tmp, "written") from None
         progress(done)
+
+
+def _is_failed_hdf5_write(exc) -> bool:
+    return isinstance(exc, RuntimeError) and "file write failed" in str(exc)
+
+
+def _quiet_unraisable(unraisable) -> None:
+    """Drop HDF5 errors raised while h5py frees a file whose writes already failed (the fault
+    is reported once, as one line); anything else goes to the default hook."""
+    if not _is_failed_hdf5_write(unraisable.exc_value):
+        sys.__unraisablehook__(unraisable)
+
+
+def _quiet_excepthook(exc_type, exc, tb) -> None:
+    """Cython prints the same dealloc errors through sys.excepthook; drop those too."""
+    if not _is_failed_hdf5_write(exc):
+        sys.__excepthook__(exc_type, exc, tb)
 
 
 def run_shard(task, ctx: ShardContext) -> dict:
@@ -100,6 +130,16 @@ def run_shard(task, ctx: ShardContext) -> dict:
     import cv2
 
     cv2.setNumThreads(1)
+    hooks = sys.unraisablehook, sys.excepthook
+    sys.unraisablehook, sys.excepthook = _quiet_unraisable, _quiet_excepthook
+    try:
+        return _run_shard(task, ctx)
+    finally:
+        gc.collect()
+        sys.unraisablehook, sys.excepthook = hooks
+
+
+def _run_shard(task, ctx: ShardContext) -> dict:
     start = time.perf_counter()
     digests, failures = [], []
     result = {"name": task.name, "split": task.split, "planned": len(task.samples),
@@ -110,13 +150,13 @@ def run_shard(task, ctx: ShardContext) -> dict:
         try:
             writer = ShardWriter(ctx.out, task.path, task.split, len(task.samples), height, width,
                                  ctx.builder_version, ctx.config_hash, ctx.store_b_t)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             raise _fault(exc, os.path.join(ctx.out, task.path + ".tmp"), "written") from None
         with writer:
             _write_rows(ctx, task, writer, digests, failures, progress)
             try:
                 result["entry"] = writer.close()
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:
                 raise _fault(exc, writer.tmp, "written") from None
         result["seconds"] = round(time.perf_counter() - start, 3)
         resume.write_record(ctx.out, task, ctx.config_hash, result)
