@@ -48,7 +48,11 @@ def to_unit(x: np.ndarray) -> np.ndarray:
     if np.issubdtype(x.dtype, np.integer):
         return x.astype(np.float64) / 255.0
     if np.issubdtype(x.dtype, np.floating) or x.dtype == np.bool_:
-        return x.astype(np.float64)
+        x = x.astype(np.float64)
+        if x.size and (x.min() < -1e-6 or x.max() > 1 + 1e-6):
+            raise ValueError(f"float input must be in 0-1 (got {x.min():g}..{x.max():g}); "
+                             "pass uint8 for 0-255 values")
+        return x
     raise TypeError(f"expected an integer (0-255) or float (0-1) array, got dtype {x.dtype}")
 
 

@@ -54,6 +54,10 @@ def test_bad_shapes_raise():
         M.sad(np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((3, 2)))
     with pytest.raises(ValueError):
         M.sad(np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 2)), region="everything")
+    with pytest.raises(ValueError, match="0-1"):  # float 0-255 would silently be 255× off
+        M.sad(np.full((2, 2), 200.0), np.zeros((2, 2)), region="all")
+    with pytest.raises(ValueError, match="0-1"):
+        M.psnr(np.full((2, 2, 3), 200.0), np.zeros((2, 2, 3)))
 
 
 # ---------------------------------------------------------------- Grad
