@@ -4,7 +4,8 @@
    samples from the image-folder layout the reference repositories train from (I and I_d as
    JPEG, A as PNG, B as PNG at 800×600, decoded with OpenCV, BGR→RGB, resized to 256×256 with
    cv2.resize), in one run, with ``num_workers`` 0 (main process only) and 1 (one worker
-   process): both are one core's throughput.
+   process): both are one core's throughput. Passes alternate between the two and the best of
+   three is reported, so both see the same machine load.
 2. Joint step time per batch at 256×256 (width 1.0) on CPU, and on CUDA when available (bf16
    autocast), with the device name; the ratio of data time to step time says whether one
    loader core could starve the step.
@@ -86,16 +87,27 @@ class FolderDataset(torch.utils.data.Dataset):
                 "B": self._read("B", ".png"), "I_d": self._read("I_d", ".jpg"), "id": self.names[i]}
 
 
-def loader_rate(dataset, workers: int, batch: int = 8, passes: int = 2) -> float:
-    """Samples/s of a shuffled DataLoader over ``dataset`` (first pass warms the page cache)."""
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers)
-    for _ in loader:
-        pass
+def loader_pass(loader) -> float:
+    """Samples/s of one pass over ``loader``."""
     start, count = time.perf_counter(), 0
-    for _ in range(passes):
-        for b in loader:
-            count += b["I"].shape[0]
+    for b in loader:
+        count += b["I"].shape[0]
     return count / (time.perf_counter() - start)
+
+
+def compare_loaders(datasets: dict, workers: int, rounds: int = 3, batch: int = 8) -> dict:
+    """Best samples/s of each dataset over ``rounds`` alternating passes (after a warm-up pass
+    each), so both see the same machine load; the best pass estimates one core's capacity."""
+    loaders = {name: torch.utils.data.DataLoader(d, batch_size=batch, shuffle=True, num_workers=workers,
+                                                 persistent_workers=workers > 0)
+               for name, d in datasets.items()}
+    for loader in loaders.values():
+        loader_pass(loader)
+    best = dict.fromkeys(loaders, 0.0)
+    for _ in range(rounds):
+        for name, loader in loaders.items():
+            best[name] = max(best[name], loader_pass(loader))
+    return best
 
 
 def step_time(device: torch.device, batch: int, steps: int) -> float:
@@ -141,10 +153,11 @@ def main():
         shard_set, folder_set = ShardDataset(os.path.join(tmp, "shards")), FolderDataset(os.path.join(tmp, "folder"))
         rates = {}
         for workers in (0, 1):
-            rates[workers] = (loader_rate(shard_set, workers), loader_rate(folder_set, workers))
+            best = compare_loaders({"shards": shard_set, "folder": folder_set}, workers)
+            rates[workers] = (best["shards"], best["folder"])
             s, f = rates[workers]
             print(f"loader num_workers={workers}: shards {s:8.1f} samples/s | image folder (800x600 "
-                  f"JPEG/PNG + cv2.resize) {f:7.1f} samples/s | ratio {s / f:5.1f}x")
+                  f"JPEG/PNG + cv2.resize) {f:7.1f} samples/s | ratio {s / f:5.1f}x", flush=True)
     if args.skip_step:
         return
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])

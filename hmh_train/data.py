@@ -62,7 +62,8 @@ class ShardDataset(Dataset):
     """Samples of one split as dicts of uint8 tensors.
 
     Item: ``I``, ``B``, ``I_d`` ``(3,H,W)`` RGB, ``A`` ``(1,H,W)`` (0 background, 255
-    foreground), all uint8, and ``id`` (str). Files are validated on construction (opened and
+    foreground), all uint8 (channel-first *views* of the stored HWC rows; collation copies
+    them once into the batch), and ``id`` (str). Files are validated on construction (opened and
     closed) and re-opened lazily in whichever process reads, keyed by process id.
     """
 
@@ -88,12 +89,15 @@ class ShardDataset(Dataset):
         return state
 
     def _handle(self, index: int):
+        """(datasets by name, ids) of file ``index``, opened once per process."""
         import h5py
 
         if self._pid != os.getpid():  # new process (forked worker): never reuse a parent handle
             self._handles, self._pid = {}, os.getpid()
         if index not in self._handles:
-            self._handles[index] = h5py.File(self.files[index], "r")
+            h5 = h5py.File(self.files[index], "r")
+            ids = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in h5["id"][()]]
+            self._handles[index] = (h5, {key: h5[key] for key in IMAGE_KEYS}, ids)
         return self._handles[index]
 
     def locate(self, index: int) -> tuple[int, int]:
@@ -105,19 +109,17 @@ class ShardDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         shard, row = self.locate(int(index))
-        h5 = self._handle(shard)
+        _, datasets, ids = self._handle(shard)
         item = {}
         for key in IMAGE_KEYS:
-            array = h5[key][row]
-            array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-            item[key] = torch.from_numpy(np.ascontiguousarray(array))
-        sample_id = h5["id"][row]
-        item["id"] = sample_id.decode("utf-8") if isinstance(sample_id, bytes) else str(sample_id)
+            array = torch.from_numpy(datasets[key][row])
+            item[key] = array[None] if array.ndim == 2 else array.permute(2, 0, 1)  # view, no copy
+        item["id"] = ids[row]
         return item
 
     def close(self) -> None:
-        for handle in self._handles.values():
-            handle.close()
+        for h5, _, _ in self._handles.values():
+            h5.close()
         self._handles = {}
 
 
