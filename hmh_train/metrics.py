@@ -19,6 +19,10 @@ unknown (128 / 0.5) unless ``region="all"`` or an explicit boolean ``(H, W)`` ma
   **÷ 1000**. Ties between equally large components go to the one MATLAB's ``max`` picks:
   the first in column-major order. An empty intersection drops every remaining pixel.
 
+Only DIM's ``compute_sad_loss.m`` divides by 1000 itself; its Grad and Conn functions return
+raw sums and the division happens when tables are made. Published tables (and the HMH paper)
+report all three ÷ 1000, so every function here returns the divided value.
+
 Harmonization (iHarmony4 convention, 0–255 scale). Images ``(H, W, 3)`` (any channel order,
 both the same), uint8 0–255 or float 0–1 (converted to 0–255).
 
