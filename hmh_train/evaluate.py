@@ -199,5 +199,6 @@ def evaluate(cfg: EvalConfig) -> dict:
         all_rows.extend(rows)
     settings = {k: v for k, v in asdict(cfg).items() if k != "progress"}
     settings["runs"] = list(cfg.runs)
+    settings["checkpoint_files"] = {label: checkpoint_file(path) for label, path in zip(summaries, cfg.runs)}
     table = write_outputs(out, all_rows, summaries, settings)
     return {"out": out, "runs": summaries, "table": table}

@@ -72,6 +72,7 @@ def test_eval_values_equal_metrics_computed_directly(shards, runs, tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     label = "both"
     assert summary["runs"][label]["samples"] == len(dataset)
+    assert summary["settings"]["checkpoint_files"][label].endswith("last.pt")  # no best.pt here
     assert summary["runs"][label]["sad"] == pytest.approx(np.mean([float(r["sad"]) for r in rows]))
     header, table = _table_rows((tmp_path / "table.md").read_text())
     assert header == ["run"] + METRIC_HEADERS
