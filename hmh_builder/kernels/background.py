@@ -183,10 +183,12 @@ def _solve_fb(img0: np.ndarray, a0: np.ndarray, n_small_iterations: int, n_big_i
     return np.ascontiguousarray(x_full[c:].transpose(1, 2, 0))
 
 
-#: Full-range YCbCr (JPEG's, BT.601) of RGB in 0..1, chroma offset by 0.5 so all lie in 0..1.
-_RGB_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
-                       np.float32)
-_YCC_OFFSET = np.array([0.0, 0.5, 0.5], np.float32)
+#: Full-range YCbCr (JPEG's, BT.601): uint8-scaled RGB → Y, Cb + 0.5, Cr + 0.5, all in 0..1,
+#: as 3×4 affine matrices for cv2.transform (and its inverse back to 0..255 RGB).
+_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+_RGB_TO_YCC = np.hstack([_YCC / 255, [[0.0], [0.5], [0.5]]]).astype(np.float32)
+_YCC_TO_RGB = np.hstack([np.linalg.inv(_YCC) * 255, -np.linalg.inv(_YCC) @ [[0.0], [127.5], [127.5]]]
+                        ).astype(np.float32)
 
 
 def multilevel_background(image: np.ndarray, alpha: np.ndarray, n_small_iterations: int = 5,
@@ -229,7 +231,7 @@ def multilevel_background(image: np.ndarray, alpha: np.ndarray, n_small_iteratio
         raise ValueError(f"chroma_size must be a positive number of pixels or None, got {chroma_size}")
     settings = (n_small_iterations, n_big_iterations, small_size, regularization, gradient_weight, omega)
     h, w = alpha.shape
-    ycc = image.astype(np.float32) @ (_RGB_TO_YCC.T / 255) + _YCC_OFFSET
+    ycc = cv2.transform(image.astype(np.float32), _RGB_TO_YCC)
     a0 = alpha.astype(np.float32) * np.float32(1 / 255)
     luma = _solve_fb(ycc[..., :1], a0, *settings)
     scale = 1.0 if chroma_size is None else min(1.0, chroma_size / max(h, w))
@@ -240,10 +242,9 @@ def multilevel_background(image: np.ndarray, alpha: np.ndarray, n_small_iteratio
         small = _solve_fb(cv2.resize(ycc[..., 1:], (wc, hc), interpolation=cv2.INTER_AREA).reshape(hc, wc, 2),
                           cv2.resize(a0, (wc, hc), interpolation=cv2.INTER_AREA).reshape(hc, wc), *settings)
         chroma = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, 2)
-    rgb = (np.concatenate([luma, chroma], axis=2) - _YCC_OFFSET) @ (np.linalg.inv(_RGB_TO_YCC).T * 255)
+    rgb = cv2.transform(np.concatenate([luma, chroma], axis=2), _YCC_TO_RGB)
     out = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
-    known = alpha == 0
-    out[known] = image[known]
+    np.copyto(out, image, where=(alpha == 0)[..., None])
     return out
 
 
