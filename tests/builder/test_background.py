@@ -125,3 +125,10 @@ def test_vectorised_sweeps_match_naive_loops(shape, omega):
     got = bg._merge(parts, h, w)
     want = _naive_red_black_sor(img, a, x0, 3, 1e-3, 1.0, omega)
     np.testing.assert_allclose(got, want, atol=2e-5)
+
+
+@pytest.mark.parametrize("method", BACKGROUND_METHODS)
+def test_fully_opaque_alpha_gives_finite_output(method):
+    image = np.random.default_rng(2).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    out = estimate_background(image, np.full((12, 10), 255, np.uint8), method)
+    assert out.shape == image.shape and out.dtype == np.uint8
