@@ -92,6 +92,8 @@ def point_configs(cfg: SweepConfig) -> list[tuple[str, dict, object]]:
                      "out": os.path.join(cfg.out, "points", name)}
         if cfg.max_steps is not None:
             overrides["max_steps"] = cfg.max_steps
+        if not cfg.progress:
+            overrides.setdefault("progress", False)
         out.append((name, point, load_config(mode, cfg.config, overrides)))
     return out
 
@@ -130,11 +132,16 @@ def sweep(cfg: SweepConfig) -> dict:
         extra[name] = extra[f"{name} · predicted α"] = values
         status.append({"name": name, "values": values, "status": state})
         _write_state(cfg, status, len(points))
+        table = _write_table(cfg, summaries, extra)  # after every point: a partial table too
+    return {"out": cfg.out, "points": status, "table": table}
+
+
+def _write_table(cfg: SweepConfig, summaries: dict, extra: dict) -> str:
     settings = {"split": cfg.eval_split, "trimap_radius": _radius(), "region": "unknown"}
     table = table1_markdown(summaries, settings, extra)
     _atomic_text(os.path.join(cfg.out, "table.md"), table)
     write_table_csv(os.path.join(cfg.out, "table.csv"), summaries, extra)
-    return {"out": cfg.out, "points": status, "table": table}
+    return table
 
 
 def _radius() -> int:
