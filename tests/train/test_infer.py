@@ -48,6 +48,14 @@ def test_trimap_from_mask_erode_dilate_rule():
     np.testing.assert_array_equal(infer.trimap_from_mask(mask / 255.0, 1), t)
 
 
+def test_trimap_conversions_snap_user_values():
+    user = np.array([[0, 40, 64, 128, 191, 192, 255]], np.uint8)  # e.g. JPEG-damaged trimap
+    unit = infer.trimap_to_unit(user)
+    assert unit.shape == (1, 1, 1, 7)
+    assert unit.flatten().tolist() == [0, 0, 0.5, 0.5, 0.5, 1, 1]
+    assert infer.trimap_to_uint8(unit)[0, 0].tolist() == [0, 0, 128, 128, 128, 255, 255]
+
+
 @pytest.mark.parametrize("shape", [(40, 60), (100, 30), (20, 20)])
 def test_fit_background_covers_and_centre_crops(shape):
     bg = np.zeros((20, 30, 3), np.uint8)

@@ -22,6 +22,8 @@ def test_sad_literal_counts_only_unknown():
     trimap = np.array([[0, U], [255, 0]], np.uint8)
     assert M.sad(pred, gt, trimap) == pytest.approx(1 / 1000)
     assert M.sad(pred, gt, trimap, region="all") == pytest.approx(383 / 255 / 1000)
+    # an explicit boolean mask: only the 128 pixel → 128/255/1000
+    assert M.sad(pred, gt, region=np.array([[False, False], [True, False]])) == pytest.approx(128 / 255 / 1000)
 
 
 def test_mse_literal_is_a_fraction_over_unknown_count():
