@@ -53,7 +53,7 @@ def test_trimap_conversions_snap_user_values():
     unit = infer.trimap_to_unit(user)
     assert unit.shape == (1, 1, 1, 7)
     assert unit.flatten().tolist() == [0, 0, 0.5, 0.5, 0.5, 1, 1]
-    assert infer.trimap_to_uint8(unit)[0, 0].tolist() == [0, 0, 128, 128, 128, 255, 255]
+    assert infer.trimap_to_uint8(unit)[0, 0, 0].tolist() == [0, 0, 128, 128, 128, 255, 255]
 
 
 @pytest.mark.parametrize("shape", [(40, 60), (100, 30), (20, 20)])
