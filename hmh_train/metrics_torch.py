@@ -132,8 +132,9 @@ def connectivity_levels(p: torch.Tensor, g: torch.Tensor, step: float = np_metri
     t = thresholds[1:].view(1, steps, 1, 1)
     both = ((p[:, None] >= t) & (g[:, None] >= t)).reshape(b * steps, h, w)
     dropped = ~largest_component(both).view(b, steps, h, w)
-    first = dropped.to(torch.int8).argmax(1)  # index i ↔ threshold k = i + 1; level = thresholds[i]
-    return torch.where(dropped.any(1), thresholds[first], torch.ones_like(p))
+    index = torch.arange(steps, device=p.device).view(1, steps, 1, 1)
+    first = torch.where(dropped, index, torch.full_like(index, steps)).amin(1)  # i ↔ threshold i + 1
+    return torch.where(first < steps, thresholds[first.clamp(max=steps - 1)], torch.ones_like(p))
 
 
 def connectivity_error(pred, gt, trimap=None, region="unknown", step=np_metrics.CONN_STEP) -> torch.Tensor:
