@@ -142,7 +142,7 @@ def run_build(config: BuildConfig, options: RunOptions, echo=print) -> BuildOutc
     native = config.size is None
     config = resolve_native_size(config, pairs) if pairs else dataclasses.replace(
         config, size=config.size or (256, 256))
-    shard_size = config.samples_per_shard(*config.size)
+    shard_size = config.samples_per_shard(*config.size, len(pairs))
     config = dataclasses.replace(config, shard_size=shard_size)
     outcome = BuildOutcome(config=config, discovered=len(pairs) + len(pair_failures))
     tasks = plan_shards(pairs, config.seed, config.test_fraction, shard_size, config.adjust)

@@ -22,8 +22,11 @@ from hmh_builder.kernels.background import BACKGROUND_METHODS
 #: Where background estimation runs: on the decoded source image (the paper: Telea at full
 #: resolution) or after resizing to the output size (faster, less accurate per REFERENCE §2).
 BACKGROUND_RESOLUTIONS = ("source", "output")
-#: A shard of ``auto`` size holds about this many bytes of image data.
+#: A shard of ``auto`` size holds at most about this many bytes of image data ...
 SHARD_TARGET_BYTES = 1 << 30
+#: ... and a build of ``auto`` size has at least this many shards (when it has that many
+#: samples), so up to this many workers stay busy. Depends on the data only, never on workers.
+AUTO_MIN_SHARDS = 64
 RECIPE_DIR = Path(__file__).resolve().parents[1] / "manifests"
 RECIPE_KEYS = ("size", "background", "background_resolution", "seed", "test_fraction",
                "shard_size", "store_b_t", "adjust")
@@ -44,7 +47,7 @@ class BuildConfig:
         background_resolution: "source" or "output" (see BACKGROUND_RESOLUTIONS).
         seed: base seed; sample k uses ``default_rng(schema.sample_seed(seed, id))``.
         test_fraction: share of ids in the test split (schema.split_of).
-        shard_size: samples per shard, or 0 for auto (≈1 GiB of image data per shard).
+        shard_size: samples per shard, or 0 for auto (see samples_per_shard).
         store_b_t: also store the adjusted background B_t in every shard.
         adjust: background-adjustment probabilities, ranges and styles.
     """
@@ -74,12 +77,14 @@ class BuildConfig:
     def hash(self) -> str:
         return schema.config_hash(self.to_dict())
 
-    def samples_per_shard(self, height: int, width: int) -> int:
-        """Resolved shard size for H×W samples: ``shard_size`` or ≈1 GiB worth when auto."""
+    def samples_per_shard(self, height: int, width: int, n_samples: int) -> int:
+        """Resolved shard size for ``n_samples`` H×W samples: ``shard_size``, or when auto
+        the smaller of ≈1 GiB of images and ``ceil(n_samples / AUTO_MIN_SHARDS)``."""
         if self.shard_size:
             return self.shard_size
         per_sample = height * width * (3 * (5 if self.store_b_t else 4) + 1)
-        return max(1, SHARD_TARGET_BYTES // per_sample)
+        by_bytes = max(1, SHARD_TARGET_BYTES // per_sample)
+        return max(1, min(by_bytes, -(-n_samples // AUTO_MIN_SHARDS)))
 
 
 @dataclass(frozen=True)

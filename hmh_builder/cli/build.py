@@ -31,8 +31,9 @@ _OPTIONS = [
                  help="Base seed; each sample's random choices come from (seed, id) [default: 0]."),
     click.option("--test-fraction", type=click.FloatRange(0, 1), default=None,
                  help="Share of ids in the test split, a pure function of the id [default: 0.1]."),
-    click.option("--shard-size", default=None, help="Samples per shard, or auto: about 1 GiB of "
-                 "images per shard (1,260 samples at 256×256) [default: auto]."),
+    click.option("--shard-size", default=None, help="Samples per shard, or auto: at most about "
+                 "1 GiB of images per shard (1,260 samples at 256×256) and at least 64 shards, so "
+                 "64 workers stay busy (538 per shard for 34,427 portraits) [default: auto]."),
     click.option("--recipe", default=None, help="Recipe JSON: a file, or paper / default from "
                  "manifests/. Command-line options override it; it overrides the defaults."),
     click.option("--store-b-t/--no-store-b-t", default=None,

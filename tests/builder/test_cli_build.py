@@ -80,13 +80,16 @@ def test_build_writes_every_format_field(source, tmp_path):
     assert f"content-digest: {m['content_digest']}" in result.output
 
 
-def test_real_processes_with_two_workers_give_the_same_digest(source, tmp_path):
+def test_one_two_and_four_workers_give_the_same_digest(source, tmp_path):
     one = invoke(*build_args(source, tmp_path / "one", "--workers", 1, "--shard-size", 4))
     assert one.exit_code == 0, one.output
     two = run_cli(source, tmp_path / "two", "--workers", 2, "--shard-size", 4)
     assert two.returncode == 0, two.stderr
+    four = run_cli(source, tmp_path / "four", "--workers", 4, "--shard-size", 4)
+    assert four.returncode == 0, four.stderr
     assert manifest(tmp_path / "two")["run"]["workers"] == 2
     assert manifest(tmp_path / "one")["content_digest"] == manifest(tmp_path / "two")["content_digest"]
+    assert manifest(tmp_path / "four")["content_digest"] == manifest(tmp_path / "one")["content_digest"]
     # shard boundaries do not enter the digest either
     three = invoke(*build_args(source, tmp_path / "three", "--workers", 1, "--shard-size", 7))
     assert three.exit_code == 0

@@ -44,3 +44,14 @@ def test_reinhard_targets_carry_their_image_paths():
 def test_shard_size_must_be_positive():
     with pytest.raises(ValueError):
         plan_shards(PAIRS, 0, 0.1, 0, DEFAULT_ADJUST)
+
+
+def test_auto_shard_size_caps_bytes_and_keeps_64_shards():
+    from hmh_builder.config import BuildConfig
+
+    auto = BuildConfig(source="/src")
+    assert auto.samples_per_shard(256, 256, 34427) == 538  # ceil(34427 / 64), 460 MB
+    assert auto.samples_per_shard(256, 256, 10**6) == (1 << 30) // (256 * 256 * 13) == 1260
+    assert auto.samples_per_shard(800, 600, 10**6) == (1 << 30) // (800 * 600 * 13)
+    assert auto.samples_per_shard(256, 256, 6) == 1
+    assert BuildConfig(source="/src", shard_size=7).samples_per_shard(256, 256, 10**6) == 7
