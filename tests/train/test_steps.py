@@ -199,3 +199,57 @@ def test_joint_training_overfits_tiny_set():
     last = {k: sum(l[k] for l in logs[-5:]) / 5 for k in ("loss_gm", "loss_gh")}
     assert last["loss_gm"] < 0.5 * first["loss_gm"], (first, last)
     assert last["loss_gh"] < 0.5 * first["loss_gh"], (first, last)
+
+
+class Recorder(torch.nn.Module):
+    """Stub network: remembers its input and returns a fixed function of it."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn, self.seen = fn, None
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        self.seen = x.detach().clone()
+        return self.fn(x) * self.w
+
+
+def test_predict_alpha_feeds_imagenet_normalised_rgb_and_trimap():
+    batch = make_batch()
+    net = Recorder(lambda x: x[:, 3:] * 0 + 0.7)
+    a_r = predict_alpha(net, batch.image, batch.trimap)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    torch.testing.assert_close(net.seen[:, :3], (batch.image - mean) / std)
+    torch.testing.assert_close(net.seen[:, 3:], batch.trimap)
+    unknown = batch.trimap == 0.5
+    assert torch.allclose(a_r[unknown], torch.tensor(0.7))
+    raw = predict_alpha(Recorder(lambda x: x[:, 3:] * 0 + 1.7), batch.image, batch.trimap, raw=True)
+    assert torch.allclose(raw[unknown], torch.tensor(1.7))
+
+
+def test_harmonize_maps_to_minus_one_one_and_back():
+    batch = make_batch()
+    net = Recorder(lambda x: x[:, :3])                 # identity on the RGB part
+    out = harmonize(net, batch.disharmonious, batch.alpha)
+    torch.testing.assert_close(net.seen[:, :3], batch.disharmonious * 2 - 1)
+    torch.testing.assert_close(net.seen[:, 3:], batch.alpha)
+    torch.testing.assert_close(out, batch.disharmonious)
+
+
+@pytest.mark.parametrize("kind", ["hinge", "paper", "wgan-gp"])
+def test_critic_step_logged_loss_matches_its_definition(kind):
+    batch, nets, cfg = make_batch(), make_nets(), StepConfig(gan_loss=kind, gp_weight=10.0)
+    optims = make_optims(nets)
+    fakes = [batch.disharmonious, batch.image.flip(3), batch.background]
+    logs, means = critic_step(nets.discriminator, optims.discriminator, batch.image, fakes, cfg,
+                              generator=torch.Generator().manual_seed(0))
+    if kind == "wgan-gp":
+        assert logs["loss_gp"] > 0
+        expected = sum(means) / 3 - logs["d_real"] + 10.0 * logs["loss_gp"]
+    elif kind == "paper":
+        expected = sum(means) - logs["d_real"]
+    else:  # hinge is not a function of the mean scores (literals in test_losses); it is >= 0
+        assert logs["loss_d"] >= 0 and logs["d_gap"] == pytest.approx(logs["d_real"] - logs["d_fake"])
+        return
+    assert logs["loss_d"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
