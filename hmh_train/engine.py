@@ -138,16 +138,35 @@ def _loaders(cfg: TrainConfig, runtime):
     return loader, val_loader
 
 
-def _record(state: LoopState, losses: dict) -> None:
-    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
-    if bad:
-        key, value = next(iter(bad.items()))
-        raise TrainingError(f"non-finite loss {key}={value} at step {state.step + 1}; stopped. "
-                            "The last good checkpoint is kept; lower the learning rates or use "
-                            "--gan-loss hinge, then --resume")
+def _check_finite(state: LoopState, losses: dict, runtime) -> None:
+    """NaN/inf guard, agreed by all ranks so none is left waiting in a collective."""
+    bad = [(k, v) for k, v in losses.items() if not math.isfinite(v)]
+    if dist_utils.any_flag(bool(bad), runtime):
+        what = f"loss {bad[0][0]}={bad[0][1]}" if bad else "loss on another rank"
+        raise TrainingError(f"non-finite {what} at step {state.step + 1}; stopped. The last good "
+                            "checkpoint is kept; lower the learning rates or use --gan-loss hinge, "
+                            "then --resume")
+
+
+def _accumulate(state: LoopState, losses: dict) -> None:
     for key, value in losses.items():
         state.sums[key] = state.sums.get(key, 0.0) + value
     state.count += 1
+
+
+def _batches(loader, stop: StopFlag):
+    """Iterate ``loader``; if a stop signal also killed its workers, end the epoch quietly."""
+    iterator = iter(loader)
+    while True:
+        try:
+            raw = next(iterator)
+        except StopIteration:
+            return
+        except RuntimeError:
+            if stop.signal is None:
+                raise
+            return
+        yield raw
 
 
 def _log_row(state: LoopState, optims, batch_size: int, world: int) -> dict:
@@ -234,11 +253,12 @@ def _loop(cfg, runtime, loader, nets, optims, schedulers, generator, state, logg
     last, stopped = None, None
     while state.step < total and state.epoch < cfg.epochs:
         loader.sampler.set_epoch(state.epoch, state.batch_in_epoch * cfg.batch_size)
-        for raw in loader:
+        for raw in _batches(loader, stop):
             batch = make_batch(raw, runtime.device, generator, True, crop_min=cfg.crop_min,
                                flip=cfg.flip, online=cfg.online_adjust)
             last = step_fn(nets, optims, batch, scfg)
-            _record(state, last)
+            _check_finite(state, last, runtime)
+            _accumulate(state, last)
             state.step, state.batch_in_epoch = state.step + 1, state.batch_in_epoch + 1
             logger.step()
             if state.step % cfg.log_every == 0 or state.step == total:  # lrs used by this step
@@ -253,6 +273,8 @@ def _loop(cfg, runtime, loader, nets, optims, schedulers, generator, state, logg
             stopped = stop.signal if dist_utils.any_flag(stop.signal is not None, runtime) else None
             if stopped or state.step >= total:
                 return stopped, last
+        if stop.signal is not None:  # the loader ended early because a signal stopped its workers
+            return stop.signal, last
         state.epoch, state.batch_in_epoch = state.epoch + 1, 0
     return stopped, last
 
