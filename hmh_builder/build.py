@@ -119,7 +119,7 @@ def _manifest(config, outcome_records, tasks, discovered, pair_failures, options
         digests += [tuple(d) for d in record["digests"]]
         failures += record["failures"]
         if record.get("entry"):
-            shards.append(record["entry"])
+            shards.append(dict(record["entry"], plan_digest=task.digest()))
     counts = {"discovered": discovered, "written": len(digests), "failed": len(failures)}
     for split in schema.SPLITS:
         counts[split] = sum(s["samples"] for s in shards if s["split"] == split)
@@ -139,6 +139,8 @@ def run_build(config: BuildConfig, options: RunOptions, echo=print) -> BuildOutc
     start = time.perf_counter()
     out = os.path.abspath(options.out)
     pairs, pair_failures = sources.discover(config.source)
+    if not pairs and not pair_failures:
+        raise BuildError(f"{config.source}: found no image/matte files to build from")
     native = config.size is None
     config = resolve_native_size(config, pairs) if pairs else dataclasses.replace(
         config, size=config.size or (256, 256))

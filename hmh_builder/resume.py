@@ -109,30 +109,48 @@ def load_records(out: str, tasks, config_hash: str) -> dict:
     return done
 
 
-def records_from_manifest(out: str, manifest: dict, tasks, config_hash: str) -> dict:
-    """Records for the intact shards of a complete build (digests re-read from the shards)."""
+def _failures_by_id(out: str) -> dict:
+    failures = {}
+    try:
+        with open(os.path.join(out, "failures.jsonl"), encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    record = json.loads(line)
+                    failures.setdefault(record.get("id"), []).append(record)
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return failures
+
+
+def _record_from_shard(out: str, task, entry: dict, failures: dict, config_hash: str):
+    """A record for one shard of a complete build, or None when it must be rebuilt."""
     import h5py
 
-    failures = {}
-    for line in open(os.path.join(out, "failures.jsonl"), encoding="utf-8"):
-        if line.strip():
-            record = json.loads(line)
-            failures.setdefault(record.get("id"), []).append(record)
-    entries = {e["path"]: e for e in manifest.get("shards", [])}
+    if entry.get("plan_digest") != task.digest() or not _entry_intact(out, entry):
+        return None
+    with h5py.File(os.path.join(out, entry["path"]), "r") as h5:
+        digests = [list(d) for d in schema.read_sample_digests(h5)]
+    fails = [f for s in task.samples for f in failures.get(s.id, [])]
+    if len(digests) + len({f["id"] for f in fails}) != len(task.samples):
+        return None
+    return {"name": task.name, "config_hash": config_hash, "entry": entry, "digests": digests,
+            "failures": fails, "planned": len(task.samples)}
+
+
+def records_from_manifest(out: str, manifest: dict, tasks, config_hash: str) -> dict:
+    """Records for the shards of a complete build that are intact and planned the same
+    (digests re-read from the shards); shards without a file are rebuilt."""
+    failures = _failures_by_id(out)
+    entries = {e.get("path"): e for e in manifest.get("shards", []) if isinstance(e, dict)}
     done = {}
     for task in tasks:
         entry = entries.get(task.path)
-        if entry is not None and not _entry_intact(out, entry):
-            continue
-        if entry is None and any(s.id not in failures for s in task.samples):
-            continue
-        digests = []
-        if entry is not None:
-            with h5py.File(os.path.join(out, entry["path"]), "r") as h5:
-                digests = [list(d) for d in schema.read_sample_digests(h5)]
-        fails = [f for s in task.samples for f in failures.get(s.id, [])]
-        done[task.name] = {"name": task.name, "config_hash": config_hash, "entry": entry,
-                           "digests": digests, "failures": fails, "planned": len(task.samples)}
+        try:
+            record = _record_from_shard(out, task, entry, failures, config_hash) if entry else None
+        except (OSError, KeyError, TypeError, ValueError):
+            record = None  # unreadable or hand-edited: rebuild it
+        if record is not None:
+            done[task.name] = record
     return done
 
 

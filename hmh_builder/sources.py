@@ -40,6 +40,8 @@ def failure(sample_id: str, path: str, stage: str, reason: str) -> dict:
 def _walk(src: str, top: str, extensions) -> list[str]:
     """Relative "/" paths of files under src/top with one of ``extensions``, sorted."""
     found = []
+    if not os.path.isdir(os.path.join(src, top)):
+        return found
 
     def complain(exc):
         raise SourceError(f"{exc.filename}: cannot be listed ({exc.strerror})")

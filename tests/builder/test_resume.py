@@ -132,3 +132,25 @@ def test_a_folder_with_foreign_files_is_refused(reference, tmp_path):
     result = CliRunner().invoke(main, build_args(src, tmp_path, "--workers", 1))
     assert result.exit_code == 1 and "hmh-build did not write (notes.txt)" in result.output
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_new_source_files_after_a_complete_build_rebuild_what_they_change(tmp_path):
+    from hmh_builder.synthetic import write_kaggle_layout
+
+    src = kaggle_source(tmp_path, n=6)
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    assert CliRunner().invoke(main, build_args(src, out, "--workers", 1, "--shard-size", 2)).exit_code == 0
+    write_kaggle_layout(src, 8, seed=3, height=160, width=120)  # same 6 files plus 2 new ones
+    again = CliRunner().invoke(main, build_args(src, out, "--workers", 1, "--shard-size", 2))
+    assert again.exit_code == 0, again.output
+    assert CliRunner().invoke(main, build_args(src, fresh, "--workers", 1, "--shard-size", 2)).exit_code == 0
+    assert manifest(out)["counts"]["written"] == 8
+    assert manifest(out)["content_digest"] == manifest(fresh)["content_digest"]
+    assert verify_build(out) == []
+
+
+def test_a_source_without_any_pair_is_one_line(tmp_path):
+    (tmp_path / "image").mkdir()
+    result = CliRunner().invoke(main, build_args(tmp_path, tmp_path / "out", "--workers", 1))
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: {tmp_path}: found no image/matte files to build from"
