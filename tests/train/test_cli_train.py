@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from hmh_train import checkpoint as ckpt_io
 from hmh_train.cli import main
@@ -33,7 +34,10 @@ def test_joint_end_to_end(shards, tmp_path):
     for key in ("loss_gm", "loss_gh", "loss_d", "adv_gm", "adv_gh", "total"):
         assert all(math.isfinite(float(r[key])) for r in rows), key
     assert (run / "checkpoints" / "last.pt").exists() and (run / "checkpoints" / "best.pt").exists()
-    assert any((run / "tb").iterdir())
+    events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    assert events.Tags()["images"] == ["samples/I|trimap|A_r|I_c|I_d|I_h"]
+    assert "train/loss_gm" in events.Tags()["scalars"]
     trained = ckpt_io.load(run / "checkpoints" / "last.pt")["nets"]
     torch.manual_seed(0)  # the engine seeds with cfg.seed (0) before building the networks
     fresh = ckpt_io.build_nets(ckpt_io.NET_NAMES, 0.25, 6)
