@@ -47,7 +47,8 @@ class LoopState:
 
 
 class StopFlag:
-    """Set by SIGTERM/SIGINT; the loop checks it between steps. Restores old handlers on exit."""
+    """Set by SIGTERM/SIGINT; the loop checks it between steps (a second SIGINT interrupts at
+    once, without saving). Restores the previous handlers on exit."""
 
     def __init__(self):
         self.signal = None
@@ -62,6 +63,8 @@ class StopFlag:
         return self
 
     def _handle(self, signum, frame):
+        if self.signal is not None and signum == signal.SIGINT:  # second Ctrl-C: stop right now
+            raise KeyboardInterrupt
         self.signal = signal.Signals(signum).name
 
     def __exit__(self, *exc):
