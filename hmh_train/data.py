@@ -24,8 +24,9 @@ from hmh_builder import schema
 IMAGE_KEYS = ("I", "A", "B", "I_d")
 
 
-def split_files(root: str, split: str) -> list[str]:
-    """The HDF5 files holding ``split`` under ``root`` (shard folder first, release VDS second).
+def split_files(root: str, split: str, virtual: bool = False) -> list[str]:
+    """The HDF5 files holding ``split`` under ``root``: the shard folder, or else (or with
+    ``virtual``) a release's per-split virtual file ``{split}.h5``.
 
     Raises ValueError with one line naming the path when the folder, manifest or split is unusable.
     """
@@ -35,7 +36,7 @@ def split_files(root: str, split: str) -> list[str]:
     if os.path.exists(os.path.join(root, "manifest.json")):
         schema.load_manifest(root)  # checks format and format_version
     shards = sorted(glob.glob(os.path.join(root, split, f"{split}-*.h5")))
-    if shards:
+    if shards and not virtual:
         return shards
     vds = os.path.join(root, f"{split}.h5")
     if os.path.isfile(vds):
@@ -64,12 +65,13 @@ class ShardDataset(Dataset):
     Item: ``I``, ``B``, ``I_d`` ``(3,H,W)`` RGB, ``A`` ``(1,H,W)`` (0 background, 255
     foreground), all uint8 (channel-first *views* of the stored HWC rows; collation copies
     them once into the batch), and ``id`` (str). Files are validated on construction (opened and
-    closed) and re-opened lazily in whichever process reads, keyed by process id.
+    closed) and re-opened lazily in whichever process reads, keyed by process id. In a release
+    folder the shard folders are read; ``virtual=True`` reads ``{split}.h5`` instead.
     """
 
-    def __init__(self, root, split: str = "train"):
+    def __init__(self, root, split: str = "train", virtual: bool = False):
         self.root, self.split = os.fspath(root), split
-        self.files = split_files(self.root, split)
+        self.files = split_files(self.root, split, virtual)
         lengths, sizes = zip(*(_shard_length(path, split) for path in self.files))
         if len(set(sizes)) != 1:
             raise ValueError(f"{self.root}: {split} shards have different sizes {sorted(set(sizes))}")

@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from click.testing import CliRunner
+
+from hmh_builder.cli import main as build_main
 from hmh_train.data import ResumableSampler, ShardDataset, make_loader
 from tests.train.conftest import SIZE
 
@@ -116,32 +119,21 @@ def test_wrong_manifest_version_is_named(shards, tmp_path):
         ShardDataset(copy, "train")
 
 
-def test_release_vds_file_is_read(shards, tmp_path):
-    files = sorted((shards / "train").glob("*.h5"))
-    dataset = ShardDataset(shards, "train")
+def test_release_folder_reads_the_same_samples_by_shards_and_by_virtual_file(shards, tmp_path):
     release = tmp_path / "release"
-    release.mkdir()
-    _write_vds(release / "train.h5", files)
-    vds = ShardDataset(release, "train")
-    assert len(vds) == len(dataset)
-    for index in (0, len(vds) - 1):
-        assert torch.equal(vds[index]["I"], dataset[index]["I"]) and vds[index]["id"] == dataset[index]["id"]
+    result = CliRunner().invoke(build_main, ["package", str(shards), "--release", str(release),
+                                             "--name", "hmh-test", "--version", "1.0.0",
+                                             "--license", "CC-BY-NC-4.0", "--preview-n", "1"])
+    assert result.exit_code == 0, result.output
+    assert (release / "train.h5").is_file()
+    built = ShardDataset(shards, "train")
+    by_shards, by_vds = ShardDataset(release, "train"), ShardDataset(release, "train", virtual=True)
+    assert by_vds.files == [str(release / "train.h5")] and len(by_vds) == len(built) == len(by_shards)
+    for index in range(len(built)):
+        for key in ("I", "A", "B", "I_d", "id"):
+            assert _equal(by_vds[index][key], built[index][key]), (index, key)
+            assert _equal(by_shards[index][key], built[index][key]), (index, key)
 
 
-def _write_vds(path, files):
-    """A virtual-dataset file over ``files`` (what a release's {split}.h5 holds)."""
-    with h5py.File(files[0], "r") as first:
-        names = list(first.keys())
-        attrs = dict(first.attrs)
-        specs = {n: (first[n].shape[1:], first[n].dtype) for n in names}
-    lengths = [h5py.File(f, "r")["id"].shape[0] for f in files]
-    with h5py.File(path, "w") as out:
-        for name in names:
-            shape, dtype = specs[name]
-            layout = h5py.VirtualLayout(shape=(sum(lengths),) + shape, dtype=dtype)
-            start = 0
-            for f, n in zip(files, lengths):
-                layout[start:start + n] = h5py.VirtualSource(str(f), name, shape=(n,) + shape)
-                start += n
-            out.create_virtual_dataset(name, layout)
-        out.attrs.update(attrs)
+def _equal(a, b):
+    return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
