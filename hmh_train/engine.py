@@ -126,11 +126,10 @@ def wrap_nets(nets, cfg: TrainConfig, runtime):
 
 def _loaders(cfg: TrainConfig, runtime):
     train_set = ShardDataset(cfg.shards, "train")
-    loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, cfg.seed, True,
-                         runtime.rank, runtime.world_size)
-    if len(loader) == 0:
-        raise TrainingError(f"{cfg.shards}: {len(train_set)} training samples are fewer than one "
-                            f"batch of {cfg.batch_size} per process; lower --batch-size")
+    per_rank = -(-len(train_set) // runtime.world_size)
+    # full batches only, unless the split is smaller than one batch (tiny example builds)
+    loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, cfg.seed,
+                         per_rank >= cfg.batch_size, runtime.rank, runtime.world_size)
     val_loader = None
     if cfg.val_batches > 0:
         try:

@@ -7,7 +7,6 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from click.testing import CliRunner
 
 from hmh_builder.cli import main as build_main
