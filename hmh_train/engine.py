@@ -105,7 +105,11 @@ def build_nets(cfg: TrainConfig, runtime):
             loaded, _ = ckpt_io.load_nets(path)
             if getattr(loaded, name, None) is None:
                 raise TrainingError(f"{path}: holds no {name} network")
-            getattr(nets, name).load_state_dict(getattr(loaded, name).state_dict())
+            try:
+                getattr(nets, name).load_state_dict(getattr(loaded, name).state_dict())
+            except RuntimeError:
+                raise TrainingError(f"{path}: its {name} network does not fit --width {cfg.width} "
+                                    f"--num-downs {cfg.num_downs}") from None
     if cfg.backbone_weights and nets.matting is not None and not cfg.matting_ckpt:
         from hmh_train.nets import load_backbone_weights
         load_backbone_weights(nets.matting, cfg.backbone_weights)
@@ -224,6 +228,8 @@ def _train(cfg, runtime, steps) -> dict:
         ckpt_io.restore_training(saved, nets, optims, schedulers, generator)
         state.step, state.epoch = saved["step"], saved["epoch"]
         state.batch_in_epoch, state.best = saved["batch_in_epoch"], saved["best"]
+        if runtime.rank > 0:  # the file holds rank 0's augmentation stream; others draw anew
+            generator.manual_seed(cfg.seed * 7919 + runtime.rank + 104_729 * state.step)
     nets = wrap_nets(nets, cfg, runtime)
     if runtime.is_main:
         os.makedirs(ckpt_io.checkpoint_dir(cfg.out), exist_ok=True)

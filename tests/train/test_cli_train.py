@@ -103,3 +103,20 @@ def test_resume_of_a_folder_that_is_no_run(tmp_path):
 def test_shards_or_resume_is_required():
     result = _invoke("joint")
     assert result.exit_code == 2 and "--shards is required" in result.output
+
+
+def test_joint_starts_from_single_task_checkpoints(shards, tmp_path):
+    for mode in ("matting", "harmonization"):
+        result = _invoke(mode, "--shards", shards, "--out", tmp_path / mode, "--max-steps", 1, *SMALL)
+        assert result.exit_code == 0, result.output
+    result = _invoke("joint", "--shards", shards, "--out", tmp_path / "joint", "--max-steps", 0,
+                     "--matting-ckpt", tmp_path / "matting", "--harmonization-ckpt",
+                     tmp_path / "harmonization" / "checkpoints" / "last.pt", *SMALL)
+    assert result.exit_code == 0, result.output
+    joint = ckpt_io.load(tmp_path / "joint" / "checkpoints" / "last.pt")["nets"]
+    for mode in ("matting", "harmonization"):
+        single = ckpt_io.load(tmp_path / mode / "checkpoints" / "last.pt")["nets"][mode]
+        assert all(torch.equal(joint[mode][k], v) for k, v in single.items()), mode
+    line = _one_line_error(_invoke("joint", "--shards", shards, "--out", tmp_path / "bad", "--max-steps", 0,
+                                   "--matting-ckpt", tmp_path / "matting", *SMALL, "--width", 0.5))
+    assert "does not fit --width 0.5" in line
