@@ -2,7 +2,8 @@
 
 ``RUN/metrics.csv`` gets one row per ``log_every`` steps (mean of each loss over those steps,
 learning rates, samples/s); ``RUN/val.csv`` one row per validation. Both are appended to on
-resume. TensorBoard event files go to ``RUN/tb/``. Only rank 0 creates a ``RunLogger`` that
+resume, after dropping rows newer than the checkpoint resumed from. TensorBoard event files go
+to ``RUN/tb/`` (events after that step are purged too). Only rank 0 creates a ``RunLogger`` that
 writes; other ranks get one with ``enabled=False`` that does nothing.
 """
 from __future__ import annotations
@@ -24,6 +25,21 @@ class CsvLog:
         if os.path.exists(path) and os.path.getsize(path) > 0:
             with open(path, newline="", encoding="utf-8") as handle:
                 self.fields = next(csv.reader(handle))
+
+    def drop_after(self, step: int) -> None:
+        """Remove rows logged after ``step`` (a run killed between checkpoints, then resumed)."""
+        if self.fields is None:
+            return
+        rows = read_csv(self.path)
+        kept = [r for r in rows if int(r["step"]) <= step]
+        if len(kept) == len(rows):
+            return
+        tmp = f"{self.path}.tmp"
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.fields)
+            writer.writeheader()
+            writer.writerows(kept)
+        os.replace(tmp, self.path)
 
     def write(self, row: dict) -> None:
         new = self.fields is None
@@ -66,6 +82,8 @@ class RunLogger:
         os.makedirs(run_dir, exist_ok=True)
         self.train_csv = CsvLog(os.path.join(run_dir, "metrics.csv"))
         self.val_csv = CsvLog(os.path.join(run_dir, "val.csv"))
+        for log in (self.train_csv, self.val_csv):
+            log.drop_after(initial_step)
         try:
             from torch.utils.tensorboard import SummaryWriter
             self.tb = SummaryWriter(os.path.join(run_dir, "tb"), purge_step=initial_step or None)
