@@ -6,7 +6,8 @@
    cv2.resize), in one run, with ``num_workers`` 0 (main process only) and 1 (one worker
    process): both are one core's throughput. Passes alternate between the two and the best of
    three is reported, so both see the same machine load.
-2. Joint step time per batch at 256×256 (width 1.0) on CPU, and on CUDA when available (bf16
+2. Device-side batch preparation time (crop/flip, trimap, online adjustment) and joint step
+   time per batch at 256×256 (width 1.0) on CPU, and on CUDA when available (bf16
    autocast), with the device name; the ratio of data time to step time says whether one
    loader core could starve the step.
 
@@ -139,6 +140,24 @@ def step_time(device: torch.device, batch: int, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
+def augment_time(device: torch.device, batch: int = 8, repeats: int = 5) -> float:
+    """Seconds per ``make_batch`` (crop/flip, random-radius trimap, online adjust) at 256×256."""
+    from hmh_train.augment import make_batch
+
+    g = torch.Generator().manual_seed(0)
+    raw = {k: torch.randint(0, 256, (batch, c, SIZE, SIZE), generator=g, dtype=torch.uint8)
+           for k, c in (("I", 3), ("A", 1), ("B", 3), ("I_d", 3))}
+    make_batch(raw, device, g, crop_min=0.75, online=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        make_batch(raw, device, g, crop_min=0.75, online=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=64)
@@ -163,6 +182,9 @@ def main():
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     for device in devices:
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+        aug = augment_time(device)
+        print(f"device-side batch preparation (crop/flip, trimap, --online-adjust), batch 8 on {name}: "
+              f"{aug * 1e3:.1f} ms = {8 / aug:.0f} samples/s", flush=True)
         seconds = step_time(device, args.batch, args.steps)
         need = args.batch / seconds
         print(f"joint step 256x256 width 1.0 batch {args.batch} on {name}: {seconds:.3f} s/step = "

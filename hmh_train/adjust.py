@@ -38,10 +38,10 @@ def reinhard_lab(source01: torch.Tensor, target01: torch.Tensor) -> torch.Tensor
     Per channel in CIELAB: ``(x − μ_src) · σ_tgt/σ_src + μ_tgt``, back to RGB, clipped to [0, 1].
     Both ``(B,3,H,W)`` RGB in [0, 1]; sample k of source is matched to sample k of target.
     """
-    mean_s, std_s = lab_stats(source01)
+    lab = kornia.color.rgb_to_lab(source01)
+    mean_s, std_s = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True).clamp_min(1e-6)
     mean_t, std_t = lab_stats(target01)
-    lab = (kornia.color.rgb_to_lab(source01) - mean_s) * (std_t / std_s) + mean_t
-    return kornia.color.lab_to_rgb(lab, clip=True)
+    return kornia.color.lab_to_rgb((lab - mean_s) * (std_t / std_s) + mean_t, clip=True)
 
 
 def other_index(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -58,18 +58,28 @@ def _uniform(generator, n, low, high) -> torch.Tensor:
 
 def adjust_background(image: torch.Tensor, background: torch.Tensor,
                       generator: torch.Generator) -> torch.Tensor:
-    """B_t ``(B,3,H,W)`` in [0, 1]: one random transfer per sample applied to ``background``."""
+    """B_t ``(B,3,H,W)`` in [0, 1]: one random transfer per sample applied to ``background``.
+
+    All parameters are drawn for every sample (so the stream does not depend on the choices);
+    each transfer is computed only for the samples that chose it.
+    """
     n, device = background.shape[0], background.device
-    choice = torch.randint(0, len(TRANSFERS), (n,), generator=generator).to(device)
-    partner = other_index(n, generator).to(device)
-    offset = (_uniform(generator, n, *ILLUMINATION_OFFSET) / 255.0).to(device)
-    factor = _uniform(generator, n, *SATURATION_FACTOR).to(device)
-    candidates = torch.stack([
-        reinhard_lab(background, image[partner]),
-        (background + offset[:, None, None, None]).clamp(0.0, 1.0),
-        kornia.enhance.adjust_saturation(background, factor).clamp(0.0, 1.0),
-    ])  # (3, B, 3, H, W)
-    return candidates[choice, torch.arange(n, device=device)]
+    choice = torch.randint(0, len(TRANSFERS), (n,), generator=generator)
+    partner = other_index(n, generator)
+    offset = _uniform(generator, n, *ILLUMINATION_OFFSET) / 255.0
+    factor = _uniform(generator, n, *SATURATION_FACTOR)
+    out = torch.empty_like(background)
+    rows = [torch.nonzero(choice == k).flatten() for k in range(len(TRANSFERS))]
+    if len(rows[0]):
+        idx = rows[0].to(device)
+        out[idx] = reinhard_lab(background[idx], image[partner[rows[0]].to(device)])
+    if len(rows[1]):
+        idx = rows[1].to(device)
+        out[idx] = (background[idx] + offset[rows[1]].to(device).view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+    if len(rows[2]):
+        idx = rows[2].to(device)
+        out[idx] = kornia.enhance.adjust_saturation(background[idx], factor[rows[2]].to(device)).clamp(0.0, 1.0)
+    return out
 
 
 def recomposite(image: torch.Tensor, alpha: torch.Tensor, background: torch.Tensor) -> torch.Tensor:

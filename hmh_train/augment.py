@@ -39,34 +39,44 @@ class Batch:
     trimap: torch.Tensor
 
 
-def _disk(radius: int, device) -> torch.Tensor:
-    """float32 ``(1, 1, 2r+1, 2r+1)`` disk of ones (Euclidean distance ≤ r)."""
-    coords = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32)
-    return ((coords[:, None] ** 2 + coords[None, :] ** 2) <= radius * radius).float()[None, None]
+def squared_distance_to_mask(mask: torch.Tensor, max_radius: int) -> torch.Tensor:
+    """Squared Euclidean distance ``(B,1,H,W)`` from each pixel to the nearest set pixel of
+    ``mask``, exact up to ``max_radius`` (farther pixels get a value > max_radius²).
+
+    Two separable min-plus passes (rows, then columns) over offsets −r..r: O(r) whole-tensor
+    operations instead of a (2r+1)² convolution.
+    """
+    far = float(2 * (max_radius + 1) ** 2)
+    rows = torch.where(mask > 0, 0.0, far).to(torch.float32)
+    for dim in (3, 2):
+        source, out = rows, rows.clone()
+        n = source.shape[dim]
+        for k in range(1, min(max_radius, n - 1) + 1):
+            cost = float(k * k)
+            head, tail = source.narrow(dim, 0, n - k), source.narrow(dim, k, n - k)
+            out.narrow(dim, k, n - k).copy_(torch.minimum(out.narrow(dim, k, n - k), head + cost))
+            out.narrow(dim, 0, n - k).copy_(torch.minimum(out.narrow(dim, 0, n - k), tail + cost))
+        rows = out
+    return rows
 
 
 def trimap_from_alpha(alpha01: torch.Tensor, radius) -> torch.Tensor:
     """Trimap ``(B,1,H,W)`` in {0, 0.5, 1} from alpha ``(B,1,H,W)`` in [0, 1].
 
-    Unknown (0.5) = pixels with 0 < A < 1, widened by a disk of ``radius`` pixels (IndexNet's
-    recipe, elliptical structuring element); elsewhere 1 where A == 1 and 0 where A == 0.
-    ``radius`` is one int for the whole batch or a sequence/tensor of one int per sample;
-    radius 0 keeps exactly the 0 < A < 1 band.
+    Unknown (0.5) = pixels with 0 < A < 1, widened by a disk of ``radius`` pixels (Euclidean
+    distance ≤ radius; IndexNet's recipe dilates with an elliptical structuring element);
+    elsewhere 1 where A == 1 and 0 where A == 0. ``radius`` is one int for the whole batch or
+    a sequence of one int per sample; radius 0 keeps exactly the 0 < A < 1 band.
     """
     n = alpha01.shape[0]
     radii = [int(radius)] * n if isinstance(radius, int) else [int(r) for r in radius]
     if len(radii) != n:
         raise ValueError(f"got {len(radii)} radii for a batch of {n}")
-    unknown = ((alpha01 > 0) & (alpha01 < 1)).float()
-    widened = torch.empty_like(unknown)
-    for r in sorted(set(radii)):
-        rows = torch.tensor([i for i, v in enumerate(radii) if v == r], device=alpha01.device)
-        band = unknown[rows]
-        if r > 0:
-            band = (F.conv2d(band, _disk(r, alpha01.device), padding=r) > 0.5).float()
-        widened[rows] = band
-    known = (alpha01 >= 1).float()
-    return torch.where(widened > 0, torch.full_like(known, 0.5), known)
+    unknown = (alpha01 > 0) & (alpha01 < 1)
+    distance = squared_distance_to_mask(unknown, max(radii))
+    limit = torch.tensor(radii, device=alpha01.device, dtype=torch.float32).view(n, 1, 1, 1) ** 2
+    known = (alpha01 >= 1).to(alpha01.dtype)
+    return torch.where(distance <= limit, torch.full_like(known, 0.5), known)
 
 
 def draw_crop_flip(generator: torch.Generator, n: int, crop_min: float, flip: bool) -> torch.Tensor:

@@ -37,7 +37,7 @@ def _naive_disk_dilation(mask, radius):
     return out
 
 
-@pytest.mark.parametrize("radius", [0, 1, 5])
+@pytest.mark.parametrize("radius", [0, 1, 5, 19])
 def test_trimap_matches_a_scipy_disk_dilation(radius):
     alpha = _alpha(1)
     trimap = trimap_from_alpha(alpha, radius)[0, 0].numpy()
