@@ -16,6 +16,7 @@ process and its reaped workers, start-up CPU subtracted): on a shared, loaded ma
 CPU-time figure is the fair per-core comparison; the 1 vs 2 worker ratio needs idle cores.
 
     python benchmarks/build.py [--n 200] [--n-telea 12] [--json] [--keep DIR]
+                               [--height 800 --width 600 --size 256 --seed 0]
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ import numpy as np
 from hmh_builder.sample import resize
 from hmh_builder.synthetic import write_kaggle_layout
 
-SIZE = 256
+SIZE = 256  # --size of the builds (the paper's)
 #: Small shards so that 2 workers have several shards to share even with a few hundred samples.
 SHARD_SIZE = 16
 
@@ -73,10 +74,10 @@ def timed_run(cmd: list, cpus=None) -> tuple[float, float]:
     return seconds, cpu
 
 
-def make_sources(root: Path, n: int, n_telea: int, seed: int) -> dict:
+def make_sources(root: Path, n: int, n_telea: int, seed: int, height: int, width: int) -> dict:
     """n portraits with truth in root/src; the first n_telea (and the first one) copied apart."""
     src = root / "src"
-    ids = write_kaggle_layout(src, n, seed=seed, with_truth=True)
+    ids = write_kaggle_layout(src, n, seed=seed, height=height, width=width, with_truth=True)
     folders = {"all": src, "telea": root / "src_telea", "one": root / "src_one"}
     for name, keep in (("telea", set(ids[:n_telea])), ("one", {ids[0]})):
         for path in src.rglob("*"):
@@ -113,24 +114,25 @@ def background_accuracy(out: Path, truth_dir: Path, ids: set) -> dict:
 
 def build(exe, src, out, workers, extra=(), cpus=None) -> tuple[float, float]:
     cmd = [exe, "build", "--src", str(src), "--out", str(out), "--workers", str(workers),
-           "--size", str(SIZE), "--shard-size", str(SHARD_SIZE), *extra]
+           "--shard-size", str(SHARD_SIZE), *extra]
     return timed_run(cmd, cpus)
 
 
-def run_builds(exe, root: Path, folders: dict, n: int, n_telea: int, one, two) -> dict:
+def run_builds(exe, root: Path, folders: dict, n: int, n_telea: int, size: int, one, two) -> dict:
     """{name: (samples, (wall s, CPU s), (start-up wall s, start-up CPU s))} of every build.
 
     Start-up is the same command on a one-portrait source: imports, discovery, worker pool,
     manifest (and one sample, ≈ 1% of the default runs' time).
     """
-    startup = {1: build(exe, folders["one"], root / "out_one_w1", 1, cpus=one),
-               2: build(exe, folders["one"], root / "out_one_w2", 2, cpus=two)}
+    sized = ("--size", str(size))
+    startup = {1: build(exe, folders["one"], root / "out_one_w1", 1, sized, one),
+               2: build(exe, folders["one"], root / "out_one_w2", 2, sized, two)}
     plan = {"default_w1": (folders["all"], n, 1, (), one),
             "default_w2": (folders["all"], n, 2, (), two),
             "telea_w1": (folders["telea"], n_telea, 1, ("--background", "telea"), one),
             "multilevel_source_w1": (folders["all"], n, 1, ("--background-resolution", "source"), one),
             "multilevel_output_w1": (folders["all"], n, 1, ("--background-resolution", "output"), one)}
-    return {name: (count, build(exe, src, root / f"out_{name}", w, extra, cpus), startup[w])
+    return {name: (count, build(exe, src, root / f"out_{name}", w, sized + extra, cpus), startup[w])
             for name, (src, count, w, extra, cpus) in plan.items()}
 
 
@@ -165,11 +167,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--n-telea", type=int, default=12,
                         help="portraits (the first of the n) for the slow --background telea run (default 12)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic portraits (default 0)")
+    parser.add_argument("--height", type=int, default=800, help="portrait height in pixels (default 800)")
+    parser.add_argument("--width", type=int, default=600, help="portrait width in pixels (default 600)")
+    parser.add_argument("--size", type=int, default=SIZE, help=f"hmh-build --size (default {SIZE})")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep sources and builds (default: temp)")
     args = parser.parse_args(argv)
     if args.n < 2 or not 1 <= args.n_telea <= args.n:
         parser.error("need --n >= 2 and 1 <= --n-telea <= --n")
+    if min(args.height, args.width) < 16 or args.size < 1:
+        parser.error("need --height, --width >= 16 and --size >= 1")
     exe = hmh_build_path()
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     one, two = (cpus[:1], cpus[:2]) if len(cpus) >= 2 else (None, None)
@@ -178,14 +185,15 @@ def main(argv=None) -> dict:
     try:
         load_before = round(os.getloadavg()[0], 2)
         t0 = time.perf_counter()
-        folders = make_sources(root, args.n, args.n_telea, args.seed)
+        folders = make_sources(root, args.n, args.n_telea, args.seed, args.height, args.width)
         generate_s = time.perf_counter() - t0
-        runs = run_builds(exe, root, folders, args.n, args.n_telea, one, two)
+        runs = run_builds(exe, root, folders, args.n, args.n_telea, args.size, one, two)
         result = {
             "command": "python benchmarks/build.py " + " ".join(sys.argv[1:] if argv is None else argv),
             "machine": {"cpus_available": len(cpus), "python": platform.python_version(),
                         "processor": platform.processor() or platform.machine()},
-            "portraits": {"n": args.n, "n_telea": args.n_telea, "source_size": [800, 600], "size": SIZE,
+            "portraits": {"n": args.n, "n_telea": args.n_telea, "source_size": [args.height, args.width],
+                          "size": args.size,
                           "shard_size": SHARD_SIZE, "generate_s": round(generate_s, 1)},
             "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
             **summarise(runs, root, folders),
@@ -199,8 +207,9 @@ def main(argv=None) -> dict:
 
 def report(r: dict) -> str:
     s, c, a = r["samples_per_s"], r["samples_per_cpu_s"], r["background_accuracy"]
+    (h, w), size = r["portraits"]["source_size"], r["portraits"]["size"]
     return "\n".join([
-        f"hmh-build benchmark: {r['portraits']['n']} synthetic 800×600 portraits → {SIZE}×{SIZE} "
+        f"hmh-build benchmark: {r['portraits']['n']} synthetic {h}×{w} portraits → {size}×{size} "
         f"({r['portraits']['n_telea']} for telea); start-up (1-portrait build) "
         f"{r['startup_s']['workers_1'][0]} s / {r['startup_s']['workers_2'][0]} s subtracted; "
         f"load average {r['load_average_1min']['before']} → {r['load_average_1min']['after']} "
