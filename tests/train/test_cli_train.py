@@ -120,3 +120,10 @@ def test_joint_starts_from_single_task_checkpoints(shards, tmp_path):
     line = _one_line_error(_invoke("joint", "--shards", shards, "--out", tmp_path / "bad", "--max-steps", 0,
                                    "--matting-ckpt", tmp_path / "matting", *SMALL, "--width", 0.5))
     assert "does not fit --width 0.5" in line
+
+
+def test_unavailable_device_is_one_line(shards, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    line = _one_line_error(_invoke("harmonization", "--shards", shards, "--out", tmp_path,
+                                   "--device", "cuda", "--max-steps", 1, *SMALL))
+    assert "--device cuda: CUDA is not available" in line
