@@ -137,3 +137,29 @@ def test_reduced_resolution_blur_close_to_full_blur():
     fast = colour._blur_large(image, 40.0)
     full = cv2.GaussianBlur(image, (0, 0), 40.0, borderType=cv2.BORDER_REFLECT)
     assert np.abs(fast - full).max() < 3.0
+
+
+def _naive_msrcr(image, sigmas, stretch):
+    """Oracle: MSRCR with full-resolution Gaussian blurs, written straight from the formula."""
+    j = image.astype(np.float64) + 1.0
+    msr = np.mean([np.log(j) - np.log(cv2.GaussianBlur(j, (0, 0), s, borderType=cv2.BORDER_REFLECT))
+                   for s in sigmas], axis=0)
+    cr = 46.0 * (np.log(125.0 * j) - np.log(j.sum(axis=2, keepdims=True)))
+    out = 5.0 * (msr * cr + 25.0)
+    if stretch:
+        lo, hi = np.quantile(out.reshape(-1, 3), [0.01, 0.99], axis=0)
+        out = (out - lo) * 255.0 / (hi - lo)
+    return np.clip(np.rint(out), 0, 255)
+
+
+@pytest.mark.parametrize("stretch", [False, True])
+def test_msrcr_matches_full_resolution_oracle(stretch):
+    image = _smooth_image(8, 96, 128)
+    image = np.clip(image.astype(int) + np.random.default_rng(1).integers(-25, 26, image.shape), 0, 255)
+    image = image.astype(np.uint8)
+    sigmas = (3, 16, 40)
+    got = msrcr(image, sigmas=sigmas, stretch=stretch).astype(np.float64)
+    want = _naive_msrcr(image, sigmas, stretch)
+    # Reduced-resolution blurs for the wide sigmas; measured: mean 0.31 / 0.19, max 2 / 1.
+    assert np.abs(got - want).mean() < 1.0
+    assert np.abs(got - want).max() <= 4
