@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from hmh_builder import imageio, resume
-from hmh_builder.sample import SampleError, make_sample, params_json, validate
+from hmh_builder.sample import SampleError, make_sample, params_json, resize, validate
 from hmh_builder.sources import failure
 from hmh_builder.writer import ShardWriter
 
@@ -61,7 +61,9 @@ def _target_stats(ctx: ShardContext, sample) -> tuple:
     for target_id, rel in sample.targets:
         path = os.path.join(ctx.src, rel)
         try:
-            return target_id, lab_mean_std(imageio.decode_image(path))
+            target = imageio.decode_image(path)
+            # Statistics at the output size, as B's own are when it is transferred.
+            return target_id, lab_mean_std(target if ctx.native else resize(target, ctx.size))
         except imageio.DecodeError:
             continue
         except OSError as exc:

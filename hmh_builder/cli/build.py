@@ -24,9 +24,10 @@ _OPTIONS = [
     click.option("--background", type=click.Choice(BACKGROUND_METHODS), default=None,
                  help="Background estimation: multilevel (default; faster and more accurate) or "
                  "telea (the paper's reference: Telea inpainting, radius 15, mask alpha>0)."),
-    click.option("--background-resolution", type=click.Choice(("source", "output")), default=None,
-                 help="Estimate the background on the full source image (default, as the paper) "
-                 "or after resizing to --size (faster, less accurate)."),
+    click.option("--background-resolution", type=click.Choice(("auto", "source", "output")), default=None,
+                 help="Estimate the background on the full source image or after resizing to "
+                 "--size. auto (default): output for multilevel (faster and more accurate on JPEG "
+                 "sources, see benchmarks/build.py), source for telea (as the paper)."),
     click.option("--seed", type=click.IntRange(min=0), default=None,
                  help="Base seed; each sample's random choices come from (seed, id) [default: 0]."),
     click.option("--test-fraction", type=click.FloatRange(0, 1), default=None,
