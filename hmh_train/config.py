@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 
 import yaml
@@ -164,6 +164,19 @@ def load_config(mode: str, yaml_path=None, overrides: dict | None = None) -> Tra
     cfg = TrainConfig(**values)
     _validate(cfg)
     return cfg
+
+
+def resume_config(cfg: TrainConfig) -> TrainConfig:
+    """For ``--resume RUN``: RUN/config.yaml, overridden by whatever ``cfg`` sets differently
+    from the mode defaults (typically ``max_steps``/``epochs``); ``out`` becomes RUN."""
+    run = cfg.resume
+    saved = os.path.join(run, "config.yaml")
+    if not os.path.isfile(saved):
+        raise ConfigError(f"{run}: not a run folder (no config.yaml); cannot resume")
+    base, defaults = load_config(cfg.mode, saved), load_config(cfg.mode)
+    changed = {k: v for k, v in config_dict(cfg).items()
+               if v != getattr(defaults, k) and k not in ("out", "resume")}
+    return replace(base, **changed, out=run, resume=run)
 
 
 def parse_set(items) -> dict:

@@ -14,14 +14,14 @@ import math
 import os
 import signal
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 
 from hmh_train import checkpoint as ckpt_io
 from hmh_train import distributed as dist_utils
 from hmh_train.augment import make_batch
-from hmh_train.config import TrainConfig, config_dict, load_config, save_config
+from hmh_train.config import TrainConfig, config_dict, resume_config, save_config
 from hmh_train.data import ShardDataset, make_loader
 from hmh_train.logging_utils import RunLogger
 from hmh_train.optim import build_optimizers, build_schedulers, current_lrs
@@ -70,20 +70,6 @@ class StopFlag:
     def __exit__(self, *exc):
         for sig, old in self._old.items():
             signal.signal(sig, old)
-
-
-def resolve_resume(cfg: TrainConfig) -> TrainConfig:
-    """For ``--resume RUN``: RUN/config.yaml < the overrides already in ``cfg`` that differ
-    from RUN's (typically ``max_steps``/``epochs``); ``out`` becomes RUN."""
-    run = cfg.resume
-    saved = os.path.join(run, "config.yaml")
-    if not os.path.isfile(saved):
-        raise TrainingError(f"{run}: not a run folder (no config.yaml); cannot resume")
-    base = load_config(cfg.mode, saved)
-    defaults = load_config(cfg.mode)
-    changed = {k: v for k, v in config_dict(cfg).items()
-               if v != getattr(defaults, k) and k not in ("out", "resume")}
-    return replace(base, **changed, out=run, resume=run)
 
 
 def step_config(cfg: TrainConfig, device: torch.device):
@@ -208,7 +194,7 @@ def train(cfg: TrainConfig) -> dict:
     from hmh_train import steps
 
     if cfg.resume:
-        cfg = resolve_resume(cfg)
+        cfg = resume_config(cfg)
     runtime = dist_utils.setup(cfg.device)
     try:
         return _train(cfg, runtime, steps)
@@ -236,6 +222,9 @@ def _train(cfg, runtime, steps) -> dict:
         save_config(cfg, os.path.join(cfg.out, "config.yaml"))
     total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * len(loader)
     logger = RunLogger(cfg.out, runtime.is_main, total, state.step, cfg.progress)
+    logger.message(f"{cfg.mode}: {len(loader.dataset)} training samples, {len(loader)} steps/epoch "
+                   f"on {runtime.device} x{runtime.world_size}, steps {state.step}->{total}; "
+                   f"logs in {cfg.out} (tensorboard --logdir {os.path.join(cfg.out, 'tb')})")
     step_fn = {"matting": steps.matting_step, "harmonization": steps.harmonization_step,
                "joint": steps.joint_step}[cfg.mode]
     scfg = step_config(cfg, runtime.device)

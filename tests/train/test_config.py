@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from hmh_train.config import ConfigError, TrainConfig, load_config, parse_set, save_config
+from hmh_train.config import ConfigError, TrainConfig, load_config, parse_set, resume_config, save_config
 
 
 def test_mode_yaml_overrides_dataclass_defaults():
@@ -69,3 +69,13 @@ def test_mode_mismatch_is_an_error(tmp_path):
     save_config(load_config("matting"), tmp_path / "config.yaml")
     with pytest.raises(ConfigError, match="mode 'matting'"):
         load_config("joint", tmp_path / "config.yaml")
+
+
+def test_resume_takes_the_run_settings_and_only_what_the_command_line_changes(tmp_path):
+    save_config(load_config("joint", None, {"batch_size": 3, "seed": 4, "out": "old/place"}),
+                tmp_path / "config.yaml")
+    cfg = resume_config(load_config("joint", None, {"resume": str(tmp_path), "max_steps": 9}))
+    assert (cfg.batch_size, cfg.seed, cfg.max_steps, cfg.out, cfg.resume) == (
+        3, 4, 9, str(tmp_path), str(tmp_path))
+    with pytest.raises(ConfigError, match="not a run folder"):
+        resume_config(load_config("joint", None, {"resume": str(tmp_path / "nothing")}))
