@@ -98,7 +98,7 @@ def _run(mode, shards, config_path, set_items, resume, options):
         overrides = {**parse_set(set_items), **named, "shards": shards, "resume": resume}
         cfg = load_config(mode, config_path, overrides)
         summary = train(cfg)
-    except (ConfigError, CheckpointError, TrainingError, ValueError) as exc:
+    except (ConfigError, CheckpointError, TrainingError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     if not summary["is_main"]:  # torchrun: rank 0 reports for everyone
         return
