@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,15 @@ SHARD_TARGET_BYTES = 1 << 30
 #: ... and a build of ``auto`` size has at least this many shards (when it has that many
 #: samples), so up to this many workers stay busy. Depends on the data only, never on workers.
 AUTO_MIN_SHARDS = 64
-RECIPE_DIR = Path(__file__).resolve().parents[1] / "manifests"
+def _recipe_dir() -> Path:
+    """``manifests/`` of a source checkout (editable install), else the copy a wheel installs
+    under ``<prefix>/share/hmh-toolkit/manifests`` (setup.cfg data_files)."""
+    checkout = Path(__file__).resolve().parents[1] / "manifests"
+    installed = Path(sys.prefix) / "share" / "hmh-toolkit" / "manifests"
+    return checkout if checkout.is_dir() or not installed.is_dir() else installed
+
+
+RECIPE_DIR = _recipe_dir()
 RECIPE_KEYS = ("size", "background", "background_resolution", "seed", "test_fraction",
                "shard_size", "store_b_t", "adjust")
 
