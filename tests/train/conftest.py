@@ -25,6 +25,18 @@ def build_shards(tmp, n: int = 10, seed: int = 0):
     return out
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """One intra-op thread for every training test: on a shared 2-core machine more threads
+    make CPU forwards far slower (the tiny networks gain nothing from them)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def shards(tmp_path_factory):
     """A build folder (train and test splits, several shards, 64×64) shared by the training tests."""

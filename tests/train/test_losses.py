@@ -9,15 +9,6 @@ from hmh_train.losses import (alpha_l1_unknown, charbonnier, discriminator_loss,
                               masked_mean, matting_loss, unknown_mask)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine more threads make CPU forwards far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def t(values, shape):
     return torch.tensor(values, dtype=torch.float32).view(shape)
 

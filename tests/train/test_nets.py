@@ -15,15 +15,6 @@ UNET_PARAMS = 54_759_939
 DISCRIMINATOR_PARAMS = 7_365_571
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine more threads make CPU forwards far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_indexnet_parameter_count_default_width():
     n = count_parameters(build_matting_net())
     assert n == INDEXNET_PARAMS

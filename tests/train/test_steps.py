@@ -13,15 +13,6 @@ from hmh_train.steps import (Nets, Optimizers, StepConfig, critic_step, frozen, 
 SIZE = 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine more threads make these steps ~30× slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_batch(n=2, size=SIZE, seed=0) -> Batch:
     """Soft-edged disk portraits: smooth colour foreground over a gradient background."""
     g = torch.Generator().manual_seed(seed)
