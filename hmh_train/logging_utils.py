@@ -86,7 +86,9 @@ class RunLogger:
             log.drop_after(initial_step)
         try:
             from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(os.path.join(run_dir, "tb"), purge_step=initial_step or None)
+            # purge_step drops events at steps >= it: keep the checkpoint's own step
+            self.tb = SummaryWriter(os.path.join(run_dir, "tb"),
+                                    purge_step=initial_step + 1 if initial_step else None)
         except ImportError:  # tensorboard is an optional extra
             self.tb = None
         if progress:

@@ -38,3 +38,19 @@ def test_disabled_logger_writes_nothing(tmp_path):
     logger.scalars(1, {"step": 1, "loss": 1.0})
     logger.close()
     assert not (tmp_path / "r").exists()
+
+
+def test_resumed_tensorboard_keeps_the_checkpoint_step_and_drops_later_ones(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = RunLogger(str(tmp_path), progress=False)
+    for step in range(1, 6):
+        logger.scalars(step, {"step": step, "loss": float(step)})
+    logger.close()
+    resumed = RunLogger(str(tmp_path), initial_step=3, progress=False)  # checkpoint at step 3
+    resumed.scalars(4, {"step": 4, "loss": 40.0})
+    resumed.close()
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [
+        (1, 1.0), (2, 2.0), (3, 3.0), (4, 40.0)]
