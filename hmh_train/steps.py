@@ -65,8 +65,16 @@ class Optimizers:
 
 
 def _core(module):
-    """The module inside a DistributedDataParallel/compile wrapper (or the module itself)."""
+    """The module inside a DistributedDataParallel wrapper (or the module itself); a
+    torch.compile wrapper without DDP is kept (compiled forward)."""
     return getattr(module, "module", module)
+
+
+def _plain(module):
+    """The uncompiled module inside DDP and/or torch.compile wrappers (double backward, as in
+    the gradient penalty, is not supported through a compiled module)."""
+    module = _core(module)
+    return getattr(module, "_orig_mod", module)
 
 
 def _autocast(cfg: StepConfig, device: torch.device):
@@ -184,7 +192,7 @@ def critic_step(disc, optim, real, fakes, cfg: StepConfig, generator=None):
         pick = torch.randint(len(fakes), (n,), generator=generator).to(real.device)
         rows = torch.arange(n, device=real.device)
         mixed_fakes = torch.stack([f.detach() for f in fakes])[pick, rows]
-        gp = gradient_penalty(_core(disc), _to_pm1(real), _to_pm1(mixed_fakes),
+        gp = gradient_penalty(_plain(disc), _to_pm1(real), _to_pm1(mixed_fakes),
                               generator=generator)
         loss = loss + cfg.gp_weight * gp
         out["loss_gp"] = _f(gp)

@@ -244,3 +244,17 @@ def test_critic_step_logged_loss_matches_its_definition(kind):
         assert logs["loss_d"] >= 0 and logs["d_gap"] == pytest.approx(logs["d_real"] - logs["d_fake"])
         return
     assert logs["loss_d"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_wgan_gp_critic_step_works_with_a_compiled_critic():
+    """--compile --gan-loss wgan-gp: torch.compile cannot double-backward, so the gradient
+    penalty must run the plain critic; the step must still update the compiled one's weights."""
+    batch, nets, cfg = make_batch(), make_nets(), StepConfig(gan_loss="wgan-gp")
+    optim = torch.optim.Adam(nets.discriminator.parameters(), 1e-3)
+    compiled = torch.compile(nets.discriminator, backend="aot_eager")
+    before = [p.detach().clone() for p in nets.discriminator.parameters()]
+    logs, _ = critic_step(compiled, optim, batch.image,
+                          [batch.disharmonious, batch.background, batch.image.flip(3)], cfg,
+                          generator=torch.Generator().manual_seed(0))
+    assert logs["loss_gp"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, nets.discriminator.parameters()))
