@@ -61,8 +61,8 @@ def _params_table(facts: CardFacts) -> str:
     table = ("\n".join(["| transform | parameter | min | max | mean |",
                         "|---|---|---:|---:|---:|"] + rows)
              if rows else "No numeric transform parameters were recorded.")
-    notes = [f"- {t} `{k}`: {v['distinct']} distinct values over {v['count']} samples "
-             f"({v['equal_to_own_id']} equal to the sample's own id)"
+    notes = [f"- {t} `{k}`: {v['distinct']} distinct values over {v['count']} samples"
+             + (f" ({v['equal_to_own_id']} equal to the sample's own id)" if k == "target" else "")
              for t, keys in facts.meta.get("text_params", {}).items() for k, v in keys.items()]
     return table + ("\n\nText parameters:\n\n" + "\n".join(notes) if notes else "")
 
@@ -141,7 +141,43 @@ def _composition(facts: CardFacts) -> str:
         "| `I_d` | uint8 | (N, H, W, 3) | composite A·I + (1−A)·B_t, B_t = adjusted B |\n"
         "| `id`, `transform`, `params` | UTF-8 | (N,) | source id, transfer name, JSON "
         "parameters |\n\nSamples per split and transform:\n\n" + _counts_table(facts)
-        + "\n\nNumeric transform parameters:\n\n" + _params_table(facts))
+        + "\n\nHow each sample's transfer was drawn (from the build config):\n\n"
+        + _transfer_rules(_config(facts))
+        + "\n\nNumeric transform parameters (observed):\n\n" + _params_table(facts))
+
+
+def _span(config: dict, key: str) -> str:
+    low, high = config.get(key, ("?", "?"))
+    return f"[{low:g}, {high:g}]" if all(isinstance(v, (int, float)) for v in (low, high)) \
+        else f"[{low}, {high}]"
+
+
+def _transfer_rules(config: dict) -> str:
+    """Bullets: probability and parameter distribution of each transfer, as configured."""
+    adjust = config.get("adjust")
+    if not isinstance(adjust, dict):
+        return "The build config does not record the transfer settings."
+    p = {t: adjust.get(f"p_{t}") for t in ("reinhard", "illumination", "saturation")}
+    prob = ", ".join(f"{t} {v:.3g}" if isinstance(v, (int, float)) else f"{t} not recorded"
+                     for t, v in p.items())
+    if adjust.get("illumination_style") == "offset":
+        illumination = ("one offset drawn uniformly in " + _span(adjust, "illumination_offset")
+                        + " (0–255 units) added to every channel (`offset`)")
+    else:
+        illumination = ("exposure change: gain 2^EV (`gain`) with EV (`stops`) drawn uniformly "
+                        "in " + _span(adjust, "exposure_stops"))
+    if adjust.get("saturation_style") == "msrcr":
+        saturation = (f"MSRCR colour enhancement, sigmas {adjust.get('msrcr_sigmas')} px at "
+                      f"{adjust.get('msrcr_reference_size')} px image height, "
+                      + ("quantile stretch" if adjust.get("msrcr_stretch", True) else "hard clip"))
+    else:
+        saturation = ("CIELAB a*/b* scaled by a factor (`factor`) drawn log-uniformly in "
+                      + _span(adjust, "saturation_factor"))
+    return (f"- probabilities: {prob}\n"
+            "- reinhard: background matched to the CIELAB mean and standard deviation of another "
+            "source portrait (the whole image at the output size), drawn uniformly from all the "
+            "others, of either split (`target`)\n"
+            f"- illumination: {illumination}\n- saturation: {saturation}")
 
 
 def _preprocessing(facts: CardFacts, config: dict) -> str:
