@@ -22,7 +22,7 @@ from hmh_train import checkpoint as ckpt_io
 from hmh_train import distributed as dist_utils
 from hmh_train.augment import make_batch
 from hmh_train.config import TrainConfig, config_dict, resume_config, save_config
-from hmh_train.data import ShardDataset, make_loader
+from hmh_train.data import ShardDataset, make_loader, split_files
 from hmh_train.logging_utils import RunLogger
 from hmh_train.optim import build_optimizers, build_schedulers, current_lrs
 from hmh_train.preview import preview_columns, validation_loss
@@ -120,14 +120,14 @@ def _loaders(cfg: TrainConfig, runtime):
     # full batches only, unless the split is smaller than one batch (tiny example builds)
     loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, cfg.seed,
                          per_rank >= cfg.batch_size, runtime.rank, runtime.world_size)
-    val_loader = None
-    if cfg.val_batches > 0:
-        try:
-            val_set = ShardDataset(cfg.shards, "test")
-            val_loader = make_loader(val_set, cfg.batch_size, False, 0, cfg.seed, False)
-        except ValueError:  # no test split: best checkpoint follows the training loss
-            val_loader = None
-    return loader, val_loader
+    if cfg.val_batches <= 0:
+        return loader, None
+    try:
+        split_files(cfg.shards, "test")
+    except ValueError:  # no test split: best checkpoint follows the training loss
+        return loader, None
+    val_set = ShardDataset(cfg.shards, "test")  # a broken test shard is an error, not a skip
+    return loader, make_loader(val_set, cfg.batch_size, False, 0, cfg.seed, False)
 
 
 def _check_finite(state: LoopState, losses: dict, runtime) -> None:

@@ -127,3 +127,27 @@ def test_unavailable_device_is_one_line(shards, tmp_path, monkeypatch):
     line = _one_line_error(_invoke("harmonization", "--shards", shards, "--out", tmp_path,
                                    "--device", "cuda", "--max-steps", 1, *SMALL))
     assert "--device cuda: CUDA is not available" in line
+
+
+def test_corrupt_test_shard_is_an_error_not_a_silently_skipped_validation(shards, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(shards, copy)
+    broken = sorted((copy / "test").glob("test-*.h5"))[0]
+    broken.write_bytes(broken.read_bytes()[:3000])
+    line = _one_line_error(_invoke("harmonization", "--shards", copy, "--out", tmp_path / "r",
+                                   "--max-steps", 1, *SMALL))
+    assert f"{broken}: not a readable HDF5 file" in line
+
+
+def test_corrupt_checkpoints_are_one_line(shards, tmp_path):
+    result = _invoke("matting", "--shards", shards, "--out", tmp_path / "m", "--max-steps", 1, *SMALL)
+    assert result.exit_code == 0, result.output
+    last = tmp_path / "m" / "checkpoints" / "last.pt"
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(last.read_bytes()[:1000])
+    line = _one_line_error(_invoke("joint", "--shards", shards, "--out", tmp_path / "j",
+                                   "--matting-ckpt", bad, "--max-steps", 1, *SMALL))
+    assert "bad.pt: not a readable checkpoint" in line
+    last.write_bytes(bad.read_bytes())
+    line = _one_line_error(_invoke("matting", "--resume", tmp_path / "m", "--max-steps", 2))
+    assert "last.pt: not a readable checkpoint" in line
