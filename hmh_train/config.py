@@ -118,6 +118,14 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("workers and val_batches must be >= 0")
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """``line L, column C: problem`` of a YAML parse error (first line of the message otherwise)."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return str(exc).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
 def read_yaml(path) -> dict:
     """A YAML mapping from ``path``; ConfigError (one line) when missing or not a mapping."""
     try:
@@ -126,7 +134,7 @@ def read_yaml(path) -> dict:
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -79,3 +79,16 @@ def test_resume_takes_the_run_settings_and_only_what_the_command_line_changes(tm
         3, 4, 9, str(tmp_path), str(tmp_path))
     with pytest.raises(ConfigError, match="not a run folder"):
         resume_config(load_config("joint", None, {"resume": str(tmp_path / "nothing")}))
+
+
+@pytest.mark.parametrize("text, where", [
+    ("lambda1: [0.1\n", "line 2, column 1: expected ',' or ']'"),
+    ("epochs: 3\n lr_gamma: 0.5\n", "line 2, column 10: mapping values are not allowed here"),
+])
+def test_yaml_syntax_error_names_line_and_problem(tmp_path, text, where):
+    user = tmp_path / "typo.yaml"
+    user.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config("joint", user)
+    assert str(info.value).startswith(f"{user}: not valid YAML (") and where in str(info.value)
+    assert "\n" not in str(info.value)
