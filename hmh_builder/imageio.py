@@ -43,7 +43,12 @@ def _check_complete(path: str, data: bytes) -> None:
 
 def _decode(path: str, data: bytes) -> np.ndarray:
     _check_complete(path, data)
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # OpenCV raises (not None) e.g. for a header past its pixel limit
+        why = ("its header claims more pixels than OpenCV decodes (2^30)"
+               if "MAX_IMAGE_PIXELS" in str(exc) else "OpenCV rejected it")
+        raise DecodeError(path, f"cannot be decoded: {why}; the file is corrupt or too large") from None
     if array is None or array.size == 0:
         raise DecodeError(path, "is not a readable JPEG or PNG image (corrupt, or not an image)")
     if array.dtype == np.uint16:

@@ -64,3 +64,20 @@ def test_a_missing_file_is_an_os_error_not_a_decode_error(tmp_path):
     with pytest.raises(OSError) as info:
         decode_image(str(tmp_path / "gone.jpg"))
     assert not isinstance(info.value, DecodeError)
+
+
+def _claims_size(data: bytes, height: int, width: int) -> bytes:
+    """A JPEG whose frame header (SOF0) claims another size; the pixel data is unchanged."""
+    at = data.find(b"\xff\xc0")
+    assert at > 0
+    return data[:at + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[at + 9:]
+
+
+def test_header_claiming_an_absurd_size_is_a_decode_error_not_a_crash(tmp_path):
+    """OpenCV raises cv2.error (instead of returning None) past its pixel limit; one corrupt
+    header must become this file's failure, not abort the whole build."""
+    path = tmp_path / "huge.jpg"
+    path.write_bytes(_claims_size(_jpeg_bytes(), 65000, 65000))
+    with pytest.raises(DecodeError, match="cannot be decoded") as info:
+        decode_image(str(path))
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
