@@ -14,11 +14,31 @@ SOURCE_URL = "https://github.com/aisegmentcn/matting_human_datasets"
 
 LOAD_SNIPPET = '''```python
 import h5py, json
-with h5py.File("test.h5", "r") as f:                 # or "train.h5"; one file per split
+with h5py.File("{first}.h5", "r") as f:{comment}
     I, A, F, B, I_d = (f[k][0] for k in ("I", "A", "F", "B", "I_d"))  # uint8 RGB / matte
     sample_id, transform = f["id"].asstr()[0], f["transform"].asstr()[0]
     params = json.loads(f["params"].asstr()[0])
 ```'''
+
+
+def _splits(facts: "CardFacts") -> list:
+    """Splits with at least one sample, test first (the loading example opens the first)."""
+    present = [s for s, per in facts.meta["counts"]["splits"].items() if sum(per.values())]
+    return sorted(present, key=lambda s: (s != "test", s))
+
+
+def _load_snippet(facts: "CardFacts") -> str:
+    splits = _splits(facts) or ["test"]
+    others = " or ".join(f'"{s}.h5"' for s in splits[1:])
+    comment = f"  # or {others}; one file per split" if others else "  # one file per split"
+    return LOAD_SNIPPET.replace("{first}", splits[0]).replace("{comment}", comment)
+
+
+def _file_list(facts: "CardFacts") -> str:
+    splits = sorted(_splits(facts), key=lambda s: (s != "train", s))
+    return ("Files: " + ", ".join(f"`{s}/*.h5`" for s in splits) + " (shards, FORMAT.md v1), "
+            + ", ".join(f"`{s}.h5`" for s in splits) + " (virtual files), `manifest.json`, "
+            "`failures.jsonl`, `croissant.json` (Croissant 1.1), `preview.png`, `SHA256SUMS`.")
 
 
 @dataclass(frozen=True)
@@ -94,8 +114,9 @@ def render_card(facts: CardFacts) -> str:
         f"| config hash | `{m.get('config_hash') or config.get('config_hash')}` |\n"
         f"| content digest | `{m.get('content_digest')}` |\n"
         f"| licence | {facts.license} |",
-        "## Loading\n\n" + LOAD_SNIPPET + "\n\nPer split, `train.h5` / `test.h5` are HDF5 "
-        "virtual files over the shards in `train/` and `test/` (relative paths: keep the "
+        "## Loading\n\n" + _load_snippet(facts) + "\n\nEach split's `SPLIT.h5` (here: "
+        + ", ".join(f"`{s}.h5`" for s in _splits(facts)) + ") is an HDF5 virtual file over "
+        "that split's shards in `SPLIT/` (relative paths: keep the "
         "folder together). A virtual file reads zeros where a shard is missing, so check the "
         "folder first with `sha256sum -c SHA256SUMS`.",
         "## Motivation\n\nTraining and evaluating image matting and image harmonization "
@@ -115,9 +136,7 @@ def render_card(facts: CardFacts) -> str:
         "the people shown, or any use the source licence does not allow. The demographics "
         "of the source portraits have not been audited for this card; models trained on it "
         "may not generalise beyond the people, poses and settings it shows.",
-        "## Distribution\n\n" + _licences(facts) + "\n\nFiles: `train/*.h5`, `test/*.h5` "
-        "(shards, FORMAT.md v1), `train.h5`, `test.h5` (virtual files), `manifest.json`, "
-        "`failures.jsonl`, `croissant.json` (Croissant 1.1), `preview.png`, `SHA256SUMS`.\n\n"
+        "## Distribution\n\n" + _licences(facts) + "\n\n" + _file_list(facts) + "\n\n"
         "Check: `sha256sum -c SHA256SUMS`; `mlcroissant validate --jsonld croissant.json`; "
         "with the toolkit, `hmh-build verify .` recomputes the content digest.",
         f"## Maintenance\n\nVersion {facts.version}. The content digest identifies the "

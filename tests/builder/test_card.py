@@ -35,3 +35,19 @@ def test_own_id_note_only_for_the_reinhard_target():
     text = _card()
     assert "- saturation `method`: 1 distinct values over 1 samples\n" in text
     assert "- reinhard `target`: 3 distinct values over 3 samples (0 equal to the sample's own id)" in text
+
+
+def test_a_release_without_test_split_loads_and_lists_only_train():
+    text = _card()  # META has a train split only
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'h5py.File("train.h5", "r")' in snippet and "test.h5" not in snippet
+    assert len(snippet.strip().splitlines()) == 5
+    assert "test.h5" not in text and "`test/*.h5`" not in text
+    assert "Files: `train/*.h5` (shards, FORMAT.md v1), `train.h5` (virtual files)" in text
+
+
+def test_both_splits_snippet_opens_test_and_names_train():
+    meta = {**META, "counts": {"splits": {"train": {"saturation": 2}, "test": {"saturation": 1}}}}
+    text = render_card(CardFacts("x", "1.0.0", "MIT", None, {"config": {}}, meta, (64, 64)))
+    assert 'h5py.File("test.h5", "r") as f:  # or "train.h5"; one file per split' in text
+    assert "Files: `train/*.h5`, `test/*.h5` (shards, FORMAT.md v1), `train.h5`, `test.h5`" in text
