@@ -16,6 +16,7 @@ class BackendError(RuntimeError):
 
 
 def _local(fn, tasks, context, workers: int):
+    workers = min(workers, len(tasks))  # no idle processes (the default is every core)
     if workers <= 1:
         for task in tasks:
             yield fn(task, context)
@@ -57,7 +58,7 @@ def _dask(fn, tasks, context, scheduler: str):
 
 
 def run_tasks(fn, tasks, context, workers: int = 1, backend: str = "local", scheduler: str | None = None):
-    """Yield ``fn(task, context)`` for every task as each finishes.
+    """Yield ``fn(task, context)`` for every task as each finishes (at most len(tasks) processes).
 
     Args:
         fn: a module-level function (it is pickled to workers). tasks: list of tasks.
