@@ -96,6 +96,12 @@ def _read_manifest(out_dir: str, report: VerifyReport):
     if not os.path.isdir(out_dir):
         report.problems.append(Problem(".", f"{out_dir} is not a folder"))
         return None
+    if (not os.path.exists(os.path.join(out_dir, "manifest.json"))
+            and os.path.isdir(os.path.join(out_dir, ".hmh-build"))):
+        report.problems.append(Problem("manifest.json", "no manifest.json: the build is unfinished "
+                                       "(.hmh-build/ holds its state); rerun the same hmh-build "
+                                       "command to finish it, then verify"))
+        return None
     try:
         return checks.load_any_manifest(out_dir)
     except ValueError as exc:

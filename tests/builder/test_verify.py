@@ -211,3 +211,13 @@ def test_invariant_oracles():
     assert verify_checks.composite_keeps_foreground(image, full, image.copy())
     assert not verify_checks.composite_keeps_foreground(image, full, image + 1)
     assert verify_checks.composite_keeps_foreground(image, alpha, image + 1)
+
+
+def test_unfinished_build_says_to_rerun_the_build(build):
+    """An interrupted build has no manifest yet, only its .hmh-build/ state folder."""
+    os.remove(build / "manifest.json")
+    os.makedirs(build / ".hmh-build" / "records")
+    result = CliRunner().invoke(main, ["verify", str(build)])
+    assert result.exit_code == 1
+    assert result.output.startswith("manifest.json: no manifest.json: the build is unfinished")
+    assert "rerun the same hmh-build command" in result.output
