@@ -1,4 +1,6 @@
 """Every kind of broken input becomes one failures.jsonl line with a clear reason; exit 3."""
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -86,3 +88,17 @@ def test_max_failures_allows_up_to_n_failures(broken, tmp_path, allowed, status)
     result = CliRunner().invoke(main, build_args(src, tmp_path / "o", "--workers", 1,
                                                  "--max-failures", allowed))
     assert result.exit_code == status, result.output
+
+
+def test_failure_lines_have_exactly_the_format_keys(broken):
+    """FORMAT.md: {"id", "path", "stage", "reason"}, path relative to SRC, a known stage;
+    every discovered input is either written or one line."""
+    src, out, _, _ = broken
+    lines = (out / "failures.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        assert set(record) == {"id", "path", "stage", "reason"}, record
+        assert record["stage"] in ("decode", "pair", "validate", "process")
+        assert not record["path"].startswith("/") and (src / record["path"]).is_file(), record
+    counts = manifest(out)["counts"]
+    assert counts["discovered"] == counts["written"] + len(lines) == counts["written"] + counts["failed"]

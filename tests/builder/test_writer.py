@@ -52,3 +52,29 @@ def test_atomic_write_text_replaces_and_leaves_no_temporary(tmp_path):
     atomic_write_text(str(path), "one")
     atomic_write_text(str(path), "two")
     assert path.read_text() == "two" and [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def _attr_type(h5, name):
+    return h5.attrs.get_id(name).get_type()
+
+
+def test_attribute_and_string_types_as_plain_h5py_sees_them(tmp_path):
+    """FORMAT.md field by field: format_version an integer, size an integer [H, W], every
+    string attribute and string dataset UTF-8, image datasets one sample per chunk."""
+    writer = ShardWriter(str(tmp_path), "test/test-00000.h5", "test", 2, 4, 6, "0.1.0", "abc")
+    writer.add("é-1", "saturation", '{"factor": 1.5}', _arrays(5))
+    writer.close()
+    with h5py.File(tmp_path / "test/test-00000.h5", "r") as h5:
+        version, size = h5.attrs["format_version"], h5.attrs["size"]
+        assert isinstance(version, np.integer) and version == 1
+        assert size.dtype.kind in "iu" and size.tolist() == [4, 6]
+        for name, value in (("format", "hmh-shard"), ("channel_order", "RGB"), ("split", "test"),
+                            ("builder_version", "0.1.0"), ("config_hash", "abc")):
+            assert h5.attrs[name] == value
+            assert _attr_type(h5, name).get_cset() == h5py.h5t.CSET_UTF8, name
+        for name in schema.STRING_DATASETS:
+            assert h5py.check_string_dtype(h5[name].dtype).encoding == "utf-8", name
+        assert h5["id"].asstr()[0] == "é-1"
+        for name in schema.IMAGE_DATASETS:
+            assert h5[name].dtype == np.uint8 and h5[name].chunks == (1,) + h5[name].shape[1:]
+        assert h5["I"].shape == (1, 4, 6, 3) and h5["A"].shape == (1, 4, 6)
