@@ -14,7 +14,9 @@ SWEEP/points/<name>/eval/        hmh-train eval output; eval/summary.json marks 
 Resuming (rerun the same command): a point whose ``eval/summary.json`` exists is skipped; a
 point with ``checkpoints/last.pt`` resumes training exactly from it (the engine's ``--resume``,
 which also covers a point that finished training but not evaluation); any other point starts
-from scratch.
+from scratch. A rerun with other settings (another --set, --max-steps, --config, --shards or
+evaluation split/limit) refuses before anything runs instead of reusing points made with the
+old ones; a resumable point may only change its length (max_steps/epochs).
 """
 from __future__ import annotations
 
@@ -98,6 +100,55 @@ def point_configs(cfg: SweepConfig) -> list[tuple[str, dict, object]]:
     return out
 
 
+#: Keys that do not change a point's result (logging, speed, where it runs).
+NEUTRAL_KEYS = frozenset({"out", "resume", "progress", "workers", "device", "log_every",
+                          "image_every", "ckpt_every"})
+#: Also allowed to differ for a point that resumes training: it trains on to the new length.
+LENGTH_KEYS = frozenset({"max_steps", "epochs"})
+
+
+def _same_path(a, b) -> bool:
+    return a == b or (a is not None and b is not None and os.path.realpath(a) == os.path.realpath(b))
+
+
+def _recorded_difference(run: str, train_cfg, cfg: SweepConfig, finished: bool) -> str | None:
+    """``key: recorded vs now`` for the first setting a point's folder was made with that
+    differs from this sweep's; None when its results can be reused."""
+    from hmh_train.config import config_dict, load_config
+
+    saved = config_dict(load_config(train_cfg.mode, os.path.join(run, "config.yaml")))
+    now = config_dict(train_cfg)
+    skip = NEUTRAL_KEYS | (frozenset() if finished else LENGTH_KEYS)
+    for key in sorted(now):
+        same = _same_path if key == "shards" else (lambda a, b: a == b)
+        if key not in skip and not same(saved.get(key), now[key]):
+            return f"{key} {saved.get(key)!r} (this sweep: {now[key]!r})"
+    if finished:
+        with open(os.path.join(run, "eval", "summary.json"), encoding="utf-8") as handle:
+            recorded = json.load(handle).get("settings", {})
+        wanted = {"shards": cfg.shards, "split": cfg.eval_split, "limit": cfg.eval_limit}
+        for key, value in wanted.items():
+            same = _same_path if key == "shards" else (lambda a, b: a == b)
+            if not same(recorded.get(key), value):
+                return f"eval {key} {recorded.get(key)!r} (this sweep: {value!r})"
+    return None
+
+
+def check_reuse(points: list, cfg: SweepConfig) -> None:
+    """ValueError (one line) when a finished or resumable point was made with other settings,
+    before anything runs: a rerun must not mix old results into a table of new settings."""
+    for _name, _values, train_cfg in points:
+        run = train_cfg.out
+        finished = os.path.isfile(os.path.join(run, "eval", "summary.json"))
+        if not (finished or os.path.isfile(os.path.join(run, "checkpoints", "last.pt"))) or \
+                not os.path.isfile(os.path.join(run, "config.yaml")):
+            continue
+        difference = _recorded_difference(run, train_cfg, cfg, finished)
+        if difference:
+            raise ValueError(f"{run}: this point was {'run' if finished else 'started'} with "
+                             f"{difference}; use another --out, or delete {run} to redo it")
+
+
 def run_point(name: str, train_cfg, cfg: SweepConfig) -> tuple[str, dict]:
     """Train (or resume) and evaluate one point; returns (status, summary of the run)."""
     from hmh_train.engine import train
@@ -124,6 +175,7 @@ def sweep(cfg: SweepConfig) -> dict:
     Returns {"out", "points": [{"name", "values", "status"}], "table": markdown}.
     """
     points = point_configs(cfg)
+    check_reuse(points, cfg)
     os.makedirs(cfg.out, exist_ok=True)
     summaries, extra, status = {}, {}, []
     for name, values, train_cfg in points:

@@ -29,7 +29,9 @@ def sweep_command(grid_items, shards, out, config_path, mode, max_steps, set_ite
                   eval_limit, eval_batch_size, progress):
     """Train and evaluate every point of a config grid and write one comparison table (the
     paper's Table 2). Rerunning the same command skips finished points (eval/summary.json)
-    and resumes a point that has checkpoints/last.pt; other points start over.
+    and resumes a point that has checkpoints/last.pt; other points start over. A rerun with
+    other settings into the same --out stops with one line naming the first difference
+    (only max_steps/epochs of an unfinished point may change).
 
     Example: hmh-train sweep --config joint.yaml --grid lambda1=0.01,0.02,0.033,0.1
     --shards shards --out sweeps/lambda1

@@ -83,3 +83,26 @@ def test_cli_bad_grid_is_one_line(shards, tmp_path):
                                        "--out", str(tmp_path / "x")])
     assert result.exit_code != 0 and "--grid expects key=v1,v2" in result.output
     assert "Traceback" not in result.output
+
+
+def test_rerun_with_other_settings_refuses_instead_of_reusing_old_points(shards, tmp_path):
+    out = tmp_path / "sweep"
+    assert _invoke(shards, out).exit_code == 0
+    last = out / "points" / "lambda1=0.01" / "checkpoints" / "last.pt"
+    stamp = last.stat().st_mtime_ns
+    base = ["sweep", "--grid", "lambda1=0.01,0.02", "--shards", str(shards), "--out", str(out),
+            "--mode", "joint", "--no-progress", *TINY]
+    for extra, said in ((["--max-steps", "2", "--eval-limit", "1"], "max_steps 1 (this sweep: 2)"),
+                        (["--max-steps", "1", "--eval-limit", "1", "--set", "lambda2=0.05"],
+                         "lambda2 0.01 (this sweep: 0.05)"),
+                        (["--max-steps", "1"], "eval limit 1 (this sweep: None)")):
+        result = CliRunner().invoke(main, base + extra)
+        assert result.exit_code != 0 and said in result.output, result.output
+        assert "Traceback" not in result.output and "use another --out" in result.output
+    assert last.stat().st_mtime_ns == stamp  # nothing was retrained
+    # a point that has not finished may train on to a new length
+    os.remove(out / "points" / "lambda1=0.01" / "eval" / "summary.json")
+    os.remove(out / "points" / "lambda1=0.02" / "eval" / "summary.json")
+    result = CliRunner().invoke(main, base + ["--max-steps", "2", "--eval-limit", "1"])
+    assert result.exit_code == 0 and "2 resumed" in result.output, result.output
+    assert torch.load(last, weights_only=True)["step"] == 2
