@@ -151,3 +151,9 @@ def test_corrupt_checkpoints_are_one_line(shards, tmp_path):
     last.write_bytes(bad.read_bytes())
     line = _one_line_error(_invoke("matting", "--resume", tmp_path / "m", "--max-steps", 2))
     assert "last.pt: not a readable checkpoint" in line
+
+
+def test_misspelt_device_is_one_line(shards, tmp_path):
+    line = _one_line_error(_invoke("harmonization", "--shards", shards, "--out", tmp_path,
+                                   "--device", "gpu", "--max-steps", 1, *SMALL))
+    assert "--device gpu: not a device" in line
