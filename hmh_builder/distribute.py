@@ -38,6 +38,9 @@ def _dask_client(scheduler: str):
         client = Client(scheduler, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise BackendError(f"cannot reach the dask scheduler at {scheduler} ({exc})") from None
+    except ValueError as exc:  # e.g. "missing port number in address"
+        raise BackendError(f"{scheduler!r} is not a dask scheduler address ({exc}); "
+                           "use e.g. tcp://HOST:8786") from None
     try:
         yield client
     finally:

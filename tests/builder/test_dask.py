@@ -35,3 +35,12 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
     assert result.exit_code == 1
     assert "cannot reach the dask scheduler at tcp://127.0.0.1:9" in result.output
     assert "Traceback" not in result.output
+
+
+def test_malformed_scheduler_address_is_one_line_not_a_worker_failure(tmp_path):
+    src = kaggle_source(tmp_path, n=1)
+    result = CliRunner().invoke(main, build_args(src, tmp_path / "o", "--backend", "dask",
+                                                 "--scheduler", "notaurl"))
+    assert result.exit_code == 1
+    assert result.output.strip() == ("error: 'notaurl' is not a dask scheduler address (missing port "
+                                     "number in address 'notaurl'); use e.g. tcp://HOST:8786")
