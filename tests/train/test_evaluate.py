@@ -123,3 +123,16 @@ def test_eval_cli_prints_table_and_errors_in_one_line(shards, runs, tmp_path):
     bad.write_bytes(b"not a checkpoint")
     broken = runner.invoke(main, ["eval", "--ckpt", str(bad), "--shards", str(shards)])
     assert broken.exit_code != 0 and "bad.pt" in broken.output and "Traceback" not in broken.output
+
+
+def test_bad_device_is_one_line_for_eval_and_composite(shards, runs, tmp_path):
+    missing_cuda = "cuda:99" if torch.cuda.is_available() else "cuda"
+    for device, said in (("gpu", "--device gpu: not a device name"),
+                         (missing_cuda, f"--device {missing_cuda}: ")):
+        for args in (["eval", "--ckpt", str(runs["both"]), "--shards", str(shards), "--limit", "1",
+                      "--no-progress", "--out", str(tmp_path / "e")],
+                     ["composite", "--ckpt", str(runs["both"]), "--images", str(tmp_path),
+                      "--backgrounds", str(tmp_path), "--out", str(tmp_path / "c")]):
+            result = CliRunner().invoke(main, args + ["--device", device])
+            assert result.exit_code == 1 and said in result.output, (args[0], result.output)
+            assert len(result.output.strip().splitlines()) == 1
