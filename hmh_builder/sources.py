@@ -6,7 +6,8 @@ Two layouts are recognised under SRC:
   ``matting/<group>/matting_<n>/<id>.png`` (RGBA, the matte is the 4th channel).
 - **Plain**: ``image/<stem>.jpg|jpeg|png`` with ``alpha/<stem>.png`` (grayscale matte).
 
-Anything else under SRC (e.g. a ``_truth/`` folder) is ignored. A file without its partner,
+Anything else under SRC (e.g. a ``_truth/`` folder) is ignored. Symlinked folders are followed
+(each real folder is walked once); names starting with "." are skipped. A file without its partner,
 or a second file with an id already seen, becomes a failure record with stage ``"pair"``.
 """
 from __future__ import annotations
@@ -46,7 +47,13 @@ def _walk(src: str, top: str, extensions) -> list[str]:
     def complain(exc):
         raise SourceError(f"{exc.filename}: cannot be listed ({exc.strerror})")
 
-    for root, dirs, files in os.walk(os.path.join(src, top), onerror=complain):
+    seen = set()  # real paths walked: symlinked folders are followed, a loop only once
+    for root, dirs, files in os.walk(os.path.join(src, top), onerror=complain, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             if not name.startswith(".") and name.lower().endswith(extensions):

@@ -54,3 +54,18 @@ def test_unknown_layout_and_missing_folder_raise_one_sentence(tmp_path):
         detect_layout(tmp_path)
     with pytest.raises(SourceError, match="does not exist"):
         discover(tmp_path / "nope")
+
+
+def test_symlinked_folders_are_followed_and_a_loop_ends(tmp_path):
+    """A group folder that is a symlink (data on another disk) is part of the source; a
+    symlink pointing back up the tree is walked once, not forever."""
+    real = kaggle_source(tmp_path / "real", n=2)
+    src = tmp_path / "linked"
+    for top in ("clip_img", "matting"):
+        (src / top).mkdir(parents=True)
+        (src / top / "1803151818").symlink_to(real / top / "1803151818", target_is_directory=True)
+    (real / "clip_img" / "1803151818" / "loop").symlink_to(real / "clip_img", target_is_directory=True)
+    pairs, failures = discover(src)
+    assert [p.id for p in pairs] == ["1803151818-00000001", "1803151818-00000002"]
+    assert pairs[0].image == "clip_img/1803151818/clip_00000000/1803151818-00000001.jpg"
+    assert failures == []
