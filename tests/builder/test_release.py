@@ -198,3 +198,21 @@ def test_refuses_a_target_inside_the_build(build):
                                        *PACKAGE])
     assert result.exit_code == 1 and "must be outside" in result.output
     assert not (build / "rel").exists()
+
+
+def test_card_numbers_equal_the_manifest(release):
+    text = (release / "README.md").read_text()
+    manifest = json.loads((release / "manifest.json").read_text())
+    counts, (height, width) = manifest["counts"], manifest["config"]["size"]
+    assert (f"| samples | {counts['written']} (train {counts.get('train', 0)}, "
+            f"test {counts.get('test', 0)}) |") in text
+    assert f"| image size | {height} × {width} (H × W), RGB, uint8 |" in text
+    assert f"Of {counts['discovered']} source inputs found, {counts['written']} were written and " \
+           f"{counts['failed']} could not be used" in text
+    assert f"build seed ({manifest['config']['seed']})" in text
+    assert f"test fraction ({manifest['config']['test_fraction']})" in text
+    assert f"({manifest['config']['background']}, at {manifest['config']['background_resolution']} " \
+           "resolution)" in text
+    for split in ("train", "test"):
+        if counts.get(split):
+            assert f"| {split} | {counts[split]} |" in text
