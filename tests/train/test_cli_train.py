@@ -157,3 +157,10 @@ def test_misspelt_device_is_one_line(shards, tmp_path):
     line = _one_line_error(_invoke("harmonization", "--shards", shards, "--out", tmp_path,
                                    "--device", "gpu", "--max-steps", 1, *SMALL))
     assert "--device gpu: not a device" in line
+
+
+def test_image_size_that_does_not_fit_the_unet_is_caught_before_the_run_folder(shards, tmp_path):
+    line = _one_line_error(_invoke("joint", "--shards", shards, "--out", tmp_path / "r",
+                                   "--max-steps", 1, *SMALL, "--num-downs", 7))
+    assert "64×64" in line and "--num-downs 6 or less" in line
+    assert not (tmp_path / "r").exists()
