@@ -22,6 +22,7 @@ class DecodeError(ValueError):
     def __init__(self, path: str, reason: str):
         super().__init__(f"{path} {reason}")
         self.path = path
+        self.reason = reason  # without the path, e.g. "is empty (0 bytes)"
 
 
 def read_bytes(path: str) -> bytes:

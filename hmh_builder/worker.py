@@ -97,9 +97,9 @@ def _write_rows(ctx, task, writer, digests, failures, progress) -> None:
     for done, sample in enumerate(task.samples, 1):
         try:
             transform, params, arrays = _one_sample(ctx, sample)
-        except imageio.DecodeError as exc:
-            failures.append(failure(sample.id, exc.path and os.path.relpath(exc.path, ctx.src)
-                                    .replace(os.sep, "/"), "decode", str(exc)))
+        except imageio.DecodeError as exc:  # named relative to SRC, like every other failure
+            rel = os.path.relpath(exc.path, ctx.src).replace(os.sep, "/")
+            failures.append(failure(sample.id, rel, "decode", f"{rel} {exc.reason}"))
         except SampleError as exc:
             failures.append(failure(sample.id, sample.image, exc.stage, str(exc)))
         else:
