@@ -216,3 +216,25 @@ def test_card_numbers_equal_the_manifest(release):
     for split in ("train", "test"):
         if counts.get(split):
             assert f"| {split} | {counts[split]} |" in text
+
+
+def test_copies_shards_when_hard_links_fail(build, tmp_path, monkeypatch):
+    import errno
+
+    from hmh_builder import release as release_module
+
+    def no_link(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(release_module.os, "link", no_link)
+    target = tmp_path / "copied"
+    result = CliRunner().invoke(main, ["package", str(build), "--release", str(target), *PACKAGE])
+    assert result.exit_code == 0, result.output
+    assert "(0 hard-linked)" in result.output
+    for shard in build.glob("*/*.h5"):
+        copy = target / shard.relative_to(build)
+        assert copy.stat().st_ino != shard.stat().st_ino and copy.read_bytes() == shard.read_bytes()
+    assert inspect_build(target).problems == []
+    check = subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=target,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
