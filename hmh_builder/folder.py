@@ -32,13 +32,25 @@ def shard_list(folder, split: str | None = None) -> list:
     return sorted(entries, key=lambda e: e["path"])
 
 
-def sample_refs(folder, split: str | None = None) -> list:
-    """Every sample of ``split`` in the folder, in shard then row order."""
+def open_shard(folder, path: str):
+    """The shard ``folder/path`` opened read-only with h5py; ValueError (one line naming the
+    file and pointing to ``hmh-build verify``) when it is missing or not readable HDF5."""
     import h5py
 
+    full = os.path.join(folder, path)
+    try:
+        return h5py.File(full, "r")
+    except OSError as exc:
+        reason = "missing" if not os.path.exists(full) else \
+            f"not a readable HDF5 file ({str(exc).split('(', 1)[-1].rstrip(')') or exc})"
+        raise ValueError(f"{full}: {reason}; run `hmh-build verify {folder}`") from None
+
+
+def sample_refs(folder, split: str | None = None) -> list:
+    """Every sample of ``split`` in the folder, in shard then row order."""
     refs = []
     for entry in shard_list(folder, split):
-        with h5py.File(os.path.join(folder, entry["path"]), "r") as h5:
+        with open_shard(folder, entry["path"]) as h5:
             ids = [_decode(v) for v in h5["id"][()]]
         refs += [SampleRef(entry["path"], row, sample_id, entry["split"])
                  for row, sample_id in enumerate(ids)]
@@ -47,13 +59,11 @@ def sample_refs(folder, split: str | None = None) -> list:
 
 def read_samples(folder, refs, names=schema.IMAGE_DATASETS) -> list:
     """Read samples as dicts: image names → arrays, plus ``id``, ``transform``, ``params``."""
-    import h5py
-
     out, handles = [], {}
     try:
         for ref in refs:
             if ref.shard not in handles:
-                handles[ref.shard] = h5py.File(os.path.join(folder, ref.shard), "r")
+                handles[ref.shard] = open_shard(folder, ref.shard)
             h5 = handles[ref.shard]
             sample = {name: h5[name][ref.row] for name in names}
             for key in schema.STRING_DATASETS:

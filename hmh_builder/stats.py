@@ -59,11 +59,9 @@ def metadata_stats(folder) -> dict:
     """Counts per split and transform, numeric parameter summaries, and text parameters
     (distinct values, most common, and how often a value equals the sample's own id —
     a Reinhard target should be a *different* image). Reads the string datasets only."""
-    import h5py
-
     counts, values, texts, self_refs = {}, {}, {}, {}
     for entry in folder_io.shard_list(folder):
-        with h5py.File(os.path.join(folder, entry["path"]), "r") as h5:
+        with folder_io.open_shard(folder, entry["path"]) as h5:
             rows = zip(*(list(h5[name].asstr()[()]) for name in ("id", "transform", "params")))
             rows = list(rows)
         per_split = counts.setdefault(entry["split"], {})

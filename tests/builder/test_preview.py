@@ -65,3 +65,21 @@ def test_cli_writes_png_and_rejects_unknown_id(build, tmp_path):
     assert result.exit_code == 1
     assert "no sample with id nope" in result.output
     assert "Traceback" not in result.output
+
+
+def test_damaged_or_missing_shard_is_one_line_naming_it(build, tmp_path):
+    import shutil
+
+    for damage in ("truncate", "remove"):
+        copy = tmp_path / damage
+        shutil.copytree(build, copy)
+        shard = sorted(copy.glob("test/*.h5"))[0]
+        if damage == "truncate":
+            shard.write_bytes(shard.read_bytes()[:2000])
+        else:
+            shard.unlink()
+        for command in (["preview", str(copy), "-o", str(tmp_path / "g.png")], ["stats", str(copy)]):
+            result = CliRunner().invoke(main, command)
+            assert result.exit_code == 1, result.output
+            lines = result.output.strip().splitlines()
+            assert len(lines) == 1 and str(shard) in lines[0] and "hmh-build verify" in lines[0], lines
