@@ -174,16 +174,18 @@ def load_config(mode: str, yaml_path=None, overrides: dict | None = None) -> Tra
     return cfg
 
 
-def resume_config(cfg: TrainConfig) -> TrainConfig:
-    """For ``--resume RUN``: RUN/config.yaml, overridden by whatever ``cfg`` sets differently
-    from the mode defaults (typically ``max_steps``/``epochs``); ``out`` becomes RUN."""
+def resume_config(cfg: TrainConfig, explicit=None) -> TrainConfig:
+    """For ``--resume RUN``: RUN/config.yaml, overridden by the keys the user set (``explicit``,
+    names of config keys; e.g. ``max_steps``), or when ``explicit`` is None by whatever ``cfg``
+    sets differently from the mode defaults; ``out`` becomes RUN."""
     run = cfg.resume
     saved = os.path.join(run, "config.yaml")
     if not os.path.isfile(saved):
         raise ConfigError(f"{run}: not a run folder (no config.yaml); cannot resume")
     base, defaults = load_config(cfg.mode, saved), load_config(cfg.mode)
-    changed = {k: v for k, v in config_dict(cfg).items()
-               if v != getattr(defaults, k) and k not in ("out", "resume")}
+    keys = ({str(k).replace("-", "_") for k in explicit} if explicit is not None else
+            {k for k, v in config_dict(cfg).items() if v != getattr(defaults, k)})
+    changed = {k: getattr(cfg, k) for k in keys if k in _FIELDS and k not in ("out", "resume")}
     return replace(base, **changed, out=run, resume=run)
 
 

@@ -189,12 +189,13 @@ def _save(state, nets, optims, schedulers, cfg, generator, runtime, logger, val_
         ckpt_io.atomic_save(data, os.path.join(folder, "best.pt"))
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Run training as configured; returns a summary dict (steps, epoch, final losses, paths)."""
+def train(cfg: TrainConfig, explicit=None) -> dict:
+    """Run training as configured; returns a summary dict (steps, epoch, final losses, paths).
+    With ``cfg.resume``, ``explicit`` names the keys the user set (see ``resume_config``)."""
     from hmh_train import steps
 
     if cfg.resume:
-        cfg = resume_config(cfg)
+        cfg = resume_config(cfg, explicit)
     runtime = dist_utils.setup(cfg.device)
     try:
         return _train(cfg, runtime, steps)

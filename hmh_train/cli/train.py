@@ -88,7 +88,7 @@ def _make_command(mode: str):
 
 def _run(mode, shards, config_path, set_items, resume, options):
     from hmh_train.checkpoint import CheckpointError
-    from hmh_train.config import ConfigError
+    from hmh_train.config import ConfigError, read_yaml
     from hmh_train.engine import TrainingError, train
 
     if not shards and not resume:
@@ -97,7 +97,9 @@ def _run(mode, shards, config_path, set_items, resume, options):
         named = {k: v for k, v in options.items() if v is not None}  # named options beat --set
         overrides = {**parse_set(set_items), **named, "shards": shards, "resume": resume}
         cfg = load_config(mode, config_path, overrides)
-        summary = train(cfg)
+        explicit = {k for k, v in overrides.items() if v is not None}
+        explicit |= set(read_yaml(config_path) if config_path else ())
+        summary = train(cfg, explicit if resume else None)  # resume: only what was given wins
     except (ConfigError, CheckpointError, TrainingError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     if not summary["is_main"]:  # torchrun: rank 0 reports for everyone

@@ -164,3 +164,16 @@ def test_image_size_that_does_not_fit_the_unet_is_caught_before_the_run_folder(s
                                    "--max-steps", 1, *SMALL, "--num-downs", 7))
     assert "64×64" in line and "--num-downs 6 or less" in line
     assert not (tmp_path / "r").exists()
+
+
+def test_resume_options_equal_to_the_defaults_still_override_the_run(shards, tmp_path):
+    run = tmp_path / "r"
+    result = _invoke("harmonization", "--shards", shards, "--out", run, "--max-steps", 1, *SMALL,
+                     "--seed", 5, "--lr-harmonization", 1e-3)
+    assert result.exit_code == 0, result.output
+    result = _invoke("harmonization", "--resume", run, "--max-steps", 2, "--seed", 0,
+                     "--set", "lr_harmonization=2e-4")  # both the packaged defaults
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert (config["seed"], config["lr_harmonization"], config["max_steps"]) == (0, 2e-4, 2)
+    assert (config["batch_size"], config["width"]) == (2, 0.25)  # not given: from the run
