@@ -112,6 +112,11 @@ def composite_folder(cfg, nets, device) -> dict:
         raise CompositeError(f"{cfg.images}: no images ({', '.join(IMAGE_EXTENSIONS)})")
     if sum(bool(x) for x in (cfg.trimaps, cfg.alphas, cfg.masks)) != 1:
         raise CompositeError("the batch form needs exactly one of --trimaps, --alphas or --masks (folders)")
+    for name, folder in (("--images", cfg.images), ("--trimaps", cfg.trimaps),
+                         ("--alphas", cfg.alphas), ("--masks", cfg.masks)):
+        if folder and os.path.realpath(folder) == os.path.realpath(cfg.out):
+            raise CompositeError(f"{cfg.out}: --out is also the {name} folder; results would "
+                                 "overwrite the inputs (<stem>.png); choose another --out")
     pool = BackgroundPool(cfg.backgrounds)
     os.makedirs(cfg.out, exist_ok=True)
     chosen, failures = [], []

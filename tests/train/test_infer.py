@@ -234,3 +234,19 @@ def test_batch_form_seeded_backgrounds_from_shards_and_folders(files, tmp_path):
     assert len(BackgroundPool(str(bg_build / schema.background_shard_filename(0)))) == 5
     # draws differ between seeds somewhere, and depend only on (seed, stem)
     assert len({background_index(s, "a", 5) for s in range(20)}) > 1
+
+
+def test_batch_out_equal_to_an_input_folder_is_refused(files, tmp_path):
+    portraits = tmp_path / "portraits"
+    portraits.mkdir()
+    cv2.imwrite(str(portraits / "a.png"), cv2.imread(files["image"]))
+    before = (portraits / "a.png").read_bytes()
+    bg = tmp_path / "bg"
+    bg.mkdir()
+    cv2.imwrite(str(bg / "x.png"), cv2.imread(files["image"]))
+    for guide in ("--masks", "--alphas"):
+        result = _invoke("--ckpt", files["run"], "--images", portraits, guide, portraits,
+                         "--backgrounds", bg, "--out", portraits)
+        assert result.exit_code == 1 and "--out is also the --images folder" in result.output, result.output
+        assert "Traceback" not in result.output
+    assert (portraits / "a.png").read_bytes() == before
