@@ -2,7 +2,8 @@
 
 Matting (Deep Image Matting's MATLAB evaluation code, the convention of the HMH paper's
 Table 1). ``pred``, ``gt``: alpha mattes ``(H, W)``, either **uint8 0–255** or **float 0–1**
-(detected by dtype: any integer dtype is read as 0–255, any float dtype as 0–1). ``trimap``:
+(detected by dtype: any integer dtype is read as 0–255, any float dtype as 0–1; values
+outside that range raise ValueError rather than being silently mis-scaled). ``trimap``:
 ``(H, W)`` uint8 {0, 128, 255} or float {0, 0.5, 1}. Pixels are counted where the trimap is
 unknown (128 / 0.5) unless ``region="all"`` or an explicit boolean ``(H, W)`` mask is given.
 
@@ -50,7 +51,7 @@ def to_unit(x: np.ndarray) -> np.ndarray:
     """Alpha/image to float64 in 0–1: integer dtypes are divided by 255, floats kept as is."""
     x = np.asarray(x)
     if np.issubdtype(x.dtype, np.integer):
-        return x.astype(np.float64) / 255.0
+        return _checked_255(x) / 255.0
     if np.issubdtype(x.dtype, np.floating) or x.dtype == np.bool_:
         x = x.astype(np.float64)
         if x.size and (x.min() < -1e-6 or x.max() > 1 + 1e-6):
@@ -58,6 +59,14 @@ def to_unit(x: np.ndarray) -> np.ndarray:
                              "pass uint8 for 0-255 values")
         return x
     raise TypeError(f"expected an integer (0-255) or float (0-1) array, got dtype {x.dtype}")
+
+
+def _checked_255(x: np.ndarray) -> np.ndarray:
+    """Integer array as float64 0–255; ValueError for values outside 0–255 (e.g. 16-bit PNGs)."""
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise ValueError(f"integer input must be in 0-255 (got {x.min()}..{x.max()}); convert "
+                         "16-bit images with >> 8 (or / 65535 as float) first")
+    return x.astype(np.float64)
 
 
 def unknown_mask(trimap: np.ndarray) -> np.ndarray:
@@ -180,7 +189,7 @@ def connectivity_error(pred, gt, trimap=None, region="unknown", step: float = CO
 
 def _to_255(x) -> np.ndarray:
     x = np.asarray(x)
-    return x.astype(np.float64) if np.issubdtype(x.dtype, np.integer) else to_unit(x) * 255.0
+    return _checked_255(x) if np.issubdtype(x.dtype, np.integer) else to_unit(x) * 255.0
 
 
 def altered_region(alpha) -> np.ndarray:

@@ -244,3 +244,14 @@ def test_altered_region_is_the_background():
     alpha = np.array([[0, 128, 255]], np.uint8)
     np.testing.assert_array_equal(M.altered_region(alpha), [[True, True, False]])
     np.testing.assert_array_equal(M.altered_region(alpha / 255.0), [[True, True, False]])
+
+
+def test_integer_input_outside_0_255_raises_instead_of_scaling_wrongly():
+    # a 16-bit PNG matte read as uint16 would otherwise count 257x too much
+    a16 = np.full((2, 2), 65535, np.uint16)
+    with pytest.raises(ValueError, match="0-255"):
+        M.sad(a16, np.zeros((2, 2), np.uint8), region="all")
+    with pytest.raises(ValueError, match="0-255"):
+        M.psnr(np.full((2, 2, 3), 300, np.int32), np.zeros((2, 2, 3), np.uint8))
+    # int arrays inside 0-255 (e.g. int64 from arithmetic) are fine
+    assert M.sad(np.full((2, 2), 255, np.int64), np.zeros((2, 2), np.uint8), region="all") == pytest.approx(4 / 1000)
