@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -98,7 +99,9 @@ def build_nets(cfg: TrainConfig, runtime):
                                     f"--num-downs {cfg.num_downs}") from None
     if cfg.backbone_weights and nets.matting is not None and not cfg.matting_ckpt:
         from hmh_train.nets import load_backbone_weights
-        load_backbone_weights(nets.matting, cfg.backbone_weights)
+        report = load_backbone_weights(nets.matting, cfg.backbone_weights)
+        if runtime.is_main:  # e.g. "backbone (timm): 306 tensors loaded, 0 missing, ..."
+            print(f"{cfg.backbone_weights}: {report.summary()}", file=sys.stderr)
     for name in MODE_NETS[cfg.mode]:
         getattr(nets, name).to(runtime.device).train()
     return nets

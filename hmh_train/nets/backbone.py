@@ -89,7 +89,7 @@ def _copy(dst: torch.Tensor, src: torch.Tensor, name: str, key: str, path, stem:
     if stem and dst.dim() == 4 and src.dim() == 4 and dst.shape[1] > src.shape[1]:
         if dst.shape[0] != src.shape[0] or dst.shape[2:] != src.shape[2:] or src.shape[1] != 3:
             raise ValueError(f"{path}: shape mismatch for {key} {tuple(src.shape)} -> "
-                             f"{name} {tuple(dst.shape)}")
+                             f"{name} {tuple(dst.shape)} (backbone weights fit only width 1.0)")
         dst.zero_()
         dst[:, :3].copy_(src)
         return

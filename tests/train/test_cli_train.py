@@ -177,3 +177,20 @@ def test_resume_options_equal_to_the_defaults_still_override_the_run(shards, tmp
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert (config["seed"], config["lr_harmonization"], config["max_steps"]) == (0, 2e-4, 2)
     assert (config["batch_size"], config["width"]) == (2, 0.25)  # not given: from the run
+
+
+def test_backbone_weights_reach_the_checkpoint_and_are_reported(shards, tmp_path):
+    from tests.train.test_backbone import fake_state, torchvision_shapes
+
+    state = fake_state(torchvision_shapes())
+    torch.save(state, tmp_path / "mobilenet_v2.pth")
+    args = [a for a in SMALL if a not in ("--width", "0.25")]  # ImageNet weights need width 1.0
+    result = _invoke("matting", "--shards", shards, "--out", tmp_path / "m", "--max-steps", 0,
+                     "--backbone-weights", tmp_path / "mobilenet_v2.pth", *args)
+    assert result.exit_code == 0, result.output
+    assert "backbone (torchvision): 306 tensors loaded, 0 missing" in result.output
+    stem = ckpt_io.load(tmp_path / "m" / "checkpoints" / "last.pt")["nets"]["matting"]["layer0.conv.weight"]
+    assert torch.equal(stem[:, :3], state["features.0.0.weight"]) and not stem[:, 3].any()
+    line = _one_line_error(_invoke("matting", "--shards", shards, "--out", tmp_path / "w",
+                                   "--backbone-weights", tmp_path / "mobilenet_v2.pth", *SMALL))
+    assert "shape mismatch" in line and "width 1.0" in line
