@@ -79,7 +79,8 @@ def _make_command(mode: str):
     @click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
                   help="set any config key (repeatable), e.g. --set lr_gamma=0.5")
     @click.option("--resume", type=click.Path(), default=None,
-                  help="continue the run in this folder from checkpoints/last.pt")
+                  help="continue the run in this folder from checkpoints/last.pt with its "
+                  "config.yaml; options given with --resume (e.g. --max-steps) override it")
     @_options(mode)
     def command(shards, config_path, set_items, resume, **options):
         _run(mode, shards, config_path, set_items, resume, options)

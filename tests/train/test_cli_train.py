@@ -54,6 +54,7 @@ def test_help_documents_options_with_defaults():
                  "--matting-ckpt", "--ckpt-every"):
         assert text in result.output
     assert "--gan-loss" not in _invoke("matting", "--help").output
+    assert "options given with --resume" in " ".join(result.output.split())
 
 
 def _one_line_error(result):
