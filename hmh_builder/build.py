@@ -157,6 +157,7 @@ def run_build(config: BuildConfig, options: RunOptions, echo=print) -> BuildOutc
     resume.clean_partial(out, [r["entry"]["path"] for r in done.values() if r.get("entry")])
     todo = [t for t in tasks if t.name not in done]
     if todo and os.path.exists(os.path.join(out, "manifest.json")):
+        resume.save_records(out, tasks, done, config.hash())  # kept shards survive a stop
         os.remove(os.path.join(out, "manifest.json"))  # the folder is no longer complete
     if done and todo:
         echo(f"resuming: {len(done)} of {len(tasks)} shard(s) already complete, building {len(todo)}")

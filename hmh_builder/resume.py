@@ -90,6 +90,14 @@ def write_record(out: str, task, config_hash: str, result: dict) -> None:
     atomic_write_text(_state(out, "records", task.name + ".json"), json.dumps(record))
 
 
+def save_records(out: str, tasks, done: dict, config_hash: str) -> None:
+    """Write the records of ``done`` shards (e.g. kept from a complete build's manifest) into
+    the state folder, so they still count as done if this run stops after the manifest is gone."""
+    for task in tasks:
+        if task.name in done:
+            write_record(out, task, config_hash, done[task.name])
+
+
 def _entry_intact(out: str, entry) -> bool:
     if entry is None:
         return True

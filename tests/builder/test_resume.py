@@ -154,3 +154,38 @@ def test_a_source_without_any_pair_is_one_line(tmp_path):
     result = CliRunner().invoke(main, build_args(tmp_path, tmp_path / "out", "--workers", 1))
     assert result.exit_code == 1
     assert result.output.strip() == f"error: {tmp_path}: found no image/matte files to build from"
+
+
+def test_shards_kept_from_a_complete_build_survive_a_rerun_that_stops(tmp_path, monkeypatch):
+    """A rerun after adding sources removes manifest.json before building what changed; when
+    that rerun stops (here: a fault), the shards it kept from the manifest must still count
+    as done next time instead of being deleted and rebuilt."""
+    from hmh_builder import build
+    from hmh_builder.synthetic import write_kaggle_layout
+    from tests.builder.helpers import SMALL
+
+    src = kaggle_source(tmp_path, n=6)
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    args = build_args(src, out, "--workers", 1, "--shard-size", 2)
+    assert CliRunner().invoke(main, args).exit_code == 0
+    write_kaggle_layout(src, 8, seed=3, **SMALL)  # the same 6 portraits plus 2 new ones
+    victim = src / "clip_img/1803151818/clip_00000000/1803151818-00000008.jpg"
+    saved, real_discover = victim.read_bytes(), build.sources.discover
+
+    def discover_then_delete(path):
+        found = real_discover(path)
+        victim.unlink()
+        return found
+
+    monkeypatch.setattr(build.sources, "discover", discover_then_delete)
+    stopped = CliRunner().invoke(main, args)
+    assert stopped.exit_code == 1 and "resuming: " in stopped.output, stopped.output
+    kept = {p: p.stat().st_mtime_ns for p in out.rglob("*.h5")}
+    monkeypatch.setattr(build.sources, "discover", real_discover)
+    victim.write_bytes(saved)
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert "building 1\n" in again.output, again.output  # only the shard that faulted
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items())
+    assert CliRunner().invoke(main, build_args(src, fresh, "--workers", 1, "--shard-size", 2)).exit_code == 0
+    assert manifest(out)["content_digest"] == manifest(fresh)["content_digest"]
