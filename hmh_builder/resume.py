@@ -63,9 +63,12 @@ def prepare_out(out: str, config: dict, config_hash: str, overwrite: bool) -> di
     previous = manifest if isinstance(manifest, dict) else state if isinstance(state, dict) else None
     if previous is not None and previous.get("config_hash") != config_hash:
         if not overwrite:
-            raise OutError(f"{out} holds a build with a different config (differs in: "
-                           f"{_differences(previous.get('config') or {}, config)}); rerun with "
-                           "--overwrite to start over, or choose another --out")
+            old = previous.get("config") or {}
+            differs = _differences(old, config)
+            hint = (f"; pass --shard-size {old['shard_size']} to keep its shards (auto sizes "
+                    "follow the number of portraits)" if differs == "shard_size" else "")
+            raise OutError(f"{out} holds a build with a different config (differs in: {differs})"
+                           f"{hint}; rerun with --overwrite to start over, or choose another --out")
         wipe(out)
         manifest = None
     elif overwrite:

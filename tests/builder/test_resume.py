@@ -189,3 +189,18 @@ def test_shards_kept_from_a_complete_build_survive_a_rerun_that_stops(tmp_path, 
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())
     assert CliRunner().invoke(main, build_args(src, fresh, "--workers", 1, "--shard-size", 2)).exit_code == 0
     assert manifest(out)["content_digest"] == manifest(fresh)["content_digest"]
+
+
+def test_only_the_auto_shard_size_changed_says_which_shard_size_keeps_the_shards(tmp_path):
+    """Adding portraits can change what --shard-size auto resolves to; the refusal says how
+    to keep the existing shards instead of leaving --overwrite as the only way out."""
+    from hmh_builder import resume
+
+    config = {"source": "/src", "seed": 0, "shard_size": 1}
+    resume.prepare_out(str(tmp_path), config, "h1", overwrite=False)
+    with pytest.raises(resume.OutError) as info:
+        resume.prepare_out(str(tmp_path), dict(config, shard_size=2), "h2", overwrite=False)
+    assert "(differs in: shard_size); pass --shard-size 1 to keep its shards" in str(info.value)
+    with pytest.raises(resume.OutError) as info:
+        resume.prepare_out(str(tmp_path), dict(config, seed=1, shard_size=2), "h3", overwrite=False)
+    assert "(differs in: seed, shard_size); rerun with --overwrite" in str(info.value)
