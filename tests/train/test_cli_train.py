@@ -34,6 +34,14 @@ def test_joint_end_to_end(shards, tmp_path):
     for key in ("loss_gm", "loss_gh", "loss_d", "adv_gm", "adv_gh", "total"):
         assert all(math.isfinite(float(r[key])) for r in rows), key
     assert (run / "checkpoints" / "last.pt").exists() and (run / "checkpoints" / "best.pt").exists()
+    # the paper's joint stage: U-Net and D at 2e-4 (betas 0.5, 0.999), IndexNet's fine-tuning lrs
+    lrs = {k: float(rows[-1][k]) for k in ("lr_matting", "lr_matting_encoder", "lr_harmonization",
+                                           "lr_discriminator")}
+    assert lrs == {"lr_matting": 1e-2, "lr_matting_encoder": 1e-4, "lr_harmonization": 2e-4,
+                   "lr_discriminator": 2e-4}
+    optims = ckpt_io.load(run / "checkpoints" / "last.pt")["optimizers"]
+    assert [tuple(g["betas"]) for g in optims["discriminator"]["param_groups"] + optims["harmonization"]["param_groups"]] == [(0.5, 0.999)] * 2
+    assert (config["lambda2"], config["lambda1"]) == (0.01, 0.05)  # lambda1 set above
     events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0})
     events.Reload()
     assert events.Tags()["images"] == ["samples/I|trimap|A_r|I_c|I_d|I_h"]
