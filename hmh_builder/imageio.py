@@ -38,7 +38,8 @@ def _check_complete(path: str, data: bytes) -> None:
     end = data.rfind(b"\xff\xd9")
     if data[:3] == b"\xff\xd8\xff" and (end < 0 or end < data.rfind(b"\xff\xda")):
         raise DecodeError(path, "is a truncated JPEG (it ends before its end-of-image marker)")
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-16:]:
+    end = data.rfind(b"IEND")  # bytes after IEND (appended by some tools) are fine
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and (end < 0 or end < data.rfind(b"IDAT")):
         raise DecodeError(path, "is a truncated PNG (it ends before its IEND chunk)")
 
 

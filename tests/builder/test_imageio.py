@@ -81,3 +81,13 @@ def test_header_claiming_an_absurd_size_is_a_decode_error_not_a_crash(tmp_path):
     with pytest.raises(DecodeError, match="cannot be decoded") as info:
         decode_image(str(path))
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_png_with_bytes_after_iend_is_not_called_truncated(tmp_path):
+    """Some tools append data after a PNG's IEND chunk; OpenCV decodes such files, so the
+    builder must not reject them as truncated."""
+    bgra = np.zeros((6, 5, 4), np.uint8)
+    bgra[..., 3] = 200
+    path = _write(tmp_path / "m.png", bgra, ".png")
+    path.write_bytes(path.read_bytes() + b"\0" * 100)
+    assert decode_matte(str(path), "kaggle").tolist() == [[200] * 5] * 6
