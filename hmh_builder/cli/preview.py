@@ -23,13 +23,15 @@ class PreviewOptions:
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]),
               help="Split to draw samples from (ignored with --ids).")
 @click.option("--ids", multiple=True, metavar="ID",
-              help="Show exactly these sample ids (repeat the option); overrides --n/--split.")
+              help="Show exactly these sample ids: repeat the option or separate ids by "
+                   "commas (--ids A --ids B, or --ids A,B); overrides --n/--split.")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed of the random choice of samples.")
 def preview_command(folder, output, n, split, ids, seed):
     """Draw one row per sample of OUT (a build or release folder): I | A | F | B | I_d,
     with column labels and each sample's id, transform and parameters."""
-    options = PreviewOptions(folder, output, n, split, tuple(ids), seed)
+    ids = tuple(part.strip() for value in ids for part in value.split(",") if part.strip())
+    options = PreviewOptions(folder, output, n, split, ids, seed)
     from hmh_builder.preview import write_preview
 
     try:

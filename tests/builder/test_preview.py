@@ -83,3 +83,14 @@ def test_damaged_or_missing_shard_is_one_line_naming_it(build, tmp_path):
             assert result.exit_code == 1, result.output
             lines = result.output.strip().splitlines()
             assert len(lines) == 1 and str(shard) in lines[0] and "hmh-build verify" in lines[0], lines
+
+
+def test_ids_repeated_or_comma_separated_give_the_same_rows(build, tmp_path):
+    ids = [ref.sample_id for ref in folder_io.sample_refs(build)][:2]
+    outputs = []
+    for args in (["--ids", ids[0], "--ids", ids[1]], ["--ids", f"{ids[0]},{ids[1]}"]):
+        out = tmp_path / f"g{len(outputs)}.png"
+        result = CliRunner().invoke(main, ["preview", str(build), "-o", str(out), *args])
+        assert result.exit_code == 0 and "(2 samples)" in result.output, result.output
+        outputs.append(np.asarray(Image.open(out)))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
