@@ -11,7 +11,7 @@
    autocast), with the device name; the ratio of data time to step time says whether one
    loader core could starve the step.
 
-    python benchmarks/train.py [--samples 64] [--batch 2] [--steps 3] [--skip-step]
+    python benchmarks/train.py [--samples 64] [--batch 2] [--steps 3] [--skip-step] [--width 1.0]
 """
 from __future__ import annotations
 
@@ -111,8 +111,9 @@ def compare_loaders(datasets: dict, workers: int, rounds: int = 3, batch: int = 
     return best
 
 
-def step_time(device: torch.device, batch: int, steps: int) -> float:
-    """Seconds per joint step (width 1.0, 256×256) after one warm-up step."""
+def step_time(device: torch.device, batch: int, steps: int, width: float = 1.0) -> float:
+    """Seconds per joint step (256×256, networks at ``width``; 1.0 = the paper's) after one
+    warm-up step."""
     from hmh_train.augment import Batch
     from hmh_train.checkpoint import build_nets
     from hmh_train.config import load_config
@@ -121,7 +122,7 @@ def step_time(device: torch.device, batch: int, steps: int) -> float:
     from hmh_train.steps import joint_step
 
     cfg = load_config("joint")
-    nets = build_nets(("matting", "harmonization", "discriminator"), 1.0, 8)
+    nets = build_nets(("matting", "harmonization", "discriminator"), width, 8)
     for name in ("matting", "harmonization", "discriminator"):
         getattr(nets, name).to(device).train()
     optims, scfg = build_optimizers(nets, cfg), step_config(cfg, device)
@@ -164,6 +165,8 @@ def main():
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--skip-step", action="store_true")
+    parser.add_argument("--width", type=float, default=1.0,
+                        help="network width of the step timing (1.0 = the paper's; smaller for smoke runs)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,9 +188,9 @@ def main():
         aug = augment_time(device)
         print(f"device-side batch preparation (crop/flip, trimap, --online-adjust), batch 8 on {name}: "
               f"{aug * 1e3:.1f} ms = {8 / aug:.0f} samples/s", flush=True)
-        seconds = step_time(device, args.batch, args.steps)
+        seconds = step_time(device, args.batch, args.steps, args.width)
         need = args.batch / seconds
-        print(f"joint step 256x256 width 1.0 batch {args.batch} on {name}: {seconds:.3f} s/step = "
+        print(f"joint step 256x256 width {args.width} batch {args.batch} on {name}: {seconds:.3f} s/step = "
               f"{need:.1f} samples/s; one shard-loader core gives {rates[1][0] / need:.1f}x that, "
               f"one image-folder core {rates[1][1] / need:.2f}x")
 
