@@ -176,14 +176,16 @@ def seed_worker(worker_id: int) -> None:
 
 def make_loader(dataset, batch_size: int, shuffle: bool = True, workers: int = 0, seed: int = 0,
                 drop_last: bool = True, rank: int = 0, world_size: int = 1,
-                prefetch: int = 4) -> DataLoader:
+                prefetch: int = 4, pin_memory: bool | None = None) -> DataLoader:
     """A DataLoader over ``dataset`` with a ``ResumableSampler`` (``loader.sampler``).
 
-    Pinned memory when CUDA is available; ``prefetch`` batches per worker; persistent workers.
+    Pinned memory when the batches go to a CUDA device (``pin_memory``; None: whenever CUDA
+    is available); ``prefetch`` batches per worker; persistent workers.
     """
     sampler = ResumableSampler(len(dataset), seed, shuffle, rank, world_size)
     extra = {"prefetch_factor": prefetch, "persistent_workers": True} if workers > 0 else {}
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      drop_last=drop_last, pin_memory=torch.cuda.is_available(),
+                      drop_last=drop_last,
+                      pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
                       worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed),
                       **extra)

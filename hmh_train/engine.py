@@ -121,8 +121,9 @@ def _loaders(cfg: TrainConfig, runtime):
     train_set = ShardDataset(cfg.shards, "train")
     per_rank = -(-len(train_set) // runtime.world_size)
     # full batches only, unless the split is smaller than one batch (tiny example builds)
+    pin = runtime.device.type == "cuda"
     loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, cfg.seed,
-                         per_rank >= cfg.batch_size, runtime.rank, runtime.world_size)
+                         per_rank >= cfg.batch_size, runtime.rank, runtime.world_size, pin_memory=pin)
     if cfg.val_batches <= 0:
         return loader, None
     try:
@@ -130,7 +131,7 @@ def _loaders(cfg: TrainConfig, runtime):
     except ValueError:  # no test split: best checkpoint follows the training loss
         return loader, None
     val_set = ShardDataset(cfg.shards, "test")  # a broken test shard is an error, not a skip
-    return loader, make_loader(val_set, cfg.batch_size, False, 0, cfg.seed, False)
+    return loader, make_loader(val_set, cfg.batch_size, False, 0, cfg.seed, False, pin_memory=pin)
 
 
 def _check_finite(state: LoopState, losses: dict, runtime) -> None:

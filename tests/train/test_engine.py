@@ -108,3 +108,16 @@ def test_sigterm_saves_and_exits_cleanly(shards, tmp_path, workers):
     saved = ckpt_io.load(run / "checkpoints" / "last.pt")
     assert saved["step"] >= 2 and "Traceback" not in err
 
+
+
+def test_loaders_pin_memory_only_for_a_cuda_device(shards, tmp_path, monkeypatch):
+    """--device cpu on a GPU machine must not pin (the pin thread would open a CUDA context)."""
+    from hmh_train import engine
+    from hmh_train.distributed import Runtime
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    cfg = small_config("matting", shards, tmp_path)
+    loader, val_loader = engine._loaders(cfg, Runtime(torch.device("cpu")))
+    assert loader.pin_memory is False and val_loader.pin_memory is False
+    loader, _ = engine._loaders(cfg, Runtime(torch.device("cuda", 0)))
+    assert loader.pin_memory is True
