@@ -118,6 +118,18 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("workers and val_batches must be >= 0")
 
 
+def check_image_size(cfg: TrainConfig, size) -> None:
+    """Shard images must fit the U-Net (multiples of 2**num_downs) and the critic (of 32)."""
+    h, w = size
+    need = 2 ** cfg.num_downs if cfg.mode != "matting" else 1
+    need = max(need, 32) if cfg.mode == "joint" else need
+    if h % need or w % need:
+        fit = max([d for d in range(5, cfg.num_downs) if h % 2 ** d == 0 == w % 2 ** d], default=None)
+        hint = f"use --num-downs {fit} or less" if fit else "rebuild the shards with --size 256"
+        raise ConfigError(f"{cfg.shards}: images are {h}×{w} but the {cfg.mode} networks need "
+                          f"multiples of {need} (--num-downs {cfg.num_downs}); {hint}")
+
+
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     """``line L, column C: problem`` of a YAML parse error (first line of the message otherwise)."""
     mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)

@@ -22,7 +22,7 @@ import torch
 from hmh_train import checkpoint as ckpt_io
 from hmh_train import distributed as dist_utils
 from hmh_train.augment import make_batch
-from hmh_train.config import TrainConfig, config_dict, resume_config, save_config
+from hmh_train.config import TrainConfig, check_image_size, config_dict, resume_config, save_config
 from hmh_train.data import ShardDataset, make_loader, split_files
 from hmh_train.logging_utils import RunLogger
 from hmh_train.optim import build_optimizers, build_schedulers, current_lrs
@@ -207,21 +207,9 @@ def train(cfg: TrainConfig, explicit=None) -> dict:
         dist_utils.teardown(runtime)
 
 
-def _check_size(cfg: TrainConfig, size) -> None:
-    """Shard images must fit the U-Net (multiples of 2**num_downs) and the critic (of 32)."""
-    h, w = size
-    need = 2 ** cfg.num_downs if cfg.mode != "matting" else 1
-    need = max(need, 32) if cfg.mode == "joint" else need
-    if h % need or w % need:
-        fit = max([d for d in range(5, cfg.num_downs) if h % 2 ** d == 0 == w % 2 ** d], default=None)
-        hint = f"use --num-downs {fit} or less" if fit else "rebuild the shards with --size 256"
-        raise TrainingError(f"{cfg.shards}: images are {h}×{w} but the {cfg.mode} networks need "
-                            f"multiples of {need} (--num-downs {cfg.num_downs}); {hint}")
-
-
 def _train(cfg, runtime, steps) -> dict:
     loader, val_loader = _loaders(cfg, runtime)
-    _check_size(cfg, loader.dataset.size)
+    check_image_size(cfg, loader.dataset.size)
     nets = build_nets(cfg, runtime)
     optims = build_optimizers(nets, cfg)
     schedulers = build_schedulers(optims, cfg, len(loader))
