@@ -92,3 +92,14 @@ def test_yaml_syntax_error_names_line_and_problem(tmp_path, text, where):
         load_config("joint", user)
     assert str(info.value).startswith(f"{user}: not valid YAML (") and where in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_check_image_size_per_mode():
+    from hmh_train.config import check_image_size
+
+    check_image_size(load_config("matting"), (100, 100))   # IndexNet input is resized inside
+    check_image_size(load_config("joint"), (256, 512))
+    with pytest.raises(ConfigError, match="need multiples of 256 .*use --num-downs 6 or less"):
+        check_image_size(load_config("harmonization"), (64, 128))
+    with pytest.raises(ConfigError, match="need multiples of 32 .*rebuild the shards"):
+        check_image_size(load_config("joint", None, {"num_downs": 5}), (100, 100))
