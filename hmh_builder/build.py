@@ -148,30 +148,32 @@ def run_build(config: BuildConfig, options: RunOptions, echo=print) -> BuildOutc
     config = dataclasses.replace(config, shard_size=shard_size)
     outcome = BuildOutcome(config=config, discovered=len(pairs) + len(pair_failures))
     tasks = plan_shards(pairs, config.seed, config.test_fraction, shard_size, config.adjust)
-    previous = resume.prepare_out(out, config.to_dict(), config.hash(), options.overwrite)
-    if previous is not None:
-        done = resume.records_from_manifest(out, previous, tasks, config.hash())
-    else:
-        done = resume.load_records(out, tasks, config.hash())
-    outcome.kept_shards = len(done)
-    resume.clean_partial(out, [r["entry"]["path"] for r in done.values() if r.get("entry")])
-    todo = [t for t in tasks if t.name not in done]
-    if todo and os.path.exists(os.path.join(out, "manifest.json")):
-        resume.save_records(out, tasks, done, config.hash())  # kept shards survive a stop
-        os.remove(os.path.join(out, "manifest.json"))  # the folder is no longer complete
-    if done and todo:
-        echo(f"resuming: {len(done)} of {len(tasks)} shard(s) already complete, building {len(todo)}")
-    try:
-        outcome.built = _run_remaining(todo, _context(config, out, native), options, done, outcome.faults)
-    except KeyboardInterrupt:
+    with resume.exclusive(out):  # one build at a time per OUT
+        previous = resume.prepare_out(out, config.to_dict(), config.hash(), options.overwrite)
+        if previous is not None:
+            done = resume.records_from_manifest(out, previous, tasks, config.hash())
+        else:
+            done = resume.load_records(out, tasks, config.hash())
+        outcome.kept_shards = len(done)
         resume.clean_partial(out, [r["entry"]["path"] for r in done.values() if r.get("entry")])
-        raise
-    outcome.seconds = time.perf_counter() - start
-    if outcome.faults:
-        resume.clean_partial(out, [r["entry"]["path"] for r in done.values() if r.get("entry")])
+        todo = [t for t in tasks if t.name not in done]
+        if todo and os.path.exists(os.path.join(out, "manifest.json")):
+            resume.save_records(out, tasks, done, config.hash())  # kept shards survive a stop
+            os.remove(os.path.join(out, "manifest.json"))  # the folder is no longer complete
+        if done and todo:
+            echo(f"resuming: {len(done)} of {len(tasks)} shard(s) already complete, building {len(todo)}")
+        try:
+            outcome.built = _run_remaining(todo, _context(config, out, native), options, done,
+                                           outcome.faults)
+        except KeyboardInterrupt:
+            resume.clean_partial(out, [r["entry"]["path"] for r in done.values() if r.get("entry")])
+            raise
+        outcome.seconds = time.perf_counter() - start
+        if outcome.faults:
+            resume.clean_partial(out, [r["entry"]["path"] for r in done.values() if r.get("entry")])
+            return outcome
+        outcome.manifest, outcome.failures = _manifest(config, done, tasks, outcome.discovered,
+                                                       pair_failures, options, outcome.seconds)
+        write_outputs(out, outcome.manifest, outcome.failures)
+        resume.finish(out)
         return outcome
-    outcome.manifest, outcome.failures = _manifest(config, done, tasks, outcome.discovered,
-                                                   pair_failures, options, outcome.seconds)
-    write_outputs(out, outcome.manifest, outcome.failures)
-    resume.finish(out)
-    return outcome

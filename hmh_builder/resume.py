@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 
 from hmh_builder import schema
 from hmh_builder.writer import TMP_SUFFIX, atomic_write_text
@@ -49,6 +50,31 @@ def wipe(out: str) -> None:
             shutil.rmtree(path)
         elif os.path.exists(path):
             os.remove(path)
+
+
+@contextmanager
+def exclusive(out: str):
+    """Hold an exclusive lock on the OUT folder while a build runs, so a second hmh-build on
+    the same OUT stops at once (OutError) instead of deleting the first one's temporaries.
+    Best effort: where the filesystem has no flock (some NFS mounts) the build runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    os.makedirs(out, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutError(f"{out} is being written by another hmh-build; wait for it to "
+                           "finish or stop it, then rerun") from None
+        except OSError:
+            pass  # no locks on this filesystem
+        yield
+    finally:
+        os.close(fd)
 
 
 def prepare_out(out: str, config: dict, config_hash: str, overwrite: bool) -> dict | None:

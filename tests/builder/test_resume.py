@@ -204,3 +204,25 @@ def test_only_the_auto_shard_size_changed_says_which_shard_size_keeps_the_shards
     with pytest.raises(resume.OutError) as info:
         resume.prepare_out(str(tmp_path), dict(config, seed=1, shard_size=2), "h3", overwrite=False)
     assert "(differs in: seed, shard_size); rerun with --overwrite" in str(info.value)
+
+
+def test_a_second_build_into_the_same_out_stops_at_once(reference, tmp_path):
+    """While one hmh-build writes OUT (it holds a lock on the folder), another one started
+    on the same OUT must not clean up the first one's temporaries: one line, exit 1."""
+    import fcntl
+
+    src = reference[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running build holds
+        busy = CliRunner().invoke(main, build_args(src, out, "--workers", 1, *OPTIONS))
+    finally:
+        os.close(fd)
+    assert busy.exit_code == 1
+    assert busy.output.strip() == f"error: {out} is being written by another hmh-build; wait for it " \
+                                  "to finish or stop it, then rerun"
+    assert os.listdir(out) == []
+    free = CliRunner().invoke(main, build_args(src, out, "--workers", 1, *OPTIONS))
+    assert free.exit_code == 0, free.output
