@@ -226,3 +226,18 @@ def test_a_second_build_into_the_same_out_stops_at_once(reference, tmp_path):
     assert os.listdir(out) == []
     free = CliRunner().invoke(main, build_args(src, out, "--workers", 1, *OPTIONS))
     assert free.exit_code == 0, free.output
+
+
+def test_no_flock_on_the_filesystem_still_builds(tmp_path, monkeypatch):
+    """Some NFS mounts refuse flock (ENOLCK): the lock is best effort, the build goes on."""
+    import errno
+    import fcntl
+
+    from hmh_builder import resume
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with resume.exclusive(str(tmp_path / "out")):
+        assert (tmp_path / "out").is_dir()
