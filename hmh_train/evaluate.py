@@ -55,18 +55,9 @@ class EvalConfig:
 def resolve_device(name: str) -> torch.device:
     """``auto`` → cuda when available, else cpu; otherwise the named device. ValueError (one
     line) for a name torch does not know or a CUDA device this machine does not have."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"--device {name}: not a device name (auto, cpu, cuda, cuda:1, ...)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available on this machine")
-        if (device.index or 0) >= torch.cuda.device_count():
-            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return device
+    from hmh_train.distributed import pick_device
+
+    return pick_device(name)
 
 
 def run_name(path: str, taken: set) -> str:

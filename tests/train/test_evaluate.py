@@ -127,7 +127,7 @@ def test_eval_cli_prints_table_and_errors_in_one_line(shards, runs, tmp_path):
 
 def test_bad_device_is_one_line_for_eval_and_composite(shards, runs, tmp_path):
     missing_cuda = "cuda:99" if torch.cuda.is_available() else "cuda"
-    for device, said in (("gpu", "--device gpu: not a device name"),
+    for device, said in (("gpu", "--device gpu: not a device"),
                          (missing_cuda, f"--device {missing_cuda}: ")):
         for args in (["eval", "--ckpt", str(runs["both"]), "--shards", str(shards), "--limit", "1",
                       "--no-progress", "--out", str(tmp_path / "e")],
