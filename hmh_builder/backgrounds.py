@@ -48,14 +48,15 @@ class BackgroundConfig:
 
 
 def discover(src: str) -> list:
-    """Relative "/"-separated paths of every image under ``src``, sorted."""
-    found = []
-    for root, dirs, files in os.walk(src):
-        dirs.sort()
-        for name in files:
-            if name.lower().endswith(EXTENSIONS) and not name.startswith("."):
-                found.append(os.path.relpath(os.path.join(root, name), src).replace(os.sep, "/"))
-    return sorted(found)
+    """Relative "/"-separated paths of every image under ``src``, sorted. The same walk as the
+    portrait sources: symlinked folders are followed (a loop only once), hidden files skipped;
+    an unlistable folder raises BackgroundError naming it."""
+    from hmh_builder.sources import SourceError, _walk
+
+    try:
+        return _walk(src, "", EXTENSIONS)
+    except SourceError as exc:
+        raise BackgroundError(str(exc)) from None
 
 
 def fit_background(image: np.ndarray, height: int, width: int) -> np.ndarray:

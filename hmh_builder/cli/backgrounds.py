@@ -38,7 +38,8 @@ def _parse_size(ctx, param, value):
 def backgrounds_command(src, out_dir, size, workers, shard_size, overwrite, backend, scheduler):
     """Shard a folder of background images into BG/backgrounds/backgrounds-NNNNN.h5
     (datasets `image` (N, H, W, 3) uint8 RGB and `id` = path relative to --src), with
-    manifest.json and failures.jsonl like an HMH build; check it with `hmh-build verify BG`."""
+    manifest.json and failures.jsonl like an HMH build; check it with `hmh-build verify BG`.
+    Exit status as hmh-build: 0 all written, 3 some images failed (failures.jsonl), 1 error."""
     from hmh_builder.backgrounds import BackgroundConfig, BackgroundError, build_backgrounds
 
     config = BackgroundConfig(os.path.abspath(src), size, shard_size)
@@ -53,3 +54,5 @@ def backgrounds_command(src, out_dir, size, workers, shard_size, overwrite, back
                f"shards, {counts['failed']} failed (see failures.jsonl), "
                f"{manifest['run']['duration_s']:.1f} s")
     click.echo(f"content-digest: {manifest['content_digest']}")
+    if counts["failed"]:
+        sys.exit(3)  # as hmh-build: some inputs failed, all others were written

@@ -1,6 +1,8 @@
 """``hmh-train composite``: parse options into a CompositeConfig and call ``composite.run``."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from hmh_train.infer import HARMONIZE_SIDE, MASK_BAND
@@ -73,3 +75,5 @@ def composite_command(**options):
         click.echo(f"  {stem}: {reason}", err=True)
     if result["failed"] and not result["written"]:
         raise click.ClickException("no portrait could be composited (see failures.csv)")
+    if result["failed"]:
+        sys.exit(3)  # as hmh-build: some inputs failed (failures.csv), all others were written

@@ -1,6 +1,7 @@
 """hmh-build backgrounds: nested jpg/png folder → verified shards, same digest for any workers."""
 import json
 import shutil
+import os
 
 import cv2
 import h5py
@@ -38,7 +39,7 @@ def _build(src, out, *extra):
 def test_build_verifies_and_records_failures(scenes, tmp_path):
     out = tmp_path / "bg"
     result = _build(scenes, out)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output
     report = inspect_build(out)
     assert report.problems == []
     manifest = json.loads((out / "manifest.json").read_text())
@@ -59,7 +60,7 @@ def test_build_verifies_and_records_failures(scenes, tmp_path):
 
 def test_pixels_are_rgb_and_fitted(scenes, tmp_path):
     out = tmp_path / "bg"
-    assert _build(scenes, out).exit_code == 0
+    assert _build(scenes, out).exit_code == 3
     source = cv2.imread(str(scenes / "u.png"))[..., ::-1]
     for path in out.glob("backgrounds/*.h5"):
         with h5py.File(path) as h5:
@@ -71,8 +72,8 @@ def test_pixels_are_rgb_and_fitted(scenes, tmp_path):
 
 def test_same_digest_with_more_workers_and_verify_catches_damage(scenes, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    assert _build(scenes, one).exit_code == 0
-    assert _build(scenes, two, "--workers", "2").exit_code == 0
+    assert _build(scenes, one).exit_code == 3
+    assert _build(scenes, two, "--workers", "2").exit_code == 3
     digest = lambda p: json.loads((p / "manifest.json").read_text())["content_digest"]  # noqa
     assert digest(one) == digest(two)
     shard = next(two.glob("backgrounds/*.h5"))
@@ -99,7 +100,7 @@ def test_refuses_non_empty_out_and_empty_source(scenes, tmp_path):
     empty.mkdir()
     result = _build(empty, tmp_path / "bg2")
     assert result.exit_code == 1 and "no .jpg/.jpeg/.png images" in result.output
-    assert _build(scenes, out, "--overwrite").exit_code == 0
+    assert _build(scenes, out, "--overwrite").exit_code == 3
     shutil.rmtree(out)
 
 
@@ -107,12 +108,25 @@ def test_dask_cluster_gives_the_local_digest(scenes, tmp_path):
     from dask.distributed import LocalCluster
 
     local, remote = tmp_path / "local", tmp_path / "remote"
-    assert _build(scenes, local).exit_code == 0
+    assert _build(scenes, local).exit_code == 3
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                       host="127.0.0.1", dashboard_address=None) as cluster:
         result = _build(scenes, remote, "--backend", "dask", "--scheduler",
                         cluster.scheduler_address)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output
     digest = lambda p: json.loads((p / "manifest.json").read_text())["content_digest"]  # noqa
     assert digest(local) == digest(remote)
     assert inspect_build(remote).problems == []
+
+
+def test_symlinked_folder_is_followed_and_partial_failure_exits_3(scenes, tmp_path):
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    os.symlink(scenes, linked / "elsewhere")
+    out = tmp_path / "bg_linked"
+    result = _build(linked, out)
+    assert result.exit_code == 3, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["written"] == 7 and manifest["counts"]["failed"] == 1
+    assert all(line.startswith("elsewhere/") for line in
+               [json.loads(x)["path"] for x in (out / "failures.jsonl").read_text().splitlines()])
