@@ -172,10 +172,6 @@ def compute_stats(folder, max_samples: int | None = None, seed: int = 0,
     return stats
 
 
-def _decode(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 def _histogram_panels(stats: dict) -> list:
     """(title, summary) for every histogram the plot shows."""
     panels = [(f"{t}: {k}", s) for t, keys in stats["params"].items()
