@@ -23,7 +23,7 @@ import numpy as np
 
 from hmh_builder import __version__, schema
 from hmh_builder.imageio import DecodeError, decode_image
-from hmh_builder.writer import TMP_SUFFIX, atomic_write_text, fsync_dir
+from hmh_builder.writer import TMP_SUFFIX, _remove_quietly, atomic_write_text, publish
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -103,35 +103,16 @@ def write_shard(out_dir: str, index: int, rels: list, config: dict, config_hash:
                 digests.append((rel, schema.background_digest(rel, image)))
             _shrink(h5, len(ids))
             h5["id"][:] = ids
-        return {"entry": _finish(out_dir, path, rel_path, len(ids)), "digests": digests,
-                "failures": failures}
+        return {"entry": publish(path, rel_path, schema.BACKGROUND_SPLIT, len(ids)),
+                "digests": digests, "failures": failures}
     except BaseException:
-        _remove(path + TMP_SUFFIX)
+        _remove_quietly(path + TMP_SUFFIX)
         raise
 
 
 def _shrink(h5, rows: int) -> None:
     for name in (schema.BACKGROUND_IMAGE_DATASET, "id"):
         h5[name].resize(rows, axis=0)
-
-
-def _finish(out_dir, path, rel_path, rows):
-    if rows == 0:
-        _remove(path + TMP_SUFFIX)
-        return None
-    with open(path + TMP_SUFFIX, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(path + TMP_SUFFIX, path)
-    fsync_dir(os.path.dirname(path))
-    return {"path": rel_path, "split": schema.BACKGROUND_SPLIT, "samples": rows,
-            "bytes": os.path.getsize(path), "sha256": schema.file_sha256(path)}
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 @dataclass(frozen=True)

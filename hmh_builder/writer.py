@@ -48,6 +48,21 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
+def publish(path: str, rel_path: str, split: str, rows: int) -> dict | None:
+    """Move the closed ``path.tmp`` into place (fsync file, rename, fsync folder); returns its
+    manifest entry (path, split, samples, bytes, sha256), or None after removing an empty one."""
+    tmp = path + TMP_SUFFIX
+    if rows == 0:
+        _remove_quietly(tmp)
+        return None
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(path))
+    return {"path": rel_path, "split": split, "samples": rows,
+            "bytes": os.path.getsize(path), "sha256": schema.file_sha256(path)}
+
+
 class ShardWriter:
     """Write one shard of at most ``capacity`` samples of size (height, width).
 
@@ -96,19 +111,11 @@ class ShardWriter:
             for name, values in self._strings.items():
                 h5[name][:] = values
             h5.close()
-            if self.rows == 0:
-                _remove_quietly(self.tmp)
-                return None
-            with open(self.tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(self.tmp, self.path)
+            return publish(self.path, self.rel_path, self.split, self.rows)
         except BaseException:
             h5.close()
             _remove_quietly(self.tmp)
             raise
-        fsync_dir(os.path.dirname(self.path))
-        return {"path": self.rel_path, "split": self.split, "samples": self.rows,
-                "bytes": os.path.getsize(self.path), "sha256": schema.file_sha256(self.path)}
 
     def abort(self) -> None:
         """Drop the temporary file (after an error or an interrupt)."""
