@@ -11,6 +11,8 @@ import json
 import math
 import os
 
+from hmh_builder.writer import atomic_write_text
+
 DASH = "–"
 #: (summary key, column title, format) of the Table 1 columns, in order.
 COLUMNS = (
@@ -117,20 +119,13 @@ def write_samples_csv(path: str, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _atomic_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def write_outputs(out: str, rows: list[dict], summaries: dict, settings: dict) -> str:
     """samples.csv, table.md, table.csv, then summary.json last (its presence = finished)."""
     os.makedirs(out, exist_ok=True)
     write_samples_csv(os.path.join(out, "samples.csv"), rows)
     table = table1_markdown(summaries, settings)
-    _atomic_text(os.path.join(out, "table.md"), table)
+    atomic_write_text(os.path.join(out, "table.md"), table)
     write_table_csv(os.path.join(out, "table.csv"), summaries)
     summary = {"settings": settings, "runs": summaries}
-    _atomic_text(os.path.join(out, "summary.json"), json.dumps(json_safe(summary), indent=2, default=str) + "\n")
+    atomic_write_text(os.path.join(out, "summary.json"), json.dumps(json_safe(summary), indent=2, default=str) + "\n")
     return table

@@ -26,7 +26,8 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 
-from hmh_train.report import table1_markdown, write_table_csv, _atomic_text, json_safe
+from hmh_builder.writer import atomic_write_text
+from hmh_train.report import json_safe, table1_markdown, write_table_csv
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ def sweep(cfg: SweepConfig) -> dict:
 def _write_table(cfg: SweepConfig, summaries: dict, extra: dict) -> str:
     settings = {"split": cfg.eval_split, "trimap_radius": _radius(), "region": "unknown"}
     table = table1_markdown(summaries, settings, extra)
-    _atomic_text(os.path.join(cfg.out, "table.md"), table)
+    atomic_write_text(os.path.join(cfg.out, "table.md"), table)
     write_table_csv(os.path.join(cfg.out, "table.csv"), summaries, extra)
     return table
 
@@ -206,4 +207,4 @@ def _write_state(cfg: SweepConfig, status: list, total: int) -> None:
     state = {"grid": [[k, list(v)] for k, v in cfg.grid], "shards": cfg.shards, "config": cfg.config,
              "max_steps": cfg.max_steps, "overrides": cfg.overrides, "points_total": total,
              "points": status}
-    _atomic_text(os.path.join(cfg.out, "sweep.json"), json.dumps(json_safe(state), indent=2) + "\n")
+    atomic_write_text(os.path.join(cfg.out, "sweep.json"), json.dumps(json_safe(state), indent=2) + "\n")
