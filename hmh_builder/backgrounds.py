@@ -23,6 +23,7 @@ import numpy as np
 
 from hmh_builder import __version__, schema
 from hmh_builder.imageio import DecodeError, decode_image
+from hmh_builder.sources import SourceError, _walk, failure
 from hmh_builder.writer import TMP_SUFFIX, _remove_quietly, atomic_write_text, publish
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -51,8 +52,6 @@ def discover(src: str) -> list:
     """Relative "/"-separated paths of every image under ``src``, sorted. The same walk as the
     portrait sources: symlinked folders are followed (a loop only once), hidden files skipped;
     an unlistable folder raises BackgroundError naming it."""
-    from hmh_builder.sources import SourceError, _walk
-
     try:
         return _walk(src, "", EXTENSIONS)
     except SourceError as exc:
@@ -95,7 +94,7 @@ def write_shard(out_dir: str, index: int, rels: list, config: dict, config_hash:
                 try:
                     image = decode_image(os.path.join(config["source"], rel))
                 except DecodeError as exc:
-                    failures.append({"id": rel, "path": rel, "stage": "decode", "reason": str(exc)})
+                    failures.append(failure(rel, rel, "decode", str(exc)))
                     continue
                 image = fit_background(image, height, width)
                 h5[schema.BACKGROUND_IMAGE_DATASET][len(ids)] = image
