@@ -51,7 +51,7 @@ def sample_refs(folder, split: str | None = None) -> list:
     refs = []
     for entry in shard_list(folder, split):
         with open_shard(folder, entry["path"]) as h5:
-            ids = [_decode(v) for v in h5["id"][()]]
+            ids = list(h5["id"].asstr()[()])
         refs += [SampleRef(entry["path"], row, sample_id, entry["split"])
                  for row, sample_id in enumerate(ids)]
     return refs
@@ -67,13 +67,9 @@ def read_samples(folder, refs, names=schema.IMAGE_DATASETS) -> list:
             h5 = handles[ref.shard]
             sample = {name: h5[name][ref.row] for name in names}
             for key in schema.STRING_DATASETS:
-                sample[key] = _decode(h5[key][ref.row])
+                sample[key] = h5[key].asstr()[ref.row]
             out.append(sample)
     finally:
         for handle in handles.values():
             handle.close()
     return out
-
-
-def _decode(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
