@@ -37,8 +37,7 @@ class BackgroundPool:
         elif os.path.isdir(self.source):
             self.files = sorted(glob.glob(os.path.join(self.source, schema.BACKGROUND_SPLIT, "*.h5")))
             if not self.files:
-                self.paths = sorted(p for p in glob.glob(os.path.join(self.source, "**", "*"), recursive=True)
-                                    if p.lower().endswith(IMAGE_EXTENSIONS))
+                self.paths = _image_walk(self.source)
         else:
             raise CompositeError(f"{self.source}: no such background file or folder")
         for path in self.files:
@@ -65,8 +64,8 @@ class BackgroundPool:
 
     def __getitem__(self, index: int):
         if self.paths:
-            path = self.paths[index]
-            return os.path.relpath(path, self.source), read_rgb(path)
+            rel = self.paths[index]
+            return rel, read_rgb(os.path.join(self.source, rel))
         import h5py
 
         shard = bisect.bisect_right(self.offsets, index) - 1
@@ -81,6 +80,17 @@ class BackgroundPool:
         for handle in self._handles.values():
             handle.close()
         self._handles = {}
+
+
+def _image_walk(folder: str) -> list[str]:
+    """Sorted "/" paths of the images under ``folder``, by the builder's source walk (symlinked
+    folders followed, a loop only once; hidden files skipped; an unlistable folder named)."""
+    from hmh_builder.sources import SourceError, _walk
+
+    try:
+        return _walk(folder, "", IMAGE_EXTENSIONS)
+    except SourceError as exc:
+        raise CompositeError(str(exc)) from None
 
 
 def background_index(seed: int, stem: str, count: int) -> int:

@@ -250,3 +250,14 @@ def test_batch_out_equal_to_an_input_folder_is_refused(files, tmp_path):
         assert result.exit_code == 1 and "--out is also the --images folder" in result.output, result.output
         assert "Traceback" not in result.output
     assert (portraits / "a.png").read_bytes() == before
+
+
+def test_background_folder_follows_symlinks_once(files, tmp_path):
+    folder = tmp_path / "scenes"
+    (folder / "sub").mkdir(parents=True)
+    cv2.imwrite(str(folder / "sub" / "x.png"), cv2.imread(files["image"]))
+    (folder / "sub" / "loop").symlink_to(folder)          # a loop: walked once
+    (tmp_path / "linked").symlink_to(folder / "sub")
+    pool = BackgroundPool(str(folder))
+    assert len(pool) == 1 and pool[0][0] == "sub/x.png" and pool[0][1].shape == (48, 40, 3)
+    assert len(BackgroundPool(str(tmp_path / "linked"))) == 1  # a symlinked folder is followed
