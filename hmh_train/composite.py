@@ -169,10 +169,11 @@ def composite_one(cfg: CompositeConfig, nets, device) -> dict:
 def run(cfg: CompositeConfig) -> dict:
     """Load the checkpoint, then run the single or the batch form (``hmh_train.composite_batch``)."""
     from hmh_train.checkpoint import load_nets
-    from hmh_train.evaluate import checkpoint_file, resolve_device
+    from hmh_train.distributed import pick_device
+    from hmh_train.evaluate import checkpoint_file
 
     checkpoint_file(cfg.ckpt)
-    device = resolve_device(cfg.device)
+    device = pick_device(cfg.device)
     nets, _ = load_nets(cfg.ckpt, device=device)
     with torch.no_grad():
         if cfg.images:

@@ -29,6 +29,7 @@ import torch
 
 from hmh_train import metrics as M
 from hmh_train.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
+from hmh_train.distributed import pick_device
 from hmh_train.infer import composite, harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
 
 MATTING_KEYS = ("alpha_mse", "sad", "grad", "conn")
@@ -50,14 +51,6 @@ class EvalConfig:
     trimap_radius: int = EVAL_TRIMAP_RADIUS
     limit: int | None = None        # first N samples only (quick looks)
     progress: bool = True
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → cuda when available, else cpu; otherwise the named device. ValueError (one
-    line) for a name torch does not know or a CUDA device this machine does not have."""
-    from hmh_train.distributed import pick_device
-
-    return pick_device(name)
 
 
 def run_name(path: str, taken: set) -> str:
@@ -148,7 +141,7 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str) -> list
 
     from hmh_train.checkpoint import load_nets
 
-    device = resolve_device(cfg.device)
+    device = pick_device(cfg.device)
     nets, _ = load_nets(path, device=device)
     if nets.matting is None and nets.harmonization is None:
         raise ValueError(f"{path}: the checkpoint holds neither a matting nor a harmonization net")
