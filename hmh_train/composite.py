@@ -87,12 +87,18 @@ def read_gray(path: str, shape: tuple, what: str) -> np.ndarray:
     return gray
 
 
-def write_rgb(path: str, rgb: np.ndarray) -> None:
-    """Write uint8 RGB (H, W, 3) by extension; CompositeError for an unknown extension."""
+def output_type(path: str) -> str:
+    """The lower-case extension of an output path; CompositeError when it is not one we write."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in IMAGE_EXTENSIONS:
         raise CompositeError(f"{path}: unknown output type {ext or '(none)'}; use one of "
                              f"{', '.join(IMAGE_EXTENSIONS)}")
+    return ext
+
+
+def write_rgb(path: str, rgb: np.ndarray) -> None:
+    """Write uint8 RGB (H, W, 3) by extension; CompositeError for an unknown extension."""
+    ext = output_type(path)
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
     ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
@@ -155,9 +161,9 @@ def write_result(arrays: dict, image: np.ndarray, out: str, figure: str | None) 
 
 def composite_one(cfg: CompositeConfig, nets, device) -> dict:
     """Single form; returns {"out", "figure", "harmonized": bool}."""
-    for path in (cfg.out, cfg.figure):
-        if path and os.path.splitext(path)[1].lower() not in IMAGE_EXTENSIONS:
-            raise CompositeError(f"{path}: unknown output type; use one of {', '.join(IMAGE_EXTENSIONS)}")
+    for path in (cfg.out, cfg.figure):  # before any work, not after the networks ran
+        if path:
+            output_type(path)
     image = read_rgb(cfg.image)
     kind, guide = guide_from_files(image.shape, cfg.trimap, cfg.alpha, cfg.mask, cfg.band)
     background = read_rgb(cfg.background)
