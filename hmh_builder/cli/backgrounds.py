@@ -6,15 +6,17 @@ import click
 
 
 def _parse_size(ctx, param, value):
+    from hmh_builder.config import ConfigError, parse_size
+
     try:
-        parts = [int(v) for v in value.lower().split("x")]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not N or HxW (e.g. 256 or 256x320)") from None
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) < 8:
+        size = parse_size(value)  # the build's own N / HxW parser; "native" means nothing here
+    except ConfigError:
+        size = None
+    if size is None:
+        raise click.BadParameter(f"{value!r} is not N or HxW (e.g. 256 or 256x320)")
+    if min(size) < 8:
         raise click.BadParameter(f"{value!r} is not N or HxW with sides of at least 8 pixels")
-    return tuple(parts)
+    return size
 
 
 @click.command("backgrounds")
