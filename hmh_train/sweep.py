@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from hmh_builder.writer import atomic_write_text
+from hmh_train.augment import EVAL_TRIMAP_RADIUS
 from hmh_train.report import json_safe, table1_markdown, write_table_csv
 
 
@@ -190,17 +191,11 @@ def sweep(cfg: SweepConfig) -> dict:
 
 
 def _write_table(cfg: SweepConfig, summaries: dict, extra: dict) -> str:
-    settings = {"split": cfg.eval_split, "trimap_radius": _radius(), "region": "unknown"}
+    settings = {"split": cfg.eval_split, "trimap_radius": EVAL_TRIMAP_RADIUS, "region": "unknown"}
     table = table1_markdown(summaries, settings, extra)
     atomic_write_text(os.path.join(cfg.out, "table.md"), table)
     write_table_csv(os.path.join(cfg.out, "table.csv"), summaries, extra)
     return table
-
-
-def _radius() -> int:
-    from hmh_train.augment import EVAL_TRIMAP_RADIUS
-
-    return EVAL_TRIMAP_RADIUS
 
 
 def _write_state(cfg: SweepConfig, status: list, total: int) -> None:
