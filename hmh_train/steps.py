@@ -96,9 +96,11 @@ def frozen(module):
             p.requires_grad_(flag)
 
 
-def _f(x) -> float:
-    """Python float of a 0-dim tensor (detached)."""
-    return float(x.detach())
+def _floats(values: dict) -> dict:
+    """``{name: python float}`` of 0-dim tensors, read in one device→host copy (one sync per
+    step on CUDA, not one per logged value); key order kept."""
+    numbers = torch.stack([v.detach() for v in values.values()]).tolist()
+    return dict(zip(values, numbers))
 
 
 def _to_pm1(x):
@@ -155,8 +157,8 @@ def matting_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) 
     optims.matting.step()
     with torch.no_grad():
         l_gm = alpha_l1_unknown(pred.clamp(0, 1), batch.alpha, batch.trimap)
-    return {"loss_matting": _f(total), "loss_alpha": _f(l_alpha),
-            "loss_comp": _f(l_comp), "loss_gm": _f(l_gm), "total": _f(total)}
+    return _floats({"loss_matting": total, "loss_alpha": l_alpha, "loss_comp": l_comp,
+                    "loss_gm": l_gm, "total": total})
 
 
 def harmonization_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) -> dict:
@@ -170,7 +172,7 @@ def harmonization_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepCo
     optims.harmonization.zero_grad(set_to_none=True)
     total.backward()
     optims.harmonization.step()
-    return {"loss_gh": _f(l_gh), "total": _f(total)}
+    return _floats({"loss_gh": l_gh, "total": total})
 
 
 def critic_step(disc, optim, real, fakes, cfg: StepConfig, generator=None):
@@ -187,7 +189,7 @@ def critic_step(disc, optim, real, fakes, cfg: StepConfig, generator=None):
         scores = disc(_to_pm1(x)).float()
     s_real, *s_fakes = scores.split(n)
     loss = discriminator_loss(cfg.gan_loss, s_real, s_fakes)
-    out = {}
+    logged = {}
     if cfg.gan_loss == "wgan-gp":  # each sample is paired with one fake type drawn at random
         pick = torch.randint(len(fakes), (n,), generator=generator).to(real.device)
         rows = torch.arange(n, device=real.device)
@@ -195,14 +197,16 @@ def critic_step(disc, optim, real, fakes, cfg: StepConfig, generator=None):
         gp = gradient_penalty(_plain(disc), _to_pm1(real), _to_pm1(mixed_fakes),
                               generator=generator)
         loss = loss + cfg.gp_weight * gp
-        out["loss_gp"] = _f(gp)
+        logged["loss_gp"] = gp
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
-    d_real = _f(s_real.mean())
-    d_fakes = [_f(s.mean()) for s in s_fakes]
+    logged.update(loss_d=loss, d_real=s_real.mean())
+    logged.update({f"d_fake{k}": s.mean() for k, s in enumerate(s_fakes)})
+    out = _floats(logged)
+    d_fakes = [out.pop(f"d_fake{k}") for k in range(len(s_fakes))]
     d_fake = sum(d_fakes) / len(d_fakes)
-    out.update(loss_d=_f(loss), d_real=d_real, d_fake=d_fake, d_gap=d_real - d_fake)
+    out.update(d_fake=d_fake, d_gap=out["d_real"] - d_fake)
     return out, d_fakes
 
 
@@ -276,7 +280,7 @@ def joint_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig,
         losses["total"].backward()
     optims.matting.step()
     optims.harmonization.step()
-    out.update({k: _f(v) for k, v in losses.items()})
+    out.update(_floats(losses))
     out.update(d_fake_c=d_fakes[0], d_fake_d=d_fakes[1], d_fake_h=d_fakes[2])
     core = _core(nets.discriminator)
     gammas = core.gammas() if hasattr(core, "gammas") else [float("nan")]

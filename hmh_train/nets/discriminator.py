@@ -39,7 +39,7 @@ class SAGANDiscriminator(nn.Module):
 
     def gammas(self) -> list[float]:
         """Current γ of each self-attention block (0 at initialisation), shallowest first."""
-        return [float(a.gamma.detach()) for a in self.attention]
+        return torch.stack([a.gamma.detach() for a in self.attention]).tolist()  # one sync
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2:]
