@@ -32,11 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import h5py
 import numpy as np
 
+from hmh_builder.imageio import decode_image
 from hmh_builder.sample import resize
+from hmh_builder.schema import load_manifest
 from hmh_builder.synthetic import write_kaggle_layout
 
 SIZE = 256  # --size of the builds (the paper's)
@@ -90,17 +91,17 @@ def make_sources(root: Path, n: int, n_telea: int, seed: int, height: int, width
 
 def background_accuracy(out: Path, truth_dir: Path, ids: set) -> dict:
     """Pooled (1 − A)-weighted PSNR of B over A > 0 for the samples of ``out`` whose id is in ids."""
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = load_manifest(out)
     num = den = 0.0
     per_image = []
     for shard in manifest["shards"]:
         with h5py.File(out / shard["path"], "r") as f:
-            names = [v.decode() if isinstance(v, bytes) else str(v) for v in f["id"][()]]
+            names = list(f["id"].asstr()[()])
             for row, sid in enumerate(names):
                 if sid not in ids:
                     continue
                 alpha, back = f["A"][row], f["B"][row].astype(np.float64)
-                truth = cv2.cvtColor(cv2.imread(str(truth_dir / f"{sid}.png")), cv2.COLOR_BGR2RGB)
+                truth = decode_image(str(truth_dir / f"{sid}.png"))
                 truth = resize(truth, alpha.shape).astype(np.float64)
                 weight = (1.0 - alpha / 255.0)[..., None] * (alpha > 0)[..., None]
                 e, w = float((weight * (back - truth) ** 2).sum()), float(3 * weight.sum())
