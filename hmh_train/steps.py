@@ -7,6 +7,7 @@ gradients, steps its optimizers and returns python floats.
 """
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -107,6 +108,15 @@ def _to_pm1(x):
     return x * 2 - 1
 
 
+@functools.lru_cache(maxsize=None)
+def _imagenet_stats(device: torch.device, dtype: torch.dtype):
+    """ImageNet mean and std ``(1,3,1,1)`` on ``device``: built once, not copied to the device
+    every step."""
+    with torch.inference_mode(False):  # usable by training even if first built under inference
+        return (torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(1, 3, 1, 1),
+                torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(1, 3, 1, 1))
+
+
 def predict_alpha(matting_net, image, trimap, raw: bool = False):
     """A_r ``(B,1,H,W)`` float32: IndexNet on (ImageNet-normalised I, trimap), known pixels pasted.
 
@@ -114,8 +124,7 @@ def predict_alpha(matting_net, image, trimap, raw: bool = False):
     ``raw`` (training losses use the raw output, as IndexNet does). Sizes that are not multiples
     of 32 are resized (bilinear; trimap nearest) and the prediction resized back.
     """
-    mean = image.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = image.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    mean, std = _imagenet_stats(image.device, image.dtype)
     x = torch.cat(((image - mean) / std, trimap), dim=1)
     h, w = image.shape[2:]
     size = (max(32, round(h / 32) * 32), max(32, round(w / 32) * 32))
