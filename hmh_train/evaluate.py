@@ -182,18 +182,17 @@ def evaluate(cfg: EvalConfig) -> dict:
 
     if cfg.region not in ("unknown", "all"):
         raise ValueError(f"region must be 'unknown' or 'all', got {cfg.region!r}")
-    for path in cfg.runs:  # fail on a missing checkpoint before reading any data
-        checkpoint_file(path)
+    files = [checkpoint_file(path) for path in cfg.runs]  # fail before reading any data
     dataset = ShardDataset(cfg.shards, split=cfg.split)
     out = cfg.out or default_out(cfg)
     taken, all_rows, summaries = set(), [], {}
-    for path in cfg.runs:
+    for path, file in zip(cfg.runs, files):
         label = run_name(path, taken)
-        rows = evaluate_checkpoint(path, dataset, cfg, label)
+        rows = evaluate_checkpoint(file, dataset, cfg, label)
         summaries[label] = summarise(rows)
         all_rows.extend(rows)
     settings = {k: v for k, v in asdict(cfg).items() if k != "progress"}
     settings["runs"] = list(cfg.runs)
-    settings["checkpoint_files"] = {label: checkpoint_file(path) for label, path in zip(summaries, cfg.runs)}
+    settings["checkpoint_files"] = dict(zip(summaries, files))
     table = write_outputs(out, all_rows, summaries, settings)
     return {"out": out, "runs": summaries, "table": table}
