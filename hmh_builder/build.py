@@ -134,6 +134,11 @@ def _manifest(config, outcome_records, tasks, discovered, pair_failures, options
     return manifest, failures
 
 
+def _kept_paths(done: dict) -> list:
+    """Shard paths of the finished shards in ``done`` (what clean_partial must keep)."""
+    return [r["entry"]["path"] for r in done.values() if r.get("entry")]
+
+
 def run_build(config: BuildConfig, options: RunOptions, echo=print) -> BuildOutcome:
     """Build (or resume) ``options.out`` from ``config.source``; see the module docstring."""
     start = time.perf_counter()
@@ -155,7 +160,7 @@ def run_build(config: BuildConfig, options: RunOptions, echo=print) -> BuildOutc
         else:
             done = resume.load_records(out, tasks, config.hash())
         outcome.kept_shards = len(done)
-        resume.clean_partial(out, [r["entry"]["path"] for r in done.values() if r.get("entry")])
+        resume.clean_partial(out, _kept_paths(done))
         todo = [t for t in tasks if t.name not in done]
         if todo and os.path.exists(os.path.join(out, "manifest.json")):
             resume.save_records(out, tasks, done, config.hash())  # kept shards survive a stop
@@ -166,11 +171,11 @@ def run_build(config: BuildConfig, options: RunOptions, echo=print) -> BuildOutc
             outcome.built = _run_remaining(todo, _context(config, out, native), options, done,
                                            outcome.faults)
         except KeyboardInterrupt:
-            resume.clean_partial(out, [r["entry"]["path"] for r in done.values() if r.get("entry")])
+            resume.clean_partial(out, _kept_paths(done))
             raise
         outcome.seconds = time.perf_counter() - start
         if outcome.faults:
-            resume.clean_partial(out, [r["entry"]["path"] for r in done.values() if r.get("entry")])
+            resume.clean_partial(out, _kept_paths(done))
             return outcome
         outcome.manifest, outcome.failures = _manifest(config, done, tasks, outcome.discovered,
                                                        pair_failures, options, outcome.seconds)
