@@ -178,9 +178,9 @@ def run(cfg: CompositeConfig) -> dict:
     from hmh_train.distributed import pick_device
     from hmh_train.evaluate import checkpoint_file
 
-    checkpoint_file(cfg.ckpt)
+    ckpt = checkpoint_file(cfg.ckpt)  # one-line error naming --ckpt when there is none
     device = pick_device(cfg.device)
-    nets, _ = load_nets(cfg.ckpt, device=device)
+    nets, _ = load_nets(ckpt, device=device)
     with torch.no_grad():
         if cfg.images:
             from hmh_train.composite_batch import composite_folder
