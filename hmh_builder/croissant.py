@@ -8,8 +8,9 @@ Croissant has no extractor for HDF5).
 """
 from __future__ import annotations
 
+from hmh_builder.card import SOURCE_URL
+
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
-SOURCE_URL = "https://github.com/aisegmentcn/matting_human_datasets"
 
 ENCODINGS = {
     ".h5": "application/x-hdf5",
