@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from hmh_train.augment import Batch
+from hmh_train.checkpoint import unwrap
 from hmh_train.losses import (GAN_KINDS, alpha_l1_unknown, composite, discriminator_loss,
                               generator_adversarial_loss, gradient_penalty, harmonization_l1,
                               matting_loss, unknown_mask)
@@ -69,13 +70,6 @@ def _core(module):
     """The module inside a DistributedDataParallel wrapper (or the module itself); a
     torch.compile wrapper without DDP is kept (compiled forward)."""
     return getattr(module, "module", module)
-
-
-def _plain(module):
-    """The uncompiled module inside DDP and/or torch.compile wrappers (double backward, as in
-    the gradient penalty, is not supported through a compiled module)."""
-    module = _core(module)
-    return getattr(module, "_orig_mod", module)
 
 
 def _autocast(cfg: StepConfig, device: torch.device):
@@ -203,7 +197,8 @@ def critic_step(disc, optim, real, fakes, cfg: StepConfig, generator=None):
         pick = torch.randint(len(fakes), (n,), generator=generator).to(real.device)
         rows = torch.arange(n, device=real.device)
         mixed_fakes = torch.stack([f.detach() for f in fakes])[pick, rows]
-        gp = gradient_penalty(_plain(disc), _to_pm1(real), _to_pm1(mixed_fakes),
+        # the plain critic: a torch.compile'd module cannot double-backward
+        gp = gradient_penalty(unwrap(disc), _to_pm1(real), _to_pm1(mixed_fakes),
                               generator=generator)
         loss = loss + cfg.gp_weight * gp
         logged["loss_gp"] = gp
