@@ -144,10 +144,11 @@ def write_split_file(folder: str, manifest: dict, split: str) -> str:
     entries = sorted((e for e in manifest["shards"] if e["split"] == split),
                      key=lambda e: e["path"])
     total = sum(e["samples"] for e in entries)
+    strings, with_b_t = _shard_strings(folder, entries)
     with h5py.File(os.path.join(folder, entries[0]["path"]), "r") as first:
         attrs = dict(first.attrs)
         shapes = {name: first[name].shape[1:] for name in schema.IMAGE_DATASETS}
-        if all(_has_b_t(folder, e) for e in entries):
+        if with_b_t:
             shapes["B_t"] = first["B_t"].shape[1:]
     path = os.path.join(folder, f"{split}.h5")
     with h5py.File(path + ".tmp", "w") as out:
@@ -159,9 +160,8 @@ def write_split_file(folder: str, manifest: dict, split: str) -> str:
                 layout[position:position + e["samples"]] = source
                 position += e["samples"]
             out.create_virtual_dataset(name, layout, fillvalue=0)
-        for name in schema.STRING_DATASETS:
-            out.create_dataset(name, data=_strings(folder, entries, name),
-                               dtype=schema.string_dtype())
+        for name, values in strings.items():
+            out.create_dataset(name, data=values, dtype=schema.string_dtype())
         out.attrs.update(attrs)
         out.attrs["virtual_sources"] = json.dumps([e["path"] for e in entries])
         out.attrs["content_digest"] = manifest["content_digest"]
@@ -169,21 +169,18 @@ def write_split_file(folder: str, manifest: dict, split: str) -> str:
     return path
 
 
-def _has_b_t(folder: str, entry: dict) -> bool:
+def _shard_strings(folder: str, entries: list) -> tuple:
+    """({name: values} of the string datasets over ``entries`` in order, whether every shard
+    holds B_t), opening each shard once."""
     import h5py
 
-    with h5py.File(os.path.join(folder, entry["path"]), "r") as h5:
-        return "B_t" in h5
-
-
-def _strings(folder: str, entries: list, name: str) -> list:
-    import h5py
-
-    values = []
+    values, with_b_t = {name: [] for name in schema.STRING_DATASETS}, True
     for e in entries:
         with h5py.File(os.path.join(folder, e["path"]), "r") as h5:
-            values += list(h5[name].asstr()[()])
-    return values
+            for name in values:
+                values[name] += list(h5[name].asstr()[()])
+            with_b_t = with_b_t and "B_t" in h5
+    return values, with_b_t
 
 
 def _write_text(folder: str, name: str, text: str) -> None:
