@@ -17,11 +17,8 @@ from hmh_train.checkpoint import unwrap
 def matting_param_groups(net, lr: float, lr_encoder: float) -> list[dict]:
     """Adam parameter groups for IndexNet: [encoder @ lr_encoder, everything else @ lr]."""
     net = unwrap(net)
-    encoder = list(net.encoder_parameters())
-    encoder_ids = {id(p) for p in encoder}
-    rest = [p for p in net.parameters() if id(p) not in encoder_ids]
-    return [{"params": rest, "lr": lr, "name": "matting"},
-            {"params": encoder, "lr": lr_encoder, "name": "matting_encoder"}]
+    return [{"params": net.decoder_parameters(), "lr": lr, "name": "matting"},
+            {"params": net.encoder_parameters(), "lr": lr_encoder, "name": "matting_encoder"}]
 
 
 def build_optimizers(nets, cfg):
