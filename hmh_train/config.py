@@ -15,6 +15,8 @@ from importlib import resources
 
 import yaml
 
+from hmh_builder.writer import atomic_write_text
+
 MODES = ("matting", "harmonization", "joint")
 GAN_LOSSES = ("paper", "hinge", "wgan-gp")
 
@@ -218,8 +220,5 @@ def config_dict(cfg: TrainConfig) -> dict:
 
 
 def save_config(cfg: TrainConfig, path) -> None:
-    """Write the resolved config as YAML (atomically: temp file then rename)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(config_dict(cfg), handle, sort_keys=False)
-    os.replace(tmp, path)
+    """Write the resolved config as YAML (atomically: temp file, fsync, rename)."""
+    atomic_write_text(os.fspath(path), yaml.safe_dump(config_dict(cfg), sort_keys=False))
