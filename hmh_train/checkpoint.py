@@ -18,6 +18,8 @@ import random
 import numpy as np
 import torch
 
+from hmh_builder.writer import fsync_dir
+
 CKPT_FORMAT = "hmh-train-ckpt"
 CKPT_VERSION = 1
 NET_NAMES = ("matting", "harmonization", "discriminator")
@@ -50,14 +52,7 @@ def atomic_save(obj, path: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    try:
-        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:  # directories cannot be fsynced on some platforms
-        pass
+    fsync_dir(os.path.dirname(path) or ".")
 
 
 def load(path) -> dict:
