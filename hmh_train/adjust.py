@@ -26,10 +26,14 @@ SATURATION_FACTOR = (0.3, 1.8)
 TRANSFERS = ("reinhard", "illumination", "saturation")
 
 
+def _mean_std(lab: torch.Tensor, eps: float = 1e-6):
+    """Per-image, per-channel mean and std (std at least ``eps``) of ``(B,3,H,W)``, each ``(B,3,1,1)``."""
+    return lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True).clamp_min(eps)
+
+
 def lab_stats(rgb01: torch.Tensor, eps: float = 1e-6):
     """Per-image, per-channel CIELAB mean and std, each ``(B,3,1,1)`` (L 0..100, a*/b* ±128)."""
-    lab = kornia.color.rgb_to_lab(rgb01)
-    return lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True).clamp_min(eps)
+    return _mean_std(kornia.color.rgb_to_lab(rgb01), eps)
 
 
 def reinhard_lab(source01: torch.Tensor, target01: torch.Tensor) -> torch.Tensor:
@@ -39,7 +43,7 @@ def reinhard_lab(source01: torch.Tensor, target01: torch.Tensor) -> torch.Tensor
     Both ``(B,3,H,W)`` RGB in [0, 1]; sample k of source is matched to sample k of target.
     """
     lab = kornia.color.rgb_to_lab(source01)
-    mean_s, std_s = lab.mean(dim=(2, 3), keepdim=True), lab.std(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+    mean_s, std_s = _mean_std(lab)
     mean_t, std_t = lab_stats(target01)
     return kornia.color.lab_to_rgb((lab - mean_s) * (std_t / std_s) + mean_t, clip=True)
 
