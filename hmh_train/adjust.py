@@ -21,9 +21,11 @@ import kornia.color
 import kornia.enhance
 import torch
 
+from hmh_builder import schema
+
 ILLUMINATION_OFFSET = (-100.0, 200.0)
 SATURATION_FACTOR = (0.3, 1.8)
-TRANSFERS = ("reinhard", "illumination", "saturation")
+TRANSFERS = schema.TRANSFORMS  # FORMAT.md's names, in its order
 
 
 def _mean_std(lab: torch.Tensor, eps: float = 1e-6):
