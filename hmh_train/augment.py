@@ -107,11 +107,12 @@ def apply_crop_flip(stack: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(stack, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def to_unit(raw: dict, device) -> dict:
-    """uint8 loader batch {I, A, B, I_d: (B,C,H,W)} → float32 [0, 1] tensors on ``device``."""
+def to_unit(raw: dict, device, keys=("I", "A", "B", "I_d")) -> dict:
+    """uint8 loader batch {I, A, B, I_d: (B,C,H,W)} → float32 [0, 1] tensors on ``device``
+    (only ``keys``)."""
     non_blocking = torch.device(device).type == "cuda"
     return {key: raw[key].to(device, non_blocking=non_blocking).float().div_(255.0)
-            for key in ("I", "A", "B", "I_d")}
+            for key in keys}
 
 
 def make_batch(raw: dict, device, generator: torch.Generator | None = None, train: bool = True,
@@ -125,17 +126,20 @@ def make_batch(raw: dict, device, generator: torch.Generator | None = None, trai
     (``hmh_train.adjust.online_adjust``). Evaluation: no crop/flip, radius
     ``trimap_radius`` or ``EVAL_TRIMAP_RADIUS``, the stored I_d.
     """
-    t = to_unit(raw, device)
-    image, alpha, background, disharmonious = t["I"], t["A"], t["B"], t["I_d"]
+    online = online and train  # the stored I_d is then replaced: not copied, cropped or flipped
+    t = to_unit(raw, device, ("I", "A", "B") if online else ("I", "A", "B", "I_d"))
+    image, alpha, background, disharmonious = t["I"], t["A"], t["B"], t.get("I_d")
     n = image.shape[0]
     if train:
         if generator is None:
             raise ValueError("make_batch(train=True) needs a torch.Generator")
         if crop_min < 1.0 or flip:
             theta = draw_crop_flip(generator, n, crop_min, flip)
-            stack = apply_crop_flip(torch.cat([image, alpha, background, disharmonious], 1), theta)
+            parts = list(t.values())
+            stack = apply_crop_flip(torch.cat(parts, 1), theta)
             stack = stack.mul_(255.0).round_().div_(255.0)  # stay on the uint8 grid: 0 and 1 exact
-            image, alpha, background, disharmonious = stack.split([3, 1, 3, 3], dim=1)
+            image, alpha, background, *stored = stack.split([p.shape[1] for p in parts], dim=1)
+            disharmonious = stored[0] if stored else None
         if trimap_radius is None:
             low, high = TRAIN_TRIMAP_RADII
             trimap_radius = torch.randint(low, high + 1, (n,), generator=generator).tolist()
