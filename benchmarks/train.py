@@ -168,7 +168,6 @@ def main():
     parser.add_argument("--width", type=float, default=1.0,
                         help="network width of the step timing (1.0 = the paper's; smaller for smoke runs)")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory() as tmp:
         samples = write_sources(os.path.join(tmp, "folder"), args.samples)
         write_shards(os.path.join(tmp, "shards"), samples)
