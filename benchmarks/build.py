@@ -1,12 +1,12 @@
 """Benchmark ``hmh-build``: the default pipeline against the paper-faithful one, side by side.
 
-On the same seeded synthetic 600×800 portraits with known background (hmh_builder.synthetic),
+On the same seeded synthetic 600×800 portraits with known background (hmh_builder.ingest.synthetic),
 whole ``hmh-build build`` runs at ``--size 256``:
 
 1. samples/s of the default pipeline and of ``--background telea`` with 1 worker, and their
    ratio (per core: the 1-worker runs are pinned to one CPU where the OS allows it);
 2. accuracy of the stored background B against the true background resized the same way
-   (hmh_builder.sample.resize): PSNR weighted by (1 − A) over pixels with A > 0, pooled over
+   (hmh_builder.build.sample.resize): PSNR weighted by (1 − A) over pixels with A > 0, pooled over
    the portraits both builds contain, for both;
 3. samples/s of the default pipeline with 1 and 2 workers (pinned to 1 and 2 CPUs), ratio.
 
@@ -36,9 +36,9 @@ import h5py
 import numpy as np
 
 from hmh_builder.imageio import decode_image
-from hmh_builder.sample import resize
+from hmh_builder.build.sample import resize
 from hmh_builder.schema import load_manifest
-from hmh_builder.synthetic import write_kaggle_layout
+from hmh_builder.ingest.synthetic import write_kaggle_layout
 
 SIZE = 256  # --size of the builds (the paper's)
 #: Small shards so that 2 workers have several shards to share even with a few hundred samples.

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from hmh_builder.synthetic import write_kaggle_layout
+from hmh_builder.ingest.synthetic import write_kaggle_layout
 
 
 def tree_rss(process: psutil.Process) -> tuple[int, int]:

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from hmh_builder import schema
-from hmh_builder.synthetic import synthetic_portrait
-from hmh_train.data import ShardDataset
+from hmh_builder.ingest.synthetic import synthetic_portrait
+from hmh_train.data.shards import ShardDataset
 
 SIZE = 256
 
@@ -114,12 +114,12 @@ def compare_loaders(datasets: dict, workers: int, rounds: int = 3, batch: int = 
 def step_time(device: torch.device, batch: int, steps: int, width: float = 1.0) -> float:
     """Seconds per joint step (256×256, networks at ``width``; 1.0 = the paper's) after one
     warm-up step."""
-    from hmh_train.augment import Batch
-    from hmh_train.checkpoint import build_nets
-    from hmh_train.config import load_config
-    from hmh_train.engine import step_config
-    from hmh_train.optim import build_optimizers
-    from hmh_train.steps import joint_step
+    from hmh_train.data.augment import Batch
+    from hmh_train.train.checkpoint import build_nets
+    from hmh_train.train.config import load_config
+    from hmh_train.train.engine import step_config
+    from hmh_train.train.optim import build_optimizers
+    from hmh_train.train.steps import joint_step
 
     cfg = load_config("joint")
     nets = build_nets(("matting", "harmonization", "discriminator"), width, 8)
@@ -143,7 +143,7 @@ def step_time(device: torch.device, batch: int, steps: int, width: float = 1.0) 
 
 def augment_time(device: torch.device, batch: int = 8, repeats: int = 5) -> float:
     """Seconds per ``make_batch`` (crop/flip, random-radius trimap, online adjust) at 256×256."""
-    from hmh_train.augment import make_batch
+    from hmh_train.data.augment import make_batch
 
     g = torch.Generator().manual_seed(0)
     raw = {k: torch.randint(0, 256, (batch, c, SIZE, SIZE), generator=g, dtype=torch.uint8)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hmh_builder.synthetic import synthetic_portrait, write_kaggle_layout
+from hmh_builder.ingest.synthetic import synthetic_portrait, write_kaggle_layout
 
 
 @pytest.fixture

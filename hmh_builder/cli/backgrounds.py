@@ -6,7 +6,7 @@ import click
 
 
 def _parse_size(ctx, param, value):
-    from hmh_builder.config import ConfigError, parse_size
+    from hmh_builder.build.config import ConfigError, parse_size
 
     try:
         size = parse_size(value)  # the build's own N / HxW parser; "native" means nothing here
@@ -42,7 +42,7 @@ def backgrounds_command(src, out_dir, size, workers, shard_size, overwrite, back
     (datasets `image` (N, H, W, 3) uint8 RGB and `id` = path relative to --src), with
     manifest.json and failures.jsonl like an HMH build; check it with `hmh-build verify BG`.
     Exit status as hmh-build: 0 all written, 3 some images failed (failures.jsonl), 1 error."""
-    from hmh_builder.backgrounds import BackgroundConfig, BackgroundError, build_backgrounds
+    from hmh_builder.ingest.backgrounds import BackgroundConfig, BackgroundError, build_backgrounds
 
     config = BackgroundConfig(os.path.abspath(src), size, shard_size)
     try:

@@ -70,7 +70,7 @@ def _on_sigterm(signum, frame):
 
 def run_cli(**kw) -> None:
     """Run a build from parsed options and exit with the documented status."""
-    from hmh_builder.config import ConfigError, RunOptions, resolve_config
+    from hmh_builder.build.config import ConfigError, RunOptions, resolve_config
 
     if not kw.get("src") or not kw.get("out"):
         raise click.UsageError("--src and --out are required (see hmh-build --help)")
@@ -93,11 +93,11 @@ def run_cli(**kw) -> None:
 
 
 def _run(config, options) -> int:
-    from hmh_builder.build import BuildError, run_build
-    from hmh_builder.distribute import BackendError
-    from hmh_builder.resume import OutError
-    from hmh_builder.sources import SourceError
-    from hmh_builder.summary import summary_lines
+    from hmh_builder.build.run import BuildError, run_build
+    from hmh_builder.build.distribute import BackendError
+    from hmh_builder.build.resume import OutError
+    from hmh_builder.build.sources import SourceError
+    from hmh_builder.build.summary import summary_lines
 
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:

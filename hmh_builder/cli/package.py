@@ -27,7 +27,7 @@ def package_command(out_dir, release_dir, name, version, license_, source_licens
     preview.png, README.md (dataset card), croissant.json (Croissant 1.1) and SHA256SUMS
     (check with `sha256sum -c SHA256SUMS` inside DIR). Refuses when OUT does not verify or
     no --license is given."""
-    from hmh_builder.release import PackageOptions, package_release
+    from hmh_builder.release.package import PackageOptions, package_release
 
     options = PackageOptions(out_dir, release_dir, name, version, license_, source_license,
                              preview_n, seed, progress=sys.stderr.isatty())

@@ -32,7 +32,7 @@ def preview_command(folder, output, n, split, ids, seed):
     with column labels and each sample's id, transform and parameters."""
     ids = tuple(part.strip() for value in ids for part in value.split(",") if part.strip())
     options = PreviewOptions(folder, output, n, split, ids, seed)
-    from hmh_builder.preview import write_preview
+    from hmh_builder.inspect.preview import write_preview
 
     try:
         rows = write_preview(options.folder, options.output, n=options.n, split=options.split,

@@ -31,7 +31,7 @@ def stats_command(folder, as_json, plot, max_samples, seed):
     pixels (0 < A < 255), and the mean colour shift between I and I_d over the background
     (A = 0) in CIELAB (ΔL, Δa, Δb and ΔE*76)."""
     options = StatsOptions(folder, as_json, plot, max_samples, seed)
-    from hmh_builder.stats import compute_stats, format_stats, plot_stats
+    from hmh_builder.inspect.stats import compute_stats, format_stats, plot_stats
 
     try:
         stats = compute_stats(options.folder, options.max_samples, options.seed,

@@ -28,7 +28,7 @@ def verify_command(out_dir, progress):
     is any; otherwise ends with the line "content-digest: <hex>" and exits 0.
     """
     options = VerifyOptions(out_dir, sys.stderr.isatty() if progress is None else progress)
-    from hmh_builder.verify import inspect_build, summary_line
+    from hmh_builder.inspect.verify import inspect_build, summary_line
 
     report = inspect_build(options.out_dir, progress=options.progress)
     for problem in report.problems:

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from hmh_train.infer import HARMONIZE_SIDE, MASK_BAND
+from hmh_train.infer.ops import HARMONIZE_SIDE, MASK_BAND
 
 FILE = click.Path(dir_okay=False)
 DIR = click.Path(file_okay=False)
@@ -50,8 +50,8 @@ def composite_command(**options):
     Batch:  hmh-train composite --ckpt runs/joint --images portraits/ --masks masks/ \\
               --backgrounds bg_build/ --out results/ --seed 0
     """
-    from hmh_train.checkpoint import CheckpointError
-    from hmh_train.composite import CompositeConfig, CompositeError, run
+    from hmh_train.train.checkpoint import CheckpointError
+    from hmh_train.infer.composite import CompositeConfig, CompositeError, run
 
     single = options["image"] is not None
     if single == (options["images"] is not None):

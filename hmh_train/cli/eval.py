@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from hmh_train.augment import EVAL_TRIMAP_RADIUS
+from hmh_train.data.augment import EVAL_TRIMAP_RADIUS
 
 
 @click.command("eval")
@@ -34,8 +34,8 @@ def eval_command(ckpt, shards, split, region, out, compare, batch_size, device, 
 
     Example: hmh-train eval --ckpt runs/joint --shards shards --compare runs/matting runs/pre
     """
-    from hmh_train.checkpoint import CheckpointError
-    from hmh_train.evaluate import EvalConfig, evaluate
+    from hmh_train.train.checkpoint import CheckpointError
+    from hmh_train.evaluate.run import EvalConfig, evaluate
 
     cfg = EvalConfig(runs=(ckpt,) + tuple(compare), shards=shards, split=split, region=region,
                      out=out, batch_size=batch_size, device=device, trimap_radius=trimap_radius,

@@ -36,10 +36,10 @@ def sweep_command(grid_items, shards, out, config_path, mode, max_steps, set_ite
     Example: hmh-train sweep --config joint.yaml --grid lambda1=0.01,0.02,0.033,0.1
     --shards shards --out sweeps/lambda1
     """
-    from hmh_train.checkpoint import CheckpointError
-    from hmh_train.config import ConfigError, parse_set
-    from hmh_train.engine import TrainingError
-    from hmh_train.sweep import SweepConfig, parse_grid, sweep
+    from hmh_train.train.checkpoint import CheckpointError
+    from hmh_train.train.config import ConfigError, parse_set
+    from hmh_train.train.engine import TrainingError
+    from hmh_train.evaluate.sweep import SweepConfig, parse_grid, sweep
 
     try:
         cfg = SweepConfig(grid=parse_grid(grid_items), shards=shards, out=out, config=config_path,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from hmh_train.config import GAN_LOSSES, load_config, parse_set
+from hmh_train.train.config import GAN_LOSSES, load_config, parse_set
 
 # (option, config key, type, help) shared by the three commands; defaults come from the mode's
 # packaged YAML and are shown in --help.
@@ -88,9 +88,9 @@ def _make_command(mode: str):
 
 
 def _run(mode, shards, config_path, set_items, resume, options):
-    from hmh_train.checkpoint import CheckpointError
-    from hmh_train.config import ConfigError, read_yaml
-    from hmh_train.engine import TrainingError, train
+    from hmh_train.train.checkpoint import CheckpointError
+    from hmh_train.train.config import ConfigError, read_yaml
+    from hmh_train.train.engine import TrainingError, train
 
     if not shards and not resume:
         raise click.UsageError("--shards is required (or --resume RUN)")

@@ -1,7 +1,7 @@
 """Real build folders for the verify/release/preview/stats tests.
 
 ``make_build(tmp)`` writes a tiny seeded synthetic source in the Kaggle layout
-(``hmh_builder.synthetic``) and runs the real ``hmh-build --src SRC --out OUT`` command on it
+(``hmh_builder.ingest.synthetic``) and runs the real ``hmh-build --src SRC --out OUT`` command on it
 at 64×64, three samples per shard and a test fraction of 0.3, so both splits and several
 shards exist.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from hmh_builder.cli import main
-from hmh_builder.synthetic import write_kaggle_layout
+from hmh_builder.ingest.synthetic import write_kaggle_layout
 
 
 def make_build(tmp, n=10, size=64, store_b_t=False):

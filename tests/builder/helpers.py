@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hmh_builder.synthetic import write_kaggle_layout, write_plain_layout
+from hmh_builder.ingest.synthetic import write_kaggle_layout, write_plain_layout
 
 SMALL = dict(height=160, width=120)  # source portraits: 120×160 (W×H), built at --size 64
 HMH_BUILD = str(Path(sys.executable).with_name("hmh-build"))

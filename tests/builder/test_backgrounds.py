@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from hmh_builder import schema
-from hmh_builder.backgrounds import fit_background
+from hmh_builder.ingest.backgrounds import fit_background
 from hmh_builder.cli import main
-from hmh_builder.verify import inspect_build
+from hmh_builder.inspect.verify import inspect_build
 
 
 @pytest.fixture(scope="module")

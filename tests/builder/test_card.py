@@ -1,5 +1,5 @@
 """The dataset card states how the transfers were drawn, as configured, without false notes."""
-from hmh_builder.card import CardFacts, render_card
+from hmh_builder.release.card import CardFacts, render_card
 
 META = {"counts": {"splits": {"train": {"illumination": 2, "saturation": 1}}},
         "params": {"illumination": {"stops": {"count": 2, "min": -0.5, "max": 0.25, "mean": -0.125}}},

@@ -4,7 +4,7 @@ from click.testing import CliRunner
 from dask import distributed
 
 from hmh_builder.cli import main
-from hmh_builder.verify import verify_build
+from hmh_builder.inspect.verify import verify_build
 from tests.builder.helpers import build_args, kaggle_source, manifest
 
 

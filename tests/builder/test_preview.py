@@ -4,9 +4,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from hmh_builder import folder as folder_io
+from hmh_builder.inspect import folder as folder_io
 from hmh_builder.cli import main
-from hmh_builder.preview import COLUMNS, Layout, scale_for, write_preview
+from hmh_builder.inspect.preview import COLUMNS, Layout, scale_for, write_preview
 from tests.builder.buildfixture import make_build
 
 

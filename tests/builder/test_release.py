@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from hmh_builder.cli import main
-from hmh_builder.verify import inspect_build
+from hmh_builder.inspect.verify import inspect_build
 from tests.builder.buildfixture import make_build
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,7 +221,7 @@ def test_card_numbers_equal_the_manifest(release):
 def test_copies_shards_when_hard_links_fail(build, tmp_path, monkeypatch):
     import errno
 
-    from hmh_builder import release as release_module
+    from hmh_builder.release import package as release_module
 
     def no_link(src, dst):
         raise OSError(errno.EXDEV, "Invalid cross-device link")

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from hmh_builder.cli import main
-from hmh_builder.verify import verify_build
+from hmh_builder.inspect.verify import verify_build
 from tests.builder.helpers import HMH_BUILD, build_args, files_under, kaggle_source, manifest
 
 # Telea keeps each shard busy long enough (~0.2 s) to interrupt a build partway.
@@ -135,7 +135,7 @@ def test_a_folder_with_foreign_files_is_refused(reference, tmp_path):
 
 
 def test_new_source_files_after_a_complete_build_rebuild_what_they_change(tmp_path):
-    from hmh_builder.synthetic import write_kaggle_layout
+    from hmh_builder.ingest.synthetic import write_kaggle_layout
 
     src = kaggle_source(tmp_path, n=6)
     out, fresh = tmp_path / "out", tmp_path / "fresh"
@@ -160,8 +160,8 @@ def test_shards_kept_from_a_complete_build_survive_a_rerun_that_stops(tmp_path, 
     """A rerun after adding sources removes manifest.json before building what changed; when
     that rerun stops (here: a fault), the shards it kept from the manifest must still count
     as done next time instead of being deleted and rebuilt."""
-    from hmh_builder import build
-    from hmh_builder.synthetic import write_kaggle_layout
+    from hmh_builder.build import run as build
+    from hmh_builder.ingest.synthetic import write_kaggle_layout
     from tests.builder.helpers import SMALL
 
     src = kaggle_source(tmp_path, n=6)
@@ -194,7 +194,7 @@ def test_shards_kept_from_a_complete_build_survive_a_rerun_that_stops(tmp_path, 
 def test_only_the_auto_shard_size_changed_says_which_shard_size_keeps_the_shards(tmp_path):
     """Adding portraits can change what --shard-size auto resolves to; the refusal says how
     to keep the existing shards instead of leaving --overwrite as the only way out."""
-    from hmh_builder import resume
+    from hmh_builder.build import resume
 
     config = {"source": "/src", "seed": 0, "shard_size": 1}
     resume.prepare_out(str(tmp_path), config, "h1", overwrite=False)
@@ -233,7 +233,7 @@ def test_no_flock_on_the_filesystem_still_builds(tmp_path, monkeypatch):
     import errno
     import fcntl
 
-    from hmh_builder import resume
+    from hmh_builder.build import resume
 
     def no_locks(fd, operation):
         raise OSError(errno.ENOLCK, "No locks available")

@@ -10,7 +10,7 @@ from PIL import Image
 
 from hmh_builder import schema
 from hmh_builder.cli import main
-from hmh_builder.stats import (alpha_shares, background_shift, compute_stats, numeric_params,
+from hmh_builder.inspect.stats import (alpha_shares, background_shift, compute_stats, numeric_params,
                                plot_stats)
 from tests.builder.buildfixture import make_build
 

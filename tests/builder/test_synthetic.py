@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hmh_builder.synthetic import synthetic_portrait, write_kaggle_layout, write_plain_layout
+from hmh_builder.ingest.synthetic import synthetic_portrait, write_kaggle_layout, write_plain_layout
 
 
 def test_portrait_is_deterministic_and_seed_dependent():

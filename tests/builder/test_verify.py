@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hmh_builder import schema, verify_checks
+from hmh_builder import schema
+from hmh_builder.inspect import checks as verify_checks
 from hmh_builder.cli import main
-from hmh_builder.verify import inspect_build, verify_build
+from hmh_builder.inspect.verify import inspect_build, verify_build
 from tests.builder.buildfixture import make_build
 
 

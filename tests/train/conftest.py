@@ -1,7 +1,7 @@
 """Shared fixtures of the training tests: one tiny HMH build (64×64) per test session.
 
 The build is made by the real ``hmh-build build`` command (click ``CliRunner``, in this process)
-on seeded synthetic Kaggle-layout portraits (``hmh_builder.synthetic``).
+on seeded synthetic Kaggle-layout portraits (``hmh_builder.ingest.synthetic``).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from hmh_builder.cli import main as build_main
-from hmh_builder.synthetic import write_kaggle_layout
+from hmh_builder.ingest.synthetic import write_kaggle_layout
 
 SIZE = 64
 
@@ -50,7 +50,7 @@ SMALL = ["--width", "0.25", "--num-downs", "6", "--batch-size", "2", "--workers"
 
 def small_config(mode: str, shards, out, **overrides):
     """A TrainConfig for a tiny CPU run (same settings as SMALL) with ``overrides``."""
-    from hmh_train.config import load_config
+    from hmh_train.train.config import load_config
 
     values = {"shards": str(shards), "out": str(out), "width": 0.25, "num_downs": 6,
               "batch_size": 2, "workers": 0, "progress": False, "log_every": 1, "val_batches": 1}

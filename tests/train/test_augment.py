@@ -1,4 +1,4 @@
-"""Trimaps, paired crop/flip and online background adjustment (hmh_train.augment / adjust)."""
+"""Trimaps, paired crop/flip and online background adjustment (hmh_train.data.augment / adjust)."""
 from __future__ import annotations
 
 import kornia.color
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from hmh_train.adjust import lab_stats, online_adjust, recomposite, reinhard_lab
-from hmh_train.augment import (EVAL_TRIMAP_RADIUS, apply_crop_flip, draw_crop_flip, make_batch,
+from hmh_train.data.adjust import lab_stats, online_adjust, recomposite, reinhard_lab
+from hmh_train.data.augment import (EVAL_TRIMAP_RADIUS, apply_crop_flip, draw_crop_flip, make_batch,
                                trimap_from_alpha)
 
 

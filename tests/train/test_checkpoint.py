@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from hmh_train import checkpoint as ckpt_io
-from hmh_train.engine import train
+from hmh_train.train import checkpoint as ckpt_io
+from hmh_train.train.engine import train
 from tests.train.conftest import small_config
 
 

@@ -11,9 +11,9 @@ import yaml
 from click.testing import CliRunner
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from hmh_train import checkpoint as ckpt_io
+from hmh_train.train import checkpoint as ckpt_io
 from hmh_train.cli import main
-from hmh_train.logging_utils import read_csv
+from hmh_train.train.logs import read_csv
 from tests.train.conftest import SMALL
 
 

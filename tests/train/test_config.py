@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from hmh_train.config import ConfigError, TrainConfig, load_config, parse_set, resume_config, save_config
+from hmh_train.train.config import ConfigError, TrainConfig, load_config, parse_set, resume_config, save_config
 
 
 def test_mode_yaml_overrides_dataclass_defaults():
@@ -95,7 +95,7 @@ def test_yaml_syntax_error_names_line_and_problem(tmp_path, text, where):
 
 
 def test_check_image_size_per_mode():
-    from hmh_train.config import check_image_size
+    from hmh_train.train.config import check_image_size
 
     check_image_size(load_config("matting"), (100, 100))   # IndexNet input is resized inside
     check_image_size(load_config("joint"), (256, 512))

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from hmh_builder.cli import main as build_main
-from hmh_train.data import ResumableSampler, ShardDataset, make_loader
+from hmh_train.data.shards import ResumableSampler, ShardDataset, make_loader
 from tests.train.conftest import SIZE
 
 

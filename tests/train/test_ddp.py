@@ -7,8 +7,8 @@ import socket
 import subprocess
 import sys
 
-from hmh_train import checkpoint as ckpt_io
-from hmh_train.logging_utils import read_csv
+from hmh_train.train import checkpoint as ckpt_io
+from hmh_train.train.logs import read_csv
 from tests.train.conftest import SMALL
 
 
@@ -42,12 +42,12 @@ def _sync_worker(rank: int, port: int, out_dir: str) -> None:
     """One rank: DDP-wrapped nets, two joint steps on rank-specific data, save parameters."""
     import torch
 
-    from hmh_train import distributed as dist_utils
-    from hmh_train.augment import Batch
-    from hmh_train.config import load_config
-    from hmh_train.engine import step_config
-    from hmh_train.optim import build_optimizers
-    from hmh_train.steps import joint_step
+    from hmh_train.train import distributed as dist_utils
+    from hmh_train.data.augment import Batch
+    from hmh_train.train.config import load_config
+    from hmh_train.train.engine import step_config
+    from hmh_train.train.optim import build_optimizers
+    from hmh_train.train.steps import joint_step
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE="2", LOCAL_RANK=str(rank))

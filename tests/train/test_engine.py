@@ -11,12 +11,12 @@ import time
 import pytest
 import torch
 
-from hmh_train import checkpoint as ckpt_io
-from hmh_train import steps
-from hmh_train.config import load_config
-from hmh_train.data import ShardDataset
-from hmh_train.engine import TrainingError, train
-from hmh_train.logging_utils import read_csv
+from hmh_train.train import checkpoint as ckpt_io
+from hmh_train.train import steps
+from hmh_train.train.config import load_config
+from hmh_train.data.shards import ShardDataset
+from hmh_train.train.engine import TrainingError, train
+from hmh_train.train.logs import read_csv
 from tests.train.conftest import SMALL, small_config
 
 LOSS_KEYS = ("loss_gm", "loss_gh", "loss_d", "total")
@@ -112,8 +112,8 @@ def test_sigterm_saves_and_exits_cleanly(shards, tmp_path, workers):
 
 def test_loaders_pin_memory_only_for_a_cuda_device(shards, tmp_path, monkeypatch):
     """--device cpu on a GPU machine must not pin (the pin thread would open a CUDA context)."""
-    from hmh_train import engine
-    from hmh_train.distributed import Runtime
+    from hmh_train.train import engine
+    from hmh_train.train.distributed import Runtime
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     cfg = small_config("matting", shards, tmp_path)

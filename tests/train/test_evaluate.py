@@ -9,13 +9,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hmh_train import metrics as M
-from hmh_train.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
-from hmh_train.checkpoint import load_nets
+from hmh_train.evaluate import metrics as M
+from hmh_train.data.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
+from hmh_train.train.checkpoint import load_nets
 from hmh_train.cli import main
-from hmh_train.data import ShardDataset
-from hmh_train.evaluate import EvalConfig, evaluate
-from hmh_train.steps import harmonize, predict_alpha
+from hmh_train.data.shards import ShardDataset
+from hmh_train.evaluate.run import EvalConfig, evaluate
+from hmh_train.train.steps import harmonize, predict_alpha
 
 from .tiny_ckpt import save_tiny_checkpoint
 

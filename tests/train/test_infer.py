@@ -12,10 +12,10 @@ import torch
 from click.testing import CliRunner
 
 from hmh_builder import schema
-from hmh_train import infer
-from hmh_train.checkpoint import load_nets
+from hmh_train.infer import ops as infer
+from hmh_train.train.checkpoint import load_nets
 from hmh_train.cli import main
-from hmh_train.composite_batch import BackgroundPool, background_index
+from hmh_train.infer.composite_batch import BackgroundPool, background_index
 
 from .tiny_ckpt import save_tiny_checkpoint
 
@@ -85,7 +85,7 @@ def test_compose_with_given_alpha_and_any_size(tmp_path):
 
 
 def test_harmonize_any_size_is_the_plain_net_at_its_size_and_adds_the_change_otherwise(tmp_path):
-    from hmh_train.steps import harmonize
+    from hmh_train.train.steps import harmonize
 
     nets, _ = load_nets(save_tiny_checkpoint(tmp_path / "run", ("harmonization",)))
     g = torch.Generator().manual_seed(2)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from hmh_train.logging_utils import CsvLog, RunLogger, image_grid, read_csv
+from hmh_train.train.logs import CsvLog, RunLogger, image_grid, read_csv
 
 
 def test_csv_header_is_fixed_by_the_first_row_and_survives_reopening(tmp_path):

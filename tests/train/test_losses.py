@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from hmh_train.losses import (alpha_l1_unknown, charbonnier, discriminator_loss,
+from hmh_train.train.losses import (alpha_l1_unknown, charbonnier, discriminator_loss,
                               generator_adversarial_loss, gradient_penalty, harmonization_l1,
                               masked_mean, matting_loss, unknown_mask)
 

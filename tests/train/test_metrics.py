@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from hmh_train import metrics as M
+from hmh_train.evaluate import metrics as M
 
 U = 128  # unknown trimap value
 

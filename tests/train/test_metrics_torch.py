@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from hmh_train import metrics as M
-from hmh_train import metrics_torch as MT
+from hmh_train.evaluate import metrics as M
+from hmh_train.evaluate import metrics_torch as MT
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 PAIRS = [(MT.sad, M.sad), (MT.mse, M.mse), (MT.gradient_error, M.gradient_error),

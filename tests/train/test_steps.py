@@ -4,9 +4,9 @@ import copy
 import pytest
 import torch
 
-from hmh_train.augment import Batch, trimap_from_alpha
+from hmh_train.data.augment import Batch, trimap_from_alpha
 from hmh_train.nets import build_discriminator, build_harmonization_net, build_matting_net
-from hmh_train.steps import (Nets, Optimizers, StepConfig, critic_step, frozen, generate,
+from hmh_train.train.steps import (Nets, Optimizers, StepConfig, critic_step, frozen, generate,
                              generator_losses, harmonization_step, harmonize, joint_step,
                              matting_step, predict_alpha)
 

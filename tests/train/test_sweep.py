@@ -10,8 +10,8 @@ import torch
 from click.testing import CliRunner
 
 from hmh_train.cli import main
-from hmh_train.config import ConfigError
-from hmh_train.sweep import SweepConfig, grid_points, parse_grid, point_name, sweep
+from hmh_train.train.config import ConfigError
+from hmh_train.evaluate.sweep import SweepConfig, grid_points, parse_grid, point_name, sweep
 
 TINY = ["--set", "width=0.25", "--set", "num_downs=5", "--set", "batch_size=2", "--set", "workers=0",
         "--set", "val_batches=0", "--set", "progress=false"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from hmh_train import checkpoint as C
+from hmh_train.train import checkpoint as C
 
 WIDTH, NUM_DOWNS = 0.25, 5  # 64×64 test shards: side must be a multiple of 2**NUM_DOWNS
 

@@ -1,0 +1,174 @@
+"""Build one shard: decode each pair, make its sample, write the shard, leave a record.
+
+Runs inside a worker process (local or on a cluster). Takes a :class:`plan.ShardTask` and a
+small :class:`ShardContext`; returns a small dict, never image arrays. Bad *content* of an
+input becomes a failure record and the shard goes on; an I/O fault (a source file that cannot
+be read, a disk that is full or read-only) abandons the shard without leaving any file and is
+returned as ``error`` so a rerun retries it.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+
+from hmh_builder import imageio
+from hmh_builder.build import resume
+from hmh_builder.build.sample import SampleError, make_sample, params_json, resize, validate
+from hmh_builder.build.sources import failure
+from hmh_builder.build.writer import ShardWriter
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    """What every shard task shares: folders and the content settings it needs."""
+
+    src: str
+    out: str
+    size: tuple
+    native: bool
+    background: str
+    background_resolution: str
+    store_b_t: bool
+    config_hash: str
+    builder_version: str
+
+
+class FaultError(OSError):
+    """An I/O fault that stops a shard; ``str()`` is one line naming the path."""
+
+
+def _fault(exc: Exception, path: str, action: str) -> FaultError:
+    """One line naming the path; HDF5 errors (RuntimeError/OSError) carry errno text inside."""
+    text = str(exc)
+    found = re.search(r"error message = '([^']+)'", text)
+    if found:
+        reason = found.group(1)
+    elif isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    else:
+        reason = text.splitlines()[0] if text else type(exc).__name__
+    filename = exc.filename if isinstance(exc, OSError) and exc.filename else path
+    return FaultError(f"{filename}: cannot be {action} ({reason})")
+
+
+def _target_stats(ctx: ShardContext, sample) -> tuple:
+    """(target id, Lab stats) of the first Reinhard candidate whose image decodes."""
+    from hmh_builder.kernels.colour import lab_mean_std
+
+    for target_id, rel in sample.targets:
+        path = os.path.join(ctx.src, rel)
+        try:
+            target = imageio.decode_image(path)
+            # Statistics at the output size, as B's own are when it is transferred.
+            return target_id, lab_mean_std(target if ctx.native else resize(target, ctx.size))
+        except imageio.DecodeError:
+            continue
+        except OSError as exc:
+            raise _fault(exc, path, "read") from None
+    raise SampleError("process", f"none of the Reinhard targets "
+                                 f"{', '.join(t for t, _ in sample.targets)} could be decoded")
+
+
+def _one_sample(ctx: ShardContext, sample) -> tuple:
+    """(transform, params JSON, arrays) of one planned sample; raises Decode/Sample/FaultError."""
+    try:
+        image, alpha = imageio.decode_pair(ctx.src, sample.image, sample.alpha, sample.layout)
+    except imageio.DecodeError:
+        raise
+    except OSError as exc:
+        raise _fault(exc, os.path.join(ctx.src, sample.image), "read") from None
+    validate(image, alpha, sample.image, sample.alpha, ctx.size, ctx.native)
+    target, stats = (None, None)
+    if sample.choice.transform == "reinhard":
+        target, stats = _target_stats(ctx, sample)
+    try:
+        arrays = make_sample(image, alpha, ctx.size, ctx.background, ctx.background_resolution,
+                             sample.choice, stats)
+    except Exception as exc:  # a kernel rejecting this input (cv2.error, ValueError, ...)
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise SampleError("process", f"{sample.image}: processing failed ({first})") from None
+    return sample.choice.transform, params_json(sample.choice, target), arrays
+
+
+def _write_rows(ctx, task, writer, digests, failures, progress) -> None:
+    for done, sample in enumerate(task.samples, 1):
+        try:
+            transform, params, arrays = _one_sample(ctx, sample)
+        except imageio.DecodeError as exc:  # named relative to SRC, like every other failure
+            rel = os.path.relpath(exc.path, ctx.src).replace(os.sep, "/")
+            failures.append(failure(sample.id, rel, "decode", f"{rel} {exc.reason}"))
+        except SampleError as exc:
+            failures.append(failure(sample.id, sample.image, exc.stage, str(exc)))
+        else:
+            try:
+                digests.append([sample.id, writer.add(sample.id, transform, params, arrays)])
+            except (OSError, RuntimeError) as exc:
+                raise _fault(exc, writer.tmp, "written") from None
+        progress(done)
+
+
+def _is_failed_hdf5_write(exc) -> bool:
+    return isinstance(exc, RuntimeError) and "file write failed" in str(exc)
+
+
+def _quiet_unraisable(unraisable) -> None:
+    """Drop HDF5 errors raised while h5py frees a file whose writes already failed (the fault
+    is reported once, as one line); anything else goes to the default hook."""
+    if not _is_failed_hdf5_write(unraisable.exc_value):
+        sys.__unraisablehook__(unraisable)
+
+
+def _quiet_excepthook(exc_type, exc, tb) -> None:
+    """Cython prints the same dealloc errors through sys.excepthook; drop those too."""
+    if not _is_failed_hdf5_write(exc):
+        sys.__excepthook__(exc_type, exc, tb)
+
+
+def run_shard(task, ctx: ShardContext) -> dict:
+    """Build ``task`` into OUT and record it; returns counts, failures, digests, timings."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    hooks = sys.unraisablehook, sys.excepthook
+    sys.unraisablehook, sys.excepthook = _quiet_unraisable, _quiet_excepthook
+    try:
+        return _run_shard(task, ctx)
+    finally:
+        gc.collect()
+        sys.unraisablehook, sys.excepthook = hooks
+
+
+def _run_shard(task, ctx: ShardContext) -> dict:
+    start = time.perf_counter()
+    digests, failures = [], []
+    result = {"name": task.name, "split": task.split, "planned": len(task.samples),
+              "entry": None, "digests": digests, "failures": failures, "error": None}
+    progress = resume.ProgressReporter(ctx.out, task.name)
+    try:
+        height, width = ctx.size
+        try:
+            writer = ShardWriter(ctx.out, task.path, task.split, len(task.samples), height, width,
+                                 ctx.builder_version, ctx.config_hash, ctx.store_b_t)
+        except (OSError, RuntimeError) as exc:
+            raise _fault(exc, os.path.join(ctx.out, task.path + ".tmp"), "written") from None
+        with writer:
+            _write_rows(ctx, task, writer, digests, failures, progress)
+            try:
+                result["entry"] = writer.close()
+            except (OSError, RuntimeError) as exc:
+                raise _fault(exc, writer.tmp, "written") from None
+        result["seconds"] = round(time.perf_counter() - start, 3)
+        resume.write_record(ctx.out, task, ctx.config_hash, result)
+    except FaultError as exc:
+        result.update(error=str(exc), entry=None)
+    except OSError as exc:  # writing the record itself failed
+        result.update(error=str(_fault(exc, os.path.join(ctx.out, resume.STATE_DIR), "written")),
+                      entry=None)
+    finally:
+        progress.close()
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    return result

@@ -1,0 +1,241 @@
+"""The individual checks behind :mod:`hmh_builder.inspect.verify` (pure functions over manifests,
+open HDF5 files and arrays). Each returns plain sentences or :class:`Problem` objects.
+
+Two folder kinds are known: ``"hmh"`` (an HMH build or release, FORMAT.md) and
+``"backgrounds"`` (``hmh-build backgrounds`` output, see the schema module).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from hmh_builder import schema
+
+INVARIANT_TEXT = {
+    "F": "F differs from round(A·I/255) by more than 1",
+    "I_d": "I_d differs from I where A is 255",
+}
+
+
+def decode(value):
+    """bytes → str; numpy scalars/arrays → Python values; anything else unchanged."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray):
+        return [decode(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def load_any_manifest(out_dir: str) -> dict:
+    """Read an HMH or backgrounds manifest; ValueError with a one-line reason otherwise."""
+    path = os.path.join(out_dir, "manifest.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (OSError, json.JSONDecodeError):
+        return schema.load_manifest(out_dir)  # raises the schema's one-line message
+    if isinstance(manifest, dict) and manifest.get("format") == schema.BACKGROUND_MANIFEST_FORMAT:
+        if manifest.get("format_version") != schema.FORMAT_VERSION:
+            raise ValueError(f"{path}: format_version {manifest.get('format_version')!r} "
+                             "is not supported")
+        return manifest
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: is not a JSON object")
+    return schema.load_manifest(out_dir)
+
+
+def kind_of(manifest: dict) -> str:
+    """``"backgrounds"`` for a background manifest, else ``"hmh"``."""
+    return "backgrounds" if manifest.get("format") == schema.BACKGROUND_MANIFEST_FORMAT else "hmh"
+
+
+def shard_entries(manifest: dict, problems: list, problem) -> list:
+    """The usable shard entries of a manifest; malformed ones become problems."""
+    entries, seen = [], set()
+    raw = manifest.get("shards")
+    if not isinstance(raw, list):
+        problems.append(problem("manifest.json", "has no 'shards' list"))
+        return entries
+    for index, entry in enumerate(raw):
+        path = entry.get("path") if isinstance(entry, dict) else None
+        if not isinstance(path, str) or os.path.isabs(path) or ".." in path.split("/"):
+            problems.append(problem("manifest.json",
+                                    f"shards[{index}] has no usable relative path"))
+            continue
+        if os.path.normpath(path) in seen:
+            problems.append(problem("manifest.json", f"shards[{index}] lists {path} twice"))
+            continue
+        seen.add(os.path.normpath(path))
+        entries.append(dict(entry, path=os.path.normpath(path)))
+    return entries
+
+
+def schema_problems(h5, kind: str, split) -> list:
+    if kind == "backgrounds":
+        return schema.check_background_shard(h5)
+    return schema.check_shard(h5, expect_split=split if split in schema.SPLITS else None)
+
+
+def config_of(manifest: dict) -> dict:
+    config = manifest.get("config")
+    return config if isinstance(config, dict) else {}
+
+
+def config_hash_of(manifest: dict):
+    return manifest.get("config_hash") or config_of(manifest).get("config_hash")
+
+
+def size_of(manifest: dict):
+    """Configured [H, W] of a manifest, or None when it does not say."""
+    size = config_of(manifest).get("size")
+    if isinstance(size, int):
+        return [size, size]
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return [int(v) for v in size]
+    return None
+
+
+def attr_problems(attrs: dict, manifest: dict) -> list:
+    """Shard attributes that disagree with the manifest."""
+    problems = []
+    if attrs.get("builder_version") != manifest.get("builder_version"):
+        problems.append(f"builder_version attribute is {attrs.get('builder_version')!r}, the "
+                        f"manifest says {manifest.get('builder_version')!r}")
+    if attrs.get("config_hash") != config_hash_of(manifest):
+        problems.append(f"config_hash attribute is {attrs.get('config_hash')!r}, the manifest "
+                        f"says {config_hash_of(manifest)!r}")
+    size = size_of(manifest)
+    if size is not None and list(attrs.get("size", [])) != size:
+        problems.append(f"size attribute is {attrs.get('size')}, the manifest config says {size}")
+    return problems
+
+
+def image_names(kind: str) -> tuple:
+    return (schema.BACKGROUND_IMAGE_DATASET,) if kind == "backgrounds" else schema.IMAGE_DATASETS
+
+
+def metadata(h5, kind: str, n: int) -> list:
+    """Per-sample (transform, params) strings, or Nones for backgrounds."""
+    if kind == "backgrounds":
+        return [None] * n
+    transforms = [decode(v) for v in h5["transform"][()]]
+    params = [decode(v) for v in h5["params"][()]]
+    return list(zip(transforms, params))
+
+
+def invariant_failures(kind: str, images: dict) -> list:
+    """Names of the invariants one sample breaks (``"F"``, ``"I_d"``); [] when all hold."""
+    if kind == "backgrounds":
+        return []
+    failed = []
+    if not f_matches_premultiplied(images["I"], images["A"], images["F"]):
+        failed.append("F")
+    if not composite_keeps_foreground(images["I"], images["A"], images["I_d"]):
+        failed.append("I_d")
+    return failed
+
+
+def digest(kind: str, sample_id: str, meta, images: dict) -> str:
+    if kind == "backgrounds":
+        return schema.background_digest(sample_id, images[schema.BACKGROUND_IMAGE_DATASET])
+    return schema.sample_digest(sample_id, meta[0], meta[1], images)
+
+
+def f_matches_premultiplied(image: np.ndarray, alpha: np.ndarray, foreground: np.ndarray) -> bool:
+    """True when uint8 F (H, W, 3) equals round(A·I/255) within ±1 everywhere."""
+    expected = (alpha.astype(np.uint16)[..., None] * image + 127) // 255
+    return int(np.abs(expected.astype(np.int16) - foreground).max(initial=0)) <= 1
+
+
+def composite_keeps_foreground(image: np.ndarray, alpha: np.ndarray, composite: np.ndarray) -> bool:
+    """True when I_d equals I wherever A is 255 (uint8 (H, W, 3) RGB, alpha (H, W))."""
+    opaque = alpha == 255
+    return bool(np.array_equal(image[opaque], composite[opaque]))
+
+
+def split_count(counts: dict, split: str):
+    """Samples of ``split`` recorded in ``counts`` (several layouts accepted), or None."""
+    for holder in (counts, counts.get("splits"), counts.get("per_split")):
+        if isinstance(holder, dict) and split in holder:
+            value = holder[split]
+            if isinstance(value, dict):
+                value = value.get("samples", value.get("written"))
+            return value
+    return None
+
+
+def manifest_problems(out_dir, manifest, kind, facts, digests, recomputed, problem) -> list:
+    """Manifest fields that disagree with the facts recomputed from the shards."""
+    problems = []
+    mp = lambda text: problems.append(problem("manifest.json", text))  # noqa: E731
+    if manifest.get("content_digest") != recomputed:
+        mp(f"content_digest is {manifest.get('content_digest')}, the shards give {recomputed}")
+    ids = [sample_id for sample_id, _ in digests]
+    if len(set(ids)) != len(ids):
+        mp(f"{len(ids) - len(set(ids))} sample id(s) occur in more than one place")
+    counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+    if counts.get("written") != len(ids):
+        mp(f"counts.written is {counts.get('written')}, the shards hold {len(ids)} samples")
+    splits = schema.SPLITS if kind == "hmh" else (schema.BACKGROUND_SPLIT,)
+    for split in splits:
+        held = sum(f["samples"] for f in facts if f["split"] == split or kind == "backgrounds")
+        recorded = split_count(counts, split)
+        if recorded is not None and recorded != held:
+            mp(f"counts for {split} is {recorded}, the shards hold {held}")
+    problems += _failure_problems(out_dir, counts, problem)
+    recorded_hash = config_hash_of(manifest)
+    config = {k: v for k, v in config_of(manifest).items() if k != "config_hash"}
+    if config and recorded_hash != schema.config_hash(config):
+        mp(f"config_hash {recorded_hash} does not match the recorded config "
+           f"({schema.config_hash(config)}); the config was edited")
+    problems += _split_rule_problems(manifest, kind, facts, digests, problem)
+    return problems
+
+
+def _failure_problems(out_dir, counts, problem) -> list:
+    path = os.path.join(out_dir, "failures.jsonl")
+    if not os.path.isfile(path):
+        return [problem("failures.jsonl", "is missing (it must exist, even when empty)")]
+    problems, lines = [], 0
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            lines += 1
+            try:
+                record = json.loads(line)
+                ok = isinstance(record, dict) and {"id", "path", "stage", "reason"} <= set(record)
+            except json.JSONDecodeError:
+                ok = False
+            if not ok:
+                problems.append(problem("failures.jsonl", f"line {number} is not a failure "
+                                        "record with id, path, stage and reason"))
+    if counts.get("failed") != lines:
+        problems.append(problem("manifest.json", f"counts.failed is {counts.get('failed')}, "
+                                f"failures.jsonl has {lines} record(s)"))
+    written = counts.get("written")
+    if isinstance(written, int) and counts.get("discovered") != written + lines:
+        problems.append(problem("manifest.json", f"counts.discovered is "
+                                f"{counts.get('discovered')}, written + failed is "
+                                f"{written + lines}"))
+    return problems
+
+
+def _split_rule_problems(manifest, kind, facts, digests, problem) -> list:
+    fraction = config_of(manifest).get("test_fraction")
+    if kind != "hmh" or not isinstance(fraction, (int, float)):
+        return []
+    problems = []
+    position = 0
+    for fact in facts:
+        ids = [sample_id for sample_id, _ in digests[position:position + len(fact["digests"])]]
+        position += len(fact["digests"])
+        wrong = [i for i in ids if schema.split_of(i, fraction) != fact["split"]]
+        if wrong:
+            problems.append(problem(fact["path"], f"{len(wrong)} sample(s) belong to the other "
+                                    f"split by the split rule (first: {wrong[0]})"))
+    return problems

@@ -1,0 +1,131 @@
+"""Tables and files of ``hmh-train eval`` and ``hmh-train sweep`` (Markdown, CSV, JSON).
+
+The Markdown table follows the paper's Table 1: one row per run, matting MSE / SAD / Grad /
+Conn, then harmonization MSE / fMSE (altered = background region) / PSNR. A value a run cannot
+have (no matting net, no harmonization net) is shown as "–".
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+
+from hmh_builder.build.writer import atomic_write_text
+
+DASH = "–"
+#: (summary key, column title, format) of the Table 1 columns, in order.
+COLUMNS = (
+    ("alpha_mse", "MSE", "{:.4f}"),
+    ("sad", "SAD", "{:.3f}"),
+    ("grad", "Grad", "{:.3f}"),
+    ("conn", "Conn", "{:.3f}"),
+    ("{g}_mse", "H-MSE", "{:.2f}"),
+    ("{g}_fmse_bg", "H-fMSE (bg)", "{:.2f}"),
+    ("{g}_psnr", "H-PSNR", "{:.2f}"),
+)
+
+CAPTION = (
+    "Matting over the trimap's unknown region{region} (trimaps from the true alpha, radius "
+    "{radius} px): MSE as a fraction (not ×10³), SAD, Grad and Conn ÷ 1000 (Deep Image Matting "
+    "definitions). Harmonization against the real image I on the 0–255 scale: H-MSE over all "
+    "pixels, H-fMSE over the altered region (the background, α < 1), H-PSNR in dB (peak 255); "
+    "input I_d with the true alpha as mask unless the row says 'predicted α'. "
+    "{samples} samples of split '{split}'."
+)
+
+
+def fmt(value, pattern: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return DASH
+    return pattern.format(value)
+
+
+def table_rows(summaries: dict) -> list[tuple[str, dict]]:
+    """(label, {column title: value or None}) rows: each run, its end-to-end row, identity."""
+    rows = []
+    for label, summary in summaries.items():
+        rows.append((label, _values(summary, "harm")))
+        if "e2e_mse" in summary:
+            rows.append((f"{label} · predicted α", _values(summary, "e2e", matting=False)))
+    first = next(iter(summaries.values()), {})
+    if "identity_mse" in first:
+        rows.append(("identity (I_d, no harmonization)", _values(first, "identity", matting=False)))
+    return rows
+
+
+def _values(summary: dict, group: str, matting: bool = True) -> dict:
+    out = {}
+    for raw_key, title, _ in COLUMNS:
+        harmonization = "{g}" in raw_key
+        out[title] = summary.get(raw_key.format(g=group)) if (matting or harmonization) else None
+    return out
+
+
+def json_safe(value):
+    """NaN/inf → None, recursively (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def table1_markdown(summaries: dict, settings: dict, extra: dict | None = None) -> str:
+    """Paper-Table-1-style Markdown: caption + table; ``extra`` = {label: {col: text}} columns
+    put before the metrics (the sweep's grid values)."""
+    rows = table_rows(summaries)
+    extra_cols = list(dict.fromkeys(c for cols in (extra or {}).values() for c in cols))
+    headers = ["run"] + extra_cols + [title for _, title, _ in COLUMNS]
+    body = []
+    for label, values in rows:
+        own = (extra or {}).get(label, {})
+        body.append([label] + [str(own.get(c, "")) for c in extra_cols]
+                    + [fmt(values[title], pattern) for _, title, pattern in COLUMNS])
+    samples = next(iter(summaries.values()), {}).get("samples", 0)
+    region = " (here: all pixels)" if settings.get("region") == "all" else ""
+    caption = CAPTION.format(region=region, radius=settings.get("trimap_radius", "?"),
+                             samples=samples, split=settings.get("split", "?"))
+    return caption + "\n\n" + markdown_table(headers, body)
+
+
+def write_table_csv(path: str, summaries: dict, extra: dict | None = None) -> None:
+    rows = table_rows(summaries)
+    extra_cols = list(dict.fromkeys(c for cols in (extra or {}).values() for c in cols))
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run"] + extra_cols + [key.format(g="h") for key, _, _ in COLUMNS])
+        for label, values in rows:
+            own = (extra or {}).get(label, {})
+            writer.writerow([label] + [own.get(c, "") for c in extra_cols]
+                            + ["" if values[t] is None else repr(float(values[t])) for _, t, _ in COLUMNS])
+
+
+def write_samples_csv(path: str, rows: list[dict]) -> None:
+    keys = ["run", "id"]
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_outputs(out: str, rows: list[dict], summaries: dict, settings: dict) -> str:
+    """samples.csv, table.md, table.csv, then summary.json last (its presence = finished)."""
+    os.makedirs(out, exist_ok=True)
+    write_samples_csv(os.path.join(out, "samples.csv"), rows)
+    table = table1_markdown(summaries, settings)
+    atomic_write_text(os.path.join(out, "table.md"), table)
+    write_table_csv(os.path.join(out, "table.csv"), summaries)
+    summary = {"settings": settings, "runs": summaries}
+    atomic_write_text(os.path.join(out, "summary.json"), json.dumps(json_safe(summary), indent=2, default=str) + "\n")
+    return table

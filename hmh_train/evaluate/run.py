@@ -1,0 +1,198 @@
+"""``hmh-train eval``: the paper's Table 1 metrics for one or several trained runs.
+
+For every test sample (fixed order, no randomness):
+
+- **Matting** (when the checkpoint has a matting net): the trimap is made from the true alpha
+  by ``augment.trimap_from_alpha`` with the fixed radius ``augment.EVAL_TRIMAP_RADIUS``
+  (unknown = 0 < α < 1 widened by a 10-pixel disk); A_r is predicted with the known regions
+  pasted; MSE, SAD, Grad, Conn (``hmh_train.evaluate.metrics``, float A_r, uint8 A) over the unknown
+  region (``region="unknown"``) or the whole image (``region="all"``).
+- **Harmonization** (when it has a harmonization net): input the stored disharmonious
+  composite I_d with the **true** alpha as mask, so runs with and without a matting net are
+  compared on the same input; output I_h vs the real image I: MSE, fMSE over the altered
+  region (the **background**, α < 1), PSNR. With both nets, the same metrics are also
+  reported end to end, fed exactly as ``steps.joint_step`` feeds the U-Net: input
+  A_r·I + (1 − A_r)·I_d with the predicted A_r as mask.
+- **Identity baseline**: I_d itself vs I, i.e. what doing nothing scores.
+
+Outputs in ``out``: ``samples.csv`` (one row per run and sample), ``summary.json`` (means per
+run and the settings) and ``table.md`` (+ ``table.csv``), laid out like the paper's Table 1.
+Means: plain averages over samples; PSNR averages the per-image dB values (iHarmony4's way).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from hmh_train.evaluate import metrics as M
+from hmh_train.data.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
+from hmh_train.train.distributed import pick_device
+from hmh_train.infer.ops import composite, harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
+
+MATTING_KEYS = ("alpha_mse", "sad", "grad", "conn")
+HARM_KEYS = ("mse", "fmse_bg", "psnr")
+GROUPS = ("harm", "e2e", "identity")  # I_h with true α, I_h with predicted α, I_d as is
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of ``hmh-train eval`` (see ``hmh-train eval --help``)."""
+
+    runs: tuple = ()                # run folders or .pt files; the first is --ckpt
+    shards: str = ""
+    split: str = "test"
+    region: str = "unknown"         # unknown | all (matting metrics)
+    out: str | None = None
+    batch_size: int = 8
+    device: str = "auto"
+    trimap_radius: int = EVAL_TRIMAP_RADIUS
+    limit: int | None = None        # first N samples only (quick looks)
+    progress: bool = True
+
+
+def run_name(path: str, taken: set) -> str:
+    """A short table label: the run folder's name, or the .pt file's parent/stem; unique."""
+    path = os.path.normpath(os.fspath(path))
+    name = os.path.basename(path)
+    if not os.path.isdir(path):
+        name = f"{os.path.basename(os.path.dirname(os.path.dirname(path))) or 'ckpt'}/{os.path.splitext(name)[0]}"
+    base, k = name, 2
+    while name in taken:
+        name, k = f"{base}#{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def default_out(cfg: EvalConfig) -> str:
+    first = os.path.normpath(cfg.runs[0])
+    where = first if os.path.isdir(first) else os.path.dirname(os.path.dirname(first)) or "."
+    return os.path.join(where, f"eval-{cfg.split}")
+
+
+def checkpoint_file(path: str) -> str:
+    """The .pt file ``load_nets`` will read for ``path`` (best.pt, else last.pt, of a run folder);
+    ``CheckpointError`` naming the path when there is none."""
+    from hmh_train.train.checkpoint import CheckpointError, checkpoint_dir, resolve_path
+
+    if os.path.isdir(path) and os.path.isfile(os.path.join(checkpoint_dir(path), "best.pt")):
+        return os.path.join(checkpoint_dir(path), "best.pt")
+    try:
+        return resolve_path(path, "last")
+    except CheckpointError:
+        raise CheckpointError(f"{path}: no such checkpoint (expected a .pt file or a run folder "
+                              "with checkpoints/best.pt or last.pt)") from None
+
+
+def _harm_metrics(pred: np.ndarray, real: np.ndarray, region: np.ndarray) -> dict:
+    return {"mse": M.harmonization_mse(pred, real), "fmse_bg": M.fmse(pred, real, region),
+            "psnr": M.psnr(pred, real)}
+
+
+def sample_rows(batch_np: dict, alpha_r, harmonized, e2e) -> list[dict]:
+    """Per-sample metric dicts of one batch (numpy inputs, see ``_batch_numpy``)."""
+    rows = []
+    for i, sample_id in enumerate(batch_np["id"]):
+        real, alpha, trimap = batch_np["I"][i], batch_np["A"][i], batch_np["trimap"][i]
+        background = M.altered_region(alpha)
+        row = {"id": sample_id, "unknown_pixels": int((trimap == 128).sum()),
+               "background_pixels": int(background.sum())}
+        if alpha_r is not None:
+            row.update(zip(MATTING_KEYS, (fn(alpha_r[i], alpha, trimap, batch_np["region"]) for fn in
+                                          (M.mse, M.sad, M.gradient_error, M.connectivity_error))))
+        for group, images in (("harm", harmonized), ("e2e", e2e), ("identity", batch_np["I_d"])):
+            if images is not None:
+                row.update({f"{group}_{k}": v for k, v in _harm_metrics(images[i], real, background).items()})
+        rows.append(row)
+    return rows
+
+
+def _hwc(x: torch.Tensor) -> np.ndarray:
+    return x.detach().float().cpu().permute(0, 2, 3, 1).numpy()
+
+
+@torch.no_grad()
+def evaluate_batch(nets, raw: dict, device, radius: int, region: str) -> list[dict]:
+    """Metrics of one uint8 loader batch for the networks present in ``nets``."""
+    image = raw["I"].to(device).float() / 255.0
+    alpha = raw["A"].to(device).float() / 255.0
+    disharmonious = raw["I_d"].to(device).float() / 255.0
+    trimap = trimap_from_alpha(alpha, radius)
+    alpha_r = harmonized = e2e = None
+    if nets.matting is not None:
+        alpha_r = predict_alpha_any_size(nets.matting, image, trimap)
+    if nets.harmonization is not None:
+        harmonized = _hwc(harmonize_any_size(nets.harmonization, disharmonious, alpha))
+        if alpha_r is not None:  # as the joint model is trained: A_r·I + (1 − A_r)·I_d, mask A_r
+            e2e_input = composite(image, alpha_r, disharmonious)
+            e2e = _hwc(harmonize_any_size(nets.harmonization, e2e_input, alpha_r))
+    batch_np = {"id": list(raw["id"]), "I": raw["I"].permute(0, 2, 3, 1).numpy(),
+                "A": raw["A"][:, 0].numpy(), "I_d": raw["I_d"].permute(0, 2, 3, 1).numpy(),
+                "trimap": trimap_to_uint8(trimap[:, 0]), "region": region}
+    alpha_np = None if alpha_r is None else alpha_r[:, 0].double().cpu().numpy()
+    return sample_rows(batch_np, alpha_np, harmonized, e2e)
+
+
+def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str) -> list[dict]:
+    """Per-sample rows for one checkpoint over ``dataset`` (in order, first ``cfg.limit``)."""
+    from tqdm import tqdm
+
+    from hmh_train.train.checkpoint import load_nets
+
+    device = pick_device(cfg.device)
+    nets, _ = load_nets(path, device=device)
+    if nets.matting is None and nets.harmonization is None:
+        raise ValueError(f"{path}: the checkpoint holds neither a matting nor a harmonization net")
+    count = len(dataset) if cfg.limit is None else min(cfg.limit, len(dataset))
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(count)),
+                                         batch_size=cfg.batch_size, shuffle=False, num_workers=0)
+    rows = []
+    previous = torch.backends.cudnn.deterministic
+    torch.backends.cudnn.deterministic = True
+    try:
+        for raw in tqdm(loader, desc=f"eval {label}", unit="batch", disable=not cfg.progress):
+            rows.extend(evaluate_batch(nets, raw, device, cfg.trimap_radius, cfg.region))
+    finally:
+        torch.backends.cudnn.deterministic = previous
+    for row in rows:
+        row["run"] = label
+    return rows
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Mean of every metric column over the rows (NaN/inf skipped); ``samples`` = row count."""
+    summary = {"samples": len(rows)}
+    keys = [k for k in rows[0] if k not in ("id", "run")] if rows else []
+    for key in keys:
+        values = np.array([r[key] for r in rows if key in r], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        summary[key] = float(finite.mean()) if finite.size else float("nan")
+    return summary
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    """Evaluate every run of ``cfg.runs``; write samples.csv, summary.json, table.md/.csv.
+
+    Returns {"out": folder, "runs": {label: summary}, "table": markdown text}.
+    """
+    from hmh_train.data.shards import ShardDataset
+    from hmh_train.evaluate.report import write_outputs
+
+    if cfg.region not in ("unknown", "all"):
+        raise ValueError(f"region must be 'unknown' or 'all', got {cfg.region!r}")
+    files = [checkpoint_file(path) for path in cfg.runs]  # fail before reading any data
+    dataset = ShardDataset(cfg.shards, split=cfg.split)
+    out = cfg.out or default_out(cfg)
+    taken, all_rows, summaries = set(), [], {}
+    for path, file in zip(cfg.runs, files):
+        label = run_name(path, taken)
+        rows = evaluate_checkpoint(file, dataset, cfg, label)
+        summaries[label] = summarise(rows)
+        all_rows.extend(rows)
+    settings = {k: v for k, v in asdict(cfg).items() if k != "progress"}
+    settings["runs"] = list(cfg.runs)
+    settings["checkpoint_files"] = dict(zip(summaries, files))
+    table = write_outputs(out, all_rows, summaries, settings)
+    return {"out": out, "runs": summaries, "table": table}

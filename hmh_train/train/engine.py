@@ -1,0 +1,293 @@
+"""The training loop shared by ``hmh-train matting``, ``harmonization`` and ``joint``.
+
+``train(cfg)`` builds the networks of the mode, loads shards, runs the mode's step function
+(``hmh_train.train.steps``) until ``max_steps`` or ``epochs``, and writes
+``RUN/{config.yaml, metrics.csv, val.csv, tb/, checkpoints/last.pt, checkpoints/best.pt}``.
+Exact resume: the data order is a function of (seed, epoch), consumed batches are skipped, and
+every RNG, optimizer and scheduler is restored. SIGTERM/SIGINT finish the current step, save
+``last.pt`` and return; a non-finite loss stops the run without overwriting the last good
+checkpoint (``TrainingError``).
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from hmh_train.train import checkpoint as ckpt_io
+from hmh_train.train import distributed as dist_utils
+from hmh_train.data.augment import make_batch
+from hmh_train.train.config import TrainConfig, check_image_size, config_dict, resume_config, save_config
+from hmh_train.data.shards import ShardDataset, make_loader, split_files
+from hmh_train.train.logs import RunLogger
+from hmh_train.train.optim import build_optimizers, build_schedulers, current_lrs
+from hmh_train.train.preview import preview_columns, validation_loss
+
+MODE_NETS = {"matting": ("matting",), "harmonization": ("harmonization",),
+             "joint": ("matting", "harmonization", "discriminator")}
+
+
+class TrainingError(RuntimeError):
+    """The run cannot go on (non-finite loss, unusable checkpoint); one line for the user."""
+
+
+@dataclass
+class LoopState:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best: float | None = None
+    sums: dict = field(default_factory=dict)
+    count: int = 0
+    tick: float = field(default_factory=time.perf_counter)
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT; the loop checks it between steps (a second SIGINT interrupts at
+    once, without saving). Restores the previous handlers on exit."""
+
+    def __init__(self):
+        self.signal = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: no signal handling
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None and signum == signal.SIGINT:  # second Ctrl-C: stop right now
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def step_config(cfg: TrainConfig, device: torch.device):
+    from hmh_train.train.steps import StepConfig
+
+    amp = torch.bfloat16 if cfg.amp and device.type == "cuda" else None
+    return StepConfig(lambda1=cfg.lambda1, lambda2=cfg.lambda2, gan_loss=cfg.gan_loss,
+                      gp_weight=cfg.gp_weight, alpha_loss_weight=cfg.alpha_loss_weight,
+                      comp_loss_weight=cfg.comp_loss_weight,
+                      harmonization_l1_weight=cfg.harmonization_l1_weight, amp_dtype=amp)
+
+
+def build_nets(cfg: TrainConfig, runtime):
+    """Networks of the mode on the device, seeded, with optional pretrained/backbone weights."""
+    torch.manual_seed(cfg.seed)
+    nets = ckpt_io.build_nets(MODE_NETS[cfg.mode], cfg.width, cfg.num_downs)
+    for name, path in (("matting", cfg.matting_ckpt), ("harmonization", cfg.harmonization_ckpt)):
+        if path and getattr(nets, name) is not None:
+            loaded, _ = ckpt_io.load_nets(path)
+            if getattr(loaded, name, None) is None:
+                raise TrainingError(f"{path}: holds no {name} network")
+            try:
+                getattr(nets, name).load_state_dict(getattr(loaded, name).state_dict())
+            except RuntimeError:
+                raise TrainingError(f"{path}: its {name} network does not fit --width {cfg.width} "
+                                    f"--num-downs {cfg.num_downs}") from None
+    if cfg.backbone_weights and nets.matting is not None and not cfg.matting_ckpt:
+        from hmh_train.nets import load_backbone_weights
+        report = load_backbone_weights(nets.matting, cfg.backbone_weights)
+        if runtime.is_main:  # e.g. "backbone (timm): 306 tensors loaded, 0 missing, ..."
+            print(f"{cfg.backbone_weights}: {report.summary()}", file=sys.stderr)
+    for name in MODE_NETS[cfg.mode]:
+        getattr(nets, name).to(runtime.device).train()
+    return nets
+
+
+def wrap_nets(nets, cfg: TrainConfig, runtime):
+    """DDP and/or torch.compile wrappers (checkpoints always hold the plain modules)."""
+    for name in MODE_NETS[cfg.mode]:
+        module = dist_utils.wrap(getattr(nets, name), runtime)
+        if cfg.compile:
+            module = torch.compile(module)
+        setattr(nets, name, module)
+    return nets
+
+
+def _loaders(cfg: TrainConfig, runtime):
+    train_set = ShardDataset(cfg.shards, "train")
+    per_rank = -(-len(train_set) // runtime.world_size)
+    # full batches only, unless the split is smaller than one batch (tiny example builds)
+    pin = runtime.device.type == "cuda"
+    loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, cfg.seed,
+                         per_rank >= cfg.batch_size, runtime.rank, runtime.world_size, pin_memory=pin)
+    if cfg.val_batches <= 0:
+        return loader, None
+    try:
+        split_files(cfg.shards, "test")
+    except ValueError:  # no test split: best checkpoint follows the training loss
+        return loader, None
+    val_set = ShardDataset(cfg.shards, "test")  # a broken test shard is an error, not a skip
+    return loader, make_loader(val_set, cfg.batch_size, False, 0, cfg.seed, False, pin_memory=pin)
+
+
+def _check_finite(state: LoopState, losses: dict, runtime) -> None:
+    """NaN/inf guard, agreed by all ranks so none is left waiting in a collective."""
+    bad = [(k, v) for k, v in losses.items() if not math.isfinite(v)]
+    if dist_utils.any_flag(bool(bad), runtime):
+        what = f"loss {bad[0][0]}={bad[0][1]}" if bad else "loss on another rank"
+        raise TrainingError(f"non-finite {what} at step {state.step + 1}; stopped. The last good "
+                            "checkpoint is kept; lower the learning rates or use --gan-loss hinge, "
+                            "then --resume")
+
+
+def _accumulate(state: LoopState, losses: dict) -> None:
+    for key, value in losses.items():
+        state.sums[key] = state.sums.get(key, 0.0) + value
+    state.count += 1
+
+
+def _batches(loader, stop: StopFlag):
+    """Iterate ``loader``; if a stop signal also killed its workers, end the epoch quietly."""
+    iterator = iter(loader)
+    while True:
+        try:
+            raw = next(iterator)
+        except StopIteration:
+            return
+        except RuntimeError:
+            if stop.signal is None:
+                raise
+            return
+        yield raw
+
+
+def _log_row(state: LoopState, optims, batch_size: int, world: int) -> dict:
+    now = time.perf_counter()
+    row = {"step": state.step, "epoch": state.epoch}
+    row.update({k: v / state.count for k, v in state.sums.items()})
+    row["samples_per_s"] = state.count * batch_size * world / max(now - state.tick, 1e-9)
+    row.update(current_lrs(optims))
+    state.sums, state.count, state.tick = {}, 0, now
+    return row
+
+
+def _save(state, nets, optims, schedulers, cfg, generator, runtime, logger, val_loader, last_train):
+    """Validate, then write last.pt (and best.pt when the validation loss improved); rank 0 only."""
+    if not runtime.is_main:
+        return
+    score = validation_loss(nets, val_loader, runtime.device, cfg) if val_loader else last_train
+    if val_loader is not None:
+        logger.scalars(state.step, {"step": state.step, "epoch": state.epoch, "val_loss": score}, "val")
+    improved = score is not None and (state.best is None or score < state.best)
+    if improved:
+        state.best = score
+    data = ckpt_io.make_checkpoint(nets, optims, schedulers, state.step, state.epoch,
+                                   state.batch_in_epoch, config_dict(cfg), generator, state.best)
+    folder = ckpt_io.checkpoint_dir(cfg.out)
+    ckpt_io.atomic_save(data, os.path.join(folder, "last.pt"))
+    if improved:
+        ckpt_io.atomic_save(data, os.path.join(folder, "best.pt"))
+
+
+def train(cfg: TrainConfig, explicit=None) -> dict:
+    """Run training as configured; returns a summary dict (steps, epoch, final losses, paths).
+    With ``cfg.resume``, ``explicit`` names the keys the user set (see ``resume_config``)."""
+    from hmh_train.train import steps
+
+    if cfg.resume:
+        cfg = resume_config(cfg, explicit)
+    runtime = dist_utils.setup(cfg.device)
+    try:
+        return _train(cfg, runtime, steps)
+    finally:
+        dist_utils.teardown(runtime)
+
+
+def _train(cfg, runtime, steps) -> dict:
+    loader, val_loader = _loaders(cfg, runtime)
+    check_image_size(cfg, loader.dataset.size)
+    nets = build_nets(cfg, runtime)
+    optims = build_optimizers(nets, cfg)
+    schedulers = build_schedulers(optims, cfg, len(loader))
+    generator = torch.Generator().manual_seed(cfg.seed * 7919 + runtime.rank)
+    state = LoopState()
+    if cfg.resume:
+        saved = ckpt_io.load(ckpt_io.resolve_path(cfg.resume, "last"))
+        ckpt_io.restore_training(saved, nets, optims, schedulers, generator)
+        state.step, state.epoch = saved["step"], saved["epoch"]
+        state.batch_in_epoch, state.best = saved["batch_in_epoch"], saved["best"]
+        if runtime.rank > 0:  # the file holds rank 0's augmentation stream; others draw anew
+            generator.manual_seed(cfg.seed * 7919 + runtime.rank + 104_729 * state.step)
+    nets = wrap_nets(nets, cfg, runtime)
+    if runtime.is_main:
+        os.makedirs(ckpt_io.checkpoint_dir(cfg.out), exist_ok=True)
+        save_config(cfg, os.path.join(cfg.out, "config.yaml"))
+    total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * len(loader)
+    logger = RunLogger(cfg.out, runtime.is_main, total, state.step, cfg.progress)
+    logger.message(f"{cfg.mode}: {len(loader.dataset)} training samples, {len(loader)} steps/epoch "
+                   f"on {runtime.device} x{runtime.world_size}, steps {state.step}->{total}; "
+                   f"logs in {cfg.out} (tensorboard --logdir {os.path.join(cfg.out, 'tb')})")
+    step_fn = {"matting": steps.matting_step, "harmonization": steps.harmonization_step,
+               "joint": steps.joint_step}[cfg.mode]
+    scfg = step_config(cfg, runtime.device)
+    try:
+        with StopFlag() as stop:
+            stopped, last = _loop(cfg, runtime, loader, nets, optims, schedulers, generator, state,
+                                  logger, step_fn, scfg, stop, total, val_loader)
+        _save(state, nets, optims, schedulers, cfg, generator, runtime, logger, val_loader,
+              _main_loss(last))
+        if stopped:
+            logger.message(f"{stopped}: saved step {state.step} to {cfg.out}/checkpoints/last.pt; "
+                           f"continue with: hmh-train {cfg.mode} --resume {cfg.out}")
+    finally:
+        logger.close()
+    return {"run": cfg.out, "mode": cfg.mode, "step": state.step, "epoch": state.epoch,
+            "best": state.best, "interrupted": stopped, "last_losses": last,
+            "is_main": runtime.is_main}
+
+
+def _loop(cfg, runtime, loader, nets, optims, schedulers, generator, state, logger, step_fn, scfg,
+          stop, total, val_loader):
+    """Epochs of steps until ``total`` steps, ``cfg.epochs`` or a stop signal."""
+    last, stopped = None, None
+    while state.step < total and state.epoch < cfg.epochs:
+        loader.sampler.set_epoch(state.epoch, state.batch_in_epoch * cfg.batch_size)
+        for raw in _batches(loader, stop):
+            batch = make_batch(raw, runtime.device, generator, True, crop_min=cfg.crop_min,
+                               flip=cfg.flip, online=cfg.online_adjust)
+            last = step_fn(nets, optims, batch, scfg)
+            _check_finite(state, last, runtime)
+            _accumulate(state, last)
+            state.step, state.batch_in_epoch = state.step + 1, state.batch_in_epoch + 1
+            logger.step()
+            if state.step % cfg.log_every == 0 or state.step == total:  # lrs used by this step
+                logger.scalars(state.step, _log_row(state, optims, cfg.batch_size, runtime.world_size))
+            for scheduler in schedulers.values():
+                scheduler.step()
+            if runtime.is_main and state.step % cfg.image_every == 0:
+                logger.images(state.step, preview_columns(nets, batch, cfg.mode))
+            if state.step % cfg.ckpt_every == 0 and state.step < total:
+                _save(state, nets, optims, schedulers, cfg, generator, runtime, logger, val_loader,
+                      _main_loss(last))
+            stopped = stop.signal if dist_utils.any_flag(stop.signal is not None, runtime) else None
+            if stopped or state.step >= total:
+                return stopped, last
+        if stop.signal is not None:  # the loader ended early because a signal stopped its workers
+            return stop.signal, last
+        state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+    return stopped, last
+
+
+def _main_loss(losses: dict | None) -> float | None:
+    """The loss that picks the best checkpoint without a test split: ``total`` or the sum of
+    the generator losses (``loss_gm``/``loss_gh``/``loss``)."""
+    if not losses:
+        return None
+    if "total" in losses:
+        return float(losses["total"])
+    keys = [k for k in losses if k in ("loss_gm", "loss_gh", "loss")]
+    return float(sum(losses[k] for k in keys)) if keys else None
