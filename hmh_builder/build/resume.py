@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 
 from hmh_builder import schema
-from hmh_builder.build.writer import TMP_SUFFIX, atomic_write_text
+from hmh_builder.fsio import TMP_SUFFIX, atomic_write_text
 
 STATE_DIR = ".hmh-build"
 OWN_ENTRIES = ("manifest.json", "failures.jsonl", STATE_DIR) + schema.SPLITS

@@ -15,12 +15,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from hmh_builder.fsio import SourceError, walk_files
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 MATTE_EXTENSIONS = (".png",)
-
-
-class SourceError(ValueError):
-    """SRC cannot be used at all (missing, unreadable, unknown layout); one sentence."""
 
 
 @dataclass(frozen=True)
@@ -36,29 +34,6 @@ class Pair:
 def failure(sample_id: str, path: str, stage: str, reason: str) -> dict:
     """One failures.jsonl record (FORMAT.md)."""
     return {"id": sample_id, "path": path, "stage": stage, "reason": reason}
-
-
-def _walk(src: str, top: str, extensions) -> list[str]:
-    """Relative "/" paths of files under src/top with one of ``extensions``, sorted."""
-    found = []
-    if not os.path.isdir(os.path.join(src, top)):
-        return found
-
-    def complain(exc):
-        raise SourceError(f"{exc.filename}: cannot be listed ({exc.strerror})")
-
-    seen = set()  # real paths walked: symlinked folders are followed, a loop only once
-    for root, dirs, files in os.walk(os.path.join(src, top), onerror=complain, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if not name.startswith(".") and name.lower().endswith(extensions):
-                found.append(os.path.relpath(os.path.join(root, name), src).replace(os.sep, "/"))
-    return sorted(found)
 
 
 def _stem(rel: str) -> str:
@@ -98,7 +73,7 @@ def _discover_kaggle(src: str) -> tuple[list[Pair], list[dict]]:
     images, mattes, failures = {}, {}, []
     for top, prefix, exts, into in (("clip_img", "clip", IMAGE_EXTENSIONS, images),
                                     ("matting", "matting", MATTE_EXTENSIONS, mattes)):
-        for rel in _walk(src, top, exts):
+        for rel in walk_files(src, top, exts):
             key = _kaggle_key(rel, top, prefix)
             if key is None:
                 failures.append(failure(_stem(rel), rel, "pair", f"{rel} is not at "
@@ -121,7 +96,7 @@ def _discover_kaggle(src: str) -> tuple[list[Pair], list[dict]]:
 def _discover_plain(src: str) -> tuple[list[Pair], list[dict]]:
     images, mattes, failures = {}, {}, []
     for top, exts, into in (("image", IMAGE_EXTENSIONS, images), ("alpha", MATTE_EXTENSIONS, mattes)):
-        for rel in _walk(src, top, exts):
+        for rel in walk_files(src, top, exts):
             key = (_stem(rel),)
             if key in into:
                 failures.append(failure(key[0], rel, "pair", f"{rel} has the same stem as "

@@ -7,7 +7,7 @@ import os
 from collections import Counter
 
 from hmh_builder import schema
-from hmh_builder.build.writer import atomic_write_text
+from hmh_builder.fsio import atomic_write_text
 
 
 def write_outputs(out: str, manifest: dict, failures: list) -> None:

@@ -1,59 +1,21 @@
 """Shard writer: rows go into ``<shard>.h5.tmp`` in the shard's folder; ``close`` shrinks the
 datasets to the rows written, sets the FORMAT.md attributes, closes, fsyncs, renames into
 place and fsyncs the folder. A folder therefore never holds a half-written file under a final
-name. Also the atomic writer for small text files (manifest, records).
+name. The atomic writer for small text files is ``hmh_builder.fsio.atomic_write_text``.
 """
 from __future__ import annotations
 
 import os
 
 from hmh_builder import schema
-
-TMP_SUFFIX = ".tmp"
-
-
-def fsync_dir(path: str) -> None:
-    """Flush a directory entry (after a rename) to disk; a no-op where unsupported."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via ``path.tmp`` → fsync → os.replace."""
-    tmp = path + TMP_SUFFIX
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    fsync_dir(os.path.dirname(os.path.abspath(path)))
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
+from hmh_builder.fsio import TMP_SUFFIX, fsync_dir, remove_quietly
 
 def publish(path: str, rel_path: str, split: str, rows: int) -> dict | None:
     """Move the closed ``path.tmp`` into place (fsync file, rename, fsync folder); returns its
     manifest entry (path, split, samples, bytes, sha256), or None after removing an empty one."""
     tmp = path + TMP_SUFFIX
     if rows == 0:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         return None
     with open(tmp, "rb+") as handle:
         os.fsync(handle.fileno())
@@ -114,7 +76,7 @@ class ShardWriter:
             return publish(self.path, self.rel_path, self.split, self.rows)
         except BaseException:
             h5.close()
-            _remove_quietly(self.tmp)
+            remove_quietly(self.tmp)
             raise
 
     def abort(self) -> None:
@@ -125,7 +87,7 @@ class ShardWriter:
             except Exception:
                 pass
             self._h5 = None
-        _remove_quietly(self.tmp)
+        remove_quietly(self.tmp)
 
     def __enter__(self):
         return self

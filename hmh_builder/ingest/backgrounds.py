@@ -23,8 +23,10 @@ import numpy as np
 
 from hmh_builder import __version__, schema
 from hmh_builder.imageio import DecodeError, decode_image
-from hmh_builder.build.sources import SourceError, _walk, failure
-from hmh_builder.build.writer import TMP_SUFFIX, _remove_quietly, atomic_write_text, publish
+from hmh_builder.build.sources import failure
+from hmh_builder.fsio import SourceError, walk_files
+from hmh_builder.build.writer import publish
+from hmh_builder.fsio import TMP_SUFFIX, atomic_write_text, remove_quietly
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -53,7 +55,7 @@ def discover(src: str) -> list:
     portrait sources: symlinked folders are followed (a loop only once), hidden files skipped;
     an unlistable folder raises BackgroundError naming it."""
     try:
-        return _walk(src, "", EXTENSIONS)
+        return walk_files(src, "", EXTENSIONS)
     except SourceError as exc:
         raise BackgroundError(str(exc)) from None
 
@@ -105,7 +107,7 @@ def write_shard(out_dir: str, index: int, rels: list, config: dict, config_hash:
         return {"entry": publish(path, rel_path, schema.BACKGROUND_SPLIT, len(ids)),
                 "digests": digests, "failures": failures}
     except BaseException:
-        _remove_quietly(path + TMP_SUFFIX)
+        remove_quietly(path + TMP_SUFFIX)
         raise
 
 

@@ -51,7 +51,8 @@ def composite_command(**options):
               --backgrounds bg_build/ --out results/ --seed 0
     """
     from hmh_train.train.checkpoint import CheckpointError
-    from hmh_train.infer.composite import CompositeConfig, CompositeError, run
+    from hmh_train.infer.composite import CompositeConfig, CompositeError
+    from hmh_train.infer.composite_cmd import run
 
     single = options["image"] is not None
     if single == (options["images"] is not None):

@@ -11,7 +11,7 @@ import json
 import math
 import os
 
-from hmh_builder.build.writer import atomic_write_text
+from hmh_builder.fsio import atomic_write_text
 
 DASH = "–"
 #: (summary key, column title, format) of the Table 1 columns, in order.

@@ -72,20 +72,6 @@ def default_out(cfg: EvalConfig) -> str:
     return os.path.join(where, f"eval-{cfg.split}")
 
 
-def checkpoint_file(path: str) -> str:
-    """The .pt file ``load_nets`` will read for ``path`` (best.pt, else last.pt, of a run folder);
-    ``CheckpointError`` naming the path when there is none."""
-    from hmh_train.train.checkpoint import CheckpointError, checkpoint_dir, resolve_path
-
-    if os.path.isdir(path) and os.path.isfile(os.path.join(checkpoint_dir(path), "best.pt")):
-        return os.path.join(checkpoint_dir(path), "best.pt")
-    try:
-        return resolve_path(path, "last")
-    except CheckpointError:
-        raise CheckpointError(f"{path}: no such checkpoint (expected a .pt file or a run folder "
-                              "with checkpoints/best.pt or last.pt)") from None
-
-
 def _harm_metrics(pred: np.ndarray, real: np.ndarray, region: np.ndarray) -> dict:
     return {"mse": M.harmonization_mse(pred, real), "fmse_bg": M.fmse(pred, real, region),
             "psnr": M.psnr(pred, real)}
@@ -179,6 +165,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     """
     from hmh_train.data.shards import ShardDataset
     from hmh_train.evaluate.report import write_outputs
+    from hmh_train.train.checkpoint import checkpoint_file
 
     if cfg.region not in ("unknown", "all"):
         raise ValueError(f"region must be 'unknown' or 'all', got {cfg.region!r}")

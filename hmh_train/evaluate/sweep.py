@@ -26,7 +26,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 
-from hmh_builder.build.writer import atomic_write_text
+from hmh_builder.fsio import atomic_write_text
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS
 from hmh_train.evaluate.report import json_safe, table1_markdown, write_table_csv
 

@@ -170,20 +170,3 @@ def composite_one(cfg: CompositeConfig, nets, device) -> dict:
     arrays = compose_arrays(nets, image, background, kind, guide, device, cfg.harmonize_size)
     write_result(arrays, image, cfg.out, cfg.figure)
     return {"out": cfg.out, "figure": cfg.figure, "harmonized": arrays["harmonized"] is not None}
-
-
-def run(cfg: CompositeConfig) -> dict:
-    """Load the checkpoint, then run the single or the batch form (``hmh_train.infer.composite_batch``)."""
-    from hmh_train.train.checkpoint import load_nets
-    from hmh_train.train.distributed import pick_device
-    from hmh_train.evaluate.run import checkpoint_file
-
-    ckpt = checkpoint_file(cfg.ckpt)  # one-line error naming --ckpt when there is none
-    device = pick_device(cfg.device)
-    nets, _ = load_nets(ckpt, device=device)
-    with torch.no_grad():
-        if cfg.images:
-            from hmh_train.infer.composite_batch import composite_folder
-
-            return composite_folder(cfg, nets, device)
-        return composite_one(cfg, nets, device)

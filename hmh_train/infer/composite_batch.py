@@ -85,10 +85,10 @@ class BackgroundPool:
 def _image_walk(folder: str) -> list[str]:
     """Sorted "/" paths of the images under ``folder``, by the builder's source walk (symlinked
     folders followed, a loop only once; hidden files skipped; an unlistable folder named)."""
-    from hmh_builder.build.sources import SourceError, _walk
+    from hmh_builder.fsio import SourceError, walk_files
 
     try:
-        return _walk(folder, "", IMAGE_EXTENSIONS)
+        return walk_files(folder, "", IMAGE_EXTENSIONS)
     except SourceError as exc:
         raise CompositeError(str(exc)) from None
 

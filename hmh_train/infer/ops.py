@@ -109,7 +109,7 @@ def trimap_to_uint8(trimap: torch.Tensor) -> np.ndarray:
 def predict_alpha_any_size(matting_net, image: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
     """A_r ``(B,1,H,W)`` in [0, 1] for any H, W: ``steps.predict_alpha`` (resizes to multiples
     of 32 and back, clamps, pastes the known trimap regions at full resolution)."""
-    from hmh_train.train.steps import predict_alpha
+    from hmh_train.nets.forward import predict_alpha
 
     return predict_alpha(matting_net, image, trimap)
 
@@ -124,7 +124,7 @@ def harmonize_any_size(harmonization_net, composite01: torch.Tensor, alpha01: to
     that size) is resized to H×W and added to the full-resolution composite. When the working
     size equals H×W this is exactly the plain network output.
     """
-    from hmh_train.train.steps import harmonize
+    from hmh_train.nets.forward import harmonize
 
     multiple = 2 ** int(getattr(harmonization_net, "num_downs", 8))
     size = tuple(composite01.shape[-2:])

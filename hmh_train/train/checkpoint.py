@@ -18,11 +18,11 @@ import random
 import numpy as np
 import torch
 
-from hmh_builder.build.writer import fsync_dir
+from hmh_builder.fsio import fsync_dir
+from hmh_train.nets.forward import NET_NAMES, Nets, unwrap
 
 CKPT_FORMAT = "hmh-train-ckpt"
 CKPT_VERSION = 1
-NET_NAMES = ("matting", "harmonization", "discriminator")
 
 
 class CheckpointError(ValueError):
@@ -41,6 +41,18 @@ def resolve_path(run_or_ckpt, which: str = "last") -> str:
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint")
     return path
+
+
+def checkpoint_file(path: str) -> str:
+    """The .pt file ``load_nets`` will read for ``path`` (best.pt, else last.pt, of a run folder);
+    ``CheckpointError`` naming the path when there is none."""
+    if os.path.isdir(path) and os.path.isfile(os.path.join(checkpoint_dir(path), "best.pt")):
+        return os.path.join(checkpoint_dir(path), "best.pt")
+    try:
+        return resolve_path(path, "last")
+    except CheckpointError:
+        raise CheckpointError(f"{path}: no such checkpoint (expected a .pt file or a run folder "
+                              "with checkpoints/best.pt or last.pt)") from None
 
 
 def atomic_save(obj, path: str) -> None:
@@ -99,12 +111,6 @@ def restore_rng(state: dict, augment_generator: torch.Generator | None = None) -
         augment_generator.set_state(state["augment"])
 
 
-def unwrap(module):
-    """The plain module inside DDP and/or torch.compile wrappers."""
-    module = getattr(module, "module", module)  # DistributedDataParallel
-    return getattr(module, "_orig_mod", module)  # torch.compile
-
-
 def _states(container) -> dict:
     return {name: unwrap(getattr(container, name)).state_dict()
             for name in NET_NAMES if getattr(container, name, None) is not None}
@@ -138,9 +144,8 @@ def restore_training(ckpt: dict, nets, optims, schedulers: dict, augment_generat
 
 
 def build_nets(names, width: float, num_downs: int):
-    """A ``steps.Nets`` holding freshly built networks for ``names`` (others None)."""
+    """A ``Nets`` holding freshly built networks for ``names`` (others None)."""
     from hmh_train import nets as hnets
-    from hmh_train.train.steps import Nets
 
     builders = {
         "matting": lambda: hnets.build_matting_net(width=width),

@@ -15,7 +15,7 @@ from importlib import resources
 
 import yaml
 
-from hmh_builder.build.writer import atomic_write_text
+from hmh_builder.fsio import atomic_write_text
 
 MODES = ("matting", "harmonization", "joint")
 GAN_LOSSES = ("paper", "hinge", "wgan-gp")

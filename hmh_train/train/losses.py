@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import torch
 
+from hmh_train.nets.forward import unknown_mask
+
 GAN_KINDS = ("paper", "hinge", "wgan-gp")
 
 
 def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Element-wise Charbonnier penalty ``sqrt((pred − target)² + eps²)`` (same shape as input)."""
     return torch.sqrt((pred - target) ** 2 + eps * eps)
-
-
-def unknown_mask(trimap: torch.Tensor) -> torch.Tensor:
-    """Float mask ``(B,1,H,W)``: 1 where the trimap is unknown (0.5), else 0."""
-    return ((trimap > 0.25) & (trimap < 0.75)).to(trimap.dtype)
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from hmh_train.train.checkpoint import unwrap
+from hmh_train.nets.forward import unwrap
 
 
 def matting_param_groups(net, lr: float, lr_encoder: float) -> list[dict]:

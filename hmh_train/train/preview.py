@@ -10,7 +10,7 @@ import contextlib
 import torch
 
 from hmh_train.data.augment import make_batch
-from hmh_train.train.checkpoint import NET_NAMES, unwrap
+from hmh_train.nets.forward import NET_NAMES, unwrap
 
 
 @contextlib.contextmanager
@@ -30,7 +30,7 @@ def evaluating(nets):
 
 def _forward(plain: dict, batch):
     """(A_r, I_c, I_h) of one batch; None for what the available networks cannot produce."""
-    from hmh_train.train.steps import harmonize, predict_alpha
+    from hmh_train.nets.forward import harmonize, predict_alpha
 
     alpha_r = composite = harmonized = None
     alpha, harmonization_input = batch.alpha, batch.disharmonious

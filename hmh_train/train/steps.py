@@ -7,7 +7,6 @@ gradients, steps its optimizers and returns python floats.
 """
 from __future__ import annotations
 
-import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -15,13 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from hmh_train.data.augment import Batch
-from hmh_train.train.checkpoint import unwrap
+from hmh_train.nets.forward import Nets, harmonize, predict_alpha, to_pm1, unwrap
 from hmh_train.train.losses import (GAN_KINDS, alpha_l1_unknown, composite, discriminator_loss,
                               generator_adversarial_loss, gradient_penalty, harmonization_l1,
-                              matting_loss, unknown_mask)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+                              matting_loss)
 
 __all__ = ["StepConfig", "Nets", "Optimizers", "Batch", "predict_alpha", "harmonize",
            "matting_step", "harmonization_step", "joint_step", "frozen", "critic_step",
@@ -46,15 +42,6 @@ class StepConfig:
         if self.gan_loss not in GAN_KINDS:
             raise ValueError(f"gan_loss must be one of {', '.join(GAN_KINDS)}, "
                              f"got {self.gan_loss!r}")
-
-
-@dataclass
-class Nets:
-    """The three networks; any may be None for single-task runs."""
-
-    matting: torch.nn.Module | None = None
-    harmonization: torch.nn.Module | None = None
-    discriminator: torch.nn.Module | None = None
 
 
 @dataclass
@@ -96,48 +83,6 @@ def _floats(values: dict) -> dict:
     step on CUDA, not one per logged value); key order kept."""
     numbers = torch.stack([v.detach() for v in values.values()]).tolist()
     return dict(zip(values, numbers))
-
-
-def _to_pm1(x):
-    return x * 2 - 1
-
-
-@functools.lru_cache(maxsize=None)
-def _imagenet_stats(device: torch.device, dtype: torch.dtype):
-    """ImageNet mean and std ``(1,3,1,1)`` on ``device``: built once, not copied to the device
-    every step."""
-    with torch.inference_mode(False):  # usable by training even if first built under inference
-        return (torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(1, 3, 1, 1),
-                torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(1, 3, 1, 1))
-
-
-def predict_alpha(matting_net, image, trimap, raw: bool = False):
-    """A_r ``(B,1,H,W)`` float32: IndexNet on (ImageNet-normalised I, trimap), known pixels pasted.
-
-    ``A_r = M·pred + (1 − M)·T`` with M the unknown mask. ``pred`` is clamped to [0, 1] unless
-    ``raw`` (training losses use the raw output, as IndexNet does). Sizes that are not multiples
-    of 32 are resized (bilinear; trimap nearest) and the prediction resized back.
-    """
-    mean, std = _imagenet_stats(image.device, image.dtype)
-    x = torch.cat(((image - mean) / std, trimap), dim=1)
-    h, w = image.shape[2:]
-    size = (max(32, round(h / 32) * 32), max(32, round(w / 32) * 32))
-    if size != (h, w):
-        x = torch.cat((F.interpolate(x[:, :3], size=size, mode="bilinear", align_corners=False),
-                       F.interpolate(x[:, 3:], size=size, mode="nearest")), dim=1)
-    pred = matting_net(x).float()
-    if size != (h, w):
-        pred = F.interpolate(pred, size=(h, w), mode="bilinear", align_corners=False)
-    if not raw:
-        pred = pred.clamp(0, 1)
-    mask = unknown_mask(trimap)
-    return mask * pred + (1 - mask) * trimap
-
-
-def harmonize(harmonization_net, composite01, alpha01):
-    """I_h ``(B,3,H,W)`` float32 in [0, 1] from a composite in [0, 1] and its alpha/mask."""
-    x = torch.cat((_to_pm1(composite01), alpha01), dim=1)
-    return (harmonization_net(x).float() + 1) / 2
 
 
 def _require(nets, optims, names, step):
@@ -189,7 +134,7 @@ def critic_step(disc, optim, real, fakes, cfg: StepConfig, generator=None):
     n = real.shape[0]
     x = torch.cat([real] + [f.detach() for f in fakes])
     with _autocast(cfg, real.device):
-        scores = disc(_to_pm1(x)).float()
+        scores = disc(to_pm1(x)).float()
     s_real, *s_fakes = scores.split(n)
     loss = discriminator_loss(cfg.gan_loss, s_real, s_fakes)
     logged = {}
@@ -198,7 +143,7 @@ def critic_step(disc, optim, real, fakes, cfg: StepConfig, generator=None):
         rows = torch.arange(n, device=real.device)
         mixed_fakes = torch.stack([f.detach() for f in fakes])[pick, rows]
         # the plain critic: a torch.compile'd module cannot double-backward
-        gp = gradient_penalty(unwrap(disc), _to_pm1(real), _to_pm1(mixed_fakes),
+        gp = gradient_penalty(unwrap(disc), to_pm1(real), to_pm1(mixed_fakes),
                               generator=generator)
         loss = loss + cfg.gp_weight * gp
         logged["loss_gp"] = gp
@@ -250,7 +195,7 @@ def generator_losses(disc, fakes: Fakes, batch: Batch, cfg: StepConfig) -> dict:
     paper = cfg.gan_loss == "paper"
     x = torch.cat([fakes.composite, fakes.harmonized] + ([img] if paper else []))
     with _autocast(cfg, img.device):
-        scores = _core(disc)(_to_pm1(x)).float()
+        scores = _core(disc)(to_pm1(x)).float()
     s = scores.split(img.shape[0])
     s_real = s[2] if paper else None
     adv_m = generator_adversarial_loss(cfg.gan_loss, s[0], s_real)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from hmh_builder import schema
-from hmh_builder.build.writer import ShardWriter, atomic_write_text
+from hmh_builder.build.writer import ShardWriter
+from hmh_builder.fsio import atomic_write_text
 
 
 def _arrays(value, h=4, w=6):

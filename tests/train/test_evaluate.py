@@ -15,7 +15,7 @@ from hmh_train.train.checkpoint import load_nets
 from hmh_train.cli import main
 from hmh_train.data.shards import ShardDataset
 from hmh_train.evaluate.run import EvalConfig, evaluate
-from hmh_train.train.steps import harmonize, predict_alpha
+from hmh_train.nets.forward import harmonize, predict_alpha
 
 from .tiny_ckpt import save_tiny_checkpoint
 

@@ -85,7 +85,7 @@ def test_compose_with_given_alpha_and_any_size(tmp_path):
 
 
 def test_harmonize_any_size_is_the_plain_net_at_its_size_and_adds_the_change_otherwise(tmp_path):
-    from hmh_train.train.steps import harmonize
+    from hmh_train.nets.forward import harmonize
 
     nets, _ = load_nets(save_tiny_checkpoint(tmp_path / "run", ("harmonization",)))
     g = torch.Generator().manual_seed(2)
