@@ -1,4 +1,4 @@
-"""The HMH shard and manifest contract (``shared/FORMAT.md``, version 1) in code.
+"""The HMH shard and manifest contract (``docs/FORMAT.md``, version 1) in code.
 
 This is the one module that knows dataset names, dtypes, shapes, chunking and attributes.
 Both ``hmh_builder`` (writer, verify, release) and ``hmh_train`` (reader) import it, so it
@@ -35,6 +35,13 @@ STRING_DATASETS = ("id", "transform", "params")
 
 REQUIRED_ATTRS = ("format", "format_version", "channel_order", "split", "size",
                   "builder_version", "config_hash")
+
+#: Which side of the portrait ``I_d`` alters (additive to version 1: shard attribute
+#: ``altered`` and manifest ``config.altered``; a file without it means "background").
+#: ``background``: I_d = A·I + (1−A)·B_t (the paper's main setting); ``foreground``:
+#: I_d = A·F_t + (1−A)·B with F_t the adjusted portrait (the paper's Fig. 6 variant).
+ALTERED_SIDES = ("background", "foreground")
+DEFAULT_ALTERED = "background"
 
 
 @dataclass(frozen=True)
@@ -92,10 +99,12 @@ def resize_shard_datasets(h5file, n_samples: int) -> None:
 
 
 def shard_attrs(split: str, height: int, width: int, builder_version: str,
-                config_hash: str) -> dict:
-    """The file attributes FORMAT.md requires on every shard."""
+                config_hash: str, altered: str = DEFAULT_ALTERED) -> dict:
+    """The file attributes FORMAT.md requires on every shard, plus ``altered``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if altered not in ALTERED_SIDES:
+        raise ValueError(f"altered must be one of {ALTERED_SIDES}, got {altered!r}")
     return {
         "format": SHARD_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -104,7 +113,32 @@ def shard_attrs(split: str, height: int, width: int, builder_version: str,
         "size": [int(height), int(width)],
         "builder_version": builder_version,
         "config_hash": config_hash,
+        "altered": altered,
     }
+
+
+def altered_of(attrs: Mapping) -> str:
+    """The side a shard alters, from its attributes (an h5py ``attrs`` or a dict).
+
+    Files written before the attribute existed mean :data:`DEFAULT_ALTERED`. Raises
+    ValueError (one sentence) for a value that is not in :data:`ALTERED_SIDES`.
+    """
+    value = _decode(attrs["altered"]) if "altered" in attrs else DEFAULT_ALTERED
+    if value not in ALTERED_SIDES:
+        raise ValueError(f"attribute altered is {value!r}, expected one of {ALTERED_SIDES}")
+    return value
+
+
+def manifest_altered(manifest: Mapping) -> str:
+    """The side a build alters, from ``manifest["config"]["altered"]`` (default background).
+
+    Raises ValueError (one sentence) for a value that is not in :data:`ALTERED_SIDES`.
+    """
+    config = manifest.get("config") if isinstance(manifest.get("config"), Mapping) else {}
+    value = config.get("altered", DEFAULT_ALTERED)
+    if value not in ALTERED_SIDES:
+        raise ValueError(f"config.altered is {value!r}, expected one of {ALTERED_SIDES}")
+    return value
 
 
 def shard_filename(split: str, index: int) -> str:
@@ -134,6 +168,9 @@ def check_shard(h5file, expect_split: str | None = None) -> list[str]:
         problems.append(f"format_version is {int(attrs['format_version'])}, this reader knows {FORMAT_VERSION}")
     if _decode(attrs["channel_order"]) != CHANNEL_ORDER:
         problems.append(f"channel_order is {_decode(attrs['channel_order'])!r}, expected 'RGB'")
+    if "altered" in attrs and _decode(attrs["altered"]) not in ALTERED_SIDES:
+        problems.append(f"attribute altered is {_decode(attrs['altered'])!r}, expected one of "
+                        f"{ALTERED_SIDES}")
     split = _decode(attrs["split"])
     if split not in SPLITS or (expect_split is not None and split != expect_split):
         problems.append(f"split attribute is {split!r}, expected {expect_split or SPLITS!r}")
@@ -157,14 +194,22 @@ def check_shard(h5file, expect_split: str | None = None) -> list[str]:
 
 
 def sample_digest(sample_id: str, transform: str, params: str,
-                  images: Mapping[str, np.ndarray]) -> str:
+                  images: Mapping[str, np.ndarray], altered: str = DEFAULT_ALTERED) -> str:
     """SHA-256 hex digest of one sample's arrays and metadata.
 
     ``images`` maps each name of :data:`IMAGE_DATASETS` (``B_t`` is never included) to its
     uint8 array for that one sample. The digest covers names, shapes and bytes, so it is the
-    same however the sample was stored.
+    same however the sample was stored. A ``foreground`` sample also hashes the side first
+    (so the two sides never share a digest); a ``background`` one hashes exactly what it did
+    before the attribute existed, so older digests stay valid.
     """
+    if altered not in ALTERED_SIDES:
+        raise ValueError(f"altered must be one of {ALTERED_SIDES}, got {altered!r}")
     h = hashlib.sha256()
+    if altered != DEFAULT_ALTERED:
+        h.update(b"altered")
+        h.update(len(altered).to_bytes(8, "little"))
+        h.update(altered.encode("ascii"))
     for text in (sample_id, transform, params):
         encoded = text.encode("utf-8")
         h.update(len(encoded).to_bytes(8, "little"))
@@ -190,14 +235,17 @@ def content_digest(sample_digests: Iterable[tuple[str, str]]) -> str:
 
 
 def read_sample_digests(h5file) -> list[tuple[str, str]]:
-    """Recompute ``(id, sample_digest)`` for every sample of an open shard."""
+    """Recompute ``(id, sample_digest)`` for every sample of an open shard (its side from
+    the ``altered`` attribute)."""
+    altered = altered_of(h5file.attrs)
     ids = [_decode(v) for v in h5file["id"][()]]
     transforms = [_decode(v) for v in h5file["transform"][()]]
     params = [_decode(v) for v in h5file["params"][()]]
     out = []
     for index, sample_id in enumerate(ids):
         images = {name: h5file[name][index] for name in IMAGE_DATASETS}
-        out.append((sample_id, sample_digest(sample_id, transforms[index], params[index], images)))
+        out.append((sample_id, sample_digest(sample_id, transforms[index], params[index], images,
+                                             altered)))
     return out
 
 

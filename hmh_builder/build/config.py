@@ -43,7 +43,7 @@ def _recipe_dir() -> Path:
 
 RECIPE_DIR = _recipe_dir()
 RECIPE_KEYS = ("size", "background", "background_resolution", "seed", "test_fraction",
-               "shard_size", "store_b_t", "adjust")
+               "shard_size", "store_b_t", "adjust", "altered")
 
 
 class ConfigError(ValueError):
@@ -64,7 +64,10 @@ class BuildConfig:
         test_fraction: share of ids in the test split (schema.split_of).
         shard_size: samples per shard, or 0 for auto (see samples_per_shard).
         store_b_t: also store the adjusted background B_t in every shard.
-        adjust: background-adjustment probabilities, ranges and styles.
+        adjust: adjustment probabilities, ranges and styles.
+        altered: the side the adjustment changes (schema.ALTERED_SIDES): "background"
+            (the paper's main setting, I_d = A·I + (1−A)·B_t) or "foreground" (I_d =
+            A·F_t + (1−A)·B, F_t the adjusted portrait; I_d = I where A = 0).
     """
 
     source: str
@@ -76,6 +79,7 @@ class BuildConfig:
     shard_size: int = 0
     store_b_t: bool = False
     adjust: AdjustSettings = field(default_factory=lambda: DEFAULT_ADJUST)
+    altered: str = schema.DEFAULT_ALTERED
 
     def __post_init__(self):
         if self.background_resolution == "auto":
@@ -149,6 +153,12 @@ def _validate(c: BuildConfig) -> None:
         raise ConfigError(f"shard_size must be an integer >= 1 (or auto), got {c.shard_size!r}")
     if not isinstance(c.store_b_t, bool):
         raise ConfigError(f"store_b_t must be true or false, got {c.store_b_t!r}")
+    if c.altered not in schema.ALTERED_SIDES:
+        raise ConfigError(f"altered must be one of {', '.join(schema.ALTERED_SIDES)}, got {c.altered!r}")
+    if c.store_b_t and c.altered == "foreground":
+        raise ConfigError("store_b_t stores the adjusted background B_t, which a foreground-altered "
+                          "build does not have (its B is unchanged); drop --store-b-t or use "
+                          "--altered background")
 
 
 def parse_size(text) -> tuple | None:
@@ -223,7 +233,8 @@ def resolve_config(source, recipe: str | None = None, **overrides) -> BuildConfi
         if "adjust" in settings:
             adjust = settings["adjust"]
             kwargs["adjust"] = adjust if isinstance(adjust, AdjustSettings) else AdjustSettings.from_dict(adjust)
-        for key in ("background", "background_resolution", "seed", "test_fraction", "store_b_t"):
+        for key in ("background", "background_resolution", "seed", "test_fraction", "store_b_t",
+                    "altered"):
             if key in settings:
                 kwargs[key] = settings[key]
         return BuildConfig(**kwargs)

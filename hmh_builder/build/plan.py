@@ -19,7 +19,8 @@ from hmh_builder.build.sample import Choice, draw_choice
 class SampleTask:
     """One sample of a shard: id, paths relative to SRC, layout and its random choice.
 
-    ``targets`` are (id, image path) of the Reinhard target candidates, in order.
+    ``targets`` are (id, image path, matte path, layout) of the Reinhard target candidates,
+    in order (the matte is read only for a foreground-altered build).
     """
 
     id: str
@@ -79,7 +80,8 @@ def plan_shards(pairs, seed: int, test_fraction: float, shard_size: int, adjust)
             for sample_id in ids[start:start + shard_size]:
                 pair = by_id[sample_id]
                 choice = draw_choice(seed, sample_id, sorted_ids, adjust)
-                targets = tuple((t, by_id[t].image) for t in choice.targets)
+                targets = tuple((t, by_id[t].image, by_id[t].alpha, by_id[t].layout)
+                                for t in choice.targets)
                 samples.append(SampleTask(pair.id, pair.image, pair.alpha, pair.layout, choice, targets))
             tasks.append(ShardTask(split, index, tuple(samples)))
     return tasks

@@ -56,7 +56,7 @@ def _context(config: BuildConfig, out: str, native: bool) -> ShardContext:
     return ShardContext(src=config.source, out=out, size=tuple(config.size), native=native,
                         background=config.background, background_resolution=config.background_resolution,
                         store_b_t=config.store_b_t, config_hash=config.hash(),
-                        builder_version=config.to_dict()["builder_version"])
+                        builder_version=config.to_dict()["builder_version"], altered=config.altered)
 
 
 def _progress_thread(out: str, bar, base: list, stop: threading.Event):

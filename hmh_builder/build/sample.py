@@ -1,4 +1,12 @@
-"""One source pair → one HMH sample (I, A, F, B, B_t, I_d + transform metadata).
+"""One source pair → one HMH sample (I, A, F, B, B_t or F_t, I_d + transform metadata).
+
+The altered side (``schema.ALTERED_SIDES``) decides what the drawn transform changes:
+``background`` (the paper's main setting): B_t = T(B), I_d = A·I + (1−A)·B_t;
+``foreground`` (the paper's Fig. 6 variant): F_t = T(I), I_d = A·F_t + (1−A)·B and I_d = I
+where A = 0. For Reinhard toward another portrait the foreground variant matches the person's
+colours (statistics of I weighted by A) to the target portrait's person (its own image
+weighted by its own matte), where the background variant matches all of B to all of the
+target image.
 
 Pure functions over decoded arrays: no paths are opened here. Every random choice for a
 sample comes from ``numpy.random.default_rng(schema.sample_seed(seed, id))`` in
@@ -17,7 +25,7 @@ import numpy as np
 from hmh_builder import schema
 from hmh_builder.kernels.adjust import AdjustSettings, apply_adjustment, draw_adjustment
 from hmh_builder.kernels.background import estimate_background
-from hmh_builder.kernels.composite import composite, premultiply
+from hmh_builder.kernels.composite import composite, composite_foreground_altered, premultiply
 
 #: Reinhard target candidates drawn per sample; the first whose image decodes is used.
 TARGET_CANDIDATES = 3
@@ -101,23 +109,35 @@ def params_json(choice: Choice, target: str | None) -> str:
 
 
 def make_sample(image: np.ndarray, alpha: np.ndarray, size: tuple, background: str,
-                background_resolution: str, choice: Choice, target_stats=None) -> dict:
+                background_resolution: str, choice: Choice, target_stats=None,
+                altered: str = schema.DEFAULT_ALTERED) -> dict:
     """Compute the arrays of one sample.
 
     Args:
         image: uint8 RGB (H, W, 3) source image. alpha: uint8 (H, W) matte, 0..255.
         size: output (H', W'). background: method of kernels.background.
         background_resolution: "source" (estimate B on the source, then resize) or "output".
-        choice: from draw_choice. target_stats: (mean, std) Lab stats for reinhard.
+        choice: from draw_choice. target_stats: (mean, std) Lab stats for reinhard (of the
+            whole target image for ``background``, of its person for ``foreground``).
+        altered: "background" or "foreground" (see the module docstring).
 
     Returns:
-        dict with uint8 arrays "I", "F", "B", "B_t", "I_d" (H', W', 3) RGB and "A" (H', W').
+        dict with uint8 arrays "I", "F", "B", "I_d" (H', W', 3) RGB and "A" (H', W'), plus
+        "B_t" (background) or "F_t" (foreground), the adjusted image (H', W', 3) RGB.
     """
+    if altered not in schema.ALTERED_SIDES:
+        raise ValueError(f"altered must be one of {schema.ALTERED_SIDES}, got {altered!r}")
     small_i, small_a = resize(image, size), resize(alpha, size)
     if background_resolution == "source":
         back = resize(estimate_background(image, alpha, background), size)
     else:
         back = estimate_background(small_i, small_a, background)
-    adjusted = apply_adjustment(back, choice.transform, choice.params, target_stats)
-    return {"I": small_i, "A": small_a, "F": premultiply(small_i, small_a), "B": back,
-            "B_t": adjusted, "I_d": composite(small_i, small_a, adjusted)}
+    arrays = {"I": small_i, "A": small_a, "F": premultiply(small_i, small_a), "B": back}
+    if altered == "foreground":
+        adjusted = apply_adjustment(small_i, choice.transform, choice.params, target_stats,
+                                    source_weights=small_a)
+        arrays.update(F_t=adjusted, I_d=composite_foreground_altered(adjusted, small_a, back, small_i))
+    else:
+        adjusted = apply_adjustment(back, choice.transform, choice.params, target_stats)
+        arrays.update(B_t=adjusted, I_d=composite(small_i, small_a, adjusted))
+    return arrays

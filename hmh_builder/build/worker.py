@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from hmh_builder import imageio
+from hmh_builder import imageio, schema
 from hmh_builder.build import resume
 from hmh_builder.build.sample import SampleError, make_sample, params_json, resize, validate
 from hmh_builder.build.sources import failure
@@ -35,6 +35,7 @@ class ShardContext:
     store_b_t: bool
     config_hash: str
     builder_version: str
+    altered: str = schema.DEFAULT_ALTERED
 
 
 class FaultError(OSError):
@@ -55,25 +56,52 @@ def _fault(exc: Exception, path: str, action: str) -> FaultError:
     return FaultError(f"{filename}: cannot be {action} ({reason})")
 
 
-def _target_stats(ctx: ShardContext, sample) -> tuple:
-    """(target id, Lab stats) of the first Reinhard candidate whose image decodes."""
+def _decode_target(ctx: ShardContext, target) -> tuple:
+    """(Lab mean, std) of one Reinhard target at the output size; raises DecodeError or
+    ValueError when the candidate cannot be used, FaultError on an I/O fault.
+
+    ``background``: statistics of the whole target image (as B's own are taken over all of
+    B). ``foreground``: of the target's person only, weighted by its own matte (as the
+    source's are weighted by A), so a face is matched to another person, not to a scene.
+    """
     from hmh_builder.kernels.colour import lab_mean_std
 
-    for target_id, rel in sample.targets:
-        path = os.path.join(ctx.src, rel)
-        try:
-            target = imageio.decode_image(path)
-            # Statistics at the output size, as B's own are when it is transferred.
-            return target_id, lab_mean_std(target if ctx.native else resize(target, ctx.size))
-        except imageio.DecodeError:
-            continue
-        except OSError as exc:
-            raise _fault(exc, path, "read") from None
+    _, image_rel, alpha_rel, layout = target
+    fit = (lambda array: array) if ctx.native else (lambda array: resize(array, ctx.size))
+    try:
+        if ctx.altered != "foreground":
+            return lab_mean_std(fit(imageio.decode_image(os.path.join(ctx.src, image_rel))))
+        image, matte = imageio.decode_pair(ctx.src, image_rel, alpha_rel, layout)
+    except imageio.DecodeError:
+        raise
+    except OSError as exc:
+        raise _fault(exc, os.path.join(ctx.src, image_rel), "read") from None
+    if matte.shape != image.shape[:2]:
+        raise ValueError(f"target {image_rel} and its matte differ in size")
+    return lab_mean_std(fit(image), weights=fit(matte))  # ValueError: no person in the matte
+
+
+def _target_stats(ctx: ShardContext, sample, cache: dict) -> tuple:
+    """(target id, Lab stats) of the first usable Reinhard candidate.
+
+    ``cache`` (target id → stats, or None when unusable) is shared by one shard's samples:
+    the stats are a pure function of the target and the config.
+    """
+    for target in sample.targets:
+        target_id = target[0]
+        if target_id not in cache:
+            try:
+                cache[target_id] = _decode_target(ctx, target)
+            except (imageio.DecodeError, ValueError):
+                cache[target_id] = None
+        if cache[target_id] is not None:
+            return target_id, cache[target_id]
+    usable = "decoded" if ctx.altered != "foreground" else "decoded with a usable matte"
     raise SampleError("process", f"none of the Reinhard targets "
-                                 f"{', '.join(t for t, _ in sample.targets)} could be decoded")
+                                 f"{', '.join(t[0] for t in sample.targets)} could be {usable}")
 
 
-def _one_sample(ctx: ShardContext, sample) -> tuple:
+def _one_sample(ctx: ShardContext, sample, cache: dict) -> tuple:
     """(transform, params JSON, arrays) of one planned sample; raises Decode/Sample/FaultError."""
     try:
         image, alpha = imageio.decode_pair(ctx.src, sample.image, sample.alpha, sample.layout)
@@ -84,10 +112,10 @@ def _one_sample(ctx: ShardContext, sample) -> tuple:
     validate(image, alpha, sample.image, sample.alpha, ctx.size, ctx.native)
     target, stats = (None, None)
     if sample.choice.transform == "reinhard":
-        target, stats = _target_stats(ctx, sample)
+        target, stats = _target_stats(ctx, sample, cache)
     try:
         arrays = make_sample(image, alpha, ctx.size, ctx.background, ctx.background_resolution,
-                             sample.choice, stats)
+                             sample.choice, stats, ctx.altered)
     except Exception as exc:  # a kernel rejecting this input (cv2.error, ValueError, ...)
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise SampleError("process", f"{sample.image}: processing failed ({first})") from None
@@ -95,9 +123,10 @@ def _one_sample(ctx: ShardContext, sample) -> tuple:
 
 
 def _write_rows(ctx, task, writer, digests, failures, progress) -> None:
+    cache = {}
     for done, sample in enumerate(task.samples, 1):
         try:
-            transform, params, arrays = _one_sample(ctx, sample)
+            transform, params, arrays = _one_sample(ctx, sample, cache)
         except imageio.DecodeError as exc:  # named relative to SRC, like every other failure
             rel = os.path.relpath(exc.path, ctx.src).replace(os.sep, "/")
             failures.append(failure(sample.id, rel, "decode", f"{rel} {exc.reason}"))
@@ -152,7 +181,7 @@ def _run_shard(task, ctx: ShardContext) -> dict:
         height, width = ctx.size
         try:
             writer = ShardWriter(ctx.out, task.path, task.split, len(task.samples), height, width,
-                                 ctx.builder_version, ctx.config_hash, ctx.store_b_t)
+                                 ctx.builder_version, ctx.config_hash, ctx.store_b_t, ctx.altered)
         except (OSError, RuntimeError) as exc:
             raise _fault(exc, os.path.join(ctx.out, task.path + ".tmp"), "written") from None
         with writer:

@@ -29,13 +29,15 @@ class ShardWriter:
     """Write one shard of at most ``capacity`` samples of size (height, width).
 
     Use as a context manager; leaving it with an exception removes the temporary file.
-    ``add`` stores one sample and returns its schema.sample_digest; ``close`` returns the
+    ``altered`` is the side the shard's I_d alters (its attribute, and part of every sample
+    digest). ``add`` stores one sample and returns its schema.sample_digest; ``close`` returns the
     shard's entry for the manifest (path, split, samples, bytes, sha256), or None when no
     sample was added (no file is written then).
     """
 
     def __init__(self, out_dir: str, rel_path: str, split: str, capacity: int, height: int,
-                 width: int, builder_version: str, config_hash: str, store_b_t: bool = False):
+                 width: int, builder_version: str, config_hash: str, store_b_t: bool = False,
+                 altered: str = schema.DEFAULT_ALTERED):
         import h5py
 
         self.rel_path = rel_path
@@ -43,13 +45,14 @@ class ShardWriter:
         self.path = os.path.join(out_dir, rel_path)
         self.tmp = self.path + TMP_SUFFIX
         self.store_b_t = store_b_t
+        self.altered = altered
         self.rows = 0
         self._strings = {name: [] for name in schema.STRING_DATASETS}
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._h5 = h5py.File(self.tmp, "w")
         try:
             schema.create_shard_datasets(self._h5, capacity, height, width, store_b_t, resizable=True)
-            attrs = schema.shard_attrs(split, height, width, builder_version, config_hash)
+            attrs = schema.shard_attrs(split, height, width, builder_version, config_hash, altered)
             for key, value in attrs.items():
                 self._h5.attrs[key] = value
         except BaseException:
@@ -63,7 +66,7 @@ class ShardWriter:
         for name, value in zip(schema.STRING_DATASETS, (sample_id, transform, params)):
             self._strings[name].append(value)
         self.rows += 1
-        return schema.sample_digest(sample_id, transform, params, arrays)
+        return schema.sample_digest(sample_id, transform, params, arrays, self.altered)
 
     def close(self) -> dict | None:
         """Finish the shard atomically; returns its manifest entry (None when empty)."""

@@ -9,6 +9,7 @@ import sys
 import click
 
 from hmh_builder.kernels.background import BACKGROUND_METHODS
+from hmh_builder.schema import ALTERED_SIDES
 
 EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_FAILED_INPUTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -37,6 +38,12 @@ _OPTIONS = [
                  "64 workers stay busy (538 per shard for 34,427 portraits) [default: auto]."),
     click.option("--recipe", default=None, help="Recipe JSON: a file, or paper / default from "
                  "manifests/. Command-line options override it; it overrides the defaults."),
+    click.option("--altered", type=click.Choice(ALTERED_SIDES), default=None,
+                 help="Which side the drawn colour transform changes. background (default; the "
+                 "paper's main setting): I_d = A·I + (1−A)·B_t. foreground (the paper's Fig. 6 "
+                 "variant): the person is adjusted, I_d = A·F_t + (1−A)·B with F_t the adjusted "
+                 "portrait (Reinhard matches the person to another portrait's person) and I_d = I "
+                 "where A = 0."),
     click.option("--store-b-t/--no-store-b-t", default=None,
                  help="Also store the adjusted background B_t in each shard [default: no]."),
     click.option("--max-failures", type=click.IntRange(min=0), default=None,
@@ -82,7 +89,7 @@ def run_cli(**kw) -> None:
         config = resolve_config(kw["src"], kw["recipe"], size=kw["size"], background=kw["background"],
                                 background_resolution=kw["background_resolution"], seed=kw["seed"],
                                 test_fraction=kw["test_fraction"], shard_size=kw["shard_size"],
-                                store_b_t=kw["store_b_t"])
+                                store_b_t=kw["store_b_t"], altered=kw["altered"])
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     progress = sys.stderr.isatty() if kw["progress"] is None else kw["progress"]

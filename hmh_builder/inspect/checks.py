@@ -16,6 +16,8 @@ from hmh_builder import schema
 INVARIANT_TEXT = {
     "F": "F differs from round(A·I/255) by more than 1",
     "I_d": "I_d differs from I where A is 255",
+    "I_d_outside": "I_d differs from I where A is 0 (a foreground-altered shard keeps the "
+                   "background)",
 }
 
 
@@ -111,6 +113,13 @@ def attr_problems(attrs: dict, manifest: dict) -> list:
     size = size_of(manifest)
     if size is not None and list(attrs.get("size", [])) != size:
         problems.append(f"size attribute is {attrs.get('size')}, the manifest config says {size}")
+    if kind_of(manifest) == "hmh":
+        try:
+            side, recorded = schema.altered_of(attrs), schema.manifest_altered(manifest)
+        except ValueError as exc:
+            return problems + [str(exc)]
+        if side != recorded:
+            problems.append(f"altered attribute is {side!r}, the manifest config says {recorded!r}")
     return problems
 
 
@@ -127,22 +136,30 @@ def metadata(h5, kind: str, n: int) -> list:
     return list(zip(transforms, params))
 
 
-def invariant_failures(kind: str, images: dict) -> list:
-    """Names of the invariants one sample breaks (``"F"``, ``"I_d"``); [] when all hold."""
+def invariant_failures(kind: str, images: dict, altered: str = schema.DEFAULT_ALTERED) -> list:
+    """Names of the invariants one sample breaks (keys of INVARIANT_TEXT); [] when all hold.
+
+    Every HMH sample: F = round(A·I/255) ± 1. ``background``-altered: I_d = I where A = 255;
+    ``foreground``-altered: I_d = I where A = 0 (the side that was not altered is the real
+    image)."""
     if kind == "backgrounds":
         return []
     failed = []
     if not f_matches_premultiplied(images["I"], images["A"], images["F"]):
         failed.append("F")
-    if not composite_keeps_foreground(images["I"], images["A"], images["I_d"]):
+    if altered == "foreground":
+        if not composite_keeps_background(images["I"], images["A"], images["I_d"]):
+            failed.append("I_d_outside")
+    elif not composite_keeps_foreground(images["I"], images["A"], images["I_d"]):
         failed.append("I_d")
     return failed
 
 
-def digest(kind: str, sample_id: str, meta, images: dict) -> str:
+def digest(kind: str, sample_id: str, meta, images: dict,
+           altered: str = schema.DEFAULT_ALTERED) -> str:
     if kind == "backgrounds":
         return schema.background_digest(sample_id, images[schema.BACKGROUND_IMAGE_DATASET])
-    return schema.sample_digest(sample_id, meta[0], meta[1], images)
+    return schema.sample_digest(sample_id, meta[0], meta[1], images, altered)
 
 
 def f_matches_premultiplied(image: np.ndarray, alpha: np.ndarray, foreground: np.ndarray) -> bool:
@@ -155,6 +172,12 @@ def composite_keeps_foreground(image: np.ndarray, alpha: np.ndarray, composite: 
     """True when I_d equals I wherever A is 255 (uint8 (H, W, 3) RGB, alpha (H, W))."""
     opaque = alpha == 255
     return bool(np.array_equal(image[opaque], composite[opaque]))
+
+
+def composite_keeps_background(image: np.ndarray, alpha: np.ndarray, composite: np.ndarray) -> bool:
+    """True when I_d equals I wherever A is 0 (uint8 (H, W, 3) RGB, alpha (H, W))."""
+    clear = alpha == 0
+    return bool(np.array_equal(image[clear], composite[clear]))
 
 
 def split_count(counts: dict, split: str):

@@ -1,7 +1,8 @@
 """A labelled grid of samples: one row per sample, columns I | A | F | B | I_d.
 
 Each row carries a caption with the sample id, its transform and parameters; the header
-names the columns. Panels show the stored pixels (RGB; the matte as grey), enlarged by an
+names the columns, the I_d column with the side its transform altered ("I_d (bg altered)"
+or "I_d (fg altered)", from the manifest's ``config.altered``). Panels show the stored pixels (RGB; the matte as grey), enlarged by an
 integer nearest-neighbour factor when samples are smaller than ``MIN_CELL`` pixels so the
 text stays readable. Works on build and release folders (anything with a manifest).
 """
@@ -13,9 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hmh_builder import schema
 from hmh_builder.inspect import folder as folder_io
 
 COLUMNS = ("I", "A", "F", "B", "I_d")
+#: Header of the I_d column per altered side.
+I_D_LABEL = {"background": "I_d (bg altered)", "foreground": "I_d (fg altered)"}
 MIN_CELL = 96
 GAP = 4
 
@@ -82,8 +86,14 @@ def _short(value):
     return f"{value:.3g}" if isinstance(value, float) else value
 
 
-def render_preview(samples: list):
-    """PIL RGB image of the grid for samples (dicts of arrays + id/transform/params)."""
+def column_labels(altered: str = schema.DEFAULT_ALTERED) -> tuple:
+    """Header text of each column; the I_d column names the altered side."""
+    return tuple(I_D_LABEL[altered] if name == "I_d" else name for name in COLUMNS)
+
+
+def render_preview(samples: list, altered: str = schema.DEFAULT_ALTERED):
+    """PIL RGB image of the grid for samples (dicts of arrays + id/transform/params);
+    ``altered`` labels the I_d column."""
     from PIL import Image, ImageDraw, ImageFont
 
     height, width = samples[0]["A"].shape
@@ -92,9 +102,9 @@ def render_preview(samples: list):
     canvas = Image.new("RGB", layout.size, (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=layout.font_size)
-    for col, name in enumerate(COLUMNS):
+    for col, label in enumerate(column_labels(altered)):
         x0, _, x1, _ = layout.panel_box(0, col)
-        draw.text(((x0 + x1) // 2, 2), name, fill=(0, 0, 0), font=font, anchor="ma")
+        draw.text(((x0 + x1) // 2, 2), label, fill=(0, 0, 0), font=font, anchor="ma")
     max_chars = int(layout.size[0] / (0.55 * layout.font_size))
     for row, sample in enumerate(samples):
         draw.text(layout.caption_xy(row), caption(sample, max_chars), fill=(0, 0, 0), font=font)
@@ -128,5 +138,6 @@ def write_preview(folder, out_path, n: int = 8, split: str | None = "test", ids=
     """Render the preview of ``folder`` to ``out_path`` (PNG); returns the number of rows."""
     refs = choose_refs(folder, n=n, split=split, ids=ids, seed=seed)
     samples = folder_io.read_samples(folder, refs)
-    render_preview(samples).save(out_path)
+    altered = schema.manifest_altered(schema.load_manifest(folder))
+    render_preview(samples, altered).save(out_path)
     return len(samples)

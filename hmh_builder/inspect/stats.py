@@ -4,10 +4,11 @@
 ``compute_stats`` adds pixel statistics per sample:
 
 - ``semi_transparent``: share of pixels with 0 < A < 255; ``foreground``: share with A = 255.
-- colour shift between I and I_d over the background (pixels with A = 0), in **CIELAB**
-  (L 0..100, a*/b* about −128..127, D65, via OpenCV on float RGB in [0, 1]):
-  the mean ΔL, Δa, Δb of I_d − I and the mean ΔE*76 (Euclidean Lab distance) per sample.
-  Samples with no A = 0 pixel have no background and are left out of these means.
+- colour shift between I and I_d over the **altered region** (the build's
+  ``config.altered``: pixels with A = 0 for a background-altered build, A = 255 for a
+  foreground-altered one), in **CIELAB** (L 0..100, a*/b* about −128..127, D65, via OpenCV
+  on float RGB in [0, 1]): the mean ΔL, Δa, Δb of I_d − I and the mean ΔE*76 (Euclidean Lab
+  distance) per sample. Samples without such a pixel are left out of these means.
 """
 from __future__ import annotations
 
@@ -110,12 +111,25 @@ def rgb_to_lab(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(flat, cv2.COLOR_RGB2Lab).reshape(image.shape)
 
 
+#: Where each side's colour shift is measured: the pixels that are wholly that side.
+SHIFT_REGION = {"background": "A = 0", "foreground": "A = 255"}
+
+
 def background_shift(image: np.ndarray, alpha: np.ndarray, composite: np.ndarray):
-    """Mean (ΔL, Δa, Δb, ΔE76) of composite − image over A == 0, or None when no such pixel.
+    """Mean (ΔL, Δa, Δb, ΔE76) of composite − image over A == 0, or None when no such pixel."""
+    return colour_shift(image, alpha, composite, "background")
+
+
+def colour_shift(image: np.ndarray, alpha: np.ndarray, composite: np.ndarray,
+                 altered: str = schema.DEFAULT_ALTERED):
+    """Mean (ΔL, Δa, Δb, ΔE76) of composite − image over the altered region, or None when it
+    has no pixel: A == 0 for ``background``, A == 255 for ``foreground``.
 
     image, composite: uint8 (H, W, 3) RGB; alpha: uint8 (H, W).
     """
-    mask = alpha == 0
+    if altered not in SHIFT_REGION:
+        raise ValueError(f"altered must be one of {tuple(SHIFT_REGION)}, got {altered!r}")
+    mask = alpha == (255 if altered == "foreground" else 0)
     if not mask.any():
         return None
     lab_image = rgb_to_lab(image[mask])
@@ -127,9 +141,11 @@ def background_shift(image: np.ndarray, alpha: np.ndarray, composite: np.ndarray
 
 def pixel_stats(folder, max_samples: int | None = None, seed: int = 0,
                 progress: bool = False) -> dict:
-    """Matte shares and background colour shift over (a seeded subset of) all samples."""
+    """Matte shares and the colour shift over the altered region, over (a seeded subset of)
+    all samples."""
     from tqdm import tqdm
 
+    altered = schema.manifest_altered(schema.load_manifest(folder))
     refs = folder_io.sample_refs(folder)
     if max_samples is not None and max_samples < len(refs):
         keep = np.random.default_rng(seed).choice(len(refs), size=max_samples, replace=False)
@@ -141,13 +157,13 @@ def pixel_stats(folder, max_samples: int | None = None, seed: int = 0,
         for sample in block:
             semi, fg = alpha_shares(sample["A"])
             rows.append((sample["transform"], semi, fg,
-                         background_shift(sample["I"], sample["A"], sample["I_d"])))
+                         colour_shift(sample["I"], sample["A"], sample["I_d"], altered)))
         bar.update(len(block))
     bar.close()
-    return _pixel_summary(rows)
+    return _pixel_summary(rows, altered)
 
 
-def _pixel_summary(rows) -> dict:
+def _pixel_summary(rows, altered: str) -> dict:
     shift_keys = ("delta_L", "delta_a", "delta_b", "delta_E76")
     shifts = {}
     for transform, _, _, shift in rows:
@@ -158,8 +174,9 @@ def _pixel_summary(rows) -> dict:
     return {"samples": len(rows),
             "alpha": {"semi_transparent_share": summarize([r[1] for r in rows]),
                       "foreground_share": summarize([r[2] for r in rows])},
-            "background_shift_lab": {t: {k: summarize(v) for k, v in keys.items()}
-                                     for t, keys in sorted(shifts.items())}}
+            "altered": altered, "shift_region": SHIFT_REGION[altered],
+            "shift_lab": {t: {k: summarize(v) for k, v in keys.items()}
+                          for t, keys in sorted(shifts.items())}}
 
 
 def compute_stats(folder, max_samples: int | None = None, seed: int = 0,
@@ -178,9 +195,11 @@ def _histogram_panels(stats: dict) -> list:
               for k, s in keys.items() if s.get("count")]
     alpha = stats["pixels"]["alpha"]
     panels.append(("share of semi-transparent pixels (0<A<255)", alpha["semi_transparent_share"]))
-    shift = stats["pixels"]["background_shift_lab"].get("all", {})
+    pixels = stats["pixels"]
+    shift = pixels["shift_lab"].get("all", {})
     if shift.get("delta_E76", {}).get("count"):
-        panels.append(("background ΔE*76 (Lab) between I and I_d", shift["delta_E76"]))
+        panels.append((f"{pixels['altered']} ({pixels['shift_region']}) ΔE*76 (Lab), I vs I_d",
+                       shift["delta_E76"]))
     return panels
 
 
@@ -246,7 +265,8 @@ def format_stats(stats: dict) -> str:
     if alpha.get("count"):
         lines.append(f"semi-transparent pixels per sample: mean {alpha['mean']:.2%}, "
                      f"max {alpha['max']:.2%} over {alpha['count']} samples")
-    for target, keys in stats["pixels"]["background_shift_lab"].items():
-        lines.append(f"background shift I→I_d (CIELAB, A=0) [{target}]: "
+    pixels = stats["pixels"]
+    for target, keys in pixels["shift_lab"].items():
+        lines.append(f"{pixels['altered']} shift I→I_d (CIELAB, {pixels['shift_region']}) [{target}]: "
                      + ", ".join(f"{k} {v['mean']:+.2f}" for k, v in keys.items()))
     return "\n".join(lines)

@@ -3,14 +3,15 @@
 ``verify_build(out_dir)`` returns one :class:`Problem` per thing that is wrong; an empty
 list means every shard listed in ``manifest.json`` exists, has the recorded size and
 SHA-256, has the FORMAT.md schema and the recorded number of samples, satisfies the
-invariants that hold without ``B_t`` (F = round(A·I/255) ± 1, I_d = I where A = 255), and the
-samples together give the recorded ``content_digest``; the counts agree with the shards and
+invariants that hold without ``B_t`` (F = round(A·I/255) ± 1; I_d = I where A = 255 in a
+background-altered shard, where A = 0 in a foreground-altered one, as its ``altered``
+attribute says), and the samples together give the recorded ``content_digest``; the counts agree with the shards and
 with ``failures.jsonl``; and the folder holds no file the manifest does not account for.
 
 A hand-edited manifest is caught because every field that describes content is compared with
 a fact recomputed from the files: shard size/sha256/samples/split, counts, content digest,
 config hash (against the shards' ``config_hash`` attribute and against the config itself),
-builder version and image size (against the shard attributes).
+builder version, image size and altered side (against the shard attributes).
 """
 from __future__ import annotations
 
@@ -172,15 +173,18 @@ def _read_shard(path, rel, entry, manifest, kind, problems, bar):
         if entry.get("samples") != n:
             problems.append(Problem(rel, f"holds {n} samples, the manifest says "
                                          f"{entry.get('samples')}"))
-        digests, bad = _sample_digests(h5, kind, bar)
+        altered = schema.altered_of(attrs) if kind == "hmh" else None  # valid: check_shard passed
+        digests, bad = _sample_digests(h5, kind, bar, altered)
     for name, ids in bad.items():
         problems.append(Problem(rel, f"{checks.INVARIANT_TEXT[name]} in {len(ids)} sample(s) "
                                      f"(first: {', '.join(ids[:3])})"))
     return {"path": rel, "split": attrs.get("split"), "samples": n, "digests": digests}
 
 
-def _sample_digests(h5, kind, bar):
-    """Recompute every sample digest of an open shard, block by block, and check invariants."""
+def _sample_digests(h5, kind, bar, altered=None):
+    """Recompute every sample digest of an open shard, block by block, and check invariants
+    (those of the ``altered`` side for an HMH shard)."""
+    altered = altered or schema.DEFAULT_ALTERED
     ids = [checks.decode(v) for v in h5["id"][()]]
     names = checks.image_names(kind)
     meta = checks.metadata(h5, kind, len(ids))
@@ -191,9 +195,10 @@ def _sample_digests(h5, kind, bar):
         for offset in range(stop - start):
             index = start + offset
             images = {name: block[name][offset] for name in names}
-            for failed in checks.invariant_failures(kind, images):
+            for failed in checks.invariant_failures(kind, images, altered):
                 bad.setdefault(failed, []).append(ids[index])
-            digests.append((ids[index], checks.digest(kind, ids[index], meta[index], images)))
+            digests.append((ids[index], checks.digest(kind, ids[index], meta[index], images,
+                                                      altered)))
         bar.update(stop - start)
     return digests, bad
 

@@ -1,6 +1,8 @@
-"""Background adjustment B → B_t: one randomly chosen transform per sample.
+"""Colour adjustment of one side of a sample: one randomly chosen transform per sample.
 
-Transforms (names fixed by FORMAT.md):
+The paper's main setting adjusts the background (B → B_t); its foreground variant adjusts the
+portrait I where the person is (I → F_t, Reinhard statistics measured over the person only,
+see ``apply_adjustment``'s ``source_weights``). Transforms (names fixed by FORMAT.md):
 
 - ``reinhard``: CIELAB mean/std transfer toward another source image's statistics.
 - ``illumination``: ``clip(B · gain + offset)``.
@@ -150,19 +152,25 @@ def draw_adjustment(rng: np.random.Generator, settings: AdjustSettings = DEFAULT
 
 
 def apply_adjustment(background_rgb: np.ndarray, transform_name: str, params: dict,
-                     target_stats=None) -> np.ndarray:
-    """Apply a drawn adjustment to a uint8 RGB background (H, W, 3) → B_t, uint8 RGB.
+                     target_stats=None, source_weights: np.ndarray | None = None) -> np.ndarray:
+    """Apply a drawn adjustment to a uint8 RGB image (H, W, 3), uint8 RGB out.
+
+    The image is the background B (→ B_t) or, for the foreground variant, the portrait I
+    (→ F_t). Every pixel is transformed; MSRCR and the quantile stretch see the whole image.
 
     Args:
         transform_name: one of TRANSFORMS.
         params: as returned by draw_adjustment (extra keys such as "target" are ignored).
         target_stats: (mean, std) from colour.lab_mean_std of the target image; required
             for ``reinhard``.
+        source_weights: optional (H, W) ≥ 0 weights of the source statistics for
+            ``reinhard`` (the alpha matte for the foreground variant: the person's colours
+            are matched); None: the whole image. Ignored by the other transforms.
     """
     if transform_name == "reinhard":
         if target_stats is None:
             raise ValueError("reinhard needs target_stats=(mean, std) of the target image")
-        return colour.reinhard_transfer(background_rgb, *target_stats)
+        return colour.reinhard_transfer(background_rgb, *target_stats, source_weights=source_weights)
     if transform_name == "illumination":
         return colour.adjust_illumination(background_rgb, float(params["gain"]), float(params["offset"]))
     if transform_name == "saturation":

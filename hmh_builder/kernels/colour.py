@@ -36,8 +36,32 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
 
+def weighted_mean_std(values: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and (population) standard deviation of (N, C) values, float64.
+
+    With ``weights`` (N,) ≥ 0: μ = Σw·x / Σw and σ = sqrt(Σw·(x − μ)² / Σw), so a pixel of
+    weight 0 does not count and one of weight 255 counts 255 times one of weight 1. Raises
+    ValueError when no value has a positive weight.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if weights is None:
+        if values.shape[0] == 0:
+            raise ValueError("no pixels to measure")
+        return values.mean(axis=0), values.std(axis=0)
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape[0] != values.shape[0] or np.any(w < 0) or not np.all(np.isfinite(w)):
+        raise ValueError("weights must be finite, >= 0 and one per pixel")
+    total = w.sum()
+    if total <= 0:
+        raise ValueError("the weights select no pixels")
+    mean = (w[:, None] * values).sum(axis=0) / total
+    var = (w[:, None] * (values - mean) ** 2).sum(axis=0) / total
+    return mean, np.sqrt(var)
+
+
 def lab_mean_std(image_rgb: np.ndarray, mask: np.ndarray | None = None,
-                 max_pixels: int | None = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+                 max_pixels: int | None = 1 << 16,
+                 weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel CIELAB mean and standard deviation.
 
     Args:
@@ -47,26 +71,33 @@ def lab_mean_std(image_rgb: np.ndarray, mask: np.ndarray | None = None,
             no averaging, so the std is not shrunk) down to at most this many pixels; None
             uses every pixel. At 600×800 this is 9× cheaper; on synthetic portraits mean and
             std moved by ≤ 0.1 Lab units.
+        weights: optional (H, W) array ≥ 0 (e.g. an alpha matte, 0..255): weighted statistics
+            (see weighted_mean_std), e.g. of the person only. Not together with ``mask``.
 
     Returns:
         (mean, std), each float64 of shape (3,) in Lab units (L, a*, b*).
     """
     h, w = image_rgb.shape[:2]
-    if mask is not None and mask.shape != (h, w):
-        raise ValueError(f"mask shape {mask.shape} does not match image {(h, w)}")
+    if mask is not None and weights is not None:
+        raise ValueError("give mask or weights, not both")
+    for name, extra in (("mask", mask), ("weights", weights)):
+        if extra is not None and extra.shape != (h, w):
+            raise ValueError(f"{name} shape {extra.shape} does not match image {(h, w)}")
     if max_pixels is not None and h * w > max_pixels:
         step = math.ceil(math.sqrt(h * w / max_pixels))
         image_rgb = image_rgb[::step, ::step]
         mask = None if mask is None else mask[::step, ::step]
+        weights = None if weights is None else weights[::step, ::step]
     lab = rgb_to_lab(np.ascontiguousarray(image_rgb)).reshape(-1, 3).astype(np.float64)
     if mask is not None:
         lab = lab[mask.reshape(-1) != 0]
         if lab.shape[0] == 0:
             raise ValueError("mask selects no pixels")
-    return lab.mean(axis=0), lab.std(axis=0)
+    return weighted_mean_std(lab, None if weights is None else weights.reshape(-1))
 
 
-def reinhard_transfer(image_rgb: np.ndarray, target_mean, target_std) -> np.ndarray:
+def reinhard_transfer(image_rgb: np.ndarray, target_mean, target_std,
+                      source_weights: np.ndarray | None = None) -> np.ndarray:
     """Reinhard et al. (2001) colour transfer in CIELAB.
 
     Per channel c: ``(x − μ_src) · σ_tgt / σ_src + μ_tgt`` (the paper's ratio, not its
@@ -75,8 +106,11 @@ def reinhard_transfer(image_rgb: np.ndarray, target_mean, target_std) -> np.ndar
     (σ_src < FLAT_STD) is only shifted to the target mean.
 
     Args:
-        image_rgb: uint8 RGB (H, W, 3), the image to change.
+        image_rgb: uint8 RGB (H, W, 3), the image to change (every pixel is transformed).
         target_mean, target_std: (3,) Lab statistics of the reference (see lab_mean_std).
+        source_weights: optional (H, W) ≥ 0: μ_src, σ_src are weighted by it (every pixel,
+            no sampling), e.g. the alpha matte when only the person is to be matched;
+            None: every pixel counts equally.
 
     Returns:
         uint8 RGB (H, W, 3).
@@ -85,9 +119,15 @@ def reinhard_transfer(image_rgb: np.ndarray, target_mean, target_std) -> np.ndar
     t_std = np.asarray(target_std, dtype=np.float64).reshape(3)
     if np.any(t_std < 0) or not (np.all(np.isfinite(t_mean)) and np.all(np.isfinite(t_std))):
         raise ValueError("target statistics must be finite with non-negative std")
+    if source_weights is not None and source_weights.shape != image_rgb.shape[:2]:
+        raise ValueError(f"source_weights shape {source_weights.shape} does not match image "
+                         f"{image_rgb.shape[:2]}")
     lab = rgb_to_lab(image_rgb)
     flat = lab.reshape(-1, 3).astype(np.float64)
-    s_mean, s_std = flat.mean(axis=0), flat.std(axis=0)
+    if source_weights is None:
+        s_mean, s_std = flat.mean(axis=0), flat.std(axis=0)
+    else:
+        s_mean, s_std = weighted_mean_std(flat, source_weights.reshape(-1))
     scale = np.where(s_std < FLAT_STD, 1.0, t_std / np.maximum(s_std, FLAT_STD))
     offset = t_mean - s_mean * scale
     out = lab * scale.astype(np.float32) + offset.astype(np.float32)

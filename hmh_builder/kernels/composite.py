@@ -51,3 +51,25 @@ def composite(foreground_image: np.ndarray, alpha: np.ndarray, background: np.nd
     b = background.astype(np.float32)
     out = b + a * (i - b)  # = A·I + (1−A)·B; exact at A ∈ {0, 1}
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def composite_foreground_altered(adjusted: np.ndarray, alpha: np.ndarray, background: np.ndarray,
+                                 image: np.ndarray) -> np.ndarray:
+    """Foreground-altered composite ``round(A·F_t + (1 − A)·B)``, exactly I where A == 0.
+
+    Args:
+        adjusted: uint8 (H, W, 3) RGB, F_t: the portrait with the person's colours adjusted.
+        alpha: uint8 (H, W), 0..255.
+        background: uint8 (H, W, 3) RGB, the estimated background B (unchanged).
+        image: uint8 (H, W, 3) RGB, the real image I.
+
+    Returns:
+        uint8 (H, W, 3) RGB. Exactly F_t where alpha == 255 and exactly I where alpha == 0:
+        B equals I there already when it was estimated at the output size; a B estimated on
+        the source and resized can differ there by rounding, and the untouched side must be
+        the real image.
+    """
+    out = composite(adjusted, alpha, background)
+    _check_pair(image, alpha)
+    np.copyto(out, image, where=(alpha == 0)[..., None])
+    return out

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from hmh_builder import schema
+
 SOURCE_NAME = "AISegment Matting Human Datasets"
 SOURCE_URL = "https://github.com/aisegmentcn/matting_human_datasets"
 
@@ -59,6 +61,25 @@ def _config(facts: CardFacts) -> dict:
     return config if isinstance(config, dict) else {}
 
 
+def _altered(facts: CardFacts) -> str:
+    """The side the build altered (``config.altered``; background when not recorded)."""
+    return schema.manifest_altered(facts.manifest)
+
+
+#: Per altered side: what the intro says changed, the I_d row's formula, and the rule line.
+SIDE_TEXT = {
+    "background": ("background colours were changed by one transfer",
+                   "composite A·I + (1−A)·B_t, B_t = adjusted B; exactly I where A = 255",
+                   "applied to the background only (B → B_t), then recomposited through the matte"),
+    "foreground": ("person's colours were changed by one transfer (the paper's foreground "
+                   "variant, Fig. 6)",
+                   "composite A·F_t + (1−A)·B, F_t = the portrait with adjusted colours; exactly "
+                   "I where A = 0",
+                   "applied to the portrait (I → F_t) and kept only where the person is, then "
+                   "composited over the unchanged background B through the matte"),
+}
+
+
 def _split_total(facts: CardFacts, split: str) -> int:
     return sum(facts.meta["counts"]["splits"].get(split, {}).values())
 
@@ -104,12 +125,13 @@ def render_card(facts: CardFacts) -> str:
         f"# {facts.name} {facts.version}",
         "Human Matting and Harmonization (HMH) dataset: real portraits with their alpha matte, "
         "premultiplied foreground, estimated background and a disharmonious composite whose "
-        "background colours were changed by one transfer (Reinhard colour transfer, "
+        f"{SIDE_TEXT[_altered(facts)][0]} (Reinhard colour transfer, "
         "illumination change or saturation/colour enhancement).",
         "| fact | value |\n|---|---|\n"
         f"| samples | {counts.get('written')} (train {_split_total(facts, 'train')}, "
         f"test {_split_total(facts, 'test')}) |\n"
         f"| image size | {height} × {width} (H × W), RGB, uint8 |\n"
+        f"| altered side | {_altered(facts)} (shard attribute and config `altered`) |\n"
         f"| builder | hmh-toolkit {m.get('builder_version')} |\n"
         f"| config hash | `{m.get('config_hash') or config.get('config_hash')}` |\n"
         f"| content digest | `{m.get('content_digest')}` |\n"
@@ -121,7 +143,9 @@ def render_card(facts: CardFacts) -> str:
         "folder first with `sha256sum -c SHA256SUMS`.",
         "## Motivation\n\nTraining and evaluating image matting and image harmonization "
         "jointly needs, for each portrait, the real image, its matte, the background under "
-        "the person and a composite whose background does not match the person. This set "
+        "the person and a composite whose "
+        + ("person does not match the background" if _altered(facts) == "foreground"
+           else "background does not match the person") + ". This set "
         "provides them, following *A Generative Adversarial Framework for Optimizing Image "
         "Matting and Harmonization Simultaneously*.",
         _composition(facts),
@@ -157,11 +181,11 @@ def _composition(facts: CardFacts) -> str:
         "| `A` | uint8 | (N, H, W) | alpha matte, 0 background … 255 foreground |\n"
         "| `F` | uint8 | (N, H, W, 3) | foreground A·I/255, RGB |\n"
         "| `B` | uint8 | (N, H, W, 3) | estimated background under the person, RGB |\n"
-        "| `I_d` | uint8 | (N, H, W, 3) | composite A·I + (1−A)·B_t, B_t = adjusted B |\n"
+        f"| `I_d` | uint8 | (N, H, W, 3) | {SIDE_TEXT[_altered(facts)][1]} |\n"
         "| `id`, `transform`, `params` | UTF-8 | (N,) | source id, transfer name, JSON "
         "parameters |\n\nSamples per split and transform:\n\n" + _counts_table(facts)
         + "\n\nHow each sample's transfer was drawn (from the build config):\n\n"
-        + _transfer_rules(_config(facts))
+        + _transfer_rules(_config(facts), _altered(facts))
         + "\n\nNumeric transform parameters (observed):\n\n" + _params_table(facts))
 
 
@@ -171,7 +195,7 @@ def _span(config: dict, key: str) -> str:
         else f"[{low}, {high}]"
 
 
-def _transfer_rules(config: dict) -> str:
+def _transfer_rules(config: dict, altered: str = schema.DEFAULT_ALTERED) -> str:
     """Bullets: probability and parameter distribution of each transfer, as configured."""
     adjust = config.get("adjust")
     if not isinstance(adjust, dict):
@@ -192,9 +216,15 @@ def _transfer_rules(config: dict) -> str:
     else:
         saturation = ("CIELAB a*/b* scaled by a factor (`factor`) drawn log-uniformly in "
                       + _span(adjust, "saturation_factor"))
+    if altered == "foreground":
+        reinhard = ("the person (CIELAB mean and standard deviation of I weighted by A) matched "
+                    "to those of another source portrait's person (its image weighted by its own "
+                    "matte, at the output size)")
+    else:
+        reinhard = ("background matched to the CIELAB mean and standard deviation of another "
+                    "source portrait (the whole image at the output size)")
     return (f"- probabilities: {prob}\n"
-            "- reinhard: background matched to the CIELAB mean and standard deviation of another "
-            "source portrait (the whole image at the output size), drawn uniformly from all the "
+            f"- reinhard: {reinhard}, drawn uniformly from all the "
             "others, of either split (`target`)\n"
             f"- illumination: {illumination}\n- saturation: {saturation}")
 
@@ -209,7 +239,7 @@ def _preprocessing(facts: CardFacts, config: dict) -> str:
     return (
         f"## Preprocessing\n\nEach portrait and matte are resized to {height} × {width}; the "
         f"background under the person is estimated ({method}), one transfer is drawn per "
-        "sample and applied to the background only, then recomposited through the matte. Every "
+        f"sample and {SIDE_TEXT[_altered(facts)][2]}. Every "
         f"random choice is seeded from the build seed ({config.get('seed', 'not recorded')}) and "
         f"the sample id. Recipe: {recipe}.\n\nSplit rule: a sample is in *test* when the "
         "first 8 bytes of SHA-256(id), read as a fraction of 2^64, are below the test "

@@ -191,10 +191,11 @@ def _write_text(folder: str, name: str, text: str) -> None:
 
 def _description(options: PackageOptions, manifest: dict) -> str:
     counts = manifest.get("counts", {})
+    side = schema.manifest_altered(manifest)
     return (f"{options.name}: Human Matting and Harmonization (HMH) dataset, "
             f"{counts.get('written')} portraits from the {card.SOURCE_NAME} with alpha matte, "
-            "foreground, estimated background and a colour-disharmonious composite, as HDF5 "
-            "shards. See README.md.")
+            "foreground, estimated background and a colour-disharmonious composite whose "
+            f"{side} was altered, as HDF5 shards. See README.md.")
 
 
 def _citation(options: PackageOptions, manifest: dict) -> str:

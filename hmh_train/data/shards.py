@@ -45,8 +45,9 @@ def split_files(root: str, split: str, virtual: bool = False) -> list[str]:
                      "is this an hmh-build output or release folder?")
 
 
-def _shard_length(path: str, split: str) -> tuple[int, tuple[int, int]]:
-    """Validate one shard's schema and return (samples, (H, W)); opens and closes the file."""
+def _shard_length(path: str, split: str) -> tuple[int, tuple[int, int], str]:
+    """Validate one shard's schema and return (samples, (H, W), altered side); opens and
+    closes the file."""
     import h5py
 
     try:
@@ -54,7 +55,8 @@ def _shard_length(path: str, split: str) -> tuple[int, tuple[int, int]]:
             problems = schema.check_shard(h5, expect_split=split)
             if problems:
                 raise ValueError(f"{path}: {problems[0]}")
-            return int(h5["id"].shape[0]), tuple(int(v) for v in h5.attrs["size"])
+            return (int(h5["id"].shape[0]), tuple(int(v) for v in h5.attrs["size"]),
+                    schema.altered_of(h5.attrs))
     except OSError as exc:
         raise ValueError(f"{path}: not a readable HDF5 file ({exc})") from None
 
@@ -67,15 +69,20 @@ class ShardDataset(Dataset):
     them once into the batch), and ``id`` (str). Files are validated on construction (opened and
     closed) and re-opened lazily in whichever process reads, keyed by process id. In a release
     folder the shard folders are read; ``virtual=True`` reads ``{split}.h5`` instead.
+    ``altered`` is the side the shards' I_d alters (``schema.ALTERED_SIDES``; shards written
+    before the attribute existed read as "background").
     """
 
     def __init__(self, root, split: str = "train", virtual: bool = False):
         self.root, self.split = os.fspath(root), split
         self.files = split_files(self.root, split, virtual)
-        lengths, sizes = zip(*(_shard_length(path, split) for path in self.files))
+        lengths, sizes, sides = zip(*(_shard_length(path, split) for path in self.files))
         if len(set(sizes)) != 1:
             raise ValueError(f"{self.root}: {split} shards have different sizes {sorted(set(sizes))}")
+        if len(set(sides)) != 1:
+            raise ValueError(f"{self.root}: {split} shards alter different sides {sorted(set(sides))}")
         self.size = sizes[0]
+        self.altered = sides[0]
         self.offsets = np.cumsum((0,) + lengths).tolist()
         if self.offsets[-1] == 0:
             raise ValueError(f"{self.root}: split {split!r} has no samples")

@@ -34,11 +34,14 @@ def test_plan_digest_changes_with_content():
     assert base[0].digest() != fewer[0].digest()
 
 
-def test_reinhard_targets_carry_their_image_paths():
+def test_reinhard_targets_carry_their_image_and_matte_paths():
+    by_id = {p.id: p for p in PAIRS}
     for task in plan_shards(PAIRS, 0, 0.1, 100, DEFAULT_ADJUST):
         for sample in task.samples:
-            assert [t for t, _ in sample.targets] == list(sample.choice.targets)
-            assert all(path == f"image/{t}.jpg" for t, path in sample.targets)
+            assert [t[0] for t in sample.targets] == list(sample.choice.targets)
+            for target_id, image, alpha, layout in sample.targets:
+                assert image == f"image/{target_id}.jpg"
+                assert (alpha, layout) == (by_id[target_id].alpha, by_id[target_id].layout)
 
 
 def test_shard_size_must_be_positive():
