@@ -13,14 +13,17 @@ from hmh_builder.cli import main
 from hmh_builder.ingest.synthetic import write_kaggle_layout
 
 
-def make_build(tmp, n=10, size=64, store_b_t=False):
-    """Return the path of a finished build folder under ``tmp``."""
+def make_build(tmp, n=10, size=64, store_b_t=False, altered=None):
+    """Return the path of a finished build folder under ``tmp`` (``altered``: pass
+    ``--altered`` with that side; None leaves the default)."""
     src, out = tmp / "src", tmp / "out"
     write_kaggle_layout(src, n, seed=0, height=160, width=120, matte_rgb="zero")
     args = ["--src", str(src), "--out", str(out), "--size", str(size), "--shard-size", "3",
             "--test-fraction", "0.3", "--workers", "1", "--no-progress"]
     if store_b_t:
         args.append("--store-b-t")
+    if altered:
+        args += ["--altered", altered]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return out
