@@ -3,7 +3,7 @@
 Source layout (as published): ``IHD_ROOT/IHD_train.txt`` and ``IHD_ROOT/IHD_test.txt`` list
 composites relative to the root, one per line (``HCOCO/composite_images/c1_1_1.jpg``); the
 mask and the real image are found by DoveNet's naming rule (``data/iharmony4_dataset.py``,
-applied as ``str.replace`` to the listed line, see :func:`partner_paths`):
+applied as ``str.replace`` to the listed line, see ``fsio.iharmony4_partners``):
 ``HCOCO/masks/c1_1.png`` and ``HCOCO/real_images/c1.jpg``. The subset is the line's first
 folder (HCOCO, HAdobe5k, HFlickr, Hday2night).
 
@@ -30,8 +30,9 @@ from dataclasses import dataclass
 
 from hmh_builder import __version__, schema
 from hmh_builder.build.sources import failure
+from hmh_builder.fsio import IHARMONY4_LISTS, iharmony4_partners, read_list_lines
 
-LIST_FILES = {"train": "IHD_train.txt", "test": "IHD_test.txt"}
+LIST_FILES = IHARMONY4_LISTS
 #: The four published subsets, in the order tables list them.
 SUBSETS = ("HCOCO", "HAdobe5k", "HFlickr", "Hday2night")
 RESIZE_RULE = ("PIL convert('RGB') + resize(BILINEAR) for composite and real image; "
@@ -77,27 +78,6 @@ class PairEntry:
     real: str
 
 
-def partner_paths(line: str) -> tuple[str, str]:
-    """(mask, real image) of a listed composite by DoveNet's rule, e.g.
-    ``HCOCO/composite_images/c1_1_1.jpg`` → (``HCOCO/masks/c1_1.png``, ``HCOCO/real_images/c1.jpg``).
-
-    As in ``iharmony4_dataset.py``: split the path at ``_``; mask = path with
-    ``composite_images`` → ``masks`` and ``_<last part>`` → ``.png``; real = path with
-    ``composite_images`` → ``real_images`` and ``_<second last>_<last>`` → ``.jpg``
-    (``str.replace``: every occurrence). Raises ValueError when the file name has fewer than
-    two ``_`` (the rule would then name a wrong file).
-    """
-    name = line.rsplit("/", 1)[-1]
-    if name.count("_") < 2:
-        raise ValueError(f"{line}: the file name does not follow iHarmony4's "
-                         "<image>_<mask>_<k>.jpg naming, so its mask and real image cannot be found")
-    parts = line.split("_")
-    mask = line.replace("composite_images", "masks").replace("_" + parts[-1], ".png")
-    real = line.replace("composite_images", "real_images").replace(
-        "_" + parts[-2] + "_" + parts[-1], ".jpg")
-    return mask, real
-
-
 def read_list(root: str, split: str, seen: dict) -> tuple[list, list]:
     """(entries, failures) of ``root/IHD_<split>.txt`` in list order.
 
@@ -109,8 +89,7 @@ def read_list(root: str, split: str, seen: dict) -> tuple[list, list]:
     name = LIST_FILES[split]
     path = os.path.join(root, name)
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+        lines = read_list_lines(path)
     except FileNotFoundError:
         raise IHarmony4Error(f"{path}: no such file (is {root} an iHarmony4 root holding "
                              f"{' and '.join(LIST_FILES.values())}?)") from None
@@ -118,10 +97,7 @@ def read_list(root: str, split: str, seen: dict) -> tuple[list, list]:
         raise IHarmony4Error(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") \
             from None
     entries, failures = [], []
-    for number, raw in enumerate(lines, 1):
-        line = raw.rstrip()
-        if not line:
-            continue
+    for number, line in lines:
         where = f"{name}:{number}"
         if line in seen:
             failures.append(failure(where, name, "pair", f"{where} repeats {line} (first listed "
@@ -129,7 +105,7 @@ def read_list(root: str, split: str, seen: dict) -> tuple[list, list]:
             continue
         seen[line] = where
         try:
-            mask, real = partner_paths(line)
+            mask, real = iharmony4_partners(line)
         except ValueError as exc:
             failures.append(failure(where, name, "pair", f"{where}: {exc}"))
             continue

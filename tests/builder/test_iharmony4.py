@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from hmh_builder import schema
-from hmh_builder.ingest.iharmony4 import partner_paths
+from hmh_builder.fsio import iharmony4_partners as partner_paths
 from hmh_builder.inspect.verify import verify_build
 from tests.builder.helpers import failures, files_under, manifest
 from tests.standins import write_iharmony4
