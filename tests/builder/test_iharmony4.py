@@ -227,3 +227,36 @@ def test_stats_refuses_pairs_in_one_line(build):
     result = run("stats", build[0])
     assert result.returncode == 1 and "harmonization pairs" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_file_the_system_cannot_read_stops_its_shard_and_a_rerun_resumes(source, tmp_path,
+                                                                            monkeypatch):
+    """As in hmh-build: an OSError other than 'missing' is a fault of the environment, not of
+    the sample: its shard is not written (no file left), the others are, and a rerun finishes."""
+    from hmh_builder.build.config import RunOptions
+    from hmh_builder.ingest import iharmony4_shard
+    from hmh_builder.ingest.iharmony4 import IHarmony4Config
+    from hmh_builder.ingest.iharmony4_run import ingest_iharmony4
+
+    real = iharmony4_shard.decode_pil_resized
+    blocked = source[1]["test"][0]
+
+    def deny(path, mode, size=None):
+        if path.endswith(blocked):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path, mode, size)
+
+    config = IHarmony4Config(str(source[0]), (32, 32), ("train", "test"), 3)
+    options = RunOptions(out=str(tmp_path / "out"), workers=1)
+    monkeypatch.setattr(iharmony4_shard, "decode_pil_resized", deny)
+    outcome = ingest_iharmony4(config, options, echo=lambda m: None)
+    assert len(outcome.faults) == 1 and "Permission denied" in outcome.faults[0]
+    assert blocked in outcome.faults[0] and outcome.manifest is None
+    assert not (tmp_path / "out" / "test" / "test-00000.h5").exists()
+    assert not list((tmp_path / "out").rglob("*.tmp"))
+    monkeypatch.setattr(iharmony4_shard, "decode_pil_resized", real)
+    lines = []
+    again = ingest_iharmony4(config, options, echo=lines.append)
+    assert again.faults == [] and again.kept_shards == 4 and again.built == 3
+    assert lines == ["resuming: 4 of 5 shard(s) already complete, building 1"]
+    assert verify_build(tmp_path / "out") == []
