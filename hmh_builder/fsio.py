@@ -1,6 +1,7 @@
 """Filesystem helpers shared by ``hmh_builder`` and ``hmh_train`` (part of the builder's public
-API, with ``schema`` and ``imageio``): atomic small-file writes, folder fsync, and the
-source-folder walk every command that lists images uses.
+API, with ``schema`` and ``imageio``): atomic small-file writes, folder fsync, the
+source-folder walk every command that lists images uses, and iHarmony4's list files and
+naming rule (``hmh-build iharmony4`` and the iHarmony4 benchmark read the same files).
 """
 from __future__ import annotations
 
@@ -74,3 +75,37 @@ def walk_files(src: str, top: str, extensions) -> list[str]:
             if not name.startswith(".") and name.lower().endswith(extensions):
                 found.append(os.path.relpath(os.path.join(root, name), src).replace(os.sep, "/"))
     return sorted(found)
+
+
+#: iHarmony4's list files, per split, in the dataset root.
+IHARMONY4_LISTS = {"train": "IHD_train.txt", "test": "IHD_test.txt"}
+
+
+def iharmony4_partners(line: str) -> tuple[str, str]:
+    """(mask, real image) of a listed iHarmony4 composite by DoveNet's rule, e.g.
+    ``HCOCO/composite_images/c1_1_1.jpg`` → (``HCOCO/masks/c1_1.png``, ``HCOCO/real_images/c1.jpg``).
+
+    As in DoveNet's ``data/iharmony4_dataset.py``: split the path at ``_``; mask = path with
+    ``composite_images`` → ``masks`` and ``_<last part>`` → ``.png``; real = path with
+    ``composite_images`` → ``real_images`` and ``_<second last>_<last>`` → ``.jpg``
+    (``str.replace``: every occurrence), applied to the listed line (relative to the root).
+    Raises ValueError when the file name has fewer than two ``_`` (the rule would then name a
+    wrong file).
+    """
+    name = line.rsplit("/", 1)[-1]
+    if name.count("_") < 2:
+        raise ValueError(f"{line}: the file name does not follow iHarmony4's "
+                         "<image>_<mask>_<k>.jpg naming, so its mask and real image cannot be found")
+    parts = line.split("_")
+    mask = line.replace("composite_images", "masks").replace("_" + parts[-1], ".png")
+    real = line.replace("composite_images", "real_images").replace(
+        "_" + parts[-2] + "_" + parts[-1], ".jpg")
+    return mask, real
+
+
+def read_list_lines(path: str) -> list[tuple[int, str]]:
+    """(line number, line) of a list file, right-stripped as DoveNet does, blank lines
+    skipped. OSError / UnicodeDecodeError propagate."""
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    return [(number, raw.rstrip()) for number, raw in enumerate(lines, 1) if raw.rstrip()]

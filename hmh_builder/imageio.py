@@ -100,3 +100,56 @@ def decode_pair(src: str, image_rel: str, matte_rel: str, layout: str):
     image = decode_image(os.path.join(src, image_rel))
     matte = decode_matte(os.path.join(src, matte_rel), layout)
     return image, matte
+
+
+def decode_as_imread(path: str, grayscale: bool = False) -> np.ndarray:
+    """Read an image as ``cv2.imread(path)`` (uint8 (H, W, 3), returned **RGB**) or
+    ``cv2.imread(path, 0)`` (``grayscale``: uint8 (H, W)) do: any alpha channel dropped, gray
+    files expanded to 3 channels, 16-bit reduced to 8, EXIF orientation applied — what the
+    published matting composition code reads. DecodeError / OSError as :func:`decode_image`.
+    """
+    data = read_bytes(path)
+    _check_complete(path, data)
+    flag = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR
+    try:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    except cv2.error:
+        array = None
+    if array is None or array.size == 0:
+        raise DecodeError(path, "is not a readable JPEG or PNG image (corrupt, or not an image)")
+    return array if grayscale else cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+
+
+def decode_pil_resized(path: str, mode: str | None, size=None) -> np.ndarray:
+    """Read an image as DoveNet's iHarmony4 loader does: PIL ``Image.open(path).convert(mode)``,
+    then ``resize((W, H), BILINEAR)`` when ``size`` = (H, W) is given (what
+    ``torchvision.transforms.functional.resize`` does on a PIL image).
+
+    ``mode=None``: ``np.array(Image.open(path))`` as stored (IndexNet's test reader).
+    ``mode="RGB"``: uint8 (H, W, 3) RGB. ``mode="1"``: a bilevel mask (PIL's default
+    Floyd–Steinberg conversion, exact for 0/255 masks) as uint8 (H, W) in {0, 255}; Pillow
+    resizes mode-"1" images with nearest-neighbour whatever filter is asked, so the mask stays
+    binary. Raises DecodeError for unusable content, OSError when the file cannot be read.
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    data = read_bytes(path)
+    _check_complete(path, data)
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            image = opened.convert(mode) if mode else opened.copy()
+        if size is not None and tuple(size) != (image.height, image.width):
+            image = image.resize((int(size[1]), int(size[0])), Image.BILINEAR)
+    except UnidentifiedImageError:
+        raise DecodeError(path, "is not a readable image (corrupt, or not an image)") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DecodeError(path, f"cannot be decoded ({first})") from None
+    array = np.asarray(image)
+    if mode == "1":
+        return array.astype(np.uint8) * 255
+    if array.dtype != np.uint8:
+        raise DecodeError(path, f"has unsupported pixel type {array.dtype} (expected 8 bit)")
+    return np.ascontiguousarray(array)

@@ -6,6 +6,11 @@ depends on numpy, h5py and the standard library only.
 
 All image arrays are **RGB**, uint8, channel-last: ``(N, H, W, 3)``; the matte ``A`` is
 ``(N, H, W)`` uint8 with 0 = background and 255 = foreground.
+
+Shards come in two *kinds* (the ``kind`` file attribute and manifest field; absent means
+``"hmh"``): HMH shards (I, A, F, B, I_d) and harmonization-pair shards (``"harmonization"``:
+I, I_d and the mask M of the changed region, e.g. iHarmony4). Functions that read a shard
+dispatch on :func:`shard_kind`.
 """
 from __future__ import annotations
 
@@ -42,6 +47,13 @@ REQUIRED_ATTRS = ("format", "format_version", "channel_order", "split", "size",
 #: I_d = A·F_t + (1−A)·B with F_t the adjusted portrait (the paper's Fig. 6 variant).
 ALTERED_SIDES = ("background", "foreground")
 DEFAULT_ALTERED = "background"
+#: Shard kinds: the ``kind`` attribute / manifest field; absent means ``KIND_HMH``.
+KIND_HMH = "hmh"
+KIND_PAIRS = "harmonization"
+KINDS = (KIND_HMH, KIND_PAIRS)
+#: Harmonization-pair shards: real image, composite, mask of the changed region (255 = changed).
+PAIR_IMAGE_DATASETS = ("I", "I_d", "M")
+PAIR_STRING_DATASETS = ("id", "subset")
 
 
 @dataclass(frozen=True)
@@ -53,8 +65,13 @@ class DatasetSpec:
     is_string: bool = False
 
 
-def dataset_specs(height: int, width: int, with_b_t: bool = False) -> list[DatasetSpec]:
-    """Every dataset a shard of H×W samples holds, in FORMAT.md order."""
+def dataset_specs(height: int, width: int, with_b_t: bool = False,
+                  kind: str = KIND_HMH) -> list[DatasetSpec]:
+    """Every dataset a shard of H×W samples of ``kind`` holds, in FORMAT.md order."""
+    if kind == KIND_PAIRS:
+        return [DatasetSpec("I", (height, width, 3)), DatasetSpec("I_d", (height, width, 3)),
+                DatasetSpec("M", (height, width))] + \
+            [DatasetSpec(name, (), is_string=True) for name in PAIR_STRING_DATASETS]
     specs = [DatasetSpec(name, (height, width, 3)) for name in ("I",)]
     specs.append(DatasetSpec("A", (height, width)))
     specs += [DatasetSpec(name, (height, width, 3)) for name in ("F", "B", "I_d")]
@@ -72,14 +89,16 @@ def string_dtype():
 
 
 def create_shard_datasets(h5file, n_samples: int, height: int, width: int,
-                          with_b_t: bool = False, resizable: bool = False) -> None:
-    """Create every dataset of a shard in an open, writable h5py File (one sample per chunk).
+                          with_b_t: bool = False, resizable: bool = False,
+                          kind: str = KIND_HMH) -> None:
+    """Create every dataset of a shard of ``kind`` in an open, writable h5py File (one sample
+    per chunk).
 
     ``resizable=True`` gives every dataset an unlimited first dimension (strings chunked), so
     a writer can reserve ``n_samples`` rows and shrink to the rows it filled with
     :func:`resize_shard_datasets`; readers see no difference.
     """
-    for spec in dataset_specs(height, width, with_b_t):
+    for spec in dataset_specs(height, width, with_b_t, kind):
         maxshape = {"maxshape": (None,) + spec.per_sample_shape} if resizable else {}
         if spec.is_string:
             chunks = {"chunks": (max(1, min(n_samples, 1024)),)} if resizable else {}
@@ -93,18 +112,23 @@ def create_shard_datasets(h5file, n_samples: int, height: int, width: int,
 
 def resize_shard_datasets(h5file, n_samples: int) -> None:
     """Set the sample count of every dataset created with ``resizable=True``."""
-    for name in IMAGE_DATASETS + OPTIONAL_IMAGE_DATASETS + STRING_DATASETS:
+    for name in dict.fromkeys(IMAGE_DATASETS + OPTIONAL_IMAGE_DATASETS + STRING_DATASETS
+                              + PAIR_IMAGE_DATASETS + PAIR_STRING_DATASETS):
         if name in h5file:
             h5file[name].resize(n_samples, axis=0)
 
 
 def shard_attrs(split: str, height: int, width: int, builder_version: str,
-                config_hash: str, altered: str = DEFAULT_ALTERED) -> dict:
-    """The file attributes FORMAT.md requires on every shard, plus ``altered``."""
+                config_hash: str, altered: str = DEFAULT_ALTERED, kind: str = KIND_HMH) -> dict:
+    """The file attributes FORMAT.md requires on every shard: ``altered`` on HMH shards,
+    ``kind`` only when not HMH (so HMH shards carry no ``kind``)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if altered not in ALTERED_SIDES:
         raise ValueError(f"altered must be one of {ALTERED_SIDES}, got {altered!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    extra = {"kind": kind} if kind != KIND_HMH else {"altered": altered}
     return {
         "format": SHARD_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -113,7 +137,7 @@ def shard_attrs(split: str, height: int, width: int, builder_version: str,
         "size": [int(height), int(width)],
         "builder_version": builder_version,
         "config_hash": config_hash,
-        "altered": altered,
+        **extra,
     }
 
 
@@ -150,6 +174,26 @@ def _decode(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def shard_kind(h5file) -> str:
+    """The kind of an open shard: its ``kind`` attribute, ``"hmh"`` when absent."""
+    return _decode(h5file.attrs["kind"]) if "kind" in h5file.attrs else KIND_HMH
+
+
+def manifest_kind(manifest: Mapping) -> str:
+    """The kind of a build/release manifest: its ``kind`` field, ``"hmh"`` when absent."""
+    return manifest.get("kind", KIND_HMH) if isinstance(manifest, Mapping) else KIND_HMH
+
+
+def image_datasets(kind: str) -> tuple:
+    """Image dataset names of a shard of ``kind`` (content-digest order)."""
+    return PAIR_IMAGE_DATASETS if kind == KIND_PAIRS else IMAGE_DATASETS
+
+
+def string_datasets(kind: str) -> tuple:
+    """String dataset names of a shard of ``kind``."""
+    return PAIR_STRING_DATASETS if kind == KIND_PAIRS else STRING_DATASETS
+
+
 def check_shard(h5file, expect_split: str | None = None) -> list[str]:
     """Problems with an open shard's schema (names, dtypes, shapes, attributes); [] when valid.
 
@@ -174,10 +218,13 @@ def check_shard(h5file, expect_split: str | None = None) -> list[str]:
     split = _decode(attrs["split"])
     if split not in SPLITS or (expect_split is not None and split != expect_split):
         problems.append(f"split attribute is {split!r}, expected {expect_split or SPLITS!r}")
+    kind = shard_kind(h5file)
+    if kind not in KINDS:
+        return problems + [f"kind attribute is {kind!r}, this reader knows {', '.join(KINDS)}"]
     height, width = (int(v) for v in attrs["size"])
     n_samples = h5file["id"].shape[0] if "id" in h5file else None
     with_b_t = "B_t" in h5file
-    for spec in dataset_specs(height, width, with_b_t):
+    for spec in dataset_specs(height, width, with_b_t, kind):
         if spec.name not in h5file:
             problems.append(f"dataset {spec.name!r} is missing")
             continue
@@ -234,11 +281,31 @@ def content_digest(sample_digests: Iterable[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
+def pair_digest(sample_id: str, subset: str, images: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 hex digest of one harmonization pair: id, subset and the uint8 arrays of
+    :data:`PAIR_IMAGE_DATASETS` (names, shapes and bytes)."""
+    h = hashlib.sha256()
+    for text in (sample_id, subset):
+        encoded = text.encode("utf-8")
+        h.update(len(encoded).to_bytes(8, "little"))
+        h.update(encoded)
+    for name in PAIR_IMAGE_DATASETS:
+        array = np.ascontiguousarray(images[name], dtype=np.uint8)
+        h.update(name.encode("ascii"))
+        h.update(repr(array.shape).encode("ascii"))
+        h.update(array.tobytes())
+    return h.hexdigest()
+
+
 def read_sample_digests(h5file) -> list[tuple[str, str]]:
-    """Recompute ``(id, sample_digest)`` for every sample of an open shard (its side from
-    the ``altered`` attribute)."""
-    altered = altered_of(h5file.attrs)
+    """Recompute ``(id, digest)`` for every sample of an open shard (either kind; an HMH
+    shard's side from its ``altered`` attribute)."""
     ids = [_decode(v) for v in h5file["id"][()]]
+    if shard_kind(h5file) == KIND_PAIRS:
+        subsets = [_decode(v) for v in h5file["subset"][()]]
+        return [(i, pair_digest(i, subsets[k], {n: h5file[n][k] for n in PAIR_IMAGE_DATASETS}))
+                for k, i in enumerate(ids)]
+    altered = altered_of(h5file.attrs)
     transforms = [_decode(v) for v in h5file["transform"][()]]
     params = [_decode(v) for v in h5file["params"][()]]
     out = []

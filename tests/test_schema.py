@@ -104,3 +104,29 @@ def test_reproducible_on_another_day_literal_values():
     assert schema.content_digest([("x", digest)]) == \
         "ecce90c783d34237fff659bf97bdb37482b15a19a99c717d94d90253f9ab7c66"
     assert schema.config_hash({"b": [1, 2], "a": 1}) == "8baa73198470c7bb"
+
+
+def test_pair_shards_are_a_kind_of_their_own(tmp_path):
+    path = tmp_path / "pairs.h5"
+    with h5py.File(path, "w") as f:
+        schema.create_shard_datasets(f, 2, 4, 5, kind=schema.KIND_PAIRS)
+        f.attrs.update(schema.shard_attrs("test", 4, 5, "v", "h", kind=schema.KIND_PAIRS))
+    with h5py.File(path, "r") as f:
+        assert schema.check_shard(f, "test") == [] and schema.shard_kind(f) == "harmonization"
+        assert set(f) == {"I", "I_d", "M", "id", "subset"} and f["M"].shape == (2, 4, 5)
+    with h5py.File(path, "r+") as f:
+        f.attrs["kind"] = "other"
+    with h5py.File(path, "r") as f:
+        assert any("kind attribute is 'other'" in p for p in schema.check_shard(f))
+    hmh = schema.shard_attrs("train", 4, 5, "v", "h")
+    assert "kind" not in hmh  # HMH shards are written exactly as before
+    assert schema.manifest_kind({}) == "hmh" and schema.manifest_kind({"kind": "harmonization"}) == "harmonization"
+
+
+def test_pair_digest_changes_with_any_pixel_or_the_subset():
+    images = {"I": np.zeros((2, 2, 3), np.uint8), "I_d": np.ones((2, 2, 3), np.uint8),
+              "M": np.full((2, 2), 255, np.uint8)}
+    base = schema.pair_digest("a/x_1_1.jpg", "a", images)
+    assert base == schema.pair_digest("a/x_1_1.jpg", "a", dict(images))
+    assert base != schema.pair_digest("a/x_1_1.jpg", "b", images)
+    assert base != schema.pair_digest("a/x_1_1.jpg", "a", dict(images, M=np.zeros((2, 2), np.uint8)))

@@ -34,3 +34,5 @@ from hmh_builder.cli.package import package_command  # noqa: E402
 main.add_command(package_command)
 from hmh_builder.cli.backgrounds import backgrounds_command  # noqa: E402
 main.add_command(backgrounds_command)
+from hmh_builder.cli.iharmony4 import iharmony4_command  # noqa: E402
+main.add_command(iharmony4_command)

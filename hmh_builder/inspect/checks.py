@@ -1,8 +1,9 @@
 """The individual checks behind :mod:`hmh_builder.inspect.verify` (pure functions over manifests,
 open HDF5 files and arrays). Each returns plain sentences or :class:`Problem` objects.
 
-Two folder kinds are known: ``"hmh"`` (an HMH build or release, FORMAT.md) and
-``"backgrounds"`` (``hmh-build backgrounds`` output, see the schema module).
+Three folder kinds are known: ``"hmh"`` (an HMH build or release, FORMAT.md),
+``"harmonization"`` (harmonization-pair shards, e.g. ``hmh-build iharmony4``; same folder
+layout) and ``"backgrounds"`` (``hmh-build backgrounds`` output, see the schema module).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ INVARIANT_TEXT = {
     "I_d": "I_d differs from I where A is 255",
     "I_d_outside": "I_d differs from I where A is 0 (a foreground-altered shard keeps the "
                    "background)",
+    "M": "the mask M is not binary (values other than 0 and 255)",
+    "subset": "the subset differs from the first folder of the id",
 }
 
 
@@ -51,8 +54,11 @@ def load_any_manifest(out_dir: str) -> dict:
 
 
 def kind_of(manifest: dict) -> str:
-    """``"backgrounds"`` for a background manifest, else ``"hmh"``."""
-    return "backgrounds" if manifest.get("format") == schema.BACKGROUND_MANIFEST_FORMAT else "hmh"
+    """``"backgrounds"`` for a background manifest, else the manifest's kind (``"hmh"`` when
+    it names none, ``"harmonization"`` for harmonization-pair shards)."""
+    if manifest.get("format") == schema.BACKGROUND_MANIFEST_FORMAT:
+        return "backgrounds"
+    return schema.manifest_kind(manifest)
 
 
 def shard_entries(manifest: dict, problems: list, problem) -> list:
@@ -79,7 +85,10 @@ def shard_entries(manifest: dict, problems: list, problem) -> list:
 def schema_problems(h5, kind: str, split) -> list:
     if kind == "backgrounds":
         return schema.check_background_shard(h5)
-    return schema.check_shard(h5, expect_split=split if split in schema.SPLITS else None)
+    problems = schema.check_shard(h5, expect_split=split if split in schema.SPLITS else None)
+    if not problems and schema.shard_kind(h5) != kind:
+        problems.append(f"kind attribute is {schema.shard_kind(h5)!r}, the manifest says {kind!r}")
+    return problems
 
 
 def config_of(manifest: dict) -> dict:
@@ -124,26 +133,33 @@ def attr_problems(attrs: dict, manifest: dict) -> list:
 
 
 def image_names(kind: str) -> tuple:
-    return (schema.BACKGROUND_IMAGE_DATASET,) if kind == "backgrounds" else schema.IMAGE_DATASETS
+    return (schema.BACKGROUND_IMAGE_DATASET,) if kind == "backgrounds" else schema.image_datasets(kind)
 
 
 def metadata(h5, kind: str, n: int) -> list:
-    """Per-sample (transform, params) strings, or Nones for backgrounds."""
+    """Per-sample (transform, params) strings, the subset of harmonization pairs, or Nones
+    for backgrounds."""
     if kind == "backgrounds":
         return [None] * n
+    if kind == schema.KIND_PAIRS:
+        return [decode(v) for v in h5["subset"][()]]
     transforms = [decode(v) for v in h5["transform"][()]]
     params = [decode(v) for v in h5["params"][()]]
     return list(zip(transforms, params))
 
 
-def invariant_failures(kind: str, images: dict, altered: str = schema.DEFAULT_ALTERED) -> list:
+def invariant_failures(kind: str, images: dict, altered: str = schema.DEFAULT_ALTERED,
+                       sample_id: str = "", meta=None) -> list:
     """Names of the invariants one sample breaks (keys of INVARIANT_TEXT); [] when all hold.
 
     Every HMH sample: F = round(A·I/255) ± 1. ``background``-altered: I_d = I where A = 255;
     ``foreground``-altered: I_d = I where A = 0 (the side that was not altered is the real
-    image)."""
+    image). Harmonization pairs: M binary, subset = first folder of the id."""
     if kind == "backgrounds":
         return []
+    if kind == schema.KIND_PAIRS:
+        failed = [] if mask_is_binary(images["M"]) else ["M"]
+        return failed + ([] if meta == sample_id.split("/", 1)[0] else ["subset"])
     failed = []
     if not f_matches_premultiplied(images["I"], images["A"], images["F"]):
         failed.append("F")
@@ -159,6 +175,8 @@ def digest(kind: str, sample_id: str, meta, images: dict,
            altered: str = schema.DEFAULT_ALTERED) -> str:
     if kind == "backgrounds":
         return schema.background_digest(sample_id, images[schema.BACKGROUND_IMAGE_DATASET])
+    if kind == schema.KIND_PAIRS:
+        return schema.pair_digest(sample_id, meta, images)
     return schema.sample_digest(sample_id, meta[0], meta[1], images, altered)
 
 
@@ -166,6 +184,11 @@ def f_matches_premultiplied(image: np.ndarray, alpha: np.ndarray, foreground: np
     """True when uint8 F (H, W, 3) equals round(A·I/255) within ±1 everywhere."""
     expected = (alpha.astype(np.uint16)[..., None] * image + 127) // 255
     return int(np.abs(expected.astype(np.int16) - foreground).max(initial=0)) <= 1
+
+
+def mask_is_binary(mask: np.ndarray) -> bool:
+    """True when a uint8 mask holds only 0 and 255."""
+    return bool(np.isin(mask, (0, 255)).all())
 
 
 def composite_keeps_foreground(image: np.ndarray, alpha: np.ndarray, composite: np.ndarray) -> bool:
@@ -203,7 +226,7 @@ def manifest_problems(out_dir, manifest, kind, facts, digests, recomputed, probl
     counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
     if counts.get("written") != len(ids):
         mp(f"counts.written is {counts.get('written')}, the shards hold {len(ids)} samples")
-    splits = schema.SPLITS if kind == "hmh" else (schema.BACKGROUND_SPLIT,)
+    splits = (schema.BACKGROUND_SPLIT,) if kind == "backgrounds" else schema.SPLITS
     for split in splits:
         held = sum(f["samples"] for f in facts if f["split"] == split or kind == "backgrounds")
         recorded = split_count(counts, split)
@@ -216,6 +239,29 @@ def manifest_problems(out_dir, manifest, kind, facts, digests, recomputed, probl
         mp(f"config_hash {recorded_hash} does not match the recorded config "
            f"({schema.config_hash(config)}); the config was edited")
     problems += _split_rule_problems(manifest, kind, facts, digests, problem)
+    if kind == schema.KIND_PAIRS:
+        problems += _pair_count_problems(manifest, counts, facts, problem)
+    return problems
+
+
+def _pair_count_problems(manifest, counts, facts, problem) -> list:
+    """Harmonization pairs: counts.subsets against the shards, and each split's shards come
+    from a list the config names (the split is the list a pair was read from)."""
+    from hmh_builder.ingest.iharmony4 import subset_counts
+
+    problems = []
+    ids = {split: [] for split in schema.SPLITS}
+    for fact in facts:
+        ids.setdefault(fact["split"], []).extend(i for i, _ in fact["digests"])
+    held = subset_counts(ids)
+    if counts.get("subsets") != held:
+        problems.append(problem("manifest.json", f"counts.subsets is {counts.get('subsets')}, "
+                                f"the shards hold {held}"))
+    splits = config_of(manifest).get("splits")
+    for fact in facts:
+        if isinstance(splits, list) and fact["split"] not in splits:
+            problems.append(problem(fact["path"], f"holds the {fact['split']} split, but the "
+                                    f"config reads only {', '.join(splits)}"))
     return problems
 
 

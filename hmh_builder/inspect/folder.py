@@ -57,16 +57,19 @@ def sample_refs(folder, split: str | None = None) -> list:
     return refs
 
 
-def read_samples(folder, refs, names=schema.IMAGE_DATASETS) -> list:
-    """Read samples as dicts: image names → arrays, plus ``id``, ``transform``, ``params``."""
+def read_samples(folder, refs, names=None) -> list:
+    """Read samples as dicts: image names → arrays (default: every image dataset of the
+    shard's kind), plus its string datasets (``id``, ``transform``, ``params`` for HMH
+    shards; ``id``, ``subset`` for harmonization pairs)."""
     out, handles = [], {}
     try:
         for ref in refs:
             if ref.shard not in handles:
                 handles[ref.shard] = open_shard(folder, ref.shard)
             h5 = handles[ref.shard]
-            sample = {name: h5[name][ref.row] for name in names}
-            for key in schema.STRING_DATASETS:
+            kind = schema.shard_kind(h5)
+            sample = {name: h5[name][ref.row] for name in names or schema.image_datasets(kind)}
+            for key in schema.string_datasets(kind):
                 sample[key] = h5[key].asstr()[ref.row]
             out.append(sample)
     finally:

@@ -1,8 +1,10 @@
-"""A labelled grid of samples: one row per sample, columns I | A | F | B | I_d.
+"""A labelled grid of samples: one row per sample, columns I | A | F | B | I_d (HMH shards) or
+I_d | M | I (harmonization pairs: composite, mask of the changed region, real image).
 
-Each row carries a caption with the sample id, its transform and parameters; the header
-names the columns, the I_d column with the side its transform altered ("I_d (bg altered)"
-or "I_d (fg altered)", from the manifest's ``config.altered``). Panels show the stored pixels (RGB; the matte as grey), enlarged by an
+Each row carries a caption with the sample id and its transform and parameters (HMH) or its
+subset (pairs); the header names the columns, the I_d column of HMH shards with the side its
+transform altered ("I_d (bg altered)" or "I_d (fg altered)", from the manifest's
+``config.altered``). Panels show the stored pixels (RGB; the matte as grey), enlarged by an
 integer nearest-neighbour factor when samples are smaller than ``MIN_CELL`` pixels so the
 text stays readable. Works on build and release folders (anything with a manifest).
 """
@@ -20,6 +22,7 @@ from hmh_builder.inspect import folder as folder_io
 COLUMNS = ("I", "A", "F", "B", "I_d")
 #: Header of the I_d column per altered side.
 I_D_LABEL = {"background": "I_d (bg altered)", "foreground": "I_d (fg altered)"}
+PAIR_COLUMNS = ("I_d", "M", "I")
 MIN_CELL = 96
 GAP = 4
 
@@ -31,6 +34,7 @@ class Layout:
     rows: int
     cell_h: int
     cell_w: int
+    columns: int = len(COLUMNS)
 
     @property
     def font_size(self) -> int:
@@ -45,7 +49,7 @@ class Layout:
     @property
     def size(self) -> tuple:
         """(width, height) of the whole image."""
-        width = GAP + len(COLUMNS) * (self.cell_w + GAP)
+        width = GAP + self.columns * (self.cell_w + GAP)
         return width, self.band + self.rows * (self.band + self.cell_h + GAP)
 
     def panel_box(self, row: int, col: int) -> tuple:
@@ -72,7 +76,10 @@ def panel_image(sample: dict, name: str, scale: int) -> np.ndarray:
 
 
 def caption(sample: dict, max_chars: int) -> str:
-    """``id · transform · params`` shortened to ``max_chars``."""
+    """``id · transform · params`` (``id · subset`` for pairs) shortened to ``max_chars``."""
+    if "subset" in sample:
+        line = f"{sample['id']} · {sample['subset']}"
+        return line if len(line) <= max_chars else line[: max_chars - 1] + "…"
     try:
         params = json.loads(sample["params"])
         text = ", ".join(f"{k}={_short(v)}" for k, v in sorted(params.items()))
@@ -86,29 +93,32 @@ def _short(value):
     return f"{value:.3g}" if isinstance(value, float) else value
 
 
-def column_labels(altered: str = schema.DEFAULT_ALTERED) -> tuple:
-    """Header text of each column; the I_d column names the altered side."""
+def column_labels(altered: str = schema.DEFAULT_ALTERED, columns=COLUMNS) -> tuple:
+    """Header text of each column; the I_d column of HMH shards names the altered side."""
+    if columns != COLUMNS:
+        return tuple(columns)
     return tuple(I_D_LABEL[altered] if name == "I_d" else name for name in COLUMNS)
 
 
 def render_preview(samples: list, altered: str = schema.DEFAULT_ALTERED):
-    """PIL RGB image of the grid for samples (dicts of arrays + id/transform/params);
-    ``altered`` labels the I_d column."""
+    """PIL RGB image of the grid for samples (dicts of arrays + id/transform/params, or
+    id/subset for harmonization pairs); ``altered`` labels the I_d column of HMH samples."""
     from PIL import Image, ImageDraw, ImageFont
 
-    height, width = samples[0]["A"].shape
+    columns = PAIR_COLUMNS if "subset" in samples[0] else COLUMNS
+    height, width = samples[0]["I"].shape[:2]
     scale = scale_for(height, width)
-    layout = Layout(len(samples), height * scale, width * scale)
+    layout = Layout(len(samples), height * scale, width * scale, len(columns))
     canvas = Image.new("RGB", layout.size, (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=layout.font_size)
-    for col, label in enumerate(column_labels(altered)):
+    for col, label in enumerate(column_labels(altered, columns)):
         x0, _, x1, _ = layout.panel_box(0, col)
         draw.text(((x0 + x1) // 2, 2), label, fill=(0, 0, 0), font=font, anchor="ma")
     max_chars = int(layout.size[0] / (0.55 * layout.font_size))
     for row, sample in enumerate(samples):
         draw.text(layout.caption_xy(row), caption(sample, max_chars), fill=(0, 0, 0), font=font)
-        for col, name in enumerate(COLUMNS):
+        for col, name in enumerate(columns):
             x0, y0, _, _ = layout.panel_box(row, col)
             canvas.paste(Image.fromarray(panel_image(sample, name, scale)), (x0, y0))
     return canvas

@@ -57,21 +57,23 @@ def _vds_problems(out_dir, manifest, problem, facts) -> list:
             by_path = {f["path"]: [i for i, _ in f["digests"]] for f in facts}
             ids = [i for path in shards for i in by_path.get(os.path.normpath(path), [])]
         try:
-            problems += [problem(rel, p) for p in _vds_file_problems(out_dir, rel, split,
-                                                                     shards, ids)]
+            problems += [problem(rel, p) for p in _vds_file_problems(
+                out_dir, rel, split, shards, ids, schema.manifest_kind(manifest))]
         except Exception as exc:  # damaged virtual file
             problems.append(problem(rel, f"cannot be read ({str(exc).splitlines()[0]})"))
     return problems
 
 
-def _vds_file_problems(out_dir, rel, split, shards, ids) -> list:
+def _vds_file_problems(out_dir, rel, split, shards, ids, kind=schema.KIND_HMH) -> list:
     import h5py
 
     with h5py.File(os.path.join(out_dir, rel), "r") as h5:
         problems = schema.check_shard(h5, expect_split=split)
+        if not problems and schema.shard_kind(h5) != kind:
+            problems.append(f"kind attribute is {schema.shard_kind(h5)!r}, the manifest says {kind!r}")
         if problems:
             return problems
-        for name in schema.IMAGE_DATASETS:
+        for name in schema.image_datasets(kind):
             dset = h5[name]
             sources = [m.file_name for m in dset.virtual_sources()] if dset.is_virtual else []
             if sources != shards:

@@ -57,14 +57,18 @@ def text_params(params_json: str) -> dict:
 
 
 def metadata_stats(folder) -> dict:
-    """Counts per split and transform, numeric parameter summaries, and text parameters
-    (distinct values, most common, and how often a value equals the sample's own id —
-    a Reinhard target should be a *different* image). Reads the string datasets only."""
+    """Counts per split and transform (per split and subset for harmonization pairs), numeric
+    parameter summaries, and text parameters (distinct values, most common, and how often a
+    value equals the sample's own id — a Reinhard target should be a *different* image).
+    Reads the string datasets only."""
     counts, values, texts, self_refs = {}, {}, {}, {}
     for entry in folder_io.shard_list(folder):
         with folder_io.open_shard(folder, entry["path"]) as h5:
-            rows = zip(*(list(h5[name].asstr()[()]) for name in ("id", "transform", "params")))
-            rows = list(rows)
+            if schema.shard_kind(h5) == schema.KIND_PAIRS:  # grouped by subset; no parameters
+                rows = [(i, s, "{}") for i, s in zip(h5["id"].asstr()[()], h5["subset"].asstr()[()])]
+            else:
+                rows = list(zip(*(list(h5[name].asstr()[()])
+                                  for name in ("id", "transform", "params"))))
         per_split = counts.setdefault(entry["split"], {})
         for sample_id, transform, text in rows:
             per_split[transform] = per_split.get(transform, 0) + 1
@@ -183,6 +187,10 @@ def compute_stats(folder, max_samples: int | None = None, seed: int = 0,
                   progress: bool = False) -> dict:
     """Everything ``hmh-build stats`` reports, as a JSON-serialisable dict."""
     manifest = schema.load_manifest(folder)
+    if schema.manifest_kind(manifest) != schema.KIND_HMH:
+        raise ValueError(f"{folder} holds {schema.manifest_kind(manifest)} pairs, not HMH samples; "
+                         "hmh-build stats describes HMH builds (counts per subset are in its "
+                         "manifest.json, a grid of pairs comes from hmh-build preview)")
     stats = metadata_stats(folder)
     stats["pixels"] = pixel_stats(folder, max_samples, seed, progress)
     stats["content_digest"] = manifest.get("content_digest")

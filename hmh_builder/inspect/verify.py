@@ -195,7 +195,7 @@ def _sample_digests(h5, kind, bar, altered=None):
         for offset in range(stop - start):
             index = start + offset
             images = {name: block[name][offset] for name in names}
-            for failed in checks.invariant_failures(kind, images, altered):
+            for failed in checks.invariant_failures(kind, images, altered, ids[index], meta[index]):
                 bad.setdefault(failed, []).append(ids[index])
             digests.append((ids[index], checks.digest(kind, ids[index], meta[index], images,
                                                       altered)))

@@ -100,17 +100,27 @@ FILE_DESCRIPTIONS = {
 }
 
 
+PAIR_SOURCE_URL = "https://github.com/bcmi/Image-Harmonization-Dataset-iHarmony4"
+PAIR_DESCRIPTIONS = {
+    "preview.png": "A grid of samples: I_d (composite) | M (changed region) | I (real image).",
+    "failures.jsonl": "Listed composites that could not be used, one JSON object per line.",
+}
+
+
 def croissant_metadata(name: str, version: str, license_text: str, description: str,
                        files: dict, splits: list, date_published: str,
-                       citation: str) -> dict:
+                       citation: str, kind: str = "hmh") -> dict:
     """The Croissant JSON-LD document.
 
     Args:
         files: top-level release file name → sha256 hex (shards are not listed here).
         splits: splits that have shards, e.g. ``["train", "test"]``.
         date_published: ISO date (YYYY-MM-DD).
+        kind: ``"hmh"`` or ``"harmonization"`` (pairs read from iHarmony4).
     """
-    distribution = [file_object(path, sha, FILE_DESCRIPTIONS.get(path, path))
+    pairs = kind == "harmonization"
+    texts = {**FILE_DESCRIPTIONS, **(PAIR_DESCRIPTIONS if pairs else {})}
+    distribution = [file_object(path, sha, texts.get(path, path))
                     for path, sha in sorted(files.items())]
     distribution += [shard_file_set(split) for split in splits]
     return {
@@ -123,8 +133,9 @@ def croissant_metadata(name: str, version: str, license_text: str, description: 
         "license": license_text,
         "datePublished": date_published,
         "citeAs": citation,
-        "isBasedOn": SOURCE_URL,
-        "keywords": ["image matting", "image harmonization", "portraits", "HDF5"],
+        "isBasedOn": PAIR_SOURCE_URL if pairs else SOURCE_URL,
+        "keywords": (["image harmonization", "iHarmony4", "HDF5"] if pairs else
+                     ["image matting", "image harmonization", "portraits", "HDF5"]),
         "distribution": distribution,
         "recordSet": [shard_record_set(split) for split in splits],
     }

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hmh_builder.release import card, croissant
+from hmh_builder.release import card, card_pairs, croissant
 from hmh_builder import schema
 from hmh_builder.inspect.preview import write_preview
 from hmh_builder.inspect.stats import metadata_stats
@@ -99,13 +99,15 @@ def _assemble(options: PackageOptions, staging: str) -> dict:
     size = _shard_size(staging, manifest)
     facts = card.CardFacts(options.name, options.version, options.license,
                            options.source_license, manifest, meta, size)
-    _write_text(staging, "README.md", card.render_card(facts))
+    pairs = schema.manifest_kind(manifest) == schema.KIND_PAIRS
+    _write_text(staging, "README.md", (card_pairs if pairs else card).render_card(facts))
     top = ["manifest.json", "failures.jsonl", "README.md", "preview.png"] + \
         [f"{s}.h5" for s in splits]
     sums = {rel: schema.file_sha256(os.path.join(staging, rel)) for rel in top}
     metadata = croissant.croissant_metadata(
         options.name, options.version, options.license, _description(options, manifest),
-        sums, splits, datetime.date.today().isoformat(), _citation(options, manifest))
+        sums, splits, datetime.date.today().isoformat(), _citation(options, manifest),
+        schema.manifest_kind(manifest))
     _write_text(staging, "croissant.json", json.dumps(metadata, indent=2) + "\n")
     sums["croissant.json"] = schema.file_sha256(os.path.join(staging, "croissant.json"))
     sums.update({e["path"]: e["sha256"] for e in manifest["shards"]})
@@ -145,10 +147,11 @@ def write_split_file(folder: str, manifest: dict, split: str) -> str:
     entries = sorted((e for e in manifest["shards"] if e["split"] == split),
                      key=lambda e: e["path"])
     total = sum(e["samples"] for e in entries)
-    strings, with_b_t = _shard_strings(folder, entries)
+    kind = schema.manifest_kind(manifest)
+    strings, with_b_t = _shard_strings(folder, entries, kind)
     with h5py.File(os.path.join(folder, entries[0]["path"]), "r") as first:
         attrs = dict(first.attrs)
-        shapes = {name: first[name].shape[1:] for name in schema.IMAGE_DATASETS}
+        shapes = {name: first[name].shape[1:] for name in schema.image_datasets(kind)}
         if with_b_t:
             shapes["B_t"] = first["B_t"].shape[1:]
     path = os.path.join(folder, f"{split}.h5")
@@ -170,12 +173,12 @@ def write_split_file(folder: str, manifest: dict, split: str) -> str:
     return path
 
 
-def _shard_strings(folder: str, entries: list) -> tuple:
+def _shard_strings(folder: str, entries: list, kind: str = schema.KIND_HMH) -> tuple:
     """({name: values} of the string datasets over ``entries`` in order, whether every shard
     holds B_t), opening each shard once."""
     import h5py
 
-    values, with_b_t = {name: [] for name in schema.STRING_DATASETS}, True
+    values, with_b_t = {name: [] for name in schema.string_datasets(kind)}, True
     for e in entries:
         with h5py.File(os.path.join(folder, e["path"]), "r") as h5:
             for name in values:
@@ -191,6 +194,8 @@ def _write_text(folder: str, name: str, text: str) -> None:
 
 def _description(options: PackageOptions, manifest: dict) -> str:
     counts = manifest.get("counts", {})
+    if schema.manifest_kind(manifest) == schema.KIND_PAIRS:
+        return card_pairs.description(options.name, manifest)
     side = schema.manifest_altered(manifest)
     return (f"{options.name}: Human Matting and Harmonization (HMH) dataset, "
             f"{counts.get('written')} portraits from the {card.SOURCE_NAME} with alpha matte, "
@@ -199,6 +204,8 @@ def _description(options: PackageOptions, manifest: dict) -> str:
 
 
 def _citation(options: PackageOptions, manifest: dict) -> str:
+    if schema.manifest_kind(manifest) == schema.KIND_PAIRS:
+        return card_pairs.citation(options.name, options.version, manifest)
     return (f"{options.name} {options.version}, built with hmh-toolkit "
             f"{manifest.get('builder_version')} from the {card.SOURCE_NAME} "
             f"({card.SOURCE_URL}); content digest {manifest.get('content_digest')}.")

@@ -10,7 +10,9 @@ from hmh_train.data.augment import EVAL_TRIMAP_RADIUS
 @click.option("--ckpt", required=True, type=click.Path(),
               help="run folder (uses checkpoints/best.pt, else last.pt) or a .pt checkpoint")
 @click.option("--shards", required=True, type=click.Path(),
-              help="hmh-build output or release folder holding the split to evaluate")
+              help="hmh-build output or release folder holding the split to evaluate (HMH "
+                   "shards, or harmonization pairs from hmh-build iharmony4: then the "
+                   "iHarmony4 table per subset)")
 @click.option("--split", default="test", show_default=True, help="split to evaluate")
 @click.option("--region", type=click.Choice(["unknown", "all"]), default="unknown", show_default=True,
               help="pixels the matting metrics count: the trimap's unknown band, or all pixels")

@@ -5,7 +5,9 @@ come from an explicit CPU ``torch.Generator`` (saved in checkpoints, so a resume
 same crops, trimaps and adjustments); nothing touches the global RNG.
 
 Tensor conventions (``notes/TRAIN_API.md``): images float32 ``(B, 3, H, W)`` RGB in [0, 1];
-alpha ``(B, 1, H, W)`` in [0, 1]; trimap ``(B, 1, H, W)`` with values {0, 0.5, 1}.
+alpha ``(B, 1, H, W)`` in [0, 1]; trimap ``(B, 1, H, W)`` with values {0, 0.5, 1}. Batches of
+harmonization-pair shards (loader items I, I_d, M) have no alpha, background or trimap
+(None) and carry ``mask`` ``(B, 1, H, W)`` in {0, 1} instead (1 = the changed region).
 """
 from __future__ import annotations
 
@@ -29,14 +31,17 @@ class Batch:
     """One training batch on the device (float32, RGB, [0, 1]).
 
     image (I) ``(B,3,H,W)``, alpha (A) ``(B,1,H,W)``, background (B) ``(B,3,H,W)``,
-    disharmonious (I_d) ``(B,3,H,W)``, trimap ``(B,1,H,W)`` in {0, 0.5, 1}.
+    disharmonious (I_d) ``(B,3,H,W)``, trimap ``(B,1,H,W)`` in {0, 0.5, 1}. From
+    harmonization-pair shards: alpha, background and trimap are None and ``mask``
+    ``(B,1,H,W)`` in {0, 1} is the stored region to harmonize (1 = changed).
     """
 
     image: torch.Tensor
-    alpha: torch.Tensor
-    background: torch.Tensor
+    alpha: torch.Tensor | None
+    background: torch.Tensor | None
     disharmonious: torch.Tensor
-    trimap: torch.Tensor
+    trimap: torch.Tensor | None
+    mask: torch.Tensor | None = None
 
 
 def squared_distance_to_mask(mask: torch.Tensor, max_radius: int) -> torch.Tensor:
@@ -115,6 +120,26 @@ def to_unit(raw: dict, device, keys=("I", "A", "B", "I_d")) -> dict:
             for key in keys}
 
 
+def make_pair_batch(raw: dict, device, generator: torch.Generator | None = None,
+                    train: bool = True, crop_min: float = 1.0, flip: bool = True) -> Batch:
+    """A device ``Batch`` from a uint8 loader batch of harmonization pairs {I, I_d, M}.
+
+    Training: one random crop/flip per sample applied to I, I_d and M together (as
+    ``make_batch``), the mask re-binarised at 0.5 afterwards; evaluation: as stored.
+    """
+    t = to_unit(raw, device, ("I", "I_d", "M"))
+    if train and (crop_min < 1.0 or flip):
+        if generator is None:
+            raise ValueError("make_pair_batch(train=True) needs a torch.Generator")
+        theta = draw_crop_flip(generator, t["I"].shape[0], crop_min, flip)
+        stack = apply_crop_flip(torch.cat([t["I"], t["I_d"], t["M"]], 1), theta)
+        stack = stack.mul_(255.0).round_().div_(255.0)
+        image, composite_, mask = stack.split([3, 3, 1], dim=1)
+        t = {"I": image, "I_d": composite_, "M": (mask >= 0.5).to(mask.dtype)}
+    return Batch(t["I"].contiguous(), None, None, t["I_d"].contiguous(), None,
+                 t["M"].contiguous())
+
+
 def make_batch(raw: dict, device, generator: torch.Generator | None = None, train: bool = True,
                trimap_radius=None, crop_min: float = 1.0, flip: bool = True,
                online: bool = False) -> Batch:
@@ -124,8 +149,15 @@ def make_batch(raw: dict, device, generator: torch.Generator | None = None, trai
     I, A, B and I_d together; trimap band radius drawn per sample from ``TRAIN_TRIMAP_RADII``
     unless ``trimap_radius`` is given; with ``online`` a fresh B_t and I_d = A·I + (1−A)·B_t
     (``hmh_train.data.adjust.online_adjust``). Evaluation: no crop/flip, radius
-    ``trimap_radius`` or ``EVAL_TRIMAP_RADIUS``, the stored I_d.
+    ``trimap_radius`` or ``EVAL_TRIMAP_RADIUS``, the stored I_d. A batch of harmonization
+    pairs (key ``M``, no ``A``) goes to :func:`make_pair_batch` (``online`` needs A and B:
+    ValueError).
     """
+    if "M" in raw and "A" not in raw:
+        if online and train:
+            raise ValueError("--online-adjust redraws the background of HMH samples; "
+                             "harmonization-pair shards have no alpha or background")
+        return make_pair_batch(raw, device, generator, train, crop_min, flip)
     online = online and train  # the stored I_d is then replaced: not copied, cropped or flipped
     t = to_unit(raw, device, ("I", "A", "B") if online else ("I", "A", "B", "I_d"))
     image, alpha, background, disharmonious = t["I"], t["A"], t["B"], t.get("I_d")

@@ -5,6 +5,10 @@ The dataset reads a build folder (``OUT/{split}/{split}-NNNNN.h5`` + ``manifest.
 file ``{split}.h5`` per split). HDF5 files are opened lazily inside each process that reads
 (never before DataLoader workers fork) and items are uint8 tensors, channel-first, RGB.
 
+Two shard kinds are read (``docs/FORMAT.md``): HMH shards (items I, A, B, I_d) and
+harmonization-pair shards, e.g. ``hmh-build iharmony4`` (items I, I_d and the mask M of the
+changed region; no A, F, B). ``ShardDataset.kind`` says which; one split holds one kind.
+
 Sample order is a pure function of ``(seed, epoch)`` so a resumed run sees exactly the batches
 an uninterrupted one would (``ResumableSampler.set_epoch(epoch, skip_batches)``).
 """
@@ -22,6 +26,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from hmh_builder import schema
 
 IMAGE_KEYS = ("I", "A", "B", "I_d")
+#: Items of harmonization-pair shards: real image, composite, mask (255 = changed region).
+PAIR_KEYS = ("I", "I_d", "M")
+
+
+def item_keys(kind: str) -> tuple:
+    """Image keys of a ``ShardDataset`` item for shards of ``kind``."""
+    return PAIR_KEYS if kind == schema.KIND_PAIRS else IMAGE_KEYS
 
 
 def split_files(root: str, split: str, virtual: bool = False) -> list[str]:
@@ -46,7 +57,7 @@ def split_files(root: str, split: str, virtual: bool = False) -> list[str]:
 
 
 def _shard_length(path: str, split: str) -> tuple[int, tuple[int, int], str]:
-    """Validate one shard's schema and return (samples, (H, W), altered side); opens and
+    """Validate one shard's schema and return (samples, (H, W), kind, altered side); opens and
     closes the file."""
     import h5py
 
@@ -56,7 +67,7 @@ def _shard_length(path: str, split: str) -> tuple[int, tuple[int, int], str]:
             if problems:
                 raise ValueError(f"{path}: {problems[0]}")
             return (int(h5["id"].shape[0]), tuple(int(v) for v in h5.attrs["size"]),
-                    schema.altered_of(h5.attrs))
+                    schema.shard_kind(h5), schema.altered_of(h5.attrs))
     except OSError as exc:
         raise ValueError(f"{path}: not a readable HDF5 file ({exc})") from None
 
@@ -64,9 +75,11 @@ def _shard_length(path: str, split: str) -> tuple[int, tuple[int, int], str]:
 class ShardDataset(Dataset):
     """Samples of one split as dicts of uint8 tensors.
 
-    Item: ``I``, ``B``, ``I_d`` ``(3,H,W)`` RGB, ``A`` ``(1,H,W)`` (0 background, 255
-    foreground), all uint8 (channel-first *views* of the stored HWC rows; collation copies
-    them once into the batch), and ``id`` (str). Files are validated on construction (opened and
+    Item of HMH shards: ``I``, ``B``, ``I_d`` ``(3,H,W)`` RGB, ``A`` ``(1,H,W)`` (0 background,
+    255 foreground); of harmonization-pair shards (``kind == "harmonization"``): ``I``,
+    ``I_d`` ``(3,H,W)`` RGB and ``M`` ``(1,H,W)`` (255 = the changed region, else 0). All
+    uint8 (channel-first *views* of the stored HWC rows; collation copies them once into the
+    batch), plus ``id`` (str). Files are validated on construction (opened and
     closed) and re-opened lazily in whichever process reads, keyed by process id. In a release
     folder the shard folders are read; ``virtual=True`` reads ``{split}.h5`` instead.
     ``altered`` is the side the shards' I_d alters (``schema.ALTERED_SIDES``; shards written
@@ -76,13 +89,15 @@ class ShardDataset(Dataset):
     def __init__(self, root, split: str = "train", virtual: bool = False):
         self.root, self.split = os.fspath(root), split
         self.files = split_files(self.root, split, virtual)
-        lengths, sizes, sides = zip(*(_shard_length(path, split) for path in self.files))
+        lengths, sizes, kinds, sides = zip(*(_shard_length(path, split) for path in self.files))
         if len(set(sizes)) != 1:
             raise ValueError(f"{self.root}: {split} shards have different sizes {sorted(set(sizes))}")
+        if len(set(kinds)) != 1:
+            raise ValueError(f"{self.root}: {split} shards mix kinds {sorted(set(kinds))}")
         if len(set(sides)) != 1:
             raise ValueError(f"{self.root}: {split} shards alter different sides {sorted(set(sides))}")
-        self.size = sizes[0]
-        self.altered = sides[0]
+        self.size, self.kind, self.altered = sizes[0], kinds[0], sides[0]
+        self.keys = item_keys(self.kind)
         self.offsets = np.cumsum((0,) + lengths).tolist()
         if self.offsets[-1] == 0:
             raise ValueError(f"{self.root}: split {split!r} has no samples")
@@ -106,7 +121,7 @@ class ShardDataset(Dataset):
         if index not in self._handles:
             h5 = h5py.File(self.files[index], "r")
             ids = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in h5["id"][()]]
-            self._handles[index] = (h5, {key: h5[key] for key in IMAGE_KEYS}, ids)
+            self._handles[index] = (h5, {key: h5[key] for key in self.keys}, ids)
         return self._handles[index]
 
     def locate(self, index: int) -> tuple[int, int]:
@@ -120,7 +135,7 @@ class ShardDataset(Dataset):
         shard, row = self.locate(int(index))
         _, datasets, ids = self._handle(shard)
         item = {}
-        for key in IMAGE_KEYS:
+        for key in self.keys:
             array = torch.from_numpy(datasets[key][row])
             item[key] = array[None] if array.ndim == 2 else array.permute(2, 0, 1)  # view, no copy
         item["id"] = ids[row]

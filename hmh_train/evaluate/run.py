@@ -18,6 +18,10 @@ For every test sample (fixed order, no randomness):
 Outputs in ``out``: ``samples.csv`` (one row per run and sample), ``summary.json`` (means per
 run and the settings) and ``table.md`` (+ ``table.csv``), laid out like the paper's Table 1.
 Means: plain averages over samples; PSNR averages the per-image dB values (iHarmony4's way).
+
+Harmonization-pair shards (``hmh-build iharmony4``) are evaluated by
+``hmh_train.evaluate.pair_eval`` instead: the harmonizer on the stored composite and mask,
+MSE / fMSE over the mask / PSNR per subset and over all, the identity row, the iHarmony4 table.
 """
 from __future__ import annotations
 
@@ -127,8 +131,14 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str) -> list
 
     from hmh_train.train.checkpoint import load_nets
 
+    from hmh_train.evaluate.pair_eval import pair_rows
+
     device = pick_device(cfg.device)
     nets, _ = load_nets(path, device=device)
+    pairs = getattr(dataset, "kind", "hmh") == "harmonization"
+    if pairs and nets.harmonization is None:
+        raise ValueError(f"{path}: the checkpoint holds no harmonization net, and "
+                         f"{cfg.shards} holds harmonization pairs (no alpha to score matting on)")
     if nets.matting is None and nets.harmonization is None:
         raise ValueError(f"{path}: the checkpoint holds neither a matting nor a harmonization net")
     count = len(dataset) if cfg.limit is None else min(cfg.limit, len(dataset))
@@ -139,7 +149,8 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str) -> list
     torch.backends.cudnn.deterministic = True
     try:
         for raw in tqdm(loader, desc=f"eval {label}", unit="batch", disable=not cfg.progress):
-            rows.extend(evaluate_batch(nets, raw, device, cfg.trimap_radius, cfg.region))
+            rows.extend(pair_rows(nets, raw, device) if pairs else
+                        evaluate_batch(nets, raw, device, cfg.trimap_radius, cfg.region))
     finally:
         torch.backends.cudnn.deterministic = previous
     for row in rows:
@@ -150,7 +161,8 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str) -> list
 def summarise(rows: list[dict]) -> dict:
     """Mean of every metric column over the rows (NaN/inf skipped); ``samples`` = row count."""
     summary = {"samples": len(rows)}
-    keys = [k for k in rows[0] if k not in ("id", "run")] if rows else []
+    keys = [k for k, v in rows[0].items() if k not in ("id", "run") and not isinstance(v, str)] \
+        if rows else []
     for key in keys:
         values = np.array([r[key] for r in rows if key in r], dtype=np.float64)
         finite = values[np.isfinite(values)]
@@ -181,5 +193,14 @@ def evaluate(cfg: EvalConfig) -> dict:
     settings = {k: v for k, v in asdict(cfg).items() if k != "progress"}
     settings["runs"] = list(cfg.runs)
     settings["checkpoint_files"] = dict(zip(summaries, files))
+    if dataset.kind == "harmonization":
+        from hmh_train.evaluate.pair_eval import write_pair_outputs
+
+        by_run = {}
+        for row in all_rows:
+            by_run.setdefault(row.pop("run"), []).append(row)
+        written = write_pair_outputs(out, by_run, settings, dataset.size)
+        return {"out": out, "runs": summaries, "table": written["table"],
+                "results": written["results"]}
     table = write_outputs(out, all_rows, summaries, settings)
     return {"out": out, "runs": summaries, "table": table}

@@ -80,3 +80,14 @@ def harmonize(harmonization_net, composite01, alpha01):
     """I_h ``(B,3,H,W)`` float32 in [0, 1] from a composite in [0, 1] and its alpha/mask."""
     x = torch.cat((to_pm1(composite01), alpha01), dim=1)
     return (harmonization_net(x).float() + 1) / 2
+
+
+def harmonization_mask(batch):
+    """The U-Net's mask input ``(B,1,H,W)`` for a ``data.augment.Batch``: the region to adjust.
+
+    Harmonization-pair shards (iHarmony4) carry it: ``batch.mask`` (1 on the changed region)
+    is used as stored. HMH batches derive it from the alpha (today: the alpha itself, as the
+    U-Net has been trained so far). The one place that chooses the mask for training,
+    validation and previews.
+    """
+    return batch.mask if batch.mask is not None else batch.alpha

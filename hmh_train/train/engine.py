@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from hmh_builder import schema
 from hmh_train.train import checkpoint as ckpt_io
 from hmh_train.train import distributed as dist_utils
 from hmh_train.data.augment import make_batch
@@ -117,8 +118,23 @@ def wrap_nets(nets, cfg: TrainConfig, runtime):
     return nets
 
 
+def check_shard_kind(cfg: TrainConfig, kind: str) -> None:
+    """Harmonization-pair shards (no alpha, no background) train only the harmonizer."""
+    if kind != schema.KIND_PAIRS:
+        return
+    if cfg.mode != "harmonization":
+        raise TrainingError(f"{cfg.shards} holds harmonization pairs (real image, composite, "
+                            f"mask; no alpha): hmh-train {cfg.mode} needs HMH shards; train the "
+                            f"harmonizer with hmh-train harmonization --shards {cfg.shards}, then "
+                            "pass it to joint --harmonization-ckpt RUN on HMH shards")
+    if cfg.online_adjust:
+        raise TrainingError(f"{cfg.shards} holds harmonization pairs (no alpha or background): "
+                            "--online-adjust needs HMH shards; drop it")
+
+
 def _loaders(cfg: TrainConfig, runtime):
     train_set = ShardDataset(cfg.shards, "train")
+    check_shard_kind(cfg, train_set.kind)
     per_rank = -(-len(train_set) // runtime.world_size)
     # full batches only, unless the split is smaller than one batch (tiny example builds)
     pin = runtime.device.type == "cuda"
@@ -131,6 +147,9 @@ def _loaders(cfg: TrainConfig, runtime):
     except ValueError:  # no test split: best checkpoint follows the training loss
         return loader, None
     val_set = ShardDataset(cfg.shards, "test")  # a broken test shard is an error, not a skip
+    if val_set.kind != train_set.kind:
+        raise TrainingError(f"{cfg.shards}: the test shards are {val_set.kind}, the train shards "
+                            f"{train_set.kind}")
     return loader, make_loader(val_set, cfg.batch_size, False, 0, cfg.seed, False, pin_memory=pin)
 
 

@@ -30,10 +30,10 @@ def evaluating(nets):
 
 def _forward(plain: dict, batch):
     """(A_r, I_c, I_h) of one batch; None for what the available networks cannot produce."""
-    from hmh_train.nets.forward import harmonize, predict_alpha
+    from hmh_train.nets.forward import harmonization_mask, harmonize, predict_alpha
 
     alpha_r = composite = harmonized = None
-    alpha, harmonization_input = batch.alpha, batch.disharmonious
+    alpha, harmonization_input = harmonization_mask(batch), batch.disharmonious
     if "matting" in plain:  # as steps.joint_step: I_c with B, U-Net input with I_d, both via A_r
         alpha_r = predict_alpha(plain["matting"], batch.image, batch.trimap)
         composite = alpha_r * batch.image + (1 - alpha_r) * batch.background
@@ -44,10 +44,12 @@ def _forward(plain: dict, batch):
 
 
 def preview_columns(nets, batch, mode: str) -> dict:
-    """Named ``(B,C,H,W)`` [0, 1] images for a grid: I, trimap, A_r, I_c, I_d, I_h (as available)."""
+    """Named ``(B,C,H,W)`` [0, 1] images for a grid: I, trimap (M for harmonization pairs),
+    A_r, I_c, I_d, I_h (as available)."""
     with evaluating(nets) as plain:
         alpha_r, composite, harmonized = _forward(plain, batch)
-    columns = {"I": batch.image, "trimap": batch.trimap}
+    columns = {"I": batch.image}
+    columns.update({"trimap": batch.trimap} if batch.trimap is not None else {"M": batch.mask})
     if alpha_r is not None:
         columns.update({"A_r": alpha_r, "I_c": composite})
     if mode != "matting":

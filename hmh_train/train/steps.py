@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from hmh_train.data.augment import Batch
-from hmh_train.nets.forward import Nets, harmonize, predict_alpha, to_pm1, unwrap
+from hmh_train.nets.forward import (Nets, harmonization_mask, harmonize, predict_alpha, to_pm1,
+                                    unwrap)
 from hmh_train.train.losses import (GAN_KINDS, alpha_l1_unknown, composite, discriminator_loss,
                               generator_adversarial_loss, gradient_penalty, harmonization_l1,
                               matting_loss)
@@ -110,11 +111,12 @@ def matting_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) 
 
 
 def harmonization_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) -> dict:
-    """U-Net alone: input I_d with the true alpha as mask, loss weight·‖I_h − I‖₁."""
+    """U-Net alone: input I_d with ``harmonization_mask(batch)`` (HMH: from the true alpha;
+    harmonization pairs: the stored mask), loss weight·‖I_h − I‖₁."""
     _require(nets, optims, ["harmonization"], "harmonization_step")
     nets.harmonization.train()
     with _autocast(cfg, batch.image.device):
-        out = harmonize(nets.harmonization, batch.disharmonious, batch.alpha)
+        out = harmonize(nets.harmonization, batch.disharmonious, harmonization_mask(batch))
     l_gh = harmonization_l1(out, batch.image)
     total = cfg.harmonization_l1_weight * l_gh
     optims.harmonization.zero_grad(set_to_none=True)
