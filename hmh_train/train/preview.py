@@ -30,7 +30,7 @@ def evaluating(nets):
 
 def _forward(plain: dict, batch):
     """(A_r, I_c, I_h) of one batch; None for what the available networks cannot produce."""
-    from hmh_train.nets.forward import harmonize, predict_alpha
+    from hmh_train.nets.forward import harmonize, predict_alpha, region_mask
 
     alpha_r = composite = harmonized = None
     alpha, harmonization_input = batch.alpha, batch.disharmonious
@@ -39,7 +39,7 @@ def _forward(plain: dict, batch):
         composite = alpha_r * batch.image + (1 - alpha_r) * batch.background
         alpha, harmonization_input = alpha_r, alpha_r * batch.image + (1 - alpha_r) * batch.disharmonious
     if "harmonization" in plain:
-        harmonized = harmonize(plain["harmonization"], harmonization_input, alpha)
+        harmonized = harmonize(plain["harmonization"], harmonization_input, region_mask(alpha))
     return alpha_r, composite, harmonized
 
 
