@@ -69,6 +69,21 @@ def test_indexnet_shapes_raw_output(hw):
     assert y.dtype == torch.float32
 
 
+def test_indexnet_trains_on_a_single_sample():
+    """ASPP's image-pooling BN sees one value per channel at batch 1: there (only) it uses its
+    running statistics instead of failing; at batch 2 it is plain training-mode batch norm."""
+    torch.manual_seed(0)
+    net = build_matting_net(0.125).train()
+    bn = net.dconv_pp.global_avg_pool[2]
+    assert isinstance(bn, nn.BatchNorm2d)
+    before = bn.running_mean.clone()
+    y = net(torch.randn(1, 4, 64, 64))          # 2×2 maps at ASPP (32×32 would give 1×1 everywhere)
+    assert y.shape == (1, 1, 64, 64) and torch.isfinite(y).all()
+    assert torch.equal(bn.running_mean, before)          # no statistics from a single value
+    net(torch.randn(2, 4, 64, 64))
+    assert not torch.equal(bn.running_mean, before)      # batches of 2: ordinary batch norm
+
+
 def test_indexnet_rejects_size_not_multiple_of_32():
     with pytest.raises(ValueError, match="multiples of 32"):
         build_matting_net(0.25)(torch.randn(1, 4, 48, 64))
