@@ -206,3 +206,15 @@ def test_network_summary_rows():
     assert rows[0][1] == count_parameters(build_matting_net(0.125))
     with pytest.raises(ValueError, match="multiple"):
         network_summary(width=0.125, size=64, num_downs=8)
+
+
+def test_config_choices_match_the_networks():
+    from hmh_train.nets.indexnet import HEADS
+    from hmh_train.nets.unet import NORMS
+    from hmh_train.train.config import MATTING_HEADS, UNET_NORMS, ConfigError, load_config
+
+    assert MATTING_HEADS == HEADS and UNET_NORMS == NORMS
+    cfg = load_config("joint", None, {"matting_head": "wide", "unet_norm": "instance"})
+    assert (cfg.matting_head, cfg.unet_norm) == ("wide", "instance")
+    with pytest.raises(ConfigError, match="unet_norm must be one of batch, instance"):
+        load_config("joint", None, {"unet_norm": "group"})
