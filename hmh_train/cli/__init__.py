@@ -20,3 +20,6 @@ from hmh_train.cli.sweep import sweep_command as _sweep  # noqa: E402
 main.add_command(_sweep)
 from hmh_train.cli.summary import summary_command as _summary  # noqa: E402
 main.add_command(_summary)
+from hmh_train.cli.apply import harmonize_command as _harmonize, matte_command as _matte  # noqa: E402
+main.add_command(_matte)
+main.add_command(_harmonize)

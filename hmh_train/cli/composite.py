@@ -12,8 +12,10 @@ DIR = click.Path(file_okay=False)
 
 
 @click.command("composite")
-@click.option("--ckpt", required=True, type=click.Path(),
-              help="run folder (checkpoints/best.pt, else last.pt) or .pt checkpoint")
+@click.option("--ckpt", required=True, multiple=True, type=click.Path(),
+              help="run folder (checkpoints/best.pt, else last.pt), .pt checkpoint, IndexNet's "
+                   "released .pth.tar or DoveNet's latest_net_G.pth; repeat to take the matting "
+                   "and harmonization nets from different files (a later file's net wins)")
 @click.option("--image", type=FILE, help="portrait (JPEG/PNG) [single form]")
 @click.option("--trimap", type=FILE, help="trimap of the portrait: gray PNG, 0 bg / 128 unknown / 255 fg")
 @click.option("--alpha", type=FILE, help="alpha matte to use as is (no matting net needed)")
@@ -65,6 +67,8 @@ def composite_command(**options):
         result = run(CompositeConfig(**options))
     except (CompositeError, CheckpointError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
+    for line in result.get("loaded", []):
+        click.echo(line, err=True)
     if single:
         what = "harmonized composite" if result["harmonized"] else "plain composite (no harmonization net)"
         click.echo(f"wrote the {what} to {result['out']}" +

@@ -46,5 +46,7 @@ def eval_command(ckpt, shards, split, region, out, compare, batch_size, device, 
         result = evaluate(cfg)
     except (CheckpointError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
+    for line in result.get("loaded", []):
+        click.echo(line, err=True)
     click.echo(result["table"])
     click.echo(f"wrote {result['out']}/table.md, table.csv, samples.csv, summary.json")

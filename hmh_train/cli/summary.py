@@ -11,6 +11,8 @@ class SummaryConfig:
     width: float = 1.0
     size: int = 256
     num_downs: int = 8
+    head: str = "published"
+    norm: str = "batch"
 
 
 @click.command("summary")
@@ -20,15 +22,22 @@ class SummaryConfig:
               help="side of the square test input (multiple of 32 and of 2**num-downs)")
 @click.option("--num-downs", default=8, show_default=True, type=click.IntRange(min=5),
               help="downsamplings of the U-Net (8 takes 256 down to 1)")
+@click.option("--matting-head", "head", default="published", show_default=True,
+              type=click.Choice(["published", "wide"]),
+              help="IndexNet prediction head: the official one, or the 32-channel variant")
+@click.option("--unet-norm", "norm", default="batch", show_default=True,
+              type=click.Choice(["batch", "instance"]),
+              help="U-Net normalisation: batch (released DoveNet) or instance")
 def summary_command(**options):
     """Build IndexNet, the attention U-Net and the SAGAN critic on the CPU, run one forward
     pass of a zero image through each and print parameters and input/output shapes.
-    Defaults give IndexNet ≈ 5.98M and the U-Net ≈ 54.8M parameters."""
+    Defaults are the published networks: IndexNet 5,953,515 and the U-Net 54,759,939
+    parameters."""
     from hmh_train.nets import format_summary, network_summary
 
     cfg = SummaryConfig(**options)
     try:
-        rows = network_summary(cfg.width, cfg.size, cfg.num_downs)
+        rows = network_summary(cfg.width, cfg.size, cfg.num_downs, cfg.head, cfg.norm)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(format_summary(rows))

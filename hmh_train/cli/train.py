@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from hmh_train.train.config import GAN_LOSSES, load_config, parse_set
+from hmh_train.train.config import GAN_LOSSES, MATTING_HEADS, UNET_NORMS, load_config, parse_set
 
 # (option, config key, type, help) shared by the three commands; defaults come from the mode's
 # packaged YAML and are shown in --help.
@@ -14,7 +14,8 @@ COMMON = [
     ("--batch-size", "batch_size", int, "samples per step and process"),
     ("--device", "device", str, "auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."),
     ("--seed", "seed", int, "seed of weights, data order and augmentation"),
-    ("--width", "width", float, "channel width multiplier of every network (0.25 for smoke runs)"),
+    ("--width", "width", float, "channel width multiplier of every fresh network (0.25 for smoke runs; networks "
+     "loaded with --matting-ckpt/--harmonization-ckpt keep theirs)"),
     ("--num-downs", "num_downs", int, "U-Net depth; image side must be a multiple of 2**num_downs"),
     ("--crop-min", "crop_min", float, "random crop side fraction in [crop_min, 1], resized back"),
     ("--workers", "workers", int, "DataLoader worker processes per training process"),
@@ -26,18 +27,27 @@ COMMON = [
 MATTING = [
     ("--lr-matting", "lr_matting", float, "IndexNet decoder/index/ASPP/head learning rate"),
     ("--lr-matting-encoder", "lr_matting_encoder", float, "IndexNet encoder learning rate"),
+    ("--matting-ckpt", "matting_ckpt", click.Path(exists=True),
+     "start IndexNet from this run folder, .pt, or IndexNet's released indexnet_matting.pth.tar "
+     "(the paper's fine-tuning, IN†)"),
+    ("--matting-head", "matting_head", click.Choice(MATTING_HEADS),
+     "IndexNet prediction head of a fresh net: published (official 32->1->1) or wide (32->32->1, "
+     "for from-scratch experiments; cannot load released weights)"),
     ("--backbone-weights", "backbone_weights", click.Path(exists=True, dir_okay=False),
      "ImageNet MobileNetV2 weights (local file) for IndexNet's encoder"),
 ]
-HARMONIZATION = [("--lr-harmonization", "lr_harmonization", float, "U-Net learning rate")]
+HARMONIZATION = [
+    ("--lr-harmonization", "lr_harmonization", float, "U-Net learning rate"),
+    ("--harmonization-ckpt", "harmonization_ckpt", click.Path(exists=True),
+     "start the U-Net from this run folder, .pt, or DoveNet's released latest_net_G.pth"),
+    ("--unet-norm", "unet_norm", click.Choice(UNET_NORMS),
+     "U-Net normalisation of a fresh net: batch (released DoveNet) or instance"),
+]
 JOINT = [
     ("--lr-discriminator", "lr_discriminator", float, "discriminator learning rate"),
     ("--gan-loss", "gan_loss", click.Choice(GAN_LOSSES), "adversarial loss form"),
     ("--lambda1", "lambda1", float, "adversarial weight of the matting generator (Eq. 5)"),
     ("--lambda2", "lambda2", float, "adversarial weight of the harmonization generator (Eq. 5)"),
-    ("--matting-ckpt", "matting_ckpt", click.Path(exists=True), "start IndexNet from this run/.pt"),
-    ("--harmonization-ckpt", "harmonization_ckpt", click.Path(exists=True),
-     "start the U-Net from this run/.pt"),
 ]
 FLAGS = [
     ("amp", "bf16 autocast on CUDA"),

@@ -30,7 +30,8 @@ CAPTION = (
     "{radius} px): MSE as a fraction (not ×10³), SAD, Grad and Conn ÷ 1000 (Deep Image Matting "
     "definitions). Harmonization against the real image I on the 0–255 scale: H-MSE over all "
     "pixels, H-fMSE over the altered region (the background, α < 1), H-PSNR in dB (peak 255); "
-    "input I_d with the true alpha as mask unless the row says 'predicted α'. "
+    "input I_d with mask 1 − α of the true alpha (the altered background) unless the row says "
+    "'predicted α'. "
     "{samples} samples of split '{split}'."
 )
 

@@ -8,11 +8,11 @@ For every test sample (fixed order, no randomness):
   pasted; MSE, SAD, Grad, Conn (``hmh_train.evaluate.metrics``, float A_r, uint8 A) over the unknown
   region (``region="unknown"``) or the whole image (``region="all"``).
 - **Harmonization** (when it has a harmonization net): input the stored disharmonious
-  composite I_d with the **true** alpha as mask, so runs with and without a matting net are
-  compared on the same input; output I_h vs the real image I: MSE, fMSE over the altered
-  region (the **background**, α < 1), PSNR. With both nets, the same metrics are also
-  reported end to end, fed exactly as ``steps.joint_step`` feeds the U-Net: input
-  A_r·I + (1 − A_r)·I_d with the predicted A_r as mask.
+  composite I_d with the mask 1 − A of the altered background (``forward.region_mask``, the
+  **true** alpha), so runs with and without a matting net are compared on the same input;
+  output I_h vs the real image I: MSE, fMSE over the altered region (the **background**,
+  α < 1), PSNR. With both nets, the same metrics are also reported end to end, fed exactly as
+  ``steps.joint_step`` feeds the U-Net: input A_r·I + (1 − A_r)·I_d with mask 1 − A_r.
 - **Identity baseline**: I_d itself vs I, i.e. what doing nothing scores.
 
 Outputs in ``out``: ``samples.csv`` (one row per run and sample), ``summary.json`` (means per
@@ -33,6 +33,7 @@ import torch
 
 from hmh_train.evaluate import metrics as M
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
+from hmh_train.nets.forward import region_mask
 from hmh_train.train.distributed import pick_device
 from hmh_train.infer.ops import composite, harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
 
@@ -58,11 +59,17 @@ class EvalConfig:
 
 
 def run_name(path: str, taken: set) -> str:
-    """A short table label: the run folder's name, or the .pt file's parent/stem; unique."""
+    """A short table label, unique: the run folder's name; ``RUN/best`` for a file in
+    ``RUN/checkpoints/``; otherwise the file name without its extension (an official
+    ``indexnet_matting.pth.tar`` → ``indexnet_matting``)."""
     path = os.path.normpath(os.fspath(path))
     name = os.path.basename(path)
     if not os.path.isdir(path):
-        name = f"{os.path.basename(os.path.dirname(os.path.dirname(path))) or 'ckpt'}/{os.path.splitext(name)[0]}"
+        stem = name.split(".")[0] or name
+        if os.path.basename(os.path.dirname(path)) == "checkpoints":
+            name = f"{os.path.basename(os.path.dirname(os.path.dirname(path))) or 'ckpt'}/{stem}"
+        else:
+            name = stem
     base, k = name, 2
     while name in taken:
         name, k = f"{base}#{k}", k + 1
@@ -114,10 +121,10 @@ def evaluate_batch(nets, raw: dict, device, radius: int, region: str) -> list[di
     if nets.matting is not None:
         alpha_r = predict_alpha_any_size(nets.matting, image, trimap)
     if nets.harmonization is not None:
-        harmonized = _hwc(harmonize_any_size(nets.harmonization, disharmonious, alpha))
-        if alpha_r is not None:  # as the joint model is trained: A_r·I + (1 − A_r)·I_d, mask A_r
+        harmonized = _hwc(harmonize_any_size(nets.harmonization, disharmonious, region_mask(alpha)))
+        if alpha_r is not None:  # as trained: A_r·I + (1 − A_r)·I_d, mask 1 − A_r
             e2e_input = composite(image, alpha_r, disharmonious)
-            e2e = _hwc(harmonize_any_size(nets.harmonization, e2e_input, alpha_r))
+            e2e = _hwc(harmonize_any_size(nets.harmonization, e2e_input, region_mask(alpha_r)))
     batch_np = {"id": list(raw["id"]), "I": raw["I"].permute(0, 2, 3, 1).numpy(),
                 "A": raw["A"][:, 0].numpy(), "I_d": raw["I_d"].permute(0, 2, 3, 1).numpy(),
                 "trimap": trimap_to_uint8(trimap[:, 0]), "region": region}
@@ -125,8 +132,9 @@ def evaluate_batch(nets, raw: dict, device, radius: int, region: str) -> list[di
     return sample_rows(batch_np, alpha_np, harmonized, e2e)
 
 
-def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str) -> list[dict]:
-    """Per-sample rows for one checkpoint over ``dataset`` (in order, first ``cfg.limit``)."""
+def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=None) -> list[dict]:
+    """Per-sample rows for one checkpoint over ``dataset`` (in order, first ``cfg.limit``);
+    ``log`` gets the line(s) saying what was loaded from ``path``."""
     from tqdm import tqdm
 
     from hmh_train.train.checkpoint import load_nets
@@ -134,7 +142,7 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str) -> list
     from hmh_train.evaluate.pair_eval import pair_rows
 
     device = pick_device(cfg.device)
-    nets, _ = load_nets(path, device=device)
+    nets, _ = load_nets(path, device=device, log=log)
     pairs = getattr(dataset, "kind", "hmh") == "harmonization"
     if pairs and nets.harmonization is None:
         raise ValueError(f"{path}: the checkpoint holds no harmonization net, and "
@@ -173,7 +181,8 @@ def summarise(rows: list[dict]) -> dict:
 def evaluate(cfg: EvalConfig) -> dict:
     """Evaluate every run of ``cfg.runs``; write samples.csv, summary.json, table.md/.csv.
 
-    Returns {"out": folder, "runs": {label: summary}, "table": markdown text}.
+    Returns {"out": folder, "runs": {label: summary}, "table": markdown text, "loaded": the
+    lines saying what each checkpoint gave}.
     """
     from hmh_train.data.shards import ShardDataset
     from hmh_train.evaluate.report import write_outputs
@@ -184,10 +193,10 @@ def evaluate(cfg: EvalConfig) -> dict:
     files = [checkpoint_file(path) for path in cfg.runs]  # fail before reading any data
     dataset = ShardDataset(cfg.shards, split=cfg.split)
     out = cfg.out or default_out(cfg)
-    taken, all_rows, summaries = set(), [], {}
+    taken, all_rows, summaries, loaded = set(), [], {}, []
     for path, file in zip(cfg.runs, files):
         label = run_name(path, taken)
-        rows = evaluate_checkpoint(file, dataset, cfg, label)
+        rows = evaluate_checkpoint(file, dataset, cfg, label, loaded.append)
         summaries[label] = summarise(rows)
         all_rows.extend(rows)
     settings = {k: v for k, v in asdict(cfg).items() if k != "progress"}
@@ -201,6 +210,6 @@ def evaluate(cfg: EvalConfig) -> dict:
             by_run.setdefault(row.pop("run"), []).append(row)
         written = write_pair_outputs(out, by_run, settings, dataset.size)
         return {"out": out, "runs": summaries, "table": written["table"],
-                "results": written["results"]}
+                "results": written["results"], "loaded": loaded}
     table = write_outputs(out, all_rows, summaries, settings)
-    return {"out": out, "runs": summaries, "table": table}
+    return {"out": out, "runs": summaries, "table": table, "loaded": loaded}

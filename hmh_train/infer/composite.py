@@ -35,7 +35,7 @@ class CompositeError(ValueError):
 class CompositeConfig:
     """Settings of ``hmh-train composite`` (see its --help)."""
 
-    ckpt: str
+    ckpt: str | tuple                  # one checkpoint, or several merged (later files win)
     out: str
     background: str | None = None      # single form: one image
     image: str | None = None

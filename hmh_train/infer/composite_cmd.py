@@ -1,4 +1,4 @@
-"""``hmh-train composite``: load the checkpoint once, then run the single form
+"""``hmh-train composite``: load the checkpoint(s) once, then run the single form
 (``infer.composite``) or the batch form (``infer.composite_batch``)."""
 from __future__ import annotations
 
@@ -8,15 +8,33 @@ from hmh_train.infer.composite import CompositeConfig, composite_one
 from hmh_train.infer.composite_batch import composite_folder
 
 
-def run(cfg: CompositeConfig) -> dict:
-    """Load the checkpoint, then run the single or the batch form."""
+def load_all(paths, device, log=None):
+    """``Nets`` from one or more checkpoints (e.g. IndexNet's .pth.tar and DoveNet's .pth):
+    each file contributes the networks it holds, a later file's replacing an earlier one's.
+    ``log`` receives one line per loaded network."""
+    from hmh_train.nets.forward import NET_NAMES, Nets
     from hmh_train.train.checkpoint import checkpoint_file, load_nets
+
+    files = [checkpoint_file(p) for p in paths]  # one-line error naming --ckpt when there is none
+    merged = Nets()
+    for file in files:
+        nets, _ = load_nets(file, device=device, log=log)
+        for name in NET_NAMES:
+            if getattr(nets, name) is not None:
+                setattr(merged, name, getattr(nets, name))
+    return merged
+
+
+def run(cfg: CompositeConfig) -> dict:
+    """Load the checkpoint(s) (``cfg.ckpt``: one path or several), then run the single or the
+    batch form."""
     from hmh_train.train.distributed import pick_device
 
-    ckpt = checkpoint_file(cfg.ckpt)  # one-line error naming --ckpt when there is none
+    paths = (cfg.ckpt,) if isinstance(cfg.ckpt, str) else tuple(cfg.ckpt)
     device = pick_device(cfg.device)
-    nets, _ = load_nets(ckpt, device=device)
+    loaded = []
+    nets = load_all(paths, device, loaded.append)
     with torch.no_grad():
-        if cfg.images:
-            return composite_folder(cfg, nets, device)
-        return composite_one(cfg, nets, device)
+        result = composite_folder(cfg, nets, device) if cfg.images else composite_one(cfg, nets, device)
+    result["loaded"] = loaded  # what each file gave (printed by the CLI after success)
+    return result

@@ -115,9 +115,10 @@ def predict_alpha_any_size(matting_net, image: torch.Tensor, trimap: torch.Tenso
 
 
 @torch.no_grad()
-def harmonize_any_size(harmonization_net, composite01: torch.Tensor, alpha01: torch.Tensor,
+def harmonize_any_size(harmonization_net, composite01: torch.Tensor, mask01: torch.Tensor,
                        work_side: int | None = None) -> torch.Tensor:
-    """I_h ``(B,3,H,W)`` in [0, 1] for any H, W.
+    """I_h ``(B,3,H,W)`` in [0, 1] for any H, W; ``mask01`` ``(B,1,H,W)`` marks the region to
+    adjust (``forward.region_mask(alpha)``: the background in HMH).
 
     The U-Net runs at ``work_side``×``work_side`` (rounded to a multiple of 2**num_downs), or
     with ``work_side`` None at H×W rounded to such multiples; its change (I_h − composite at
@@ -131,9 +132,9 @@ def harmonize_any_size(harmonization_net, composite01: torch.Tensor, alpha01: to
     sides = size if work_side is None else (work_side, work_side)
     work = tuple(round_to_multiple(s, multiple) for s in sides)
     if work == size:
-        return harmonize(harmonization_net, composite01, alpha01).clamp(0.0, 1.0)
+        return harmonize(harmonization_net, composite01, mask01).clamp(0.0, 1.0)
     small = _resize(composite01, work, "bilinear")
-    change = harmonize(harmonization_net, small, _resize(alpha01, work, "bilinear")) - small
+    change = harmonize(harmonization_net, small, _resize(mask01, work, "bilinear")) - small
     return (composite01 + _resize(change, size, "bilinear")).clamp(0.0, 1.0)
 
 
@@ -143,8 +144,11 @@ def compose(nets, image: torch.Tensor, background: torch.Tensor, trimap: torch.T
 
     ``alpha`` given → used as is; else ``trimap`` and ``nets.matting`` predict A_r.
     ``harmonized`` is None when ``nets.harmonization`` is None; the U-Net runs at
-    ``harmonize_side`` (see ``harmonize_any_size``; None = full resolution).
+    ``harmonize_side`` (see ``harmonize_any_size``; None = full resolution) with the mask
+    ``region_mask(alpha)`` = 1 − alpha (the new background is the region adjusted).
     """
+    from hmh_train.nets.forward import region_mask
+
     if alpha is None:
         if trimap is None or getattr(nets, "matting", None) is None:
             raise ValueError("without an alpha, compose needs a trimap and a matting network")
@@ -152,7 +156,7 @@ def compose(nets, image: torch.Tensor, background: torch.Tensor, trimap: torch.T
     plain = composite(image, alpha, background)
     harmonized = None
     if getattr(nets, "harmonization", None) is not None:
-        harmonized = harmonize_any_size(nets.harmonization, plain, alpha, harmonize_side)
+        harmonized = harmonize_any_size(nets.harmonization, plain, region_mask(alpha), harmonize_side)
     return {"alpha": alpha, "composite": plain, "harmonized": harmonized}
 
 

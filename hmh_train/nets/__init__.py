@@ -15,19 +15,22 @@ from hmh_train.nets.discriminator import SAGANDiscriminator
 from hmh_train.nets.indexnet import IndexNet
 from hmh_train.nets.unet import AttentionUNet
 
-__all__ = ["build_matting_net", "build_harmonization_net", "build_discriminator",
+__all__ = ["build_matting_net", "build_harmonization_net", "build_discriminator", "build_net",
            "load_backbone_weights", "BackboneReport", "network_summary", "count_parameters",
            "format_summary", "IndexNet", "AttentionUNet", "SAGANDiscriminator"]
 
 
-def build_matting_net(width: float = 1.0) -> IndexNet:
-    """IndexNet (MobileNetV2 encoder, M2O index blocks, ASPP); 5,978,896 parameters at 1.0."""
-    return IndexNet(width=width)
+def build_matting_net(width: float = 1.0, head: str = "published") -> IndexNet:
+    """IndexNet as published (MobileNetV2, M2O index blocks, ASPP); 5,953,515 parameters at
+    width 1.0 with the published head (``head="wide"``: 5,979,152, see ``IndexNet``)."""
+    return IndexNet(width=width, head=head)
 
 
-def build_harmonization_net(width: float = 1.0, num_downs: int = 8) -> AttentionUNet:
-    """DoveNet attention U-Net; 54,759,939 parameters at width 1.0, ``num_downs`` 8."""
-    return AttentionUNet(width=width, num_downs=num_downs)
+def build_harmonization_net(width: float = 1.0, num_downs: int = 8,
+                            norm: str = "batch") -> AttentionUNet:
+    """DoveNet attention U-Net; 54,759,939 parameters at width 1.0, ``num_downs`` 8, batch norm
+    (the released model); ``norm="instance"`` is DoveNet's training default."""
+    return AttentionUNet(width=width, num_downs=num_downs, norm=norm)
 
 
 def build_discriminator(width: float = 1.0) -> SAGANDiscriminator:
@@ -35,13 +38,27 @@ def build_discriminator(width: float = 1.0) -> SAGANDiscriminator:
     return SAGANDiscriminator(width=width)
 
 
+_BUILDERS = {"matting": build_matting_net, "harmonization": build_harmonization_net,
+             "discriminator": build_discriminator}
+
+
+def build_net(name: str, arch: dict) -> nn.Module:
+    """The network ``name`` ("matting", "harmonization", "discriminator") rebuilt from its
+    ``arch`` dict (the network's ``.arch``: width, and head / num_downs, norm)."""
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown network {name!r}")
+    return _BUILDERS[name](**arch)
+
+
 def count_parameters(net: nn.Module) -> int:
     """Number of scalar parameters (trainable or not) of ``net``."""
     return sum(p.numel() for p in net.parameters())
 
 
-def network_summary(width: float = 1.0, size: int = 256, num_downs: int = 8):
-    """One eval-mode forward of each network at ``size × size`` on CPU.
+def network_summary(width: float = 1.0, size: int = 256, num_downs: int = 8,
+                    head: str = "published", norm: str = "batch"):
+    """One eval-mode forward of each network at ``size × size`` on CPU (IndexNet with ``head``,
+    the U-Net with ``norm``).
 
     Returns a list of ``(name, params, input shape, output shape)`` for the matting net,
     the harmonization net and the discriminator. ``size`` must be a multiple of 32 and of
@@ -50,8 +67,8 @@ def network_summary(width: float = 1.0, size: int = 256, num_downs: int = 8):
     if size % 32 or size % (2 ** num_downs):
         raise ValueError(f"size {size} must be a multiple of 32 and of 2**num_downs "
                          f"= {2 ** num_downs}")
-    nets = [("matting (IndexNet)", build_matting_net(width), 4),
-            ("harmonization (attention U-Net)", build_harmonization_net(width, num_downs), 4),
+    nets = [("matting (IndexNet)", build_matting_net(width, head), 4),
+            ("harmonization (attention U-Net)", build_harmonization_net(width, num_downs, norm), 4),
             ("discriminator (SAGAN)", build_discriminator(width), 3)]
     rows = []
     for name, net, channels in nets:

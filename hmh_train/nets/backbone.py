@@ -2,7 +2,8 @@
 
 Two key layouts are understood: torchvision's ``mobilenet_v2`` (``features.N...``) and timm's
 ``mobilenetv2_100`` (``conv_stem``, ``bn1``, ``blocks.i.j...``). Both are mapped, conv-BN unit
-by unit in execution order, onto ``IndexNet.encoder_units()``. The stem's RGB filters are
+by unit in execution order, onto ``IndexNet.encoder_units()`` ((conv, bn) pairs of layer0–layer7,
+named as in the official IndexNet code, e.g. ``layer2.1.conv.3``). The stem's RGB filters are
 copied and the fourth (trimap) input channel's filters set to zero. Nothing is downloaded; the
 file is read with ``torch.load(weights_only=True)``.
 """
@@ -109,11 +110,10 @@ def load_backbone_state(matting_net, state: dict, path="state dict") -> Backbone
     names = {id(m): n for n, m in matting_net.named_modules()}
     loaded, missing, used = [], [], set()
     with torch.no_grad():
-        for k, (unit, (src_conv, src_bn)) in enumerate(zip(ours, source)):
-            pairs = [(unit.conv.weight, "conv.weight", f"{src_conv}.weight")]
-            pairs += [(getattr(unit.bn, b), f"bn.{b}", f"{src_bn}.{b}") for b in BN_KEYS]
-            for dst, suffix, key in pairs:
-                name = f"{names[id(unit)]}.{suffix}"
+        for k, ((conv, bn), (src_conv, src_bn)) in enumerate(zip(ours, source)):
+            pairs = [(conv.weight, f"{names[id(conv)]}.weight", f"{src_conv}.weight")]
+            pairs += [(getattr(bn, b), f"{names[id(bn)]}.{b}", f"{src_bn}.{b}") for b in BN_KEYS]
+            for dst, name, key in pairs:
                 if key not in state:
                     missing.append(name)
                     continue

@@ -25,6 +25,7 @@ class SAGANDiscriminator(nn.Module):
 
     def __init__(self, width: float = 1.0, in_channels: int = 3):
         super().__init__()
+        self.width = float(width)
         ch = [scaled(c, width) for c in CHANNELS]
         layers, self.attention = [], nn.ModuleList()
         for i, oup in enumerate(ch):
@@ -36,6 +37,11 @@ class SAGANDiscriminator(nn.Module):
                 layers.append(attn)
         self.features = nn.Sequential(*layers)
         self.score = sn_conv(ch[-1], 1, 3, 1, 1)
+
+    @property
+    def arch(self) -> dict:
+        """What rebuilds this network: ``{"width"}`` (stored in checkpoints)."""
+        return {"width": self.width}
 
     def gammas(self) -> list[float]:
         """Current γ of each self-attention block (0 at initialisation), shallowest first."""

@@ -1,10 +1,15 @@
 """Forward passes shared by training, evaluation and inference: the ``Nets`` container, the
-wrapper-stripping ``unwrap``, IndexNet's input normalisation (``predict_alpha``) and the
-U-Net's (``harmonize``).
+wrapper-stripping ``unwrap``, IndexNet's input normalisation (``predict_alpha``), the U-Net's
+(``harmonize``) and the one mask convention of every harmonizer input (``region_mask``).
 
 Images are float ``(B,3,H,W)`` RGB in [0, 1]; alpha ``(B,1,H,W)`` in [0, 1]; trimap
 ``(B,1,H,W)`` in {0, 0.5, 1}. IndexNet sees ImageNet-normalised RGB + trimap; the U-Net and the
 critic see [−1, 1].
+
+**Mask convention.** The harmonizer's mask input marks the region whose colours are adjusted
+(DoveNet's meaning: 1 on the pasted foreground of iHarmony4). In HMH the altered region is the
+background, so the mask is 1 − A (``region_mask(alpha)``); a DoveNet checkpoint therefore works
+unchanged as the initialisation of ``harmonization``/``joint`` and as a baseline on HMH.
 """
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ import torch
 import torch.nn.functional as F
 
 NET_NAMES = ("matting", "harmonization", "discriminator")
+#: Which side of the matte was altered (and is harmonized): HMH alters the background.
+ALTERED_SIDES = ("background", "foreground")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -76,9 +83,21 @@ def predict_alpha(matting_net, image, trimap, raw: bool = False):
     return mask * pred + (1 - mask) * trimap
 
 
-def harmonize(harmonization_net, composite01, alpha01):
-    """I_h ``(B,3,H,W)`` float32 in [0, 1] from a composite in [0, 1] and its alpha/mask."""
-    x = torch.cat((to_pm1(composite01), alpha01), dim=1)
+def region_mask(alpha, altered: str = "background"):
+    """The harmonizer's mask for a matte: 1 − ``alpha`` when the background was altered (HMH),
+    ``alpha`` when the foreground was (iHarmony4's composites). Same shape and dtype as
+    ``alpha`` (torch tensor or numpy array, values in [0, 1])."""
+    if altered == "background":
+        return 1 - alpha
+    if altered == "foreground":
+        return alpha
+    raise ValueError(f"altered must be one of {', '.join(ALTERED_SIDES)}, got {altered!r}")
+
+
+def harmonize(harmonization_net, composite01, mask01):
+    """I_h ``(B,3,H,W)`` float32 in [0, 1] from a composite ``(B,3,H,W)`` in [0, 1] and the
+    mask ``(B,1,H,W)`` in [0, 1] of the region to adjust (``region_mask(alpha)`` for HMH)."""
+    x = torch.cat((to_pm1(composite01), mask01), dim=1)
     return (harmonization_net(x).float() + 1) / 2
 
 
@@ -86,8 +105,8 @@ def harmonization_mask(batch):
     """The U-Net's mask input ``(B,1,H,W)`` for a ``data.augment.Batch``: the region to adjust.
 
     Harmonization-pair shards (iHarmony4) carry it: ``batch.mask`` (1 on the changed region)
-    is used as stored. HMH batches derive it from the alpha (today: the alpha itself, as the
-    U-Net has been trained so far). The one place that chooses the mask for training,
-    validation and previews.
+    is used as stored. HMH batches derive it from the alpha with ``region_mask`` (1 − A, the
+    altered background). The one place that chooses the mask for training, validation and
+    previews.
     """
-    return batch.mask if batch.mask is not None else batch.alpha
+    return batch.mask if batch.mask is not None else region_mask(batch.alpha)

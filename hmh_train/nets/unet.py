@@ -1,79 +1,117 @@
-"""DoveNet's attention U-Net (pix2pix ``unet_256`` with gated outer skips), REFERENCE.md §4.
+"""DoveNet's attention U-Net (pix2pix ``unet_256`` with gated skips), REFERENCE.md §4.
 
-Input ``(B, 4, H, W)``: composite RGB in [-1, 1] + mask in [0, 1]. Output ``(B, 3, H, W)`` in
-[-1, 1] (tanh). ``num_downs`` 4×4/s2 convolutions take H × W down to H/2**num_downs (8: 256 → 1),
-so H, W must be multiples of ``2**num_downs``.
+``define_G(4, 3, ngf, "s2ad", norm)`` of ``bcmi/Image-Harmonization-Dataset-iHarmony4``
+(``DoveNet/models/networks.py``), module for module: the same nested blocks, so its state_dict
+keys (``model.model.1.model.3…``) are the official ones and a released ``latest_net_G.pth``
+loads as is. Input ``(B, 4, H, W)``: composite RGB in [-1, 1] + the mask of the region whose
+colours are adjusted, in [0, 1]. Output ``(B, 3, H, W)`` in [-1, 1] (tanh). ``num_downs``
+4×4/s2 convolutions take H × W down to H/2**num_downs (8: 256 → 1), so H, W must be multiples
+of ``2**num_downs``. At width 1.0 (ngf 64), ``num_downs`` 8, batch norm: 54,759,939
+parameters. The anchors in ``shared/anchors/dovenet/`` are reproduced to 1e-5.
+
+What the official code computes, including its quirk: every inner level starts with an
+*in-place* LeakyReLU(0.2) on its input and then concatenates that same tensor as the skip, so
+inner skips carry LeakyReLU(x), not x. Here the activation is applied once, not in place, and
+its result is both the skip and the input of the level's down convolution (same values).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from hmh_train.nets.blocks import SkipGate, scaled
+from hmh_train.nets.blocks import scaled
+
+#: ``norm`` settings: "batch" (the released DoveNet model: affine BN, convs without bias) and
+#: "instance" (DoveNet's training default ``--norm instance``: affine-free InstanceNorm that
+#: tracks no statistics, convs with bias).
+NORMS = ("batch", "instance")
 
 
-def _channels(ngf: int, num_downs: int) -> list[int]:
-    """Encoder output channels per level: ngf, 2ngf, 4ngf, then 8ngf for the rest."""
-    return [ngf * min(2 ** i, 8) for i in range(num_downs)]
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
 
 
-def _down(inp: int, oup: int, outermost: bool, innermost: bool) -> nn.Sequential:
-    """[LeakyReLU 0.2] → conv 4×4/s2 → [BN]; no activation before the first, no BN at either end."""
-    layers = [] if outermost else [nn.LeakyReLU(0.2, inplace=False)]
-    layers.append(nn.Conv2d(inp, oup, 4, 2, 1, bias=False))
-    if not (outermost or innermost):
-        layers.append(nn.BatchNorm2d(oup))
-    return nn.Sequential(*layers)
+class UNetLevel(nn.Module):
+    """One level of the U-Net (the official ``UnetSkipConnectionBlock``).
 
+    ``model`` is a Sequential: outermost ``[down conv, inner, ReLU, up conv, tanh]``; innermost
+    ``[LeakyReLU, down conv, ReLU, up conv, norm]``; others ``[LeakyReLU, down conv, norm, inner,
+    ReLU, up conv, norm (, dropout 0.5)]``. Every level but the outermost returns
+    ``cat(LeakyReLU(x), model(x))``, gated by ``attention`` = sigmoid(1×1 conv) when it has one.
+    """
 
-def _up(inp: int, oup: int, outermost: bool, dropout: bool) -> nn.Sequential:
-    """ReLU → transposed conv 4×4/s2 → BN [→ dropout 0.5]; the outermost ends in tanh instead."""
-    layers = [nn.ReLU(inplace=False), nn.ConvTranspose2d(inp, oup, 4, 2, 1, bias=outermost)]
-    layers.append(nn.Tanh() if outermost else nn.BatchNorm2d(oup))
-    if dropout:
-        layers.append(nn.Dropout(0.5))
-    return nn.Sequential(*layers)
+    def __init__(self, outer: int, inner: int, input_nc: int | None = None,
+                 submodule: nn.Module | None = None, outermost: bool = False,
+                 innermost: bool = False, norm: str = "batch", dropout: bool = False,
+                 attention: bool = False):
+        super().__init__()
+        self.outermost = outermost
+        input_nc = outer if input_nc is None else input_nc
+        bias = norm == "instance"
+        down = nn.Conv2d(input_nc, inner, 4, 2, 1, bias=bias)
+        if outermost:
+            layers = [down, submodule, nn.ReLU(True), nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1),
+                      nn.Tanh()]
+        elif innermost:
+            layers = [nn.LeakyReLU(0.2), down, nn.ReLU(True),
+                      nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=bias), _norm(norm, outer)]
+        else:
+            layers = [nn.LeakyReLU(0.2), down, _norm(norm, inner), submodule, nn.ReLU(True),
+                      nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1, bias=bias), _norm(norm, outer)]
+            if dropout:
+                layers.append(nn.Dropout(0.5))
+        self.attention = None  # registered before ``model``: the official key order
+        if attention:
+            self.attention = nn.Sequential(nn.Conv2d(outer + input_nc, outer + input_nc, 1),
+                                           nn.Sigmoid())
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost:
+            return self.model(x)
+        skip = self.model[0](x)                 # LeakyReLU(x): the official in-place skip
+        y = skip
+        for layer in list(self.model)[1:]:
+            y = layer(y)
+        out = torch.cat((skip, y), dim=1)
+        return out if self.attention is None else self.attention(out) * out
 
 
 class AttentionUNet(nn.Module):
-    """pix2pix U-Net with DoveNet attention gates on the three outermost inner skips.
+    """DoveNet's attention U-Net; ``width`` scales ngf (64 at 1.0; the shared anchor is 0.25).
 
-    Level ``i`` (0 = outermost) halves the resolution with ``downs[i]`` and restores it with
-    ``ups[i]``; for ``i ≥ 1`` the up output is concatenated after the level's input (the skip)
-    and, for levels 1–3 (skips of ngf, 2ngf, 4ngf channels), gated by ``x·sigmoid(1×1 conv x)``.
-    Dropout 0.5 sits in the ``num_downs − 5`` middle 8ngf levels (3 at ``num_downs = 8``).
+    Levels from the outside: ngf, 2ngf, 4ngf, then 8ngf; attention gates on the three levels
+    whose skips carry ngf, 2ngf, 4ngf channels (gate convs 2ngf, 4ngf, 8ngf wide); dropout 0.5
+    (``dropout=True``, DoveNet's training default) in the ``num_downs − 5`` middle 8ngf levels.
     """
 
-    def __init__(self, width: float = 1.0, num_downs: int = 8, in_channels: int = 4,
-                 out_channels: int = 3):
+    def __init__(self, width: float = 1.0, num_downs: int = 8, norm: str = "batch",
+                 dropout: bool = True, in_channels: int = 4, out_channels: int = 3):
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"num_downs must be >= 5, got {num_downs}")
-        self.num_downs = num_downs
-        ch = _channels(scaled(64, width), num_downs)
-        last = num_downs - 1
-        self.downs = nn.ModuleList(
-            [_down(in_channels if i == 0 else ch[i - 1], ch[i], i == 0, i == last)
-             for i in range(num_downs)])
-        ups, gates = [], []
-        for i in range(num_downs):
-            inp = ch[i] if i == last else 2 * ch[i]
-            oup = out_channels if i == 0 else ch[i - 1]
-            ups.append(_up(inp, oup, i == 0, dropout=4 <= i < last))
-            gates.append(SkipGate(2 * ch[i - 1]) if 1 <= i <= 3 else nn.Identity())
-        self.ups = nn.ModuleList(ups)
-        self.gates = nn.ModuleList(gates)
+        if norm not in NORMS:
+            raise ValueError(f"U-Net norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        self.width, self.num_downs, self.norm = float(width), int(num_downs), norm
+        ngf = scaled(64, width)
+        block = UNetLevel(8 * ngf, 8 * ngf, innermost=True, norm=norm)
+        for _ in range(num_downs - 5):
+            block = UNetLevel(8 * ngf, 8 * ngf, submodule=block, norm=norm, dropout=dropout)
+        for outer in (4 * ngf, 2 * ngf, ngf):
+            block = UNetLevel(outer, 2 * outer, submodule=block, norm=norm, attention=True)
+        self.model = UNetLevel(out_channels, ngf, input_nc=in_channels, submodule=block,
+                               outermost=True, norm=norm)
+
+    @property
+    def arch(self) -> dict:
+        """What rebuilds this network: ``{"width", "num_downs", "norm"}`` (stored in checkpoints)."""
+        return {"width": self.width, "num_downs": self.num_downs, "norm": self.norm}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         step = 2 ** self.num_downs
         if x.shape[2] % step or x.shape[3] % step:
             raise ValueError(f"AttentionUNet(num_downs={self.num_downs}) needs H, W multiples "
                              f"of {step}, got {tuple(x.shape[2:])}")
-        skips = []
-        h = x
-        for down in self.downs:
-            h = down(h)
-            skips.append(h)
-        for i in range(self.num_downs - 1, 0, -1):
-            h = self.gates[i](torch.cat((skips[i - 1], self.ups[i](h)), dim=1))
-        return self.ups[0](h)
+        return self.model(x)

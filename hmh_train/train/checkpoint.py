@@ -1,11 +1,15 @@
-"""Training checkpoints: atomic save, exact-resume state, and ``load_nets`` for evaluation.
+"""Training checkpoints: atomic save, exact-resume state, and ``load_nets``, the one entry
+point that loads any checkpoint a user gives.
 
 A checkpoint is one ``torch.save`` dict (``notes/TRAIN_API.md``): ``format`` =
-``"hmh-train-ckpt"``, ``version`` = 1, ``nets`` {name: state_dict}, ``net_config`` {width,
-num_downs}, ``optimizers``, ``schedulers``, ``step``, ``epoch``, ``batch_in_epoch`` (loader
-position), ``rng`` (python, numpy, torch, cuda, augment generator), ``config`` (resolved
-TrainConfig dict), ``best`` (best validation loss so far). Everything is stored as tensors,
-numbers, strings, lists and dicts so it loads with ``torch.load(weights_only=True)``.
+``"hmh-train-ckpt"``, ``version`` = 2, ``nets`` {name: state_dict}, ``net_arch`` {name: the
+network's ``.arch`` (width; IndexNet head; U-Net num_downs and norm)}, ``net_config`` {width,
+num_downs} (the run's settings), ``optimizers``, ``schedulers``, ``step``, ``epoch``,
+``batch_in_epoch`` (loader position), ``rng`` (python, numpy, torch, cuda, augment generator),
+``config`` (resolved TrainConfig dict), ``best`` (best validation loss so far). Everything is
+stored as tensors, numbers, strings, lists and dicts so it loads with
+``torch.load(weights_only=True)``. Version 1 checkpoints (written before the networks became
+the published IndexNet and DoveNet U-Net) are refused: their weights do not fit.
 
 Files: ``RUN/checkpoints/last.pt`` (latest) and ``RUN/checkpoints/best.pt`` (lowest validation
 loss), each written to a temporary name, fsynced, then renamed into place.
@@ -20,9 +24,10 @@ import torch
 
 from hmh_builder.fsio import fsync_dir
 from hmh_train.nets.forward import NET_NAMES, Nets, unwrap
+from hmh_train.nets.official import LayoutError, LoadReport, fill, load_official, safe_load
 
 CKPT_FORMAT = "hmh-train-ckpt"
-CKPT_VERSION = 1
+CKPT_VERSION = 2
 
 
 class CheckpointError(ValueError):
@@ -67,20 +72,35 @@ def atomic_save(obj, path: str) -> None:
     fsync_dir(os.path.dirname(path) or ".")
 
 
-def load(path) -> dict:
-    """A checkpoint dict (``weights_only=True``, on CPU); CheckpointError when not ours."""
-    path = os.fspath(path)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint") from None
-    except Exception as exc:  # pickle/zip errors have many types
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+def check_ours(ckpt, path: str) -> dict:
+    """``ckpt`` if it is an hmh-train checkpoint of the current version; CheckpointError else."""
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise CheckpointError(f"{path}: not an hmh-train checkpoint")
-    if ckpt.get("version") != CKPT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')!r} is not supported")
+    version = ckpt.get("version")
+    if version == 1:
+        raise CheckpointError(f"{path}: checkpoint version 1 predates the published IndexNet and "
+                              f"DoveNet U-Net (version {CKPT_VERSION}); its weights do not fit "
+                              "them: retrain, or start from the official files")
+    if version != CKPT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {version!r} is not supported "
+                              f"(this hmh-train reads version {CKPT_VERSION})")
     return ckpt
+
+
+def read(path) -> object:
+    """Any checkpoint file as plain data (``torch.load(weights_only=True)``, CPU); a pickle that
+    would run code is refused with one line and never executed."""
+    try:
+        return safe_load(path)
+    except LayoutError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def load(path) -> dict:
+    """An hmh-train checkpoint dict (``weights_only=True``, on CPU); CheckpointError when not
+    ours or of another version."""
+    path = os.fspath(path)
+    return check_ours(read(path), path)
 
 
 def rng_state(augment_generator: torch.Generator | None = None) -> dict:
@@ -122,6 +142,8 @@ def make_checkpoint(nets, optims, schedulers: dict, step: int, epoch: int, batch
     return {
         "format": CKPT_FORMAT, "version": CKPT_VERSION,
         "nets": _states(nets),
+        "net_arch": {name: dict(unwrap(getattr(nets, name)).arch)
+                     for name in NET_NAMES if getattr(nets, name, None) is not None},
         "net_config": {"width": float(config["width"]), "num_downs": int(config["num_downs"])},
         "optimizers": {name: getattr(optims, name).state_dict()
                        for name in NET_NAMES if getattr(optims, name, None) is not None},
@@ -143,33 +165,101 @@ def restore_training(ckpt: dict, nets, optims, schedulers: dict, augment_generat
     restore_rng(ckpt["rng"], augment_generator)
 
 
-def build_nets(names, width: float, num_downs: int):
+def build_nets(names, width: float, num_downs: int, head: str = "published",
+               norm: str = "batch"):
     """A ``Nets`` holding freshly built networks for ``names`` (others None)."""
-    from hmh_train import nets as hnets
-
-    builders = {
-        "matting": lambda: hnets.build_matting_net(width=width),
-        "harmonization": lambda: hnets.build_harmonization_net(width=width, num_downs=num_downs),
-        "discriminator": lambda: hnets.build_discriminator(width=width),
-    }
-    return Nets(**{name: builders[name]() if name in names else None for name in NET_NAMES})
+    archs = {"matting": {"width": width, "head": head},
+             "harmonization": {"width": width, "num_downs": num_downs, "norm": norm},
+             "discriminator": {"width": width}}
+    return nets_from_arch({name: archs[name] for name in names})
 
 
-def load_nets(run_or_ckpt, device="cpu", which: str = "best"):
-    """``(Nets, config dict)`` from a run folder (``checkpoints/{which}.pt``, falling back to
-    ``last.pt``) or a ``.pt`` file; networks in eval mode on ``device``."""
+def nets_from_arch(archs: dict):
+    """A ``Nets`` with a fresh network per ``{name: arch}`` entry (others None)."""
+    from hmh_train.nets import build_net
+
+    return Nets(**{name: build_net(name, archs[name]) if name in archs else None
+                   for name in NET_NAMES})
+
+
+def saved_arch(ckpt: dict) -> dict:
+    """``{name: arch}`` of the networks in an hmh-train checkpoint (``net_arch``; for files
+    without it, from ``net_config``'s width and num_downs with the default head and norm)."""
+    if "net_arch" in ckpt:
+        return {name: dict(ckpt["net_arch"][name]) for name in ckpt["nets"]}
+    cfg = ckpt["net_config"]
+    base = {"matting": {"width": cfg["width"]},
+            "harmonization": {"width": cfg["width"], "num_downs": cfg["num_downs"]},
+            "discriminator": {"width": cfg["width"]}}
+    return {name: base[name] for name in ckpt["nets"]}
+
+
+def checkpoint_nets(ckpt: dict, path: str) -> tuple:
+    """``(Nets, [LoadReport])`` of an hmh-train checkpoint dict, networks on CPU in eval mode."""
+    archs = saved_arch(ckpt)
+    try:
+        nets = nets_from_arch(archs)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unusable network description ({exc})") from None
+    reports = []
+    for name, state in ckpt["nets"].items():
+        try:
+            matched, missing = fill(getattr(nets, name), state, path, f"its {name} network")
+        except LayoutError as exc:
+            raise CheckpointError(str(exc)) from None
+        getattr(nets, name).eval()
+        step = f" (step {ckpt['step']})" if "step" in ckpt else ""
+        reports.append(LoadReport(path, f"hmh-train checkpoint{step}", name, archs[name],
+                                  matched, missing))
+    return nets, reports
+
+
+def pretrained(path: str, name: str, num_downs: int):
+    """``(network, report line)``: the ``name`` network of any checkpoint ``path`` (run folder,
+    .pt, IndexNet's .pth.tar, DoveNet's .pth) with the architecture stored in it, to start
+    training from. CheckpointError when the file holds no such network or, for the U-Net, its
+    depth is not ``num_downs`` (the shards and the critic were checked against that)."""
+    lines = []
+    loaded, _ = load_nets(path, log=lines.append)
+    net = getattr(loaded, name, None)
+    if net is None:
+        raise CheckpointError(f"{path}: holds no {name} network")
+    if name == "harmonization" and net.num_downs != num_downs:
+        raise CheckpointError(f"{path}: its U-Net has num_downs {net.num_downs}; pass "
+                              f"--num-downs {net.num_downs}")
+    return net, next(line for line in lines if f"-> {name} " in line)
+
+
+def load_nets(run_or_ckpt, device="cpu", which: str = "best", log=None):
+    """``(Nets, config dict)`` from any checkpoint a user gives; networks in eval mode on ``device``.
+
+    Accepted: a run folder (``checkpoints/{which}.pt``, falling back to ``last.pt``), an
+    hmh-train ``.pt`` file, IndexNet's released ``.pth.tar`` (→ only ``matting``) or DoveNet's
+    generator ``.pth`` (→ only ``harmonization``); the layout is detected from the file
+    (``hmh_train.nets.official``). The config is the run's resolved TrainConfig dict, or for an
+    official file ``{"layout", "net_arch"}``. ``log``, if given, receives one line per loaded
+    network (layout, architecture, tensors matched, missing). ``CheckpointError``: one line.
+    """
     path = os.fspath(run_or_ckpt)
     if os.path.isdir(path):
         best = os.path.join(checkpoint_dir(path), f"{which}.pt")
         path = best if os.path.isfile(best) else resolve_path(path, "last")
-    ckpt = load(path)
-    cfg = ckpt["net_config"]
-    nets = build_nets(tuple(ckpt["nets"]), cfg["width"], cfg["num_downs"])
-    for name, state in ckpt["nets"].items():
-        net = getattr(nets, name)
+    obj = read(path)
+    if isinstance(obj, dict) and obj.get("format") == CKPT_FORMAT:
+        ckpt = check_ours(obj, path)
+        nets, reports = checkpoint_nets(ckpt, path)
+        config = ckpt["config"]
+    else:
         try:
-            net.load_state_dict(state)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{path}: {name} weights do not fit ({str(exc).splitlines()[0]})") from None
-        net.to(device).eval()
-    return nets, ckpt["config"]
+            name, net, report = load_official(obj, path)
+        except LayoutError as exc:
+            raise CheckpointError(str(exc)) from None
+        nets, reports = Nets(**{name: net}), [report]
+        config = {"layout": report.layout, "net_arch": {name: report.arch}}
+    for name in NET_NAMES:
+        if getattr(nets, name) is not None:
+            getattr(nets, name).to(device).eval()
+    for report in reports:
+        if log is not None:
+            log(report.summary())
+    return nets, config

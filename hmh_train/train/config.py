@@ -19,6 +19,8 @@ from hmh_builder.fsio import atomic_write_text
 
 MODES = ("matting", "harmonization", "joint")
 GAN_LOSSES = ("paper", "hinge", "wgan-gp")
+MATTING_HEADS = ("published", "wide")   # hmh_train.nets.indexnet.HEADS
+UNET_NORMS = ("batch", "instance")      # hmh_train.nets.unet.NORMS
 
 
 class ConfigError(ValueError):
@@ -43,6 +45,8 @@ class TrainConfig:
     compile: bool = False             # torch.compile every network
     width: float = 1.0                # channel width multiplier of every network
     num_downs: int = 8                # U-Net depth (input side must be a multiple of 2**num_downs)
+    matting_head: str = "published"   # IndexNet head: published (official) | wide (from scratch)
+    unet_norm: str = "batch"          # U-Net norm: batch (released DoveNet) | instance
     crop_min: float = 1.0             # random crop side fraction in [crop_min, 1], resized back
     flip: bool = True                 # random horizontal flip
     online_adjust: bool = False       # redraw B_t and I_d on the device every step
@@ -108,6 +112,11 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
     if cfg.gan_loss not in GAN_LOSSES:
         raise ConfigError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, got {cfg.gan_loss!r}")
+    if cfg.matting_head not in MATTING_HEADS:
+        raise ConfigError(f"matting_head must be one of {', '.join(MATTING_HEADS)}, "
+                          f"got {cfg.matting_head!r}")
+    if cfg.unet_norm not in UNET_NORMS:
+        raise ConfigError(f"unet_norm must be one of {', '.join(UNET_NORMS)}, got {cfg.unet_norm!r}")
     positive = ("batch_size", "epochs", "log_every", "ckpt_every", "image_every", "width", "num_downs")
     for key in positive:
         if getattr(cfg, key) <= 0:

@@ -84,26 +84,35 @@ def step_config(cfg: TrainConfig, device: torch.device):
                       harmonization_l1_weight=cfg.harmonization_l1_weight, amp_dtype=amp)
 
 
-def build_nets(cfg: TrainConfig, runtime):
-    """Networks of the mode on the device, seeded, with optional pretrained/backbone weights."""
+def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
+    """Networks of the mode on the device, seeded.
+
+    ``saved`` (a checkpoint being resumed): built with the architectures it records. Otherwise
+    from ``cfg`` (width, num_downs, matting_head, unet_norm), except a network given by
+    ``--matting-ckpt``/``--harmonization-ckpt``, which keeps the architecture of its file (e.g.
+    the released DoveNet's batch norm, or the shared anchor's width 0.25), and optional
+    ImageNet backbone weights for a fresh IndexNet.
+    """
     torch.manual_seed(cfg.seed)
-    nets = ckpt_io.build_nets(MODE_NETS[cfg.mode], cfg.width, cfg.num_downs)
-    for name, path in (("matting", cfg.matting_ckpt), ("harmonization", cfg.harmonization_ckpt)):
-        if path and getattr(nets, name) is not None:
-            loaded, _ = ckpt_io.load_nets(path)
-            if getattr(loaded, name, None) is None:
-                raise TrainingError(f"{path}: holds no {name} network")
-            try:
-                getattr(nets, name).load_state_dict(getattr(loaded, name).state_dict())
-            except RuntimeError:
-                raise TrainingError(f"{path}: its {name} network does not fit --width {cfg.width} "
-                                    f"--num-downs {cfg.num_downs}") from None
-    if cfg.backbone_weights and nets.matting is not None and not cfg.matting_ckpt:
-        from hmh_train.nets import load_backbone_weights
-        report = load_backbone_weights(nets.matting, cfg.backbone_weights)
-        if runtime.is_main:  # e.g. "backbone (timm): 306 tensors loaded, 0 missing, ..."
-            print(f"{cfg.backbone_weights}: {report.summary()}", file=sys.stderr)
-    for name in MODE_NETS[cfg.mode]:
+    names = MODE_NETS[cfg.mode]
+    if saved is not None:
+        nets = ckpt_io.nets_from_arch({n: a for n, a in ckpt_io.saved_arch(saved).items() if n in names})
+    else:
+        nets = ckpt_io.build_nets(names, cfg.width, cfg.num_downs, cfg.matting_head, cfg.unet_norm)
+        for name, path in (("matting", cfg.matting_ckpt), ("harmonization", cfg.harmonization_ckpt)):
+            if path and name in names:
+                net, line = ckpt_io.pretrained(path, name, cfg.num_downs)
+                setattr(nets, name, net)
+                if runtime.is_main:  # e.g. "….pth.tar: IndexNet .pth.tar -> matting (…): 549 …"
+                    print(line, file=sys.stderr)
+        if cfg.backbone_weights and nets.matting is not None and not cfg.matting_ckpt:
+            from hmh_train.nets import load_backbone_weights
+            report = load_backbone_weights(nets.matting, cfg.backbone_weights)
+            if runtime.is_main:  # e.g. "backbone (timm): 306 tensors loaded, 0 missing, ..."
+                print(f"{cfg.backbone_weights}: {report.summary()}", file=sys.stderr)
+    for name in names:
+        if getattr(nets, name) is None:
+            raise TrainingError(f"{cfg.resume}: the checkpoint holds no {name} network")
         getattr(nets, name).to(runtime.device).train()
     return nets
 
@@ -229,13 +238,13 @@ def train(cfg: TrainConfig, explicit=None) -> dict:
 def _train(cfg, runtime, steps) -> dict:
     loader, val_loader = _loaders(cfg, runtime)
     check_image_size(cfg, loader.dataset.size)
-    nets = build_nets(cfg, runtime)
+    saved = ckpt_io.load(ckpt_io.resolve_path(cfg.resume, "last")) if cfg.resume else None
+    nets = build_nets(cfg, runtime, saved)
     optims = build_optimizers(nets, cfg)
     schedulers = build_schedulers(optims, cfg, len(loader))
     generator = torch.Generator().manual_seed(cfg.seed * 7919 + runtime.rank)
     state = LoopState()
-    if cfg.resume:
-        saved = ckpt_io.load(ckpt_io.resolve_path(cfg.resume, "last"))
+    if saved is not None:
         ckpt_io.restore_training(saved, nets, optims, schedulers, generator)
         state.step, state.epoch = saved["step"], saved["epoch"]
         state.batch_in_epoch, state.best = saved["batch_in_epoch"], saved["best"]

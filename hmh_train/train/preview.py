@@ -30,16 +30,17 @@ def evaluating(nets):
 
 def _forward(plain: dict, batch):
     """(A_r, I_c, I_h) of one batch; None for what the available networks cannot produce."""
-    from hmh_train.nets.forward import harmonization_mask, harmonize, predict_alpha
+    from hmh_train.nets.forward import harmonization_mask, harmonize, predict_alpha, region_mask
 
     alpha_r = composite = harmonized = None
-    alpha, harmonization_input = harmonization_mask(batch), batch.disharmonious
+    mask, harmonization_input = harmonization_mask(batch), batch.disharmonious
     if "matting" in plain:  # as steps.joint_step: I_c with B, U-Net input with I_d, both via A_r
         alpha_r = predict_alpha(plain["matting"], batch.image, batch.trimap)
         composite = alpha_r * batch.image + (1 - alpha_r) * batch.background
-        alpha, harmonization_input = alpha_r, alpha_r * batch.image + (1 - alpha_r) * batch.disharmonious
+        mask = region_mask(alpha_r)
+        harmonization_input = alpha_r * batch.image + (1 - alpha_r) * batch.disharmonious
     if "harmonization" in plain:
-        harmonized = harmonize(plain["harmonization"], harmonization_input, alpha)
+        harmonized = harmonize(plain["harmonization"], harmonization_input, mask)
     return alpha_r, composite, harmonized
 
 

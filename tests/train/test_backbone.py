@@ -79,18 +79,21 @@ def test_torchvision_layout_loads_every_encoder_tensor(tmp_path, tv_state):
     assert len(report.loaded) == n_units * 6   # conv weight + 5 BN tensors
     assert sorted(report.unused) == sorted(k for k in tv_state
                                            if k.startswith(("features.18", "classifier")))
-    w = net.layer0.conv.weight
+    # our encoder uses the official IndexNet names (its CORRESP_NAME table: features.N ->
+    # layerK.J.conv.I); e.g. features.1.conv.0.0 (dw) -> layer1.0.conv.0, features.9 -> layer4.2
+    w = net.layer0[0].weight
     torch.testing.assert_close(w[:, :3], tv_state["features.0.0.weight"])
     assert (w[:, 3] == 0).all()
-    torch.testing.assert_close(net.layer0.bn.running_var, tv_state["features.0.1.running_var"])
-    first = net.stages[0][0]
-    torch.testing.assert_close(first.depthwise.conv.weight, tv_state["features.1.conv.0.0.weight"])
-    torch.testing.assert_close(first.project.bn.bias, tv_state["features.1.conv.2.bias"])
-    last = net.stages[6][0]
-    torch.testing.assert_close(last.project.conv.weight, tv_state["features.17.conv.2.weight"])
-    torch.testing.assert_close(net.stages[3][2].expand.bn.running_mean,
+    torch.testing.assert_close(net.layer0[1].running_var, tv_state["features.0.1.running_var"])
+    first = net.layer1[0].conv
+    torch.testing.assert_close(first[0].weight, tv_state["features.1.conv.0.0.weight"])
+    torch.testing.assert_close(first[4].bias, tv_state["features.1.conv.2.bias"])
+    last = net.layer7[0].conv
+    torch.testing.assert_close(last[6].weight, tv_state["features.17.conv.2.weight"])
+    torch.testing.assert_close(net.layer4[2].conv[1].running_mean,
                                tv_state["features.9.conv.0.1.running_mean"])
-    assert int(net.layer0.bn.num_batches_tracked) == 7
+    assert int(net.layer0[1].num_batches_tracked) == 7
+    assert "layer2.1.conv.3.weight" in report.loaded
 
 
 def test_timm_layout_loads_same_encoder(tmp_path):
@@ -100,10 +103,9 @@ def test_timm_layout_loads_same_encoder(tmp_path):
     net = build_matting_net()
     report = load_backbone_weights(net, path)
     assert report.layout == "timm" and report.missing == []
-    torch.testing.assert_close(net.layer0.conv.weight[:, :3], state["conv_stem.weight"])
-    torch.testing.assert_close(net.stages[1][1].depthwise.conv.weight,
-                               state["blocks.1.1.conv_dw.weight"])
-    torch.testing.assert_close(net.stages[6][0].project.bn.weight, state["blocks.6.0.bn3.weight"])
+    torch.testing.assert_close(net.layer0[0].weight[:, :3], state["conv_stem.weight"])
+    torch.testing.assert_close(net.layer2[1].conv[3].weight, state["blocks.1.1.conv_dw.weight"])
+    torch.testing.assert_close(net.layer7[0].conv[7].weight, state["blocks.6.0.bn3.weight"])
     assert "conv_head.weight" in report.unused
 
 
@@ -122,7 +124,7 @@ def test_partial_file_reports_missing(tmp_path, tv_state):
     torch.save(state, path)
     report = load_backbone_weights(build_matting_net(), path)
     assert len(report.missing) == 3 * 6
-    assert all(name.startswith("stages.6.0.") for name in report.missing)
+    assert all(name.startswith("layer7.0.") for name in report.missing)
 
 
 def test_width_mismatch_is_clear_error(tmp_path, tv_state):

@@ -127,9 +127,17 @@ def test_joint_starts_from_single_task_checkpoints(shards, tmp_path):
     for mode in ("matting", "harmonization"):
         single = ckpt_io.load(tmp_path / mode / "checkpoints" / "last.pt")["nets"][mode]
         assert all(torch.equal(joint[mode][k], v) for k, v in single.items()), mode
+    # a loaded network keeps the architecture of its file; --width applies to the fresh ones
+    result = _invoke("joint", "--shards", shards, "--out", tmp_path / "wide", "--max-steps", 0,
+                     "--matting-ckpt", tmp_path / "matting", *SMALL, "--width", 0.5)
+    assert result.exit_code == 0, result.output
+    arch = ckpt_io.load(tmp_path / "wide" / "checkpoints" / "last.pt")["net_arch"]
+    assert arch["matting"]["width"] == 0.25 and arch["harmonization"]["width"] == 0.5
+    # the U-Net's depth must fit the shards and the critic, so it has to match --num-downs
     line = _one_line_error(_invoke("joint", "--shards", shards, "--out", tmp_path / "bad", "--max-steps", 0,
-                                   "--matting-ckpt", tmp_path / "matting", *SMALL, "--width", 0.5))
-    assert "does not fit --width 0.5" in line
+                                   "--harmonization-ckpt", tmp_path / "harmonization", *SMALL,
+                                   "--num-downs", 5))
+    assert "its U-Net has num_downs 6; pass --num-downs 6" in line
 
 
 def test_unavailable_device_is_one_line(shards, tmp_path, monkeypatch):
@@ -199,7 +207,7 @@ def test_backbone_weights_reach_the_checkpoint_and_are_reported(shards, tmp_path
                      "--backbone-weights", tmp_path / "mobilenet_v2.pth", *args)
     assert result.exit_code == 0, result.output
     assert "backbone (torchvision): 306 tensors loaded, 0 missing" in result.output
-    stem = ckpt_io.load(tmp_path / "m" / "checkpoints" / "last.pt")["nets"]["matting"]["layer0.conv.weight"]
+    stem = ckpt_io.load(tmp_path / "m" / "checkpoints" / "last.pt")["nets"]["matting"]["layer0.0.weight"]
     assert torch.equal(stem[:, :3], state["features.0.0.weight"]) and not stem[:, 3].any()
     line = _one_line_error(_invoke("matting", "--shards", shards, "--out", tmp_path / "w",
                                    "--backbone-weights", tmp_path / "mobilenet_v2.pth", *SMALL))

@@ -52,9 +52,10 @@ def test_eval_values_equal_metrics_computed_directly(shards, runs, tmp_path):
         trimap = trimap_from_alpha(alpha, EVAL_TRIMAP_RADIUS)
         with torch.no_grad():
             a_r = predict_alpha(nets.matting, image, trimap)[0, 0].double().numpy()
-            i_h = harmonize(nets.harmonization, disharmonious, alpha)[0].permute(1, 2, 0).numpy()
+            # the mask is the altered region, the background: 1 − alpha (one convention)
+            i_h = harmonize(nets.harmonization, disharmonious, 1 - alpha)[0].permute(1, 2, 0).numpy()
             a_t = torch.from_numpy(a_r)[None, None].float()  # end to end, fed as joint_step does
-            e2e = harmonize(nets.harmonization, a_t * image + (1 - a_t) * disharmonious, a_t)
+            e2e = harmonize(nets.harmonization, a_t * image + (1 - a_t) * disharmonious, 1 - a_t)
             e2e = e2e[0].permute(1, 2, 0).numpy()
         tri8 = np.where(trimap[0, 0].numpy() == 0.5, 128, trimap[0, 0].numpy() * 255).astype(np.uint8)
         a8, real = item["A"][0].numpy(), item["I"].permute(1, 2, 0).numpy()

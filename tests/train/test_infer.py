@@ -79,6 +79,9 @@ def test_compose_with_given_alpha_and_any_size(tmp_path):
         out = infer.compose(nets, image, background, alpha=alpha)
     assert torch.equal(out["composite"], infer.composite(image, alpha, background))
     assert out["harmonized"].shape == (1, 3, 40, 50)
+    # the harmonizer's mask is the new background, 1 − alpha (the one mask convention)
+    expected = infer.harmonize_any_size(nets.harmonization, out["composite"], 1 - alpha, infer.HARMONIZE_SIDE)
+    assert torch.equal(out["harmonized"], expected)
     assert 0 <= out["harmonized"].min() and out["harmonized"].max() <= 1
     with pytest.raises(ValueError):
         infer.compose(nets, image, background)  # no alpha, no trimap

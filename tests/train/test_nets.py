@@ -5,26 +5,40 @@ from torch import nn
 
 from hmh_train.nets import (build_discriminator, build_harmonization_net, build_matting_net,
                             count_parameters, network_summary)
-from hmh_train.nets.blocks import SelfAttention, SkipGate
+from hmh_train.nets.blocks import SelfAttention
 from hmh_train.nets.indexnet import IndexBlock
+from hmh_train.nets.unet import UNetLevel
 
-# Literal counts from the implementation at width 1.0; the reference figures are from
-# REFERENCE.md (IndexNet "about 5.95M", attention U-Net "about 54.8M").
-INDEXNET_PARAMS = 5_978_896
+# The published networks at width 1.0 (REFERENCE.md §3–4: the official IndexNet configuration
+# has 5,953,515 parameters in 549 state-dict tensors; DoveNet's released U-Net 54,759,939).
+INDEXNET_PARAMS = 5_953_515
+INDEXNET_WIDE_HEAD_PARAMS = 5_979_152   # the 32-channel head option: 32·32·25 + 32·2 + 32·25 − 2·25 − 2
 UNET_PARAMS = 54_759_939
 DISCRIMINATOR_PARAMS = 7_365_571
 
 
 def test_indexnet_parameter_count_default_width():
-    n = count_parameters(build_matting_net())
-    assert n == INDEXNET_PARAMS
-    assert abs(n - 5.95e6) / 5.95e6 < 0.02
+    net = build_matting_net()
+    assert count_parameters(net) == INDEXNET_PARAMS
+    assert len(net.state_dict()) == 549
+    assert count_parameters(build_matting_net(head="wide")) == INDEXNET_WIDE_HEAD_PARAMS
+
+
+def test_indexnet_head_shapes():
+    published, wide = build_matting_net(0.25), build_matting_net(0.25, head="wide")
+    assert published.pred[0][0].weight.shape == (1, 8, 5, 5)      # 32·width → 1
+    assert published.pred[1].weight.shape == (1, 1, 5, 5) and published.pred[1].bias is None
+    assert wide.pred[0][0].weight.shape == (8, 8, 5, 5) and wide.pred[1].weight.shape == (1, 8, 5, 5)
+    with pytest.raises(ValueError, match="head"):
+        build_matting_net(0.25, head="narrow")
 
 
 def test_unet_parameter_count_default_width():
-    n = count_parameters(build_harmonization_net())
-    assert n == UNET_PARAMS
-    assert abs(n - 54.8e6) / 54.8e6 < 0.02
+    assert count_parameters(build_harmonization_net()) == UNET_PARAMS
+    # instance norm: no norm parameters, but every inner conv / transposed conv has a bias
+    inst = build_harmonization_net(norm="instance")
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in inst.modules())
+    assert all(m.bias is not None for m in inst.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)))
 
 
 def test_discriminator_parameter_count_default_width():
@@ -55,6 +69,21 @@ def test_indexnet_shapes_raw_output(hw):
     assert y.dtype == torch.float32
 
 
+def test_indexnet_trains_on_a_single_sample():
+    """ASPP's image-pooling BN sees one value per channel at batch 1: there (only) it uses its
+    running statistics instead of failing; at batch 2 it is plain training-mode batch norm."""
+    torch.manual_seed(0)
+    net = build_matting_net(0.125).train()
+    bn = net.dconv_pp.global_avg_pool[2]
+    assert isinstance(bn, nn.BatchNorm2d)
+    before = bn.running_mean.clone()
+    y = net(torch.randn(1, 4, 64, 64))          # 2×2 maps at ASPP (32×32 would give 1×1 everywhere)
+    assert y.shape == (1, 1, 64, 64) and torch.isfinite(y).all()
+    assert torch.equal(bn.running_mean, before)          # no statistics from a single value
+    net(torch.randn(2, 4, 64, 64))
+    assert not torch.equal(bn.running_mean, before)      # batches of 2: ordinary batch norm
+
+
 def test_indexnet_rejects_size_not_multiple_of_32():
     with pytest.raises(ValueError, match="multiples of 32"):
         build_matting_net(0.25)(torch.randn(1, 4, 48, 64))
@@ -65,8 +94,10 @@ def test_indexnet_encoder_decoder_parameter_groups_partition():
     enc, dec = net.encoder_parameters(), net.decoder_parameters()
     assert len(enc) + len(dec) == len(list(net.parameters()))
     assert {id(p) for p in enc}.isdisjoint(id(p) for p in dec)
-    assert any(p is net.layer0.conv.weight for p in enc)
-    assert any(p is net.head[1].weight for p in dec)
+    assert any(p is net.layer0[0].weight for p in enc)
+    assert any(p is net.layer7[0].conv[6].weight for p in enc)
+    assert any(p is net.pred[1].weight for p in dec)
+    assert any(p is net.index0.indexnet1[0].weight for p in dec)
 
 
 def test_index_block_indices():
@@ -92,8 +123,8 @@ def test_unet_shapes_range_and_layout():
     assert y.abs().max() <= 1
     full = build_harmonization_net(0.125, num_downs=8)
     assert sum(isinstance(m, nn.Dropout) for m in full.modules()) == 3
-    gates = [m for m in full.modules() if isinstance(m, SkipGate)]
-    assert [g.conv.in_channels for g in gates] == [16, 32, 64]  # 2×(ngf, 2ngf, 4ngf), ngf 8
+    gates = [m.attention[0] for m in full.modules() if isinstance(m, UNetLevel) and m.attention]
+    assert [g.in_channels for g in gates] == [16, 32, 64]  # 2×(ngf, 2ngf, 4ngf), ngf 8
 
 
 def test_unet_rejects_bad_sizes():
@@ -147,15 +178,24 @@ def test_self_attention_identity_at_init():
     torch.testing.assert_close(SelfAttention(8)(x), x)
 
 
-def test_skip_gate_oracle():
-    gate = SkipGate(2)
+def test_unet_level_skip_is_leaky_relu_of_the_input_and_gated():
+    """An inner level returns gate(cat(LeakyReLU(x), inner(x))): the official code's in-place
+    LeakyReLU makes the skip LeakyReLU(x) (REFERENCE.md §4), and the attention gate multiplies
+    by sigmoid(1×1 conv) of that concatenation."""
+    torch.manual_seed(0)
+    inner = UNetLevel(2, 2, innermost=True)
+    level = UNetLevel(1, 2, submodule=inner, attention=True).eval()
+    x = torch.randn(1, 1, 4, 4)
     with torch.no_grad():
-        gate.conv.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, -2.0]]).view(2, 2, 1, 1))
-        gate.conv.bias.copy_(torch.tensor([0.5, 0.0]))
-    x = torch.tensor([1.0, 3.0]).view(1, 2, 1, 1)
-    expected = torch.tensor([1.0 * torch.sigmoid(torch.tensor(1.5)),
-                             3.0 * torch.sigmoid(torch.tensor(-6.0))]).view(1, 2, 1, 1)
-    torch.testing.assert_close(gate(x), expected)
+        level.attention[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, -2.0]]).view(2, 2, 1, 1))
+        level.attention[0].bias.copy_(torch.tensor([0.5, 0.0]))
+        skip = torch.nn.functional.leaky_relu(x, 0.2)
+        down = level.model[2](level.model[1](skip))        # conv → BN
+        up = level.model[6](level.model[5](level.model[4](inner(down))))
+        cat = torch.cat((skip, up), dim=1)
+        expected = cat * torch.sigmoid(level.attention[0](cat))
+        torch.testing.assert_close(level(x), expected)
+        assert not torch.equal(skip, x)  # x has negative values: the skip is not x itself
 
 
 def test_network_summary_rows():
@@ -166,3 +206,15 @@ def test_network_summary_rows():
     assert rows[0][1] == count_parameters(build_matting_net(0.125))
     with pytest.raises(ValueError, match="multiple"):
         network_summary(width=0.125, size=64, num_downs=8)
+
+
+def test_config_choices_match_the_networks():
+    from hmh_train.nets.indexnet import HEADS
+    from hmh_train.nets.unet import NORMS
+    from hmh_train.train.config import MATTING_HEADS, UNET_NORMS, ConfigError, load_config
+
+    assert MATTING_HEADS == HEADS and UNET_NORMS == NORMS
+    cfg = load_config("joint", None, {"matting_head": "wide", "unet_norm": "instance"})
+    assert (cfg.matting_head, cfg.unet_norm) == ("wide", "instance")
+    with pytest.raises(ConfigError, match="unet_norm must be one of batch, instance"):
+        load_config("joint", None, {"unet_norm": "group"})

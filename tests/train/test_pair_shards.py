@@ -63,10 +63,11 @@ def test_batches_carry_the_stored_mask(pairs):
         make_batch(raw, "cpu", torch.Generator(), train=True, online=True)
 
 
-def test_hmh_batches_keep_the_alpha_as_mask(shards):
+def test_hmh_batches_take_the_altered_background_as_mask(shards):
     raw = next(iter(make_loader(ShardDataset(shards, "train"), 2, shuffle=False)))
     batch = make_batch(raw, "cpu", train=False)
-    assert batch.mask is None and harmonization_mask(batch) is batch.alpha
+    assert batch.mask is None
+    assert torch.equal(harmonization_mask(batch), 1 - batch.alpha)
 
 
 class Recorder(torch.nn.Module):

@@ -6,6 +6,7 @@ import torch
 
 from hmh_train.data.augment import Batch, trimap_from_alpha
 from hmh_train.nets import build_discriminator, build_harmonization_net, build_matting_net
+from hmh_train.nets.forward import region_mask
 from hmh_train.train.steps import (Nets, Optimizers, StepConfig, critic_step, frozen, generate,
                              generator_losses, harmonization_step, harmonize, joint_step,
                              matting_step, predict_alpha)
@@ -226,6 +227,32 @@ def test_harmonize_maps_to_minus_one_one_and_back():
     torch.testing.assert_close(net.seen[:, :3], batch.disharmonious * 2 - 1)
     torch.testing.assert_close(net.seen[:, 3:], batch.alpha)
     torch.testing.assert_close(out, batch.disharmonious)
+
+
+def test_region_mask_is_the_altered_side():
+    alpha = torch.tensor([[[[0.0, 0.25, 1.0]]]])
+    torch.testing.assert_close(region_mask(alpha), 1 - alpha)            # HMH: the background
+    assert region_mask(alpha, "foreground") is alpha                     # iHarmony4: the object
+    assert region_mask(alpha).dtype == alpha.dtype and region_mask(alpha).shape == alpha.shape
+    with pytest.raises(ValueError, match="altered"):
+        region_mask(alpha, "both")
+
+
+def test_every_training_harmonizer_input_uses_the_background_mask():
+    """One convention (DoveNet's: the mask marks the region whose colours are adjusted):
+    1 − A in the harmonization step, 1 − A_r in the joint step and the preview/validation."""
+    from hmh_train.train.preview import preview_columns
+
+    batch = make_batch()
+    unet = Recorder(lambda x: x[:, :3])
+    harmonization_step(Nets(harmonization=unet), Optimizers(harmonization=torch.optim.SGD(unet.parameters(), 0.0)),
+                       batch, StepConfig())
+    torch.testing.assert_close(unet.seen[:, 3:], 1 - batch.alpha)
+    matting = Recorder(lambda x: x[:, 3:] * 0 + 0.3)
+    fakes = generate(Nets(matting=matting, harmonization=unet), batch, StepConfig())
+    torch.testing.assert_close(unet.seen[:, 3:], 1 - fakes.alpha.detach())
+    preview_columns(Nets(matting=matting, harmonization=unet), batch, "joint")
+    torch.testing.assert_close(unet.seen[:, 3:], 1 - fakes.alpha.detach())
 
 
 @pytest.mark.parametrize("kind", ["hinge", "paper", "wgan-gp"])

@@ -1,0 +1,113 @@
+"""``hmh-train matte`` and ``hmh-train harmonize``: parse options into an ApplyConfig and call
+``infer.apply.matte`` / ``harmonize``."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hmh_train.infer.protocols import DOVENET_SIZE
+
+FILE = click.Path(dir_okay=False)
+DIR = click.Path(file_okay=False)
+CKPT_HELP = ("run folder (checkpoints/best.pt, else last.pt), .pt checkpoint, or the released "
+             "file ({})")
+
+
+def _report(result: dict, single: bool, what: str) -> None:
+    for line in result.get("loaded", []):
+        click.echo(line, err=True)
+    if single:
+        click.echo(f"wrote the {what} to {result['out']}")
+        return
+    click.echo(f"wrote {result['written']} {what}s to {result['out']}; {result['failed']} failed "
+               "(failures.csv)")
+    for stem, reason in result["failures"][:10]:
+        click.echo(f"  {stem}: {reason}", err=True)
+    if result["failed"] and not result["written"]:
+        raise click.ClickException("no image could be processed (see failures.csv)")
+    if result["failed"]:
+        sys.exit(3)  # as hmh-build: some inputs failed (failures.csv), all others were written
+
+
+def _call(func, options: dict, guide: str, what: str) -> None:
+    from hmh_train.infer.apply import ApplyConfig
+    from hmh_train.infer.composite import CompositeError
+    from hmh_train.train.checkpoint import CheckpointError
+
+    single = options["image"] is not None
+    if single == (options["images"] is not None):
+        raise click.UsageError("give either --image (single form) or --images (batch form)")
+    if single and not options[guide]:
+        raise click.UsageError(f"the single form needs --{guide}")
+    if not single and not options[f"{guide}s"]:
+        raise click.UsageError(f"the batch form needs --{guide}s")
+    cfg = ApplyConfig(ckpt=options["ckpt"], out=options["out"], image=options["image"],
+                      guide=options[guide], images=options["images"], guides=options[f"{guide}s"],
+                      size=options.get("size", DOVENET_SIZE), device=options["device"],
+                      progress=options["progress"])
+    try:
+        result = func(cfg)
+    except (CompositeError, CheckpointError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+    _report(result, single, what)
+
+
+def _common(func):
+    for decorator in reversed([
+        click.option("--out", required=True, type=click.Path(),
+                     help="single form: output file (.png/.jpg/.jpeg/.webp/.bmp); batch form: "
+                          "output folder (<stem>.png, failures.csv)"),
+        click.option("--image", type=FILE, help="input image [single form]"),
+        click.option("--images", type=DIR, help="folder of input images [batch form]"),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
+        click.option("--progress/--no-progress", default=True, show_default=True,
+                     help="progress bar on stderr [batch form]"),
+    ]):
+        func = decorator(func)
+    return func
+
+
+@click.command("matte")
+@click.option("--ckpt", required=True, type=click.Path(),
+              help=CKPT_HELP.format("IndexNet's indexnet_matting.pth.tar"))
+@click.option("--trimap", type=FILE, help="trimap of --image: gray PNG, 0 bg / 128 unknown / 255 fg")
+@click.option("--trimaps", type=DIR, help="folder of trimaps named like the images [batch form]")
+@_common
+def matte_command(**options):
+    """Alpha matte of a portrait from its trimap, by IndexNet's published demo procedure
+    (normalise, resize up to multiples of 32 with cubic interpolation, predict, resize back,
+    clip, keep the trimap's known pixels, truncate to 8 bit). Any image size.
+
+    \b
+    Single: hmh-train matte --ckpt indexnet_matting.pth.tar --image p.png --trimap t.png --out a.png
+    Batch:  hmh-train matte --ckpt runs/matting --images photos/ --trimaps trimaps/ --out alphas/
+    """
+    from hmh_train.infer.apply import matte
+
+    _call(matte, options, "trimap", "alpha matte")
+
+
+@click.command("harmonize")
+@click.option("--ckpt", required=True, type=click.Path(),
+              help=CKPT_HELP.format("DoveNet's latest_net_G.pth"))
+@click.option("--mask", type=FILE,
+              help="mask of the region whose colours are adjusted (255 = adjust; for an HMH "
+                   "portrait composite: the background, i.e. 255 − alpha), gray PNG")
+@click.option("--masks", type=DIR, help="folder of masks named like the images [batch form]")
+@click.option("--size", default=DOVENET_SIZE, show_default=True, type=click.IntRange(min=1),
+              help="square side the U-Net runs at (DoveNet's test size); the change is carried "
+                   "back to full resolution for other image sizes")
+@_common
+def harmonize_command(**options):
+    """Harmonize a composite image, by DoveNet's test transforms (resize to --size, [-1, 1],
+    1-bit mask, U-Net in eval mode, (y + 1) / 2 * 255 truncated). The mask marks the region
+    whose colours are adjusted, as in DoveNet.
+
+    \b
+    Single: hmh-train harmonize --ckpt latest_net_G.pth --image comp.png --mask m.png --out h.png
+    Batch:  hmh-train harmonize --ckpt runs/joint --images comps/ --masks masks/ --out out/
+    """
+    from hmh_train.infer.apply import harmonize
+
+    _call(harmonize, options, "mask", "harmonized image")

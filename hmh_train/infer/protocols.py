@@ -1,0 +1,121 @@
+"""The published test-time procedures of the two networks, as pure functions on arrays.
+
+- ``indexnet_demo_alpha``: IndexNet's ``scripts/demo.py`` (``inference``), the procedure behind
+  its published Composition-1k figures (``hltrainval.validate`` does the same).
+- ``dovenet_harmonize``: DoveNet's test transforms (``data/iharmony4_dataset.py``,
+  ``data/base_dataset.get_transform`` with ``--preprocess none``, ``util.tensor2im``).
+
+Both take and return uint8 numpy arrays in RGB order (no files; ``infer.apply`` does the I/O),
+run the network in eval mode without gradients on the device its parameters are on, and follow
+the official arithmetic step by step (float64 normalisation then float32, OpenCV/PIL resizes,
+truncation to uint8), so that the results equal the official ones up to the network's float
+rounding (checked against ``shared/anchors/``: within one gray level on ≥ 99.9 % of pixels).
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+#: IndexNet's demo normalisation over (R, G, B, trimap); the trimap channel becomes trimap/255.
+DEMO_MEAN = np.array([0.485, 0.456, 0.406, 0.0]).reshape(1, 1, 4)
+DEMO_STD = np.array([0.229, 0.224, 0.225, 1.0]).reshape(1, 1, 4)
+DEMO_STRIDE = 32
+#: DoveNet's test size: every image is resized to DOVENET_SIZE × DOVENET_SIZE.
+DOVENET_SIZE = 256
+
+
+def _device(net) -> torch.device:
+    return next(net.parameters()).device
+
+
+def indexnet_demo_input(image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray) -> np.ndarray:
+    """The demo's network input, float32 ``(1, 4, H', W')``, H', W' = H, W rounded **up** to
+    multiples of 32: (x/255 − mean)/std in float64 → float32, then the RGB channels resized
+    with ``cv2.INTER_CUBIC`` and the trimap channel with ``cv2.INTER_NEAREST``."""
+    image, trimap = np.asarray(image_rgb_uint8), np.asarray(trimap_uint8)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 (H, W, 3) RGB, got {image.dtype} {image.shape}")
+    if trimap.shape != image.shape[:2] or trimap.dtype != np.uint8:
+        raise ValueError(f"trimap must be uint8 {image.shape[:2]}, got {trimap.dtype} {trimap.shape}")
+    stacked = np.concatenate((image, trimap[:, :, None]), axis=2).astype(np.float32)
+    scaled = stacked * np.float32(1.0 / 255)          # float32, as the demo's IMG_SCALE * image
+    x = ((scaled - DEMO_MEAN) / DEMO_STD).astype(np.float32)
+    h, w = image.shape[:2]
+    new_h, new_w = (int(math.ceil(s / DEMO_STRIDE) * DEMO_STRIDE) for s in (h, w))
+    rgb = cv2.resize(x[:, :, :3], (new_w, new_h), interpolation=cv2.INTER_CUBIC)
+    tri = cv2.resize(x[:, :, 3], (new_w, new_h), interpolation=cv2.INTER_NEAREST)
+    x = np.concatenate((rgb, tri[:, :, None]), axis=2)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+@torch.no_grad()
+def indexnet_demo_alpha(matting_net, image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray) -> np.ndarray:
+    """Alpha matte, uint8 ``(H, W)`` 0–255, of an RGB uint8 ``(H, W, 3)`` image and its uint8
+    ``(H, W)`` trimap (0 background, 128 unknown, 255 foreground), any H, W.
+
+    IndexNet's demo, step by step (``shared/anchors/README.md``): normalise and resize up to
+    multiples of 32 (``indexnet_demo_input``); forward pass in eval mode; resize the raw output
+    back to H × W with ``cv2.INTER_CUBIC``, clip to [0, 1], × 255; where the trimap is not 128
+    take the trimap's value; cast to uint8 by truncation. ``matting_net`` is left in eval mode.
+    """
+    trimap = np.asarray(trimap_uint8)
+    x = torch.from_numpy(indexnet_demo_input(image_rgb_uint8, trimap))
+    matting_net.eval()
+    raw = matting_net(x.to(_device(matting_net))).float().squeeze().cpu().numpy()
+    h, w = trimap.shape
+    alpha = cv2.resize(raw, (w, h), interpolation=cv2.INTER_CUBIC)
+    alpha = np.clip(alpha, 0, 1) * np.float32(255.0)
+    unknown = np.equal(trimap, 128).astype(np.float32)
+    alpha = (1 - unknown) * trimap + unknown * alpha
+    return alpha.astype(np.uint8)
+
+
+def dovenet_inputs(composite_rgb_uint8: np.ndarray, mask_uint8: np.ndarray,
+                   size: int = DOVENET_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """DoveNet's test transforms: ``(composite float32 (size, size, 3) in [−1, 1], mask float32
+    (size, size) in {0, 1})``. The composite is resized with PIL bilinear (torchvision's
+    ``resize`` of a PIL image), scaled to [0, 1] and normalised with mean = std = 0.5; the mask
+    becomes a 1-bit image (PIL ``convert("1")``, which dithers grey values: give a binary mask)
+    and is resized with nearest neighbour (PIL's rule for 1-bit images)."""
+    comp, mask = np.asarray(composite_rgb_uint8), np.asarray(mask_uint8)
+    if comp.ndim != 3 or comp.shape[2] != 3 or comp.dtype != np.uint8:
+        raise ValueError(f"composite must be uint8 (H, W, 3) RGB, got {comp.dtype} {comp.shape}")
+    if mask.shape != comp.shape[:2] or mask.dtype != np.uint8:
+        raise ValueError(f"mask must be uint8 {comp.shape[:2]}, got {mask.dtype} {mask.shape}")
+    comp_img = Image.fromarray(comp, "RGB").resize((size, size), Image.BILINEAR)
+    mask_img = Image.fromarray(mask, "L").convert("1").resize((size, size), Image.NEAREST)
+    x = np.asarray(comp_img, np.float32) / np.float32(255.0)
+    x = (x - np.float32(0.5)) / np.float32(0.5)
+    return x, np.asarray(mask_img, np.uint8).astype(np.float32)
+
+
+@torch.no_grad()
+def dovenet_harmonize(harmonization_net, composite_rgb_uint8: np.ndarray, mask_uint8: np.ndarray,
+                      size: int = DOVENET_SIZE) -> np.ndarray:
+    """Harmonized image, uint8 ``(H, W, 3)`` RGB, of an RGB uint8 ``(H, W, 3)`` composite and
+    the uint8 ``(H, W)`` mask of the region whose colours are adjusted (255 = adjust; DoveNet's
+    convention: the pasted foreground in iHarmony4, the background in HMH).
+
+    DoveNet's test procedure (``dovenet_inputs``; eval mode, see the README on DoveNet's
+    training-mode figures); output → ``(y + 1) / 2 · 255`` → uint8 by truncation. At
+    ``size × size`` input that is the official result itself. Other sizes: the change
+    ``output − resized composite`` (float, 0–255) is resized back to H × W (bilinear) and added
+    to the full-resolution composite, clipped and truncated, so full-resolution detail stays.
+    ``size`` must be a multiple of 2**num_downs of the network (256 for DoveNet's).
+    """
+    comp = np.asarray(composite_rgb_uint8)
+    x, mask = dovenet_inputs(comp, mask_uint8, size)
+    inputs = torch.from_numpy(np.concatenate((x, mask[:, :, None]), axis=2).transpose(2, 0, 1)[None])
+    harmonization_net.eval()
+    y = harmonization_net(inputs.to(_device(harmonization_net))).float()[0].cpu().numpy()
+    out = (np.transpose(y, (1, 2, 0)) + 1) / 2.0 * 255.0      # float32, util.tensor2im
+    h, w = comp.shape[:2]
+    if (h, w) == (size, size):
+        return out.astype(np.uint8)
+    small = (x + 1) / 2.0 * 255.0                             # the composite the net saw
+    change = cv2.resize(out - small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(comp.astype(np.float32) + change, 0, 255).astype(np.uint8)

@@ -1,0 +1,186 @@
+"""The released checkpoints of the two published networks: read safely, detect, map, load.
+
+Layouts understood (the file decides, never its name):
+
+- **IndexNet** ``.pth.tar`` (``poppinace/indexnet_matting``, e.g. ``indexnet_matting.pth.tar``):
+  a dict whose ``state_dict`` holds the network's tensors, keys usually with DataParallel's
+  ``module.`` prefix, beside other entries (``epoch``, ``optimizer``, ``train_loss``,
+  ``measure``…) that are ignored. → the ``matting`` network.
+- **DoveNet generator** ``.pth`` (``latest_net_G.pth``): a plain state_dict of ``define_G(4, 3,
+  ngf, "s2ad", norm)`` (keys ``model.model.…``). Batch norm (the released model) or instance
+  norm (DoveNet's training default: no norm tensors, conv biases). → the ``harmonization`` net.
+
+Our networks use the official module names, so mapping is only the ``module.`` prefix; width
+(IndexNet: ``layer0.0.weight`` has 32·width filters; U-Net: ngf = 64·width), the IndexNet head,
+the U-Net depth and its norm are read from the tensors. Files are read with
+``torch.load(weights_only=True)``: a pickle that would import or call anything beyond tensors,
+numbers, strings, containers and numpy scalars is refused before anything in it runs.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from hmh_train.nets.indexnet import IndexNet
+from hmh_train.nets.unet import AttentionUNet
+
+LAYOUT_NAMES = {"indexnet": "IndexNet .pth.tar", "dovenet": "DoveNet generator .pth"}
+EXPECTED = ("an hmh-train checkpoint (.pt or run folder), IndexNet's released .pth.tar "
+            "(a dict with 'state_dict': layer0.0.weight, index0.indexnet1…, pred…) or DoveNet's "
+            "generator .pth (a state_dict with model.model.0.weight, …)")
+#: Buffers older PyTorch versions did not save; absent ones keep their fresh value (0).
+OPTIONAL_SUFFIX = "num_batches_tracked"
+
+
+class LayoutError(ValueError):
+    """A checkpoint file that cannot be used; ``str()`` is one line naming the file."""
+
+
+def _numpy_scalar_globals() -> list:
+    """Data-only numpy reconstructors (scalars and dtypes), allowed so that training logs the
+    released files carry (e.g. ``measure``: lists of numpy.float64) do not block loading."""
+    core = getattr(np, "_core", None) or np.core  # numpy 2 / numpy 1
+    scalar = core.multiarray.scalar
+    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    return [scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, *dtypes]
+
+
+def safe_load(path) -> object:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` with one-line errors.
+
+    A pickle asking for any other global (a function to call, a class to build) is refused
+    with ``LayoutError`` and never executed; unreadable files name the reason.
+    """
+    path = os.fspath(path)
+    try:
+        with torch.serialization.safe_globals(_numpy_scalar_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise LayoutError(f"{path}: no such checkpoint") from None
+    except IsADirectoryError:
+        raise LayoutError(f"{path}: is a folder without checkpoints/last.pt or best.pt") from None
+    except pickle.UnpicklingError as exc:
+        wanted = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if wanted:
+            raise LayoutError(f"{path}: refused: its pickle would import and run "
+                              f"{wanted.group(1)}; only tensors and plain data are loaded "
+                              "(weights_only), nothing in it was executed") from None
+        raise LayoutError(f"{path}: not a readable checkpoint (its pickle holds something "
+                          "other than tensors and plain data; nothing in it was executed)") from None
+    except Exception as exc:  # zip/pickle/format errors have many types
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LayoutError(f"{path}: not a readable checkpoint ({reason})") from None
+
+
+def _is_state(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def _strip(state: dict) -> dict:
+    return {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def detect(obj) -> str | None:
+    """``"indexnet"``, ``"dovenet"`` or None for a loaded checkpoint object."""
+    if isinstance(obj, dict) and _is_state(obj.get("state_dict")):
+        if "layer0.0.weight" in _strip(obj["state_dict"]):
+            return "indexnet"
+    if _is_state(obj) and "model.model.0.weight" in _strip(obj):
+        return "dovenet"
+    return None
+
+
+def indexnet_arch(state: dict) -> dict:
+    """``{"width", "head"}`` of an IndexNet state_dict (keys without ``module.``)."""
+    width = state["layer0.0.weight"].shape[0] / 32
+    head = "published" if state.get("pred.1.weight", torch.zeros(1, 1)).shape[1] == 1 else "wide"
+    return {"width": width, "head": head}
+
+
+def dovenet_arch(state: dict) -> dict:
+    """``{"width", "num_downs", "norm"}`` of a DoveNet generator state_dict."""
+    ngf = state["model.model.0.weight"].shape[0]
+    depth = [k.count(".model.3") for k in state
+             if k.startswith("model.model.1.") and k.endswith(".model.1.weight")]
+    norm = "instance" if "model.model.1.model.1.bias" in state else "batch"
+    return {"width": ngf / 64, "num_downs": max(depth, default=0) + 2, "norm": norm}
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What was loaded from a file into one network (printed for the user)."""
+
+    path: str
+    layout: str                  # "IndexNet .pth.tar", "DoveNet generator .pth", "hmh-train …"
+    net: str                     # matting | harmonization | discriminator
+    arch: dict
+    matched: int                 # tensors copied
+    missing: list = field(default_factory=list)    # num_batches_tracked the file lacked
+    ignored: list = field(default_factory=list)    # entries of the file not used
+
+    def summary(self) -> str:
+        arch = ", ".join(f"{k} {v}" for k, v in self.arch.items())
+        text = (f"{self.path}: {self.layout} -> {self.net} ({arch}): {self.matched} tensors "
+                f"matched, {len(self.missing) or 'none'} missing")
+        if self.missing:
+            text += f" (only {OPTIONAL_SUFFIX}, kept at 0)"
+        if self.ignored:
+            text += f"; ignored {', '.join(self.ignored[:6])}" + (" …" if len(self.ignored) > 6 else "")
+        return text
+
+
+def fill(net: torch.nn.Module, state: dict, path: str, what: str) -> tuple[int, list]:
+    """Copy ``state`` into ``net`` key for key (strict but for absent num_batches_tracked);
+    ``(tensors matched, missing optional keys)``; ``LayoutError`` naming the first mismatch."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    bad = [k for k in missing if not k.endswith(OPTIONAL_SUFFIX)]
+    if bad or extra:
+        key = (bad or extra)[0]
+        kind = "lacks" if bad else "has an unexpected"
+        raise LayoutError(f"{path}: {what} {kind} tensor {key} "
+                          f"({len(bad)} missing, {len(extra)} unexpected)")
+    for key, value in state.items():
+        if own[key].shape != value.shape:
+            raise LayoutError(f"{path}: {what} tensor {key} is {tuple(value.shape)}, the network "
+                              f"expects {tuple(own[key].shape)}")
+    net.load_state_dict({**own, **state})
+    return len(state), missing
+
+
+def _dovenet_state(state: dict, arch: dict) -> tuple[dict, list]:
+    """Drop statistics an instance-norm file from older PyTorch may carry (DoveNet's loader
+    deletes them too); ``(state, dropped keys)``."""
+    if arch["norm"] != "instance":
+        return state, []
+    stats = ("running_mean", "running_var", OPTIONAL_SUFFIX)
+    dropped = [k for k in state if k.rsplit(".", 1)[-1] in stats]
+    return {k: v for k, v in state.items() if k not in dropped}, dropped
+
+
+def load_official(obj, path: str) -> tuple[str, torch.nn.Module, LoadReport]:
+    """``(net name, network in eval mode on CPU, report)`` from a loaded official checkpoint;
+    ``LayoutError`` naming the expected layouts when ``obj`` is neither."""
+    kind = detect(obj)
+    if kind is None:
+        raise LayoutError(f"{path}: not a checkpoint this tool knows; expected {EXPECTED}")
+    if kind == "indexnet":
+        state = _strip(obj["state_dict"])
+        arch, name = indexnet_arch(state), "matting"
+        ignored = sorted(k for k in obj if k != "state_dict")
+        net = IndexNet(**arch)
+    else:
+        state = _strip(obj)
+        arch, name = dovenet_arch(state), "harmonization"
+        state, ignored = _dovenet_state(state, arch)
+        net = AttentionUNet(**arch)
+    matched, missing = fill(net, state, path, LAYOUT_NAMES[kind])
+    report = LoadReport(path, LAYOUT_NAMES[kind], name, arch, matched, missing, ignored)
+    return name, net.eval(), report
