@@ -20,3 +20,5 @@ from hmh_train.cli.sweep import sweep_command as _sweep  # noqa: E402
 main.add_command(_sweep)
 from hmh_train.cli.summary import summary_command as _summary  # noqa: E402
 main.add_command(_summary)
+from hmh_train.cli.study import study_command as _study  # noqa: E402
+main.add_command(_study)
