@@ -88,14 +88,12 @@ def plot_mos(path: str, result: dict, level: float) -> None:
     import matplotlib.pyplot as plt
 
     rows = [m for m in result["methods"] if math.isfinite(m["MOS"])]
-    names = [m["method"] for m in rows]
+    names = [f"{m['method']}\n{m['MOS']:.2f}" for m in rows]
     mos = [m["MOS"] for m in rows]
     err = [[max(0.0, m["MOS"] - m["ci_low"]) for m in rows], [max(0.0, m["ci_high"] - m["MOS"]) for m in rows]]
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(rows) + 1.5), 3.6), dpi=120)
     try:
         ax.bar(names, mos, yerr=err, capsize=4, color="#7a9cc6", edgecolor="#223")
-        for k, value in enumerate(mos):
-            ax.text(k, 1.05, f"{value:.2f}", ha="center", va="bottom", fontsize=9)
         ax.set_ylim(1, 5)
         ax.set_ylabel("MOS (1 bad – 5 excellent)")
         ax.set_title(f"MOS with {100 * level:g}% bootstrap CI ({result['n_raters']} raters, "

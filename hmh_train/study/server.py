@@ -206,9 +206,10 @@ def serve(cfg: ServeConfig, log=None) -> dict:
     """Serve the study until Ctrl-C or SIGTERM; returns {"ratings", "raters"} at the end."""
     log = log or functools.partial(print, file=sys.stderr, flush=True)
     server = open_server(cfg.study, cfg.host, cfg.port, log=log, verbose=cfg.verbose)
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)  # also when started in the background (SIGINT ignored)
+        for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: ignored when started with &
+            previous[signum] = signal.signal(signum, _stop)
     ratings, raters = server.store.counts()
     print(f"study {os.path.normpath(cfg.study)}: {len(server.study.items)} images; {ratings} ratings "
           f"from {raters} raters so far", flush=True)
@@ -221,6 +222,8 @@ def serve(cfg: ServeConfig, log=None) -> dict:
     finally:
         server.server_close()
         server.store.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     ratings, raters = server.store.counts()
     print(f"stopped: {ratings} ratings from {raters} raters in "
           f"{os.path.join(os.path.normpath(cfg.study), 'ratings.jsonl')}", flush=True)
