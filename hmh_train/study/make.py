@@ -173,7 +173,7 @@ def write_folder(stage: str, pictures: dict, methods, samples: dict, cfg: MakeCo
     """Write images, study.json and instructions.txt into ``stage``; returns study.json's dict."""
     from PIL import Image
 
-    pairs = [(sid, name) for k, sid in enumerate(samples["id"]) for name, _, _ in methods]
+    pairs = [(sid, name) for sid in samples["id"] for name, _, _ in methods]
     ids = F.draw_item_ids(np.random.default_rng([int(cfg.seed), 1]), len(pairs))
     os.makedirs(os.path.join(stage, F.IMAGES_DIR))
     index = {sid: k for k, sid in enumerate(samples["id"])}

@@ -85,6 +85,7 @@ class StudyHandler(BaseHTTPRequestHandler):
     server_version = "hmh-study"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    timeout = 120  # seconds an idle (keep-alive) connection may hold its thread
 
     def log_message(self, format, *args):  # noqa: A002 (the base class's name)
         if self.server.verbose:
