@@ -23,3 +23,5 @@ main.add_command(_summary)
 from hmh_train.cli.apply import harmonize_command as _harmonize, matte_command as _matte  # noqa: E402
 main.add_command(_matte)
 main.add_command(_harmonize)
+from hmh_train.cli.study import study_command as _study  # noqa: E402
+main.add_command(_study)
