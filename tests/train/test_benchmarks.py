@@ -126,7 +126,8 @@ def test_composition1k_alpha_is_indexnets_demo_alpha_and_scores_follow(comp1k, t
     assert result.exit_code == 0, result.output
     assert "IndexNet .pth.tar -> matting" in result.output
     assert "| Methods | Remark | SAD | MSE | Grad | Conn |" in result.output
-    assert "| IndexNet Matting | published (IndexNet README, released model) | 45.8 | 0.013 | 25.9 | 43.7 |" in result.output
+    assert ("| IndexNet Matting | published (IndexNet README, released model) | 45.8 | 0.013 | "
+            "25.9 | 43.7 |") in result.output
     assert "2 of the 20 listed test composites (--limit 2)" in result.output
     net = load_nets(INDEXNET)[0].matting
     items, _ = C.discover(str(src), str(voc))
@@ -206,6 +207,16 @@ def test_composition1k_missing_voc_image_and_list_entry_cost_one_line_each(comp1
 
 
 # ------------------------------------------------------------------ iHarmony4
+def _read(path, mode):
+    return np.array(Image.open(path).convert(mode).resize((256, 256), Image.BILINEAR))
+
+
+def _round_trip(image):
+    """DoveNet's to_tensor → Normalize(0.5, 0.5) → util.tensor2im, written with torch."""
+    x = torch.from_numpy(image).float().div(255).sub(0.5).div(0.5).numpy()
+    return ((x + 1) / 2.0 * 255.0).astype(np.uint8)
+
+
 def _direct_pairs(root):
     """(subset, real, composite, mask) read straight from the files, as DoveNet's loader does."""
     pairs = []
@@ -213,8 +224,8 @@ def _direct_pairs(root):
         parts = line.split("_")
         mask = line.replace("composite_images", "masks").replace("_" + parts[-1], ".png")
         real = line.replace("composite_images", "real_images").replace(f"_{parts[-2]}_{parts[-1]}", ".jpg")
-        read = lambda rel, mode: np.array(Image.open(root / rel).convert(mode).resize((256, 256), Image.BILINEAR))  # noqa: E731
-        pairs.append((line.split("/")[0], read(real, "RGB"), read(line, "RGB"), read(mask, "1")))
+        pairs.append((line.split("/")[0], _read(root / real, "RGB"), _read(root / line, "RGB"),
+                      _read(root / mask, "1")))
     return pairs
 
 
@@ -246,9 +257,8 @@ def test_iharmony4_cli_both_protocols_identity_rows_computed_directly(ihd, tmp_p
     for protocol, table in (("standard", standard), ("dovenet", dovenet)):
         per_subset = {}
         for subset, real, comp, mask in pairs:
-            if protocol == "dovenet":                    # DoveNet's round trip, written with torch
-                trip = lambda a: ((torch.from_numpy(a).float().div(255).sub(0.5).div(0.5).numpy() + 1) / 2.0 * 255.0).astype(np.uint8)  # noqa: E731
-                real, comp = trip(real), trip(comp)
+            if protocol == "dovenet":
+                real, comp = _round_trip(real), _round_trip(comp)
             err = (comp.astype(np.float64) - real) ** 2
             peak = 255.0 if protocol == "standard" else float(comp.max()) - float(comp.min())
             values = (err.mean(), err[mask > 0].mean(), 10 * math.log10(peak ** 2 / err.mean()))
