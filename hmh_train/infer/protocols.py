@@ -4,12 +4,17 @@
   its published Composition-1k figures (``hltrainval.validate`` does the same).
 - ``dovenet_harmonize``: DoveNet's test transforms (``data/iharmony4_dataset.py``,
   ``data/base_dataset.get_transform`` with ``--preprocess none``, ``util.tensor2im``).
+- ``dovenet_published_output`` and ``dovenet_tensor2im``: what DoveNet's ``test.py`` scores for
+  its published iHarmony4 figures: the generator in **training mode** (``--eval`` not given:
+  batch statistics at batch size 1, dropout active; seeded here), and the real image and
+  composite passed through the same normalise → ``tensor2im`` round trip as the output.
 
-Both take and return uint8 numpy arrays in RGB order (no files; ``infer.apply`` does the I/O),
-run the network in eval mode without gradients on the device its parameters are on, and follow
-the official arithmetic step by step (float64 normalisation then float32, OpenCV/PIL resizes,
-truncation to uint8), so that the results equal the official ones up to the network's float
-rounding (checked against ``shared/anchors/``: within one gray level on ≥ 99.9 % of pixels).
+All take and return uint8 numpy arrays in RGB order (no files; ``infer.apply`` does the I/O),
+run the network without gradients (in eval mode unless said otherwise) on the device its
+parameters are on, and follow the official arithmetic step by step (float64 normalisation
+then float32, OpenCV/PIL resizes, truncation to uint8), so that the results equal the official
+ones up to the network's float rounding (checked against ``shared/anchors/``: within one gray
+level on ≥ 99.9 % of pixels).
 """
 from __future__ import annotations
 
@@ -119,3 +124,52 @@ def dovenet_harmonize(harmonization_net, composite_rgb_uint8: np.ndarray, mask_u
     small = (x + 1) / 2.0 * 255.0                             # the composite the net saw
     change = cv2.resize(out - small, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.clip(comp.astype(np.float32) + change, 0, 255).astype(np.uint8)
+
+
+def dovenet_tensor2im(image_rgb_uint8: np.ndarray) -> np.ndarray:
+    """What DoveNet's ``test.py`` scores as ``real`` and ``comp``: uint8 ``(H, W, 3)`` →
+    ``to_tensor`` (x/255, float32) → normalise with mean = std = 0.5 → ``util.tensor2im``
+    ((x + 1) / 2 · 255 in float32, truncated to uint8). Float32 rounding makes this lower the
+    values 1–63 by one; every other value comes back unchanged."""
+    image = np.asarray(image_rgb_uint8)
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8, got {image.dtype}")
+    x = image.astype(np.float32) / np.float32(255.0)
+    x = (x - np.float32(0.5)) / np.float32(0.5)
+    return ((x + 1) / 2.0 * 255.0).astype(np.uint8)
+
+
+@torch.no_grad()
+def dovenet_published_output(harmonization_net, composite_rgb_uint8: np.ndarray,
+                             mask_uint8: np.ndarray, seed: int) -> np.ndarray:
+    """DoveNet's ``test.py`` output as scored for the published figures, uint8
+    ``(256, 256, 3)`` RGB, of a 256×256 composite (uint8 RGB) and mask (uint8, 255 = the
+    changed region), both as DoveNet's loader reads them.
+
+    The inputs of :func:`dovenet_inputs`; the network in **training mode** (``test.py`` calls
+    ``model.eval()`` only with ``--eval``): batch norm normalises with the statistics of this
+    single image and dropout is active, its random draws seeded with ``seed`` (torch's RNGs are
+    forked, so the caller's random state is untouched); ``util.tensor2im`` on the output. The
+    network's mode and buffers (batch-norm running statistics, which a training-mode pass
+    updates) are restored afterwards.
+    """
+    comp = np.asarray(composite_rgb_uint8)
+    if comp.shape[:2] != (DOVENET_SIZE, DOVENET_SIZE):
+        raise ValueError(f"the published protocol reads {DOVENET_SIZE}×{DOVENET_SIZE} images, "
+                         f"got {comp.shape[1]}×{comp.shape[0]}")
+    x, mask = dovenet_inputs(comp, mask_uint8, DOVENET_SIZE)
+    inputs = torch.from_numpy(np.concatenate((x, mask[:, :, None]), axis=2).transpose(2, 0, 1)[None])
+    device = _device(harmonization_net)
+    was_training = harmonization_net.training
+    buffers = {name: b.detach().clone() for name, b in harmonization_net.named_buffers()}
+    forked = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=forked):
+            torch.manual_seed(int(seed))
+            harmonization_net.train()
+            y = harmonization_net(inputs.to(device)).float()[0].cpu().numpy()
+    finally:
+        harmonization_net.train(was_training)
+        for name, b in harmonization_net.named_buffers():
+            b.copy_(buffers[name])
+    return ((np.transpose(y, (1, 2, 0)) + 1) / 2.0 * 255.0).astype(np.uint8)
