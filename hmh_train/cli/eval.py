@@ -29,10 +29,19 @@ from hmh_train.data.augment import EVAL_TRIMAP_RADIUS
               help="px the unknown band (0 < alpha < 1) is widened by; keep fixed to compare runs")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="evaluate only the first N samples (quick looks) [default: all]")
+@click.option("--allow-other-side", is_flag=True,
+              help="evaluate a harmonizer trained on shards of the other altered side anyway "
+                   "(refused otherwise); the mask and fMSE region follow --shards")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
-def eval_command(ckpt, shards, split, region, out, compare, batch_size, device, trimap_radius, limit, progress):
+def eval_command(ckpt, shards, split, region, out, compare, batch_size, device, trimap_radius, limit,
+                 allow_other_side, progress):
     """Paper Table 1 metrics (matting MSE/SAD/Grad/Conn; harmonization MSE/fMSE/PSNR, plus
     the do-nothing I_d baseline) of one or several runs on a split, in fixed order.
+
+    The harmonizer's mask and the fMSE region are the side the shards alter: the background
+    (mask 1 - alpha, "H-fMSE (bg)") or, for hmh-build --altered foreground, the person (mask
+    alpha, "H-fMSE (fg)"). A run trained on the other side is refused unless
+    --allow-other-side; the released DoveNet file works on either.
 
     Example: hmh-train eval --ckpt runs/joint --shards shards --compare runs/matting runs/pre
     """
@@ -41,7 +50,7 @@ def eval_command(ckpt, shards, split, region, out, compare, batch_size, device, 
 
     cfg = EvalConfig(runs=(ckpt,) + tuple(compare), shards=shards, split=split, region=region,
                      out=out, batch_size=batch_size, device=device, trimap_radius=trimap_radius,
-                     limit=limit, progress=progress)
+                     limit=limit, allow_other_side=allow_other_side, progress=progress)
     try:
         result = evaluate(cfg)
     except (CheckpointError, ValueError, OSError) as exc:
