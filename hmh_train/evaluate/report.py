@@ -33,13 +33,13 @@ CAPTION = (
     "{radius} px): MSE as a fraction (not ×10³), SAD, Grad and Conn ÷ 1000 (Deep Image Matting "
     "definitions). Harmonization against the real image I on the 0–255 scale: H-MSE over all "
     "pixels, H-fMSE over the altered region ({side}), H-PSNR in dB (peak 255); "
-    "input I_d with mask {mask} of the true alpha unless the row says 'predicted α'. "
+    "input I_d with mask {mask}, α the true alpha, unless the row says 'predicted α'. "
     "{samples} samples of split '{split}'."
 )
 #: What the caption says of each side: (fMSE region, the harmonizer's mask).
 SIDE_CAPTIONS = {"bg": ("the background, α < 1", "1 − α (the altered background)"),
                  "fg": ("the person, α > 0; shards built with --altered foreground",
-                        "α (the altered foreground)")}
+                        "α (the altered person)")}
 
 
 def side_tag(summaries: dict) -> str:
