@@ -217,8 +217,6 @@ def evaluate(cfg: EvalConfig) -> dict:
     settings = {k: v for k, v in asdict(cfg).items() if k != "progress"}
     settings["runs"] = list(cfg.runs)
     settings["checkpoint_files"] = dict(zip(summaries, files))
-    if dataset.kind != "harmonization":
-        settings["altered"] = dataset.altered
     if dataset.kind == "harmonization":
         from hmh_train.evaluate.pair_eval import write_pair_outputs
 
@@ -228,5 +226,6 @@ def evaluate(cfg: EvalConfig) -> dict:
         written = write_pair_outputs(out, by_run, settings, dataset.size)
         return {"out": out, "runs": summaries, "table": written["table"],
                 "results": written["results"], "loaded": loaded}
+    settings["altered"] = dataset.altered  # the harmonizer's mask and the fMSE region
     table = write_outputs(out, all_rows, summaries, settings)
     return {"out": out, "runs": summaries, "table": table, "loaded": loaded}
