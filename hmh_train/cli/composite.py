@@ -39,12 +39,18 @@ DIR = click.Path(file_okay=False)
 @click.option("--harmonize-size", default=HARMONIZE_SIDE, show_default=True, type=click.IntRange(min=0),
               help="square side the harmonization net runs at (HMH's training size); its change is "
                    "resized and added to the full-resolution composite; 0 = full resolution")
+@click.option("--harmonize", type=click.Choice(["background", "foreground"]), default=None,
+              help="side the harmonization net adjusts: the new background to fit the person "
+                   "(mask 1 - alpha, the paper) or the person to fit the background (mask alpha, "
+                   "the paper's Fig. 6) [default: the side the checkpoint was trained on; "
+                   "background for files without a record]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 def composite_command(**options):
     """Put a portrait onto a new background and harmonize it (the paper's test phase):
     A_r from the matting net (or --alpha), composite I·A_r + B_new·(1−A_r) with B_new scaled
-    to cover the portrait and centre-cropped, then the harmonization net.
+    to cover the portrait and centre-cropped, then the harmonization net adjusts the
+    background to the person, or with --harmonize foreground the person to the background.
 
     \b
     Single: hmh-train composite --ckpt runs/joint --image p.jpg --trimap t.png \\
@@ -69,12 +75,16 @@ def composite_command(**options):
         raise click.ClickException(str(exc).splitlines()[0]) from None
     for line in result.get("loaded", []):
         click.echo(line, err=True)
+    if result.get("note"):
+        click.echo(result["note"], err=True)
+    adjusted = f" (the {result['harmonize']} adjusted)" if result.get("harmonize") else ""
     if single:
-        what = "harmonized composite" if result["harmonized"] else "plain composite (no harmonization net)"
+        what = ("harmonized composite" + adjusted if result["harmonized"]
+                else "plain composite (no harmonization net)")
         click.echo(f"wrote the {what} to {result['out']}" +
                    (f" and the figure to {result['figure']}" if result["figure"] else ""))
         return
-    click.echo(f"wrote {result['written']} composites to {result['out']} "
+    click.echo(f"wrote {result['written']} composites{adjusted} to {result['out']} "
                f"(backgrounds.csv lists the background of each); {result['failed']} failed")
     for stem, reason in result["failures"][:10]:
         click.echo(f"  {stem}: {reason}", err=True)

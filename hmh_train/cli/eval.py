@@ -111,14 +111,22 @@ def _benchmark(options: dict) -> None:
               help="shards: px the unknown band (0 < alpha < 1) is widened by; keep fixed to compare runs")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="evaluate only the first N samples / listed test images (quick looks) [default: all]")
+@click.option("--allow-other-side", is_flag=True,
+              help="shards: evaluate a harmonizer trained on shards of the other altered side "
+                   "anyway (refused otherwise); the mask and fMSE region follow --shards")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 @click.pass_context
 def eval_command(ctx, ckpt, shards, benchmark, src, backgrounds, layout, protocol, seed, workers,
                  save_predictions, split, region, out, compare, batch_size, device, trimap_radius,
-                 limit, progress):
+                 limit, allow_other_side, progress):
     """Metrics of one or several runs (or released files), in fixed order: on shards, the
     paper's Table 1 (matting MSE/SAD/Grad/Conn; harmonization MSE/fMSE/PSNR and the
     do-nothing I_d baseline); with --benchmark, the field's published test sets and tables.
+
+    On shards, the harmonizer's mask and the fMSE region are the side the shards alter: the
+    background (mask 1 - alpha, "H-fMSE (bg)") or, for hmh-build --altered foreground, the
+    person (mask alpha, "H-fMSE (fg)"). A run trained on the other side is refused unless
+    --allow-other-side; the released DoveNet file works on either.
 
     \b
     Examples:
@@ -142,7 +150,7 @@ def eval_command(ctx, ckpt, shards, benchmark, src, backgrounds, layout, protoco
 
     cfg = EvalConfig(runs=runs, shards=shards, split=split, region=region,
                      out=out, batch_size=batch_size, device=device, trimap_radius=trimap_radius,
-                     limit=limit, progress=progress)
+                     limit=limit, allow_other_side=allow_other_side, progress=progress)
     try:
         result = evaluate(cfg)
     except (CheckpointError, ValueError, OSError) as exc:

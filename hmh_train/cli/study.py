@@ -32,9 +32,12 @@ def study_command():
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--overwrite", is_flag=True, help="replace an existing study folder (its ratings too)")
+@click.option("--allow-other-side", is_flag=True,
+              help="render a harmonizer trained on shards of the other altered side anyway "
+                   "(refused otherwise); the mask follows --shards")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 def make_command(out, shards, ckpts, images, n, seed, split, include_real, batch_size, device,
-                 overwrite, progress):
+                 overwrite, allow_other_side, progress):
     """Pick N samples of a split with a seed, render each method's harmonized picture (plus the
     unharmonized composite I_d as a reference) and write a blinded study folder: images under
     opaque ids, study.json (the key, never served) and instructions.txt (what raters read)."""
@@ -44,7 +47,7 @@ def make_command(out, shards, ckpts, images, n, seed, split, include_real, batch
 
     cfg = MakeConfig(out=out, shards=shards, ckpts=tuple(ckpts), images=images, n=n, seed=seed,
                      split=split, include_real=include_real, batch_size=batch_size, device=device,
-                     overwrite=overwrite, progress=progress)
+                     overwrite=overwrite, allow_other_side=allow_other_side, progress=progress)
     try:
         result = make_study(cfg)
     except (StudyError, CheckpointError, ValueError, OSError) as exc:

@@ -52,7 +52,8 @@ JOINT = [
 FLAGS = [
     ("amp", "bf16 autocast on CUDA"),
     ("compile", "torch.compile every network"),
-    ("online-adjust", "redraw B_t and I_d on the device every step"),
+    ("online-adjust", "redraw the altered side (B_t, or F_t on --altered foreground shards) and I_d "
+                      "on the device every step"),
     ("progress", "progress bar on stderr"),
 ]
 MODE_OPTIONS = {"matting": COMMON + MATTING, "harmonization": COMMON + HARMONIZATION,
@@ -83,7 +84,9 @@ def _make_command(mode: str):
     @click.command(mode, help=DOCS[mode] + " Settings: defaults < configs/" + mode +
                    ".yaml < --config < options and --set (saved as RUN/config.yaml).")
     @click.option("--shards", type=click.Path(), default=None,
-                  help="hmh-build output or release folder (required unless --resume)")
+                  help="hmh-build output or release folder (required unless --resume); the "
+                  "harmonizer adjusts the side its shards alter (1 - alpha for the background, "
+                  "alpha for --altered foreground), recorded as 'altered' in RUN/config.yaml")
     @click.option("--config", "config_path", type=click.Path(), default=None,
                   help="YAML file of config keys (see RUN/config.yaml of any run)")
     @click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",

@@ -33,7 +33,9 @@ class Batch:
     image (I) ``(B,3,H,W)``, alpha (A) ``(B,1,H,W)``, background (B) ``(B,3,H,W)``,
     disharmonious (I_d) ``(B,3,H,W)``, trimap ``(B,1,H,W)`` in {0, 0.5, 1}. From
     harmonization-pair shards: alpha, background and trimap are None and ``mask``
-    ``(B,1,H,W)`` in {0, 1} is the stored region to harmonize (1 = changed).
+    ``(B,1,H,W)`` in {0, 1} is the stored region to harmonize (1 = changed). ``altered``: the
+    side of HMH shards that I_d alters ("background" or "foreground", ``ShardDataset.altered``);
+    ``nets.forward.harmonization_mask`` turns it into the U-Net's mask.
     """
 
     image: torch.Tensor
@@ -42,6 +44,7 @@ class Batch:
     disharmonious: torch.Tensor
     trimap: torch.Tensor | None
     mask: torch.Tensor | None = None
+    altered: str = "background"
 
 
 def squared_distance_to_mask(mask: torch.Tensor, max_radius: int) -> torch.Tensor:
@@ -142,12 +145,15 @@ def make_pair_batch(raw: dict, device, generator: torch.Generator | None = None,
 
 def make_batch(raw: dict, device, generator: torch.Generator | None = None, train: bool = True,
                trimap_radius=None, crop_min: float = 1.0, flip: bool = True,
-               online: bool = False) -> Batch:
+               online: bool = False, altered: str | None = "background") -> Batch:
     """Turn one uint8 loader batch into a device ``Batch``.
 
+    ``altered``: the side the shards' I_d alters (``ShardDataset.altered``), kept on the batch
+    and used by ``online``; None (harmonization pairs) reads as background.
     Training (``train=True``, needs ``generator``): one random crop/flip per sample applied to
     I, A, B and I_d together; trimap band radius drawn per sample from ``TRAIN_TRIMAP_RADII``
-    unless ``trimap_radius`` is given; with ``online`` a fresh B_t and I_d = A·I + (1−A)·B_t
+    unless ``trimap_radius`` is given; with ``online`` a fresh adjustment of that side and
+    I_d = A·I + (1−A)·B_t, or A·F_t + (1−A)·B for the foreground
     (``hmh_train.data.adjust.online_adjust``). Evaluation: no crop/flip, radius
     ``trimap_radius`` or ``EVAL_TRIMAP_RADIUS``, the stored I_d. A batch of harmonization
     pairs (key ``M``, no ``A``) goes to :func:`make_pair_batch` (``online`` needs A and B:
@@ -158,6 +164,7 @@ def make_batch(raw: dict, device, generator: torch.Generator | None = None, trai
             raise ValueError("--online-adjust redraws the background of HMH samples; "
                              "harmonization-pair shards have no alpha or background")
         return make_pair_batch(raw, device, generator, train, crop_min, flip)
+    altered = altered or "background"
     online = online and train  # the stored I_d is then replaced: not copied, cropped or flipped
     t = to_unit(raw, device, ("I", "A", "B") if online else ("I", "A", "B", "I_d"))
     image, alpha, background, disharmonious = t["I"], t["A"], t["B"], t.get("I_d")
@@ -176,9 +183,9 @@ def make_batch(raw: dict, device, generator: torch.Generator | None = None, trai
             low, high = TRAIN_TRIMAP_RADII
             trimap_radius = torch.randint(low, high + 1, (n,), generator=generator).tolist()
         if online:
-            disharmonious = online_adjust(image, alpha, background, generator)
+            disharmonious = online_adjust(image, alpha, background, generator, altered)
     elif trimap_radius is None:
         trimap_radius = EVAL_TRIMAP_RADIUS
     trimap = trimap_from_alpha(alpha, trimap_radius)
     return Batch(image.contiguous(), alpha.contiguous(), background.contiguous(),
-                 disharmonious.contiguous(), trimap)
+                 disharmonious.contiguous(), trimap, altered=altered)

@@ -35,6 +35,13 @@ def item_keys(kind: str) -> tuple:
     return PAIR_KEYS if kind == schema.KIND_PAIRS else IMAGE_KEYS
 
 
+def altered_side(dataset) -> str | None:
+    """The side whose colours a dataset's I_d alters and the harmonizer adjusts: its
+    ``altered`` ("background" or "foreground") for HMH shards; None for harmonization pairs,
+    whose stored mask marks the region (no side)."""
+    return None if dataset.kind == schema.KIND_PAIRS else dataset.altered
+
+
 def split_files(root: str, split: str, virtual: bool = False) -> list[str]:
     """The HDF5 files holding ``split`` under ``root``: the shard folder, or else (or with
     ``virtual``) a release's per-split virtual file ``{split}.h5``.

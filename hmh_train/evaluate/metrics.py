@@ -29,8 +29,10 @@ both the same), uint8 0–255 or float 0–1 (converted to 0–255).
 
 - ``harmonization_mse``: mean squared error over all pixels and channels.
 - ``fmse``: squared error summed over the pixels of ``region_mask`` and all channels, divided
-  by 3 × (pixels in the region). In HMH the altered region is the **background**: use
-  ``altered_region(alpha)`` (pixels with α < 1, where the adjusted background shows).
+  by 3 × (pixels in the region). In HMH that region is the altered side:
+  ``altered_region(alpha)`` (the **background**, pixels with α < 1, where the adjusted
+  background shows) or ``altered_region(alpha, "foreground")`` (the person, pixels with α > 0,
+  for shards built with ``--altered foreground``).
 - ``psnr``: 10·log10(255² / harmonization_mse); +inf for identical images.
 """
 from __future__ import annotations
@@ -192,9 +194,15 @@ def _to_255(x) -> np.ndarray:
     return _checked_255(x) if np.issubdtype(x.dtype, np.integer) else to_unit(x) * 255.0
 
 
-def altered_region(alpha) -> np.ndarray:
-    """HMH's altered region ``(H, W)`` bool: the background, every pixel with α < 1 (uint8 < 255)."""
-    return to_unit(alpha) < 1.0
+def altered_region(alpha, altered: str = "background") -> np.ndarray:
+    """HMH's altered region ``(H, W)`` bool, where I_d differs from I: the background, every
+    pixel with α < 1 (uint8 < 255), or with ``altered="foreground"`` the person, every pixel
+    with α > 0 (uint8 > 0)."""
+    if altered == "background":
+        return to_unit(alpha) < 1.0
+    if altered == "foreground":
+        return to_unit(alpha) > 0.0
+    raise ValueError(f"altered must be 'background' or 'foreground', got {altered!r}")
 
 
 def harmonization_mse(pred, gt) -> float:

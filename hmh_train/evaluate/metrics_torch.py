@@ -151,9 +151,15 @@ def _to_255(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float64) * (255.0 if x.dtype.is_floating_point else 1.0)
 
 
-def altered_region(alpha: torch.Tensor) -> torch.Tensor:
-    """HMH's altered (background) region: bool, α < 1; same shape as ``alpha``."""
-    return (alpha.to(torch.float64) / (1.0 if alpha.dtype.is_floating_point else 255.0)) < 1.0
+def altered_region(alpha: torch.Tensor, altered: str = "background") -> torch.Tensor:
+    """HMH's altered region, bool, same shape as ``alpha``: the background (α < 1) or, with
+    ``altered="foreground"``, the person (α > 0)."""
+    unit = alpha.to(torch.float64) / (1.0 if alpha.dtype.is_floating_point else 255.0)
+    if altered == "background":
+        return unit < 1.0
+    if altered == "foreground":
+        return unit > 0.0
+    raise ValueError(f"altered must be 'background' or 'foreground', got {altered!r}")
 
 
 def harmonization_mse(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,11 @@
 """Tables and files of ``hmh-train eval`` and ``hmh-train sweep`` (Markdown, CSV, JSON).
 
 The Markdown table follows the paper's Table 1: one row per run, matting MSE / SAD / Grad /
-Conn, then harmonization MSE / fMSE (altered = background region) / PSNR. A value a run cannot
-have (no matting net, no harmonization net) is shown as "–".
+Conn, then harmonization MSE / fMSE over the altered region / PSNR. The fMSE column says the
+region: "H-fMSE (bg)" (the background, the paper's setting) or "H-fMSE (fg)" (the person, for
+shards built with ``--altered foreground``), read from the metric keys ``*_fmse_bg`` /
+``*_fmse_fg`` that ``evaluate.run`` wrote. A value a run cannot have (no matting net, no
+harmonization net) is shown as "–".
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ COLUMNS = (
     ("grad", "Grad", "{:.3f}"),
     ("conn", "Conn", "{:.3f}"),
     ("{g}_mse", "H-MSE", "{:.2f}"),
-    ("{g}_fmse_bg", "H-fMSE (bg)", "{:.2f}"),
+    ("{g}_fmse_{r}", "H-fMSE ({r})", "{:.2f}"),
     ("{g}_psnr", "H-PSNR", "{:.2f}"),
 )
 
@@ -29,11 +32,20 @@ CAPTION = (
     "Matting over the trimap's unknown region{region} (trimaps from the true alpha, radius "
     "{radius} px): MSE as a fraction (not ×10³), SAD, Grad and Conn ÷ 1000 (Deep Image Matting "
     "definitions). Harmonization against the real image I on the 0–255 scale: H-MSE over all "
-    "pixels, H-fMSE over the altered region (the background, α < 1), H-PSNR in dB (peak 255); "
-    "input I_d with mask 1 − α of the true alpha (the altered background) unless the row says "
-    "'predicted α'. "
+    "pixels, H-fMSE over the altered region ({side}), H-PSNR in dB (peak 255); "
+    "input I_d with mask {mask}, α the true alpha, unless the row says 'predicted α'. "
     "{samples} samples of split '{split}'."
 )
+#: What the caption says of each side: (fMSE region, the harmonizer's mask).
+SIDE_CAPTIONS = {"bg": ("the background, α < 1", "1 − α (the altered background)"),
+                 "fg": ("the person, α > 0; shards built with --altered foreground",
+                        "α (the altered person)")}
+
+
+def side_tag(summaries: dict) -> str:
+    """"fg" when the runs' fMSE was measured over the person (keys ``*_fmse_fg``), else "bg"."""
+    keys = (k for summary in summaries.values() for k in summary)
+    return "fg" if any(k.endswith("_fmse_fg") for k in keys) else "bg"
 
 
 def fmt(value, pattern: str) -> str:
@@ -42,22 +54,27 @@ def fmt(value, pattern: str) -> str:
     return pattern.format(value)
 
 
+def columns(tag: str) -> list[tuple[str, str, str]]:
+    """COLUMNS with the side filled in: (summary key pattern, title, format)."""
+    return [(key.replace("{r}", tag), title.format(r=tag), pattern) for key, title, pattern in COLUMNS]
+
+
 def table_rows(summaries: dict) -> list[tuple[str, dict]]:
     """(label, {column title: value or None}) rows: each run, its end-to-end row, identity."""
-    rows = []
+    rows, tag = [], side_tag(summaries)
     for label, summary in summaries.items():
-        rows.append((label, _values(summary, "harm")))
+        rows.append((label, _values(summary, "harm", tag)))
         if "e2e_mse" in summary:
-            rows.append((f"{label} · predicted α", _values(summary, "e2e", matting=False)))
+            rows.append((f"{label} · predicted α", _values(summary, "e2e", tag, matting=False)))
     first = next(iter(summaries.values()), {})
     if "identity_mse" in first:
-        rows.append(("identity (I_d, no harmonization)", _values(first, "identity", matting=False)))
+        rows.append(("identity (I_d, no harmonization)", _values(first, "identity", tag, matting=False)))
     return rows
 
 
-def _values(summary: dict, group: str, matting: bool = True) -> dict:
+def _values(summary: dict, group: str, tag: str, matting: bool = True) -> dict:
     out = {}
-    for raw_key, title, _ in COLUMNS:
+    for raw_key, title, _ in columns(tag):
         harmonization = "{g}" in raw_key
         out[title] = summary.get(raw_key.format(g=group)) if (matting or harmonization) else None
     return out
@@ -83,31 +100,34 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 def table1_markdown(summaries: dict, settings: dict, extra: dict | None = None) -> str:
     """Paper-Table-1-style Markdown: caption + table; ``extra`` = {label: {col: text}} columns
     put before the metrics (the sweep's grid values)."""
-    rows = table_rows(summaries)
+    rows, tag = table_rows(summaries), side_tag(summaries)
     extra_cols = list(dict.fromkeys(c for cols in (extra or {}).values() for c in cols))
-    headers = ["run"] + extra_cols + [title for _, title, _ in COLUMNS]
+    headers = ["run"] + extra_cols + [title for _, title, _ in columns(tag)]
     body = []
     for label, values in rows:
         own = (extra or {}).get(label, {})
         body.append([label] + [str(own.get(c, "")) for c in extra_cols]
-                    + [fmt(values[title], pattern) for _, title, pattern in COLUMNS])
+                    + [fmt(values[title], pattern) for _, title, pattern in columns(tag)])
     samples = next(iter(summaries.values()), {}).get("samples", 0)
     region = " (here: all pixels)" if settings.get("region") == "all" else ""
+    side, mask = SIDE_CAPTIONS[tag]
     caption = CAPTION.format(region=region, radius=settings.get("trimap_radius", "?"),
-                             samples=samples, split=settings.get("split", "?"))
+                             samples=samples, split=settings.get("split", "?"), side=side,
+                             mask=mask)
     return caption + "\n\n" + markdown_table(headers, body)
 
 
 def write_table_csv(path: str, summaries: dict, extra: dict | None = None) -> None:
-    rows = table_rows(summaries)
+    rows, tag = table_rows(summaries), side_tag(summaries)
     extra_cols = list(dict.fromkeys(c for cols in (extra or {}).values() for c in cols))
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run"] + extra_cols + [key.format(g="h") for key, _, _ in COLUMNS])
+        writer.writerow(["run"] + extra_cols + [key.format(g="h") for key, _, _ in columns(tag)])
         for label, values in rows:
             own = (extra or {}).get(label, {})
             writer.writerow([label] + [own.get(c, "") for c in extra_cols]
-                            + ["" if values[t] is None else repr(float(values[t])) for _, t, _ in COLUMNS])
+                            + ["" if values[t] is None else repr(float(values[t]))
+                               for _, t, _ in columns(tag)])
 
 
 def write_samples_csv(path: str, rows: list[dict]) -> None:

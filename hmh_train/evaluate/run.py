@@ -8,12 +8,18 @@ For every test sample (fixed order, no randomness):
   pasted; MSE, SAD, Grad, Conn (``hmh_train.evaluate.metrics``, float A_r, uint8 A) over the unknown
   region (``region="unknown"``) or the whole image (``region="all"``).
 - **Harmonization** (when it has a harmonization net): input the stored disharmonious
-  composite I_d with the mask 1 − A of the altered background (``forward.region_mask``, the
-  **true** alpha), so runs with and without a matting net are compared on the same input;
-  output I_h vs the real image I: MSE, fMSE over the altered region (the **background**,
-  α < 1), PSNR. With both nets, the same metrics are also reported end to end, fed exactly as
-  ``steps.joint_step`` feeds the U-Net: input A_r·I + (1 − A_r)·I_d with mask 1 − A_r.
+  composite I_d with the mask of the side the shards alter (``forward.region_mask`` of the
+  **true** alpha: 1 − A for an altered background, A for an altered foreground), so runs with
+  and without a matting net are compared on the same input; output I_h vs the real image I:
+  MSE, fMSE over the altered region (``metrics.altered_region``: the **background**, α < 1,
+  key ``fmse_bg``; or the **person**, α > 0, key ``fmse_fg``), PSNR. With both nets, the same
+  metrics are also reported end to end, fed exactly as ``steps.joint_step`` feeds the U-Net
+  (``forward.altered_input``: A_r·I + (1 − A_r)·I_d with mask 1 − A_r, or A_r·I_d +
+  (1 − A_r)·I with mask A_r).
 - **Identity baseline**: I_d itself vs I, i.e. what doing nothing scores.
+
+A checkpoint whose harmonizer was trained on the other side is refused with one line unless
+``allow_other_side`` (``train.checkpoint.check_side``); the released DoveNet file has no side.
 
 Outputs in ``out``: ``samples.csv`` (one row per run and sample), ``summary.json`` (means per
 run and the settings) and ``table.md`` (+ ``table.csv``), laid out like the paper's Table 1.
@@ -33,13 +39,14 @@ import torch
 
 from hmh_train.evaluate import metrics as M
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
-from hmh_train.nets.forward import region_mask
+from hmh_train.nets.forward import altered_input, region_mask
 from hmh_train.train.distributed import pick_device
-from hmh_train.infer.ops import composite, harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
+from hmh_train.infer.ops import harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
 
 MATTING_KEYS = ("alpha_mse", "sad", "grad", "conn")
-HARM_KEYS = ("mse", "fmse_bg", "psnr")
 GROUPS = ("harm", "e2e", "identity")  # I_h with true α, I_h with predicted α, I_d as is
+#: Short name of each altered side in metric keys and table titles (fmse_bg, "H-fMSE (fg)").
+SIDE_TAGS = {"background": "bg", "foreground": "fg"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class EvalConfig:
     device: str = "auto"
     trimap_radius: int = EVAL_TRIMAP_RADIUS
     limit: int | None = None        # first N samples only (quick looks)
+    allow_other_side: bool = False  # evaluate a harmonizer trained on the other side anyway
     progress: bool = True
 
 
@@ -83,25 +91,27 @@ def default_out(cfg: EvalConfig) -> str:
     return os.path.join(where, f"eval-{cfg.split}")
 
 
-def _harm_metrics(pred: np.ndarray, real: np.ndarray, region: np.ndarray) -> dict:
-    return {"mse": M.harmonization_mse(pred, real), "fmse_bg": M.fmse(pred, real, region),
+def _harm_metrics(pred: np.ndarray, real: np.ndarray, region: np.ndarray, tag: str) -> dict:
+    return {"mse": M.harmonization_mse(pred, real), f"fmse_{tag}": M.fmse(pred, real, region),
             "psnr": M.psnr(pred, real)}
 
 
 def sample_rows(batch_np: dict, alpha_r, harmonized, e2e) -> list[dict]:
-    """Per-sample metric dicts of one batch (numpy inputs, see ``_batch_numpy``)."""
-    rows = []
+    """Per-sample metric dicts of one batch (numpy inputs, see ``evaluate_batch``); fMSE over
+    ``metrics.altered_region`` of the true alpha and ``batch_np["altered"]``."""
+    rows, side = [], batch_np["altered"]
+    tag = SIDE_TAGS[side]
     for i, sample_id in enumerate(batch_np["id"]):
         real, alpha, trimap = batch_np["I"][i], batch_np["A"][i], batch_np["trimap"][i]
-        background = M.altered_region(alpha)
+        altered = M.altered_region(alpha, side)
         row = {"id": sample_id, "unknown_pixels": int((trimap == 128).sum()),
-               "background_pixels": int(background.sum())}
+               f"{side}_pixels": int(altered.sum())}
         if alpha_r is not None:
             row.update(zip(MATTING_KEYS, (fn(alpha_r[i], alpha, trimap, batch_np["region"]) for fn in
                                           (M.mse, M.sad, M.gradient_error, M.connectivity_error))))
         for group, images in (("harm", harmonized), ("e2e", e2e), ("identity", batch_np["I_d"])):
             if images is not None:
-                row.update({f"{group}_{k}": v for k, v in _harm_metrics(images[i], real, background).items()})
+                row.update({f"{group}_{k}": v for k, v in _harm_metrics(images[i], real, altered, tag).items()})
         rows.append(row)
     return rows
 
@@ -111,8 +121,10 @@ def _hwc(x: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate_batch(nets, raw: dict, device, radius: int, region: str) -> list[dict]:
-    """Metrics of one uint8 loader batch for the networks present in ``nets``."""
+def evaluate_batch(nets, raw: dict, device, radius: int, region: str,
+                   altered: str = "background") -> list[dict]:
+    """Metrics of one uint8 loader batch for the networks present in ``nets``; ``altered``:
+    the side the shards alter (the harmonizer's mask and the fMSE region)."""
     image = raw["I"].to(device).float() / 255.0
     alpha = raw["A"].to(device).float() / 255.0
     disharmonious = raw["I_d"].to(device).float() / 255.0
@@ -121,13 +133,14 @@ def evaluate_batch(nets, raw: dict, device, radius: int, region: str) -> list[di
     if nets.matting is not None:
         alpha_r = predict_alpha_any_size(nets.matting, image, trimap)
     if nets.harmonization is not None:
-        harmonized = _hwc(harmonize_any_size(nets.harmonization, disharmonious, region_mask(alpha)))
-        if alpha_r is not None:  # as trained: A_r·I + (1 − A_r)·I_d, mask 1 − A_r
-            e2e_input = composite(image, alpha_r, disharmonious)
-            e2e = _hwc(harmonize_any_size(nets.harmonization, e2e_input, region_mask(alpha_r)))
+        harmonized = _hwc(harmonize_any_size(nets.harmonization, disharmonious,
+                                             region_mask(alpha, altered)))
+        if alpha_r is not None:  # as trained: I_d inside the region of A_r to adjust, I outside
+            e2e_input, e2e_mask = altered_input(alpha_r, image, disharmonious, altered)
+            e2e = _hwc(harmonize_any_size(nets.harmonization, e2e_input, e2e_mask))
     batch_np = {"id": list(raw["id"]), "I": raw["I"].permute(0, 2, 3, 1).numpy(),
                 "A": raw["A"][:, 0].numpy(), "I_d": raw["I_d"].permute(0, 2, 3, 1).numpy(),
-                "trimap": trimap_to_uint8(trimap[:, 0]), "region": region}
+                "trimap": trimap_to_uint8(trimap[:, 0]), "region": region, "altered": altered}
     alpha_np = None if alpha_r is None else alpha_r[:, 0].double().cpu().numpy()
     return sample_rows(batch_np, alpha_np, harmonized, e2e)
 
@@ -137,13 +150,15 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
     ``log`` gets the line(s) saying what was loaded from ``path``."""
     from tqdm import tqdm
 
-    from hmh_train.train.checkpoint import load_nets
-
+    from hmh_train.data.shards import altered_side
     from hmh_train.evaluate.pair_eval import pair_rows
+    from hmh_train.train.checkpoint import check_side, load_nets
 
     device = pick_device(cfg.device)
-    nets, _ = load_nets(path, device=device, log=log)
-    pairs = getattr(dataset, "kind", "hmh") == "harmonization"
+    nets, config = load_nets(path, device=device, log=log)
+    side = altered_side(dataset)
+    check_side(path, config, nets, cfg.shards, side, cfg.allow_other_side)
+    pairs = side is None
     if pairs and nets.harmonization is None:
         raise ValueError(f"{path}: the checkpoint holds no harmonization net, and "
                          f"{cfg.shards} holds harmonization pairs (no alpha to score matting on)")
@@ -158,7 +173,7 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
     try:
         for raw in tqdm(loader, desc=f"eval {label}", unit="batch", disable=not cfg.progress):
             rows.extend(pair_rows(nets, raw, device) if pairs else
-                        evaluate_batch(nets, raw, device, cfg.trimap_radius, cfg.region))
+                        evaluate_batch(nets, raw, device, cfg.trimap_radius, cfg.region, side))
     finally:
         torch.backends.cudnn.deterministic = previous
     for row in rows:
@@ -211,5 +226,6 @@ def evaluate(cfg: EvalConfig) -> dict:
         written = write_pair_outputs(out, by_run, settings, dataset.size)
         return {"out": out, "runs": summaries, "table": written["table"],
                 "results": written["results"], "loaded": loaded}
+    settings["altered"] = dataset.altered  # the harmonizer's mask and the fMSE region
     table = write_outputs(out, all_rows, summaries, settings)
     return {"out": out, "runs": summaries, "table": table, "loaded": loaded}

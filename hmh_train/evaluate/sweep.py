@@ -121,6 +121,8 @@ def _recorded_difference(run: str, train_cfg, cfg: SweepConfig, finished: bool) 
     saved = config_dict(load_config(train_cfg.mode, os.path.join(run, "config.yaml")))
     now = config_dict(train_cfg)
     skip = NEUTRAL_KEYS | (frozenset() if finished else LENGTH_KEYS)
+    if now.get("altered") is None:  # read from the shards by training (compared as shards)
+        skip = skip | {"altered"}
     for key in sorted(now):
         same = _same_path if key == "shards" else (lambda a, b: a == b)
         if key not in skip and not same(saved.get(key), now[key]):

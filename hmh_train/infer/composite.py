@@ -52,6 +52,8 @@ class CompositeConfig:
     seed: int = 0
     band: int = infer.MASK_BAND
     harmonize_size: int = infer.HARMONIZE_SIDE   # 0 = full resolution
+    harmonize: str | None = None       # side adjusted: background | foreground; None = the
+                                       # checkpoint's trained side (background without a record)
     device: str = "auto"
     progress: bool = True
 
@@ -133,19 +135,23 @@ def guide_from_files(image_shape, trimap=None, alpha=None, mask=None, band=infer
 
 
 def compose_arrays(nets, image: np.ndarray, background: np.ndarray, kind: str, guide: np.ndarray,
-                   device, harmonize_size: int = infer.HARMONIZE_SIDE) -> dict:
-    """uint8 arrays {"alpha", "composite", "harmonized" (or None)} for one portrait."""
+                   device, harmonize_size: int = infer.HARMONIZE_SIDE,
+                   altered: str = "background") -> dict:
+    """uint8 arrays {"alpha", "composite", "harmonized" (or None)} for one portrait; the
+    harmonizer adjusts the ``altered`` side ("background": the new scene, "foreground": the
+    person)."""
     h, w = image.shape[:2]
     bg = infer.fit_background(background, h, w)
     image_t, bg_t = infer.to_tensor(image, device), infer.to_tensor(bg, device)
     side = harmonize_size or None
     if kind == "alpha":
-        result = infer.compose(nets, image_t, bg_t, alpha=infer.to_tensor(guide, device), harmonize_side=side)
+        result = infer.compose(nets, image_t, bg_t, alpha=infer.to_tensor(guide, device),
+                               harmonize_side=side, altered=altered)
     else:
         if nets.matting is None:
             raise CompositeError("the checkpoint has no matting network; give --alpha instead")
         result = infer.compose(nets, image_t, bg_t, trimap=infer.trimap_to_unit(guide).to(device),
-                               harmonize_side=side)
+                               harmonize_side=side, altered=altered)
     return {k: None if v is None else infer.to_uint8(v) for k, v in result.items()}
 
 
@@ -167,6 +173,7 @@ def composite_one(cfg: CompositeConfig, nets, device) -> dict:
     image = read_rgb(cfg.image)
     kind, guide = guide_from_files(image.shape, cfg.trimap, cfg.alpha, cfg.mask, cfg.band)
     background = read_rgb(cfg.background)
-    arrays = compose_arrays(nets, image, background, kind, guide, device, cfg.harmonize_size)
+    arrays = compose_arrays(nets, image, background, kind, guide, device, cfg.harmonize_size,
+                            cfg.harmonize or "background")
     write_result(arrays, image, cfg.out, cfg.figure)
     return {"out": cfg.out, "figure": cfg.figure, "harmonized": arrays["harmonized"] is not None}

@@ -138,7 +138,8 @@ def composite_folder(cfg, nets, device) -> dict:
                 kind, guide = guide_from_files(image.shape, same_stem(cfg.trimaps, stem),
                                                same_stem(cfg.alphas, stem), same_stem(cfg.masks, stem), cfg.band)
                 bg_id, background = pool[background_index(cfg.seed, stem, len(pool))]
-                arrays = compose_arrays(nets, image, background, kind, guide, device, cfg.harmonize_size)
+                arrays = compose_arrays(nets, image, background, kind, guide, device,
+                                        cfg.harmonize_size, cfg.harmonize or "background")
                 figure = os.path.join(cfg.out, "figures", f"{stem}.jpg") if cfg.figures else None
                 write_result(arrays, image, os.path.join(cfg.out, f"{stem}.png"), figure)
                 chosen.append((stem, bg_id))

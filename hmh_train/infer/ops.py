@@ -118,7 +118,8 @@ def predict_alpha_any_size(matting_net, image: torch.Tensor, trimap: torch.Tenso
 def harmonize_any_size(harmonization_net, composite01: torch.Tensor, mask01: torch.Tensor,
                        work_side: int | None = None) -> torch.Tensor:
     """I_h ``(B,3,H,W)`` in [0, 1] for any H, W; ``mask01`` ``(B,1,H,W)`` marks the region to
-    adjust (``forward.region_mask(alpha)``: the background in HMH).
+    adjust (``forward.region_mask(alpha, altered)``: 1 − alpha for the background, alpha for
+    the person).
 
     The U-Net runs at ``work_side``×``work_side`` (rounded to a multiple of 2**num_downs), or
     with ``work_side`` None at H×W rounded to such multiples; its change (I_h − composite at
@@ -139,13 +140,16 @@ def harmonize_any_size(harmonization_net, composite01: torch.Tensor, mask01: tor
 
 
 def compose(nets, image: torch.Tensor, background: torch.Tensor, trimap: torch.Tensor | None = None,
-            alpha: torch.Tensor | None = None, harmonize_side: int | None = HARMONIZE_SIDE) -> dict:
+            alpha: torch.Tensor | None = None, harmonize_side: int | None = HARMONIZE_SIDE,
+            altered: str = "background") -> dict:
     """The paper's test phase for one batch: {"alpha", "composite", "harmonized"} tensors.
 
     ``alpha`` given → used as is; else ``trimap`` and ``nets.matting`` predict A_r.
     ``harmonized`` is None when ``nets.harmonization`` is None; the U-Net runs at
     ``harmonize_side`` (see ``harmonize_any_size``; None = full resolution) with the mask
-    ``region_mask(alpha)`` = 1 − alpha (the new background is the region adjusted).
+    ``region_mask(alpha, altered)``: 1 − alpha for "background" (the new scene is adjusted to
+    the person, the paper's setting) or alpha for "foreground" (the person is adjusted to the
+    scene, the paper's Fig. 6 variant).
     """
     from hmh_train.nets.forward import region_mask
 
@@ -156,7 +160,8 @@ def compose(nets, image: torch.Tensor, background: torch.Tensor, trimap: torch.T
     plain = composite(image, alpha, background)
     harmonized = None
     if getattr(nets, "harmonization", None) is not None:
-        harmonized = harmonize_any_size(nets.harmonization, plain, region_mask(alpha), harmonize_side)
+        harmonized = harmonize_any_size(nets.harmonization, plain, region_mask(alpha, altered),
+                                        harmonize_side)
     return {"alpha": alpha, "composite": plain, "harmonized": harmonized}
 
 

@@ -1,6 +1,7 @@
 """Forward passes shared by training, evaluation and inference: the ``Nets`` container, the
 wrapper-stripping ``unwrap``, IndexNet's input normalisation (``predict_alpha``), the U-Net's
-(``harmonize``) and the one mask convention of every harmonizer input (``region_mask``).
+(``harmonize``) and the one mask convention of every harmonizer input (``region_mask``,
+``harmonization_mask``, ``altered_input``).
 
 Images are float ``(B,3,H,W)`` RGB in [0, 1]; alpha ``(B,1,H,W)`` in [0, 1]; trimap
 ``(B,1,H,W)`` in {0, 0.5, 1}. IndexNet sees ImageNet-normalised RGB + trimap; the U-Net and the
@@ -8,8 +9,11 @@ critic see [−1, 1].
 
 **Mask convention.** The harmonizer's mask input marks the region whose colours are adjusted
 (DoveNet's meaning: 1 on the pasted foreground of iHarmony4). In HMH the altered region is the
-background, so the mask is 1 − A (``region_mask(alpha)``); a DoveNet checkpoint therefore works
-unchanged as the initialisation of ``harmonization``/``joint`` and as a baseline on HMH.
+background by default, so the mask is 1 − A (``region_mask(alpha)``); shards built with
+``--altered foreground`` (the paper's Fig. 6 variant) alter the person, and the mask is A
+(``region_mask(alpha, "foreground")``). A DoveNet checkpoint therefore works unchanged, on either
+side, as the initialisation of ``harmonization``/``joint`` and as a baseline. Every choice of
+side goes through ``region_mask``.
 """
 from __future__ import annotations
 
@@ -105,8 +109,21 @@ def harmonization_mask(batch):
     """The U-Net's mask input ``(B,1,H,W)`` for a ``data.augment.Batch``: the region to adjust.
 
     Harmonization-pair shards (iHarmony4) carry it: ``batch.mask`` (1 on the changed region)
-    is used as stored. HMH batches derive it from the alpha with ``region_mask`` (1 − A, the
-    altered background). The one place that chooses the mask for training, validation and
-    previews.
+    is used as stored. HMH batches derive it from the alpha and the side their shards alter
+    (``batch.altered``) with ``region_mask``: 1 − A for an altered background, A for an altered
+    foreground. The one place that chooses the mask for training, validation and previews.
     """
-    return batch.mask if batch.mask is not None else region_mask(batch.alpha)
+    return batch.mask if batch.mask is not None else region_mask(batch.alpha, batch.altered)
+
+
+def altered_input(alpha, image, disharmonious, altered: str = "background"):
+    """``(U-Net input, mask)`` for a *predicted* matte (the joint model, its previews and the
+    end-to-end evaluation): the altered pixels I_d inside the region to adjust, the real ones
+    I outside it, ``mask·I_d + (1 − mask)·I`` with ``mask = region_mask(alpha, altered)``.
+
+    Background altered: A_r·I + (1 − A_r)·I_d with mask 1 − A_r (the paper's joint model);
+    foreground altered: A_r·I_d + (1 − A_r)·I with mask A_r. ``alpha`` ``(B,1,H,W)`` in [0, 1];
+    images ``(B,3,H,W)`` RGB in [0, 1]; float tensors out, same shapes.
+    """
+    mask = region_mask(alpha, altered)
+    return mask * disharmonious + (1 - mask) * image, mask

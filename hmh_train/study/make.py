@@ -3,7 +3,9 @@ picture of each, and write a blinded study folder (``hmh_train.study.folder``).
 
 Methods: ``I_d`` (the unharmonized composite from the shards, the reference), optionally ``I``
 (the real photograph, ``--include-real``), one per ``--ckpt`` (its harmonization net on I_d
-with the true alpha, as ``hmh-train eval`` feeds it) and one per sub-folder of ``--images``
+with the true alpha and the mask of the side the shards alter, as ``hmh-train eval`` feeds it;
+a harmonizer trained on the other side is refused unless ``--allow-other-side``) and one per
+sub-folder of ``--images``
 (ready-made outputs of other methods, ``<sample id>.png|jpg|…``, same size as the shards).
 Every picture is written as an RGB PNG under an opaque item id, so neither the file name, the
 format nor the URL tells a rater which method made it.
@@ -43,6 +45,7 @@ class MakeConfig:
     batch_size: int = 8
     device: str = "auto"
     overwrite: bool = False
+    allow_other_side: bool = False  # render a harmonizer trained on the other side anyway
     progress: bool = True
 
 
@@ -76,13 +79,14 @@ def read_samples(dataset, indices) -> dict:
 
 def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> np.ndarray:
     """uint8 (N,H,W,3) RGB: the harmonization net of ``path`` on every sample's I_d."""
-    from hmh_train.train.checkpoint import load_nets
+    from hmh_train.train.checkpoint import check_side, load_nets
     from hmh_train.train.distributed import pick_device
 
     device = pick_device(cfg.device)
-    nets, _ = load_nets(path, device=device)
+    nets, config = load_nets(path, device=device)
     if nets.harmonization is None:
         raise F.StudyError(f"{path}: the checkpoint holds no harmonization net")
+    check_side(path, config, nets, cfg.shards, samples["altered"], cfg.allow_other_side)
     out = []
     with torch.no_grad():
         for start in range(0, len(samples["id"]), cfg.batch_size):

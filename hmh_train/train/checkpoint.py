@@ -6,7 +6,8 @@ A checkpoint is one ``torch.save`` dict (``notes/TRAIN_API.md``): ``format`` =
 network's ``.arch`` (width; IndexNet head; U-Net num_downs and norm)}, ``net_config`` {width,
 num_downs} (the run's settings), ``optimizers``, ``schedulers``, ``step``, ``epoch``,
 ``batch_in_epoch`` (loader position), ``rng`` (python, numpy, torch, cuda, augment generator),
-``config`` (resolved TrainConfig dict), ``best`` (best validation loss so far). Everything is
+``config`` (resolved TrainConfig dict, including ``altered``: the side of the shards the run
+trained on, see ``trained_side``), ``best`` (best validation loss so far). Everything is
 stored as tensors, numbers, strings, lists and dicts so it loads with
 ``torch.load(weights_only=True)``. Version 1 checkpoints (written before the networks became
 the published IndexNet and DoveNet U-Net) are refused: their weights do not fit.
@@ -263,3 +264,29 @@ def load_nets(run_or_ckpt, device="cpu", which: str = "best", log=None):
         if log is not None:
             log(report.summary())
     return nets, config
+
+
+def trained_side(config: dict) -> str | None:
+    """The side a checkpoint's harmonizer was trained to adjust, from ``load_nets``' config:
+    our runs record it as ``altered`` ("background" or "foreground"; None when trained on
+    harmonization pairs, whose mask can mark either side); our runs from before the record
+    were trained with the background mask ("background"); the released files (a ``layout``
+    entry) record none (None: DoveNet takes a mask of any region)."""
+    if "layout" in config:
+        return None
+    return config.get("altered", "background")
+
+
+def check_side(path: str, config: dict, nets, shards: str, shards_side: str | None,
+               allow_other: bool = False) -> None:
+    """CheckpointError (one line) when the harmonizer of ``path`` was trained on one side and
+    ``shards`` alter the other, unless ``allow_other`` (``--allow-other-side``). Nothing to
+    check without a harmonization net, without a recorded side, or for shards without a side
+    (harmonization pairs: ``shards_side`` None)."""
+    trained = trained_side(config)
+    if (allow_other or nets.harmonization is None or trained is None or shards_side is None
+            or trained == shards_side):
+        return
+    raise CheckpointError(f"{path}: its harmonizer was trained on {trained}-altered shards, but "
+                          f"{shards} alter the {shards_side}; pass --allow-other-side to use it "
+                          "there anyway")

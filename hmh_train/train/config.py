@@ -16,6 +16,7 @@ from importlib import resources
 import yaml
 
 from hmh_builder.fsio import atomic_write_text
+from hmh_builder.schema import ALTERED_SIDES
 
 MODES = ("matting", "harmonization", "joint")
 GAN_LOSSES = ("paper", "hinge", "wgan-gp")
@@ -49,7 +50,9 @@ class TrainConfig:
     unet_norm: str = "batch"          # U-Net norm: batch (released DoveNet) | instance
     crop_min: float = 1.0             # random crop side fraction in [crop_min, 1], resized back
     flip: bool = True                 # random horizontal flip
-    online_adjust: bool = False       # redraw B_t and I_d on the device every step
+    online_adjust: bool = False       # redraw the altered side and I_d on the device every step
+    altered: str | None = None        # side the shards alter (read from them and recorded); set
+                                      # it to refuse shards of the other side
     gan_loss: str = "hinge"           # paper | hinge | wgan-gp
     lambda1: float = 0.02             # adversarial weight of the matting generator
     lambda2: float = 0.01             # adversarial weight of the harmonization generator
@@ -117,6 +120,8 @@ def _validate(cfg: TrainConfig) -> None:
                           f"got {cfg.matting_head!r}")
     if cfg.unet_norm not in UNET_NORMS:
         raise ConfigError(f"unet_norm must be one of {', '.join(UNET_NORMS)}, got {cfg.unet_norm!r}")
+    if cfg.altered is not None and cfg.altered not in ALTERED_SIDES:
+        raise ConfigError(f"altered must be one of {', '.join(ALTERED_SIDES)}, got {cfg.altered!r}")
     positive = ("batch_size", "epochs", "log_every", "ckpt_every", "image_every", "width", "num_downs")
     for key in positive:
         if getattr(cfg, key) <= 0:

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -141,6 +141,27 @@ def check_shard_kind(cfg: TrainConfig, kind: str) -> None:
                             "--online-adjust needs HMH shards; drop it")
 
 
+def resolve_side(cfg: TrainConfig, train_set, val_set=None) -> TrainConfig:
+    """``cfg`` with ``altered`` = the side the shards alter (recorded in config.yaml and every
+    checkpoint; the harmonizer's mask follows it). Harmonization pairs carry their own mask:
+    ``altered`` stays None. TrainingError (one line) when the config names the other side (a
+    resumed run on other shards, or ``--set altered=...``) or the test split alters another."""
+    if train_set.kind == schema.KIND_PAIRS:
+        if cfg.altered is not None:
+            raise TrainingError(f"{cfg.shards} holds harmonization pairs, whose stored mask marks "
+                                f"the region to adjust; altered={cfg.altered} does not apply: drop it")
+        return cfg
+    side = train_set.altered
+    if val_set is not None and val_set.altered != side:
+        raise TrainingError(f"{cfg.shards}: the train shards alter the {side}, the test shards "
+                            f"the {val_set.altered}")
+    if cfg.altered not in (None, side):
+        raise TrainingError(f"{cfg.shards}: the shards alter the {side}, but this run is set to "
+                            f"altered={cfg.altered} (its config.yaml or --set); train on shards "
+                            f"built with hmh-build --altered {cfg.altered}, or drop the setting")
+    return replace(cfg, altered=side)
+
+
 def _loaders(cfg: TrainConfig, runtime):
     train_set = ShardDataset(cfg.shards, "train")
     check_shard_kind(cfg, train_set.kind)
@@ -237,6 +258,7 @@ def train(cfg: TrainConfig, explicit=None) -> dict:
 
 def _train(cfg, runtime, steps) -> dict:
     loader, val_loader = _loaders(cfg, runtime)
+    cfg = resolve_side(cfg, loader.dataset, val_loader.dataset if val_loader is not None else None)
     check_image_size(cfg, loader.dataset.size)
     saved = ckpt_io.load(ckpt_io.resolve_path(cfg.resume, "last")) if cfg.resume else None
     nets = build_nets(cfg, runtime, saved)
@@ -286,7 +308,7 @@ def _loop(cfg, runtime, loader, nets, optims, schedulers, generator, state, logg
         loader.sampler.set_epoch(state.epoch, state.batch_in_epoch * cfg.batch_size)
         for raw in _batches(loader, stop):
             batch = make_batch(raw, runtime.device, generator, True, crop_min=cfg.crop_min,
-                               flip=cfg.flip, online=cfg.online_adjust)
+                               flip=cfg.flip, online=cfg.online_adjust, altered=cfg.altered)
             last = step_fn(nets, optims, batch, scfg)
             _check_finite(state, last, runtime)
             _accumulate(state, last)

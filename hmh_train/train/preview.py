@@ -30,15 +30,15 @@ def evaluating(nets):
 
 def _forward(plain: dict, batch):
     """(A_r, I_c, I_h) of one batch; None for what the available networks cannot produce."""
-    from hmh_train.nets.forward import harmonization_mask, harmonize, predict_alpha, region_mask
+    from hmh_train.nets.forward import altered_input, harmonization_mask, harmonize, predict_alpha
 
     alpha_r = composite = harmonized = None
     mask, harmonization_input = harmonization_mask(batch), batch.disharmonious
     if "matting" in plain:  # as steps.joint_step: I_c with B, U-Net input with I_d, both via A_r
         alpha_r = predict_alpha(plain["matting"], batch.image, batch.trimap)
         composite = alpha_r * batch.image + (1 - alpha_r) * batch.background
-        mask = region_mask(alpha_r)
-        harmonization_input = alpha_r * batch.image + (1 - alpha_r) * batch.disharmonious
+        harmonization_input, mask = altered_input(alpha_r, batch.image, batch.disharmonious,
+                                                  batch.altered)
     if "harmonization" in plain:
         harmonized = harmonize(plain["harmonization"], harmonization_input, mask)
     return alpha_r, composite, harmonized
@@ -69,7 +69,7 @@ def validation_loss(nets, loader, device, cfg) -> float:
         for index, raw in enumerate(loader):
             if index >= cfg.val_batches:
                 break
-            batch = make_batch(raw, device, train=False)
+            batch = make_batch(raw, device, train=False, altered=cfg.altered)
             alpha_r, _, harmonized = _forward(plain, batch)
             loss = 0.0
             if alpha_r is not None:

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from hmh_train.data.augment import Batch
-from hmh_train.nets.forward import (Nets, harmonization_mask, harmonize, predict_alpha, region_mask,
-                                    to_pm1, unwrap)
+from hmh_train.nets.forward import (Nets, altered_input, harmonization_mask, harmonize,
+                                    predict_alpha, to_pm1, unwrap)
 from hmh_train.train.losses import (GAN_KINDS, alpha_l1_unknown, composite, discriminator_loss,
                               generator_adversarial_loss, gradient_penalty, harmonization_l1,
                               matting_loss)
@@ -112,8 +112,8 @@ def matting_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) 
 
 def harmonization_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) -> dict:
     """U-Net alone: input I_d with ``harmonization_mask(batch)`` (the region to adjust: HMH
-    1 − A, the altered background; harmonization pairs: the stored mask), loss
-    weight·‖I_h − I‖₁."""
+    1 − A for an altered background, A for an altered foreground; harmonization pairs: the
+    stored mask), loss weight·‖I_h − I‖₁."""
     _require(nets, optims, ["harmonization"], "harmonization_step")
     nets.harmonization.train()
     with _autocast(cfg, batch.image.device):
@@ -178,14 +178,20 @@ class Fakes:
 
 def generate(nets: Nets, batch: Batch, cfg: StepConfig) -> Fakes:
     """A_r = IndexNet(I, T); I_c = A_r·I + (1 − A_r)·B (differentiable in A_r); I_h = U-Net of
-    (A_r·I + (1 − A_r)·I_d, mask 1 − A_r) with A_r detached, so ℓ_Gh trains only the U-Net."""
+    ``altered_input(A_r, I, I_d, batch.altered)`` with A_r detached, so ℓ_Gh trains only the
+    U-Net.
+
+    I_c tests the matte on either side: the real person on the real background through A_r.
+    The U-Net's input takes the altered pixels inside the region to adjust and the real ones
+    outside it, both through A_r: background altered (the paper) A_r·I + (1 − A_r)·I_d with
+    mask 1 − A_r; foreground altered A_r·I_d + (1 − A_r)·I with mask A_r.
+    """
     with _autocast(cfg, batch.image.device):
         raw = predict_alpha(nets.matting, batch.image, batch.trimap, raw=True)
         a_r = raw.clamp(0, 1)
         fake_c = composite(a_r, batch.image, batch.background)
-        a_fixed = a_r.detach()
-        fake_h = harmonize(nets.harmonization,
-                           composite(a_fixed, batch.image, batch.disharmonious), region_mask(a_fixed))
+        x, mask = altered_input(a_r.detach(), batch.image, batch.disharmonious, batch.altered)
+        fake_h = harmonize(nets.harmonization, x, mask)
     return Fakes(raw, a_r, fake_c, fake_h)
 
 
