@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from hmh_builder import imageio
 from hmh_builder.build import resume
-from hmh_builder.build.sample import SampleError, make_sample, params_json, resize, validate
+from hmh_builder.build.sample import (SampleError, check_sizes, make_sample, params_json, resize,
+                                      validate)
 from hmh_builder.build.sources import failure
 from hmh_builder.build.writer import ShardWriter
 
@@ -35,6 +36,7 @@ class ShardContext:
     store_b_t: bool
     config_hash: str
     builder_version: str
+    max_pixels: int
 
 
 class FaultError(OSError):
@@ -62,7 +64,7 @@ def _target_stats(ctx: ShardContext, sample) -> tuple:
     for target_id, rel in sample.targets:
         path = os.path.join(ctx.src, rel)
         try:
-            target = imageio.decode_image(path)
+            target = imageio.decode_image(path, ctx.max_pixels, imageio.READ_FORMATS)
             # Statistics at the output size, as B's own are when it is transferred.
             return target_id, lab_mean_std(target if ctx.native else resize(target, ctx.size))
         except imageio.DecodeError:
@@ -73,14 +75,27 @@ def _target_stats(ctx: ShardContext, sample) -> tuple:
                                  f"{', '.join(t for t, _ in sample.targets)} could be decoded")
 
 
+def _decode_pair(ctx: ShardContext, sample) -> tuple:
+    """(image RGB (H, W, 3), matte (H, W)) uint8. Both headers are read first, so a pair whose
+    sizes differ, a file above ``ctx.max_pixels`` or one neither JPEG nor PNG fails before
+    anything is decoded."""
+    image_path, matte_path = (os.path.join(ctx.src, rel) for rel in (sample.image, sample.alpha))
+    try:
+        limits = ctx.max_pixels, imageio.READ_FORMATS
+        image_header = imageio.read_header(image_path, None, imageio.READ_FORMATS)
+        matte_header = imageio.read_header(matte_path, None, imageio.READ_FORMATS)
+        check_sizes((image_header.height, image_header.width),
+                    (matte_header.height, matte_header.width), sample.image, sample.alpha)
+        imageio.check_header(image_path, image_header, *limits)
+        return (imageio.decode_image(image_path, *limits),
+                imageio.decode_matte(matte_path, sample.layout, *limits))
+    except OSError as exc:
+        raise _fault(exc, image_path, "read") from None
+
+
 def _one_sample(ctx: ShardContext, sample) -> tuple:
     """(transform, params JSON, arrays) of one planned sample; raises Decode/Sample/FaultError."""
-    try:
-        image, alpha = imageio.decode_pair(ctx.src, sample.image, sample.alpha, sample.layout)
-    except imageio.DecodeError:
-        raise
-    except OSError as exc:
-        raise _fault(exc, os.path.join(ctx.src, sample.image), "read") from None
+    image, alpha = _decode_pair(ctx, sample)
     validate(image, alpha, sample.image, sample.alpha, ctx.size, ctx.native)
     target, stats = (None, None)
     if sample.choice.transform == "reinhard":
