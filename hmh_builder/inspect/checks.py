@@ -6,6 +6,7 @@ Two folder kinds are known: ``"hmh"`` (an HMH build or release, FORMAT.md) and
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -190,10 +191,20 @@ def manifest_problems(out_dir, manifest, kind, facts, digests, recomputed, probl
     recorded_hash = config_hash_of(manifest)
     config = {k: v for k, v in config_of(manifest).items() if k != "config_hash"}
     if config and recorded_hash != schema.config_hash(config):
-        mp(f"config_hash {recorded_hash} does not match the recorded config "
-           f"({schema.config_hash(config)}); the config was edited")
+        if recorded_hash == _hash_with_source(config):
+            mp(f"config_hash {recorded_hash} was made by an older hmh-build (it hashed the "
+               "source path too); rebuild with --overwrite, then package again")
+        else:
+            mp(f"config_hash {recorded_hash} does not match the recorded config "
+               f"({schema.config_hash(config)}); the config was edited")
     problems += _split_rule_problems(manifest, kind, facts, digests, problem)
     return problems
+
+
+def _hash_with_source(config: dict) -> str:
+    """The config hash of builds before the source path was left out of it."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _failure_problems(out_dir, counts, problem) -> list:
