@@ -153,7 +153,8 @@ def check_header(path: str, header: Header, max_pixels: int | None = DEFAULT_MAX
                                 "are read (convert it to PNG, or JPEG for photos)")
     if max_pixels is not None and header.pixels > max_pixels:
         raise DecodeError(path, f"is {header.width}×{header.height} = {header.pixels:,} pixels, above "
-                                f"the --max-pixels limit of {max_pixels:,}; it was not decoded")
+                                f"the limit of {max_pixels:,} (hmh-build --max-pixels); it was not "
+                                "decoded")
 
 
 def read_header(path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,

@@ -8,8 +8,8 @@ Two layouts are recognised under SRC:
 
 Image files in formats the builder does not read (``.webp``, ``.bmp``, ``.tif``, …;
 ``imageio.OTHER_IMAGE_EXTENSIONS``) are paired like the others and then fail to decode, naming
-their format. Anything else under SRC (e.g. a ``_truth/`` folder) is ignored. Symlinked folders are followed
-(each real folder is walked once); names starting with "." are skipped. A file without its partner,
+their format. Anything else under SRC (e.g. a ``_truth/`` folder) is ignored. Symlinked folders
+are followed (each real folder is walked once); names starting with "." are skipped. A file without its partner,
 or a second file with an id already seen, becomes a failure record with stage ``"pair"``.
 """
 from __future__ import annotations
