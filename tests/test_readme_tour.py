@@ -3,9 +3,10 @@
 Every fenced shell block of README.md preceded by an HTML comment starting with ``tour``
 (``<!-- tour -->``, or ``<!-- tour: any note -->``) belongs to the tour. Its commands run
 exactly as printed (comments and ``\\`` continuations included, each in its own ``bash -e -o
-pipefail``), in document order, in one temporary copy of the checkout, through the installed
-console scripts (``hmh-build``, ``hmh-train``: real processes). Each must exit 0 without a
-traceback. Later commands see what earlier ones wrote (``shards``, ``runs/demo``).
+pipefail``), in document order, in one temporary copy of the checkout (the files git would
+commit), through the installed console scripts (``hmh-build``, ``hmh-train``: real
+processes). Each must exit 0 without a traceback. Later commands see what earlier ones wrote
+(``shards``, ``runs/demo``).
 
 To add a command to the tour: put it in a marked block (or mark a new block below the others
 that uses their outputs). Size it for a CPU (tiny widths, few steps, 64×64 shards) and say so in
@@ -69,7 +70,25 @@ def test_the_readme_tour_covers_build_to_composite_in_order():
     assert positions == sorted(positions), commands
 
 
+def _checkout_files() -> list[str] | None:
+    """Tracked and untracked-but-not-ignored files (git), or None without git."""
+    try:
+        listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others",
+                                 "--exclude-standard"], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return [f for f in listed.stdout.decode().split("\0") if f] if listed.returncode == 0 else None
+
+
 def _copy_checkout(dest: Path) -> None:
+    """Copy what git would commit (without git: every top-level entry but NOT_COPIED)."""
+    files = _checkout_files()
+    if files is not None:
+        for rel in files:
+            if (ROOT / rel).is_file():
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / rel, dest / rel)
+        return
     for entry in sorted(ROOT.iterdir()):
         if entry.name in NOT_COPIED or entry.name.endswith(".egg-info"):
             continue
