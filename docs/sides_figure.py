@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 EXAMPLE = ROOT / "examples" / "kaggle_mini"
-PORTRAIT = "1803151818-00000002"
+PORTRAIT = "1803301154-00000002"
 CAST = (1.25, 0.95, 0.65)  # per-channel gain of the new scene (RGB): a warm, orange light
 PANEL = (150, 200)         # width, height of each panel in the figure
 
@@ -82,8 +82,8 @@ def main(out: Path = ROOT / "docs" / "sides.png", steps: int = 400) -> None:
         tmp = Path(tmp)
         runs = {side: _train(tmp, side, steps) for side in ("background", "foreground")}
         _scene(tmp / "scene.png")
-        image = EXAMPLE / "clip_img" / "1803151818" / "clip_00000000" / f"{PORTRAIT}.jpg"
-        matte = EXAMPLE / "matting" / "1803151818" / "matting_00000000" / f"{PORTRAIT}.png"
+        image = EXAMPLE / "clip_img" / "1803301154" / "clip_00000000" / f"{PORTRAIT}.jpg"
+        matte = EXAMPLE / "matting" / "1803301154" / "matting_00000000" / f"{PORTRAIT}.png"
         results = {}
         for side, run in runs.items():  # each run's default side: the one it was trained on
             _run(train, ["composite", "--ckpt", run, "--image", image, "--alpha", matte,

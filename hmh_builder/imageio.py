@@ -7,13 +7,42 @@ Two kinds of errors, kept apart on purpose:
   and the build goes on; rerunning will not change it.
 - ``OSError``: the file cannot be *read* (permission denied, vanished, I/O error). That is a
   fault of the environment: the shard is not written and a rerun retries it.
+
+Every decode reads the file's header first (:func:`read_header`: a few hundred bytes, no
+pixels) and refuses, without decoding, a file whose header claims more than ``max_pixels``
+pixels (so a 1.5 MB PNG announcing 20000×20000 cannot make a worker allocate gigabytes) or,
+when ``formats`` is given (the builder passes READ_FORMATS), a file of another format, naming it.
 """
 from __future__ import annotations
 
+import io
 import os
+import warnings
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+#: Default pixel limit of a decoded image or matte (``hmh-build --max-pixels``): 50 MP, 100×
+#: an AISegment portrait (600×800) and above a 48 MP phone photo; decoding one takes ~150 MB
+#: per copy.
+DEFAULT_MAX_PIXELS = 50_000_000
+#: The only formats the builder decodes (``formats=READ_FORMATS``).
+READ_FORMATS = ("JPEG", "PNG")
+#: Extensions of image files the builder does not read; source discovery lists them so that
+#: they become ``decode`` failures naming their format instead of being skipped.
+OTHER_IMAGE_EXTENSIONS = (".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif", ".heic", ".heif",
+                          ".avif", ".jp2", ".j2k", ".jxl", ".ppm", ".pgm", ".pbm", ".pnm",
+                          ".tga", ".exr", ".hdr", ".psd", ".ico")
+#: (offset, leading bytes, name) of formats Pillow does not identify, only to name them.
+_OTHER_SIGNATURES = ((4, b"ftyphei", "HEIF"), (4, b"ftypmif1", "HEIF"), (4, b"ftypavif", "AVIF"),
+                     (0, b"\xff\n", "JPEG XL"), (4, b"JXL ", "JPEG XL"),
+                     (0, b"v/1\x01", "OpenEXR"), (0, b"#?RADIANCE", "Radiance HDR"))
+#: Pillow's format names that read better spelled out.
+_FORMAT_NAMES = {"WEBP": "WebP", "JPEG2000": "JPEG 2000", "MPO": "JPEG"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: JPEG start-of-frame markers (they carry the size): C0–CF except DHT, JPG, DAC.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 class DecodeError(ValueError):
@@ -23,6 +52,124 @@ class DecodeError(ValueError):
         super().__init__(f"{path} {reason}")
         self.path = path
         self.reason = reason  # without the path, e.g. "is empty (0 bytes)"
+
+
+@dataclass(frozen=True)
+class Header:
+    """What an image file's header says: ``format`` ("JPEG", "PNG"), ``width``, ``height``."""
+
+    format: str
+    width: int
+    height: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def _png_header(path: str, handle) -> Header:
+    chunk = handle.read(16)  # length, "IHDR", width, height
+    if len(chunk) < 16 or chunk[4:8] != b"IHDR":
+        raise DecodeError(path, "is a truncated or corrupt PNG (no IHDR header chunk)")
+    return Header("PNG", int.from_bytes(chunk[8:12], "big"), int.from_bytes(chunk[12:16], "big"))
+
+
+def _jpeg_header(path: str, handle) -> Header:
+    """Walk the JPEG's marker segments (seeking past their payloads) to its frame header."""
+    truncated = "is a truncated JPEG (it ends before its frame header)"
+    while True:
+        byte = handle.read(1)
+        if byte != b"\xff":
+            raise DecodeError(path, truncated if not byte else
+                              "is a corrupt JPEG (garbage where a marker belongs)")
+        marker = handle.read(1)
+        while marker == b"\xff":  # fill bytes may precede a marker
+            marker = handle.read(1)
+        if not marker:
+            raise DecodeError(path, truncated)
+        code = marker[0]
+        if code in (0x01, 0xD8) or 0xD0 <= code <= 0xD7:
+            continue  # markers without a payload
+        if code in (0xD9, 0xDA):
+            raise DecodeError(path, "is a corrupt JPEG (no frame header before its image data)")
+        length = handle.read(2)
+        if len(length) < 2:
+            raise DecodeError(path, truncated)
+        if code in _SOF_MARKERS:
+            frame = handle.read(5)  # precision, height, width
+            if len(frame) < 5:
+                raise DecodeError(path, truncated)
+            height, width = int.from_bytes(frame[1:3], "big"), int.from_bytes(frame[3:5], "big")
+            if not height or not width:
+                raise DecodeError(path, f"is a JPEG whose frame header gives a {width}×{height} "
+                                        "size (a later DNL marker is not supported)")
+            return Header("JPEG", width, height)
+        handle.seek(max(int.from_bytes(length, "big") - 2, 0), io.SEEK_CUR)
+
+
+def _other_header(path: str, handle) -> Header:
+    """Format and size of a non-JPEG/PNG image by Pillow, which reads only the header."""
+    from PIL import Image
+
+    handle.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(handle) as image:
+                name = _FORMAT_NAMES.get(image.format, image.format)
+                return Header(name, *image.size)
+    except Image.DecompressionBombError:
+        raise DecodeError(path, f"has a header claiming more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f}"
+                                " MP; it was not decoded") from None
+    except (ValueError, SyntaxError, EOFError, IndexError, Image.UnidentifiedImageError):
+        pass  # UnidentifiedImageError is an OSError, but the file *was* read: bad content
+    handle.seek(0)
+    lead = handle.read(16)
+    for offset, signature, name in _OTHER_SIGNATURES:
+        if lead[offset:offset + len(signature)] == signature:
+            raise DecodeError(path, f"is in {name} format, which cannot be read here (convert it "
+                                    "to PNG or JPEG)")
+    raise DecodeError(path, "is not a readable JPEG or PNG image (corrupt, or not an image)")
+
+
+def _header(path: str, handle) -> Header:
+    lead = handle.read(8)
+    if not lead:
+        raise DecodeError(path, "is empty (0 bytes)")
+    if lead == _PNG_SIGNATURE:
+        return _png_header(path, handle)
+    if lead[:3] == b"\xff\xd8\xff":
+        handle.seek(2)
+        return _jpeg_header(path, handle)
+    return _other_header(path, handle)
+
+
+def check_header(path: str, header: Header, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 formats: tuple | None = None) -> None:
+    """DecodeError when ``header`` claims more than ``max_pixels`` pixels (None: no limit) or
+    its format is not one of ``formats`` (None: any format OpenCV decodes)."""
+    if formats is not None and header.format not in formats:
+        raise DecodeError(path, f"is in {header.format} format; only {' and '.join(formats)} images "
+                                "are read (convert it to PNG, or JPEG for photos)")
+    if max_pixels is not None and header.pixels > max_pixels:
+        raise DecodeError(path, f"is {header.width}×{header.height} = {header.pixels:,} pixels, above "
+                                f"the limit of {max_pixels:,} (hmh-build --max-pixels); it was not "
+                                "decoded")
+
+
+def read_header(path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                formats: tuple | None = None) -> Header:
+    """Format and size of an image file from its header alone (no pixels decoded): JPEG and
+    PNG parsed here, other formats by Pillow.
+
+    Raises DecodeError for a corrupt, truncated or unknown header, more than ``max_pixels``
+    pixels, or a format outside ``formats`` (see :func:`check_header`); OSError when the file
+    cannot be read.
+    """
+    with open(path, "rb") as handle:
+        header = _header(path, handle)
+    check_header(path, header, max_pixels, formats)
+    return header
 
 
 def read_bytes(path: str) -> bytes:
@@ -43,7 +190,8 @@ def _check_complete(path: str, data: bytes) -> None:
         raise DecodeError(path, "is a truncated PNG (it ends before its IEND chunk)")
 
 
-def _decode(path: str, data: bytes) -> np.ndarray:
+def _decode(path: str, data: bytes, max_pixels: int | None, formats: tuple | None) -> np.ndarray:
+    check_header(path, _header(path, io.BytesIO(data)), max_pixels, formats)
     _check_complete(path, data)
     try:
         array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -60,6 +208,13 @@ def _decode(path: str, data: bytes) -> np.ndarray:
     return array
 
 
+def _read_and_decode(path: str, max_pixels: int | None, formats: tuple | None) -> np.ndarray:
+    """Header first (a few bytes), then the whole file, then the pixels; the header is checked
+    again on the bytes read, in case the file changed in between."""
+    read_header(path, max_pixels, formats)
+    return _decode(path, read_bytes(path), max_pixels, formats)
+
+
 def to_rgb(array: np.ndarray) -> np.ndarray:
     """Decoded OpenCV array (gray, BGR or BGRA, uint8) → RGB uint8 (H, W, 3)."""
     if array.ndim == 2:
@@ -69,18 +224,23 @@ def to_rgb(array: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
 
 
-def decode_image(path: str) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3); any alpha channel is dropped."""
-    return to_rgb(_decode(path, read_bytes(path)))
+def decode_image(path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 formats: tuple | None = None) -> np.ndarray:
+    """Read an image file as uint8 RGB (H, W, 3); any alpha channel is dropped. The header is
+    checked first (:func:`check_header`): nothing above ``max_pixels`` pixels, and nothing
+    outside ``formats`` when given, is decoded."""
+    return to_rgb(_read_and_decode(path, max_pixels, formats))
 
 
-def decode_matte(path: str, layout: str) -> np.ndarray:
+def decode_matte(path: str, layout: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 formats: tuple | None = None) -> np.ndarray:
     """Read a matte as uint8 (H, W), 0 = background, 255 = foreground.
 
     ``layout="kaggle"``: the 4th channel of an RGBA PNG. ``layout="plain"``: a grayscale PNG
-    (an RGB PNG whose three channels are equal is accepted too).
+    (an RGB PNG whose three channels are equal is accepted too). Header first, as
+    :func:`decode_image`.
     """
-    array = _decode(path, read_bytes(path))
+    array = _read_and_decode(path, max_pixels, formats)
     if layout == "kaggle":
         if array.ndim != 3 or array.shape[2] != 4:
             channels = 1 if array.ndim == 2 else array.shape[2]
@@ -93,13 +253,6 @@ def decode_matte(path: str, layout: str) -> np.ndarray:
         return np.ascontiguousarray(array[:, :, 0])
     raise DecodeError(path, f"is a {array.shape[2]}-channel colour image; a plain-layout matte "
                             "must be a grayscale PNG")
-
-
-def decode_pair(src: str, image_rel: str, matte_rel: str, layout: str):
-    """(image RGB (H, W, 3), matte (H', W')) of one source pair, paths relative to ``src``."""
-    image = decode_image(os.path.join(src, image_rel))
-    matte = decode_matte(os.path.join(src, matte_rel), layout)
-    return image, matte
 
 
 def decode_as_imread(path: str, grayscale: bool = False) -> np.ndarray:

@@ -325,9 +325,16 @@ def file_sha256(path: str | os.PathLike, block_size: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+#: Config keys that say where a build ran, not what it holds: left out of the config hash, so
+#: a release can redact them (no local paths) and the hash still checks.
+UNHASHED_CONFIG_KEYS = ("source",)
+
+
 def config_hash(config: Mapping) -> str:
-    """Stable short hash (16 hex) of a JSON-serialisable config mapping (key order ignored)."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    """Stable short hash (16 hex) of a JSON-serialisable config mapping (key order ignored),
+    without the UNHASHED_CONFIG_KEYS (the source folder's path)."""
+    content = {k: v for k, v in config.items() if k not in UNHASHED_CONFIG_KEYS}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 

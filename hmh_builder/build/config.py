@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hmh_builder import schema
+from hmh_builder.imageio import DEFAULT_MAX_PIXELS
 from hmh_builder.kernels.adjust import DEFAULT_ADJUST, AdjustSettings
 from hmh_builder.kernels.background import BACKGROUND_METHODS
 
@@ -43,7 +44,7 @@ def _recipe_dir() -> Path:
 
 RECIPE_DIR = _recipe_dir()
 RECIPE_KEYS = ("size", "background", "background_resolution", "seed", "test_fraction",
-               "shard_size", "store_b_t", "adjust", "altered")
+               "shard_size", "store_b_t", "adjust", "altered", "max_pixels")
 
 
 class ConfigError(ValueError):
@@ -68,6 +69,8 @@ class BuildConfig:
         altered: the side the adjustment changes (schema.ALTERED_SIDES): "background"
             (the paper's main setting, I_d = A·I + (1−A)·B_t) or "foreground" (I_d =
             A·F_t + (1−A)·B, F_t the adjusted portrait; I_d = I where A = 0).
+        max_pixels: an image or matte whose header claims more pixels fails (stage "decode")
+            without being decoded.
     """
 
     source: str
@@ -80,6 +83,7 @@ class BuildConfig:
     store_b_t: bool = False
     adjust: AdjustSettings = field(default_factory=lambda: DEFAULT_ADJUST)
     altered: str = schema.DEFAULT_ALTERED
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self):
         if self.background_resolution == "auto":
@@ -151,6 +155,8 @@ def _validate(c: BuildConfig) -> None:
         raise ConfigError(f"test_fraction must be a number in [0, 1], got {c.test_fraction!r}")
     if not isinstance(c.shard_size, int) or isinstance(c.shard_size, bool) or c.shard_size < 0:
         raise ConfigError(f"shard_size must be an integer >= 1 (or auto), got {c.shard_size!r}")
+    if not isinstance(c.max_pixels, int) or isinstance(c.max_pixels, bool) or c.max_pixels < 1:
+        raise ConfigError(f"max_pixels must be an integer >= 1, got {c.max_pixels!r}")
     if not isinstance(c.store_b_t, bool):
         raise ConfigError(f"store_b_t must be true or false, got {c.store_b_t!r}")
     if c.altered not in schema.ALTERED_SIDES:
@@ -234,7 +240,7 @@ def resolve_config(source, recipe: str | None = None, **overrides) -> BuildConfi
             adjust = settings["adjust"]
             kwargs["adjust"] = adjust if isinstance(adjust, AdjustSettings) else AdjustSettings.from_dict(adjust)
         for key in ("background", "background_resolution", "seed", "test_fraction", "store_b_t",
-                    "altered"):
+                    "altered", "max_pixels"):
             if key in settings:
                 kwargs[key] = settings[key]
         return BuildConfig(**kwargs)

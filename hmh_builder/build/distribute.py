@@ -6,6 +6,7 @@ process or network boundaries. At most ``2 × workers`` tasks are in flight loca
 """
 from __future__ import annotations
 
+import gc
 from contextlib import contextmanager
 
 BACKENDS = ("local", "dask")
@@ -34,13 +35,20 @@ def _dask_client(scheduler: str):
         from dask.distributed import Client
     except ImportError:
         raise BackendError("--backend dask needs dask.distributed: pip install 'hmh-toolkit[cluster]'") from None
+    problem = None
     try:
         client = Client(scheduler, timeout="10s")
     except (OSError, TimeoutError) as exc:
-        raise BackendError(f"cannot reach the dask scheduler at {scheduler} ({exc})") from None
+        problem = f"cannot reach the dask scheduler at {scheduler} ({exc})"
     except ValueError as exc:  # e.g. "missing port number in address"
-        raise BackendError(f"{scheduler!r} is not a dask scheduler address ({exc}); "
-                           "use e.g. tcp://HOST:8786") from None
+        problem = f"{scheduler!r} is not a dask scheduler address ({exc}); use e.g. tcp://HOST:8786"
+    if problem is not None:
+        # A Client whose constructor failed can be left "connecting" with its event loop
+        # running, closed only by its __del__, which takes a lock that distributed shares
+        # between all loop runners: collected at a random later moment (say while a
+        # LocalCluster starts in this process) it deadlocks. Collect it now, outside any lock.
+        gc.collect()
+        raise BackendError(problem)
     try:
         yield client
     finally:

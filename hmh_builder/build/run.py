@@ -40,13 +40,15 @@ class BuildOutcome:
 
 
 def resolve_native_size(config: BuildConfig, pairs) -> BuildConfig:
-    """For ``--size native``: the size of the first (by id) image that decodes."""
+    """For ``--size native``: the size of the first (by id) image whose header is readable
+    (JPEG or PNG, within the pixel limit); nothing is decoded."""
     if config.size is not None:
         return config
     for pair in pairs:
         try:
-            height, width = imageio.decode_image(os.path.join(config.source, pair.image)).shape[:2]
-            return dataclasses.replace(config, size=(height, width))
+            header = imageio.read_header(os.path.join(config.source, pair.image),
+                                         config.max_pixels, imageio.READ_FORMATS)
+            return dataclasses.replace(config, size=(header.height, header.width))
         except (imageio.DecodeError, OSError):
             continue
     raise BuildError(f"{config.source}: no image could be decoded to learn the native size")
@@ -56,7 +58,8 @@ def _context(config: BuildConfig, out: str, native: bool) -> ShardContext:
     return ShardContext(src=config.source, out=out, size=tuple(config.size), native=native,
                         background=config.background, background_resolution=config.background_resolution,
                         store_b_t=config.store_b_t, config_hash=config.hash(),
-                        builder_version=config.to_dict()["builder_version"], altered=config.altered)
+                        builder_version=config.to_dict()["builder_version"], altered=config.altered,
+                        max_pixels=config.max_pixels)
 
 
 def _progress_thread(out: str, bar, base: list, stop: threading.Event):

@@ -69,6 +69,15 @@ def draw_choice(seed: int, sample_id: str, sorted_ids: list, settings: AdjustSet
     return Choice(name, params, tuple(targets))
 
 
+def check_sizes(image_hw: tuple, matte_hw: tuple, image_path: str, matte_path: str) -> None:
+    """SampleError("validate") unless the (H, W) of image and matte agree (from their headers
+    before decoding, or from the decoded arrays)."""
+    if tuple(matte_hw) != tuple(image_hw):
+        raise SampleError("validate", f"image {image_path} is {image_hw[1]}×{image_hw[0]} but its "
+                                      f"matte {matte_path} is {matte_hw[1]}×{matte_hw[0]}; they "
+                                      "must be the same size")
+
+
 def validate(image: np.ndarray, alpha: np.ndarray, image_path: str, matte_path: str,
              size: tuple | None = None, native: bool = False) -> None:
     """Raise SampleError("validate") when the pair cannot be used; one sentence naming files.
@@ -77,9 +86,7 @@ def validate(image: np.ndarray, alpha: np.ndarray, image_path: str, matte_path: 
     ``native`` the image has exactly ``size`` (H, W).
     """
     ih, iw = image.shape[:2]
-    if alpha.shape != (ih, iw):
-        raise SampleError("validate", f"image {image_path} is {iw}×{ih} but its matte {matte_path} is "
-                                      f"{alpha.shape[1]}×{alpha.shape[0]}; they must be the same size")
+    check_sizes((ih, iw), alpha.shape, image_path, matte_path)
     if not alpha.any():
         raise SampleError("validate", f"matte {matte_path} is zero everywhere (no person in it)")
     if (alpha == 255).all():

@@ -6,8 +6,10 @@ Two layouts are recognised under SRC:
   ``matting/<group>/matting_<n>/<id>.png`` (RGBA, the matte is the 4th channel).
 - **Plain**: ``image/<stem>.jpg|jpeg|png`` with ``alpha/<stem>.png`` (grayscale matte).
 
-Anything else under SRC (e.g. a ``_truth/`` folder) is ignored. Symlinked folders are followed
-(each real folder is walked once); names starting with "." are skipped. A file without its partner,
+Image files in formats the builder does not read (``.webp``, ``.bmp``, ``.tif``, …;
+``imageio.OTHER_IMAGE_EXTENSIONS``) are paired like the others and then fail to decode, naming
+their format. Anything else under SRC (e.g. a ``_truth/`` folder) is ignored. Symlinked folders
+are followed (each real folder is walked once); names starting with "." are skipped. A file without its partner,
 or a second file with an id already seen, becomes a failure record with stage ``"pair"``.
 """
 from __future__ import annotations
@@ -16,9 +18,13 @@ import os
 from dataclasses import dataclass
 
 from hmh_builder.fsio import SourceError, walk_files
+from hmh_builder.imageio import OTHER_IMAGE_EXTENSIONS
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 MATTE_EXTENSIONS = (".png",)
+#: What discovery lists: the readable extensions and those of other image formats.
+_IMAGE_FILES = IMAGE_EXTENSIONS + OTHER_IMAGE_EXTENSIONS
+_MATTE_FILES = MATTE_EXTENSIONS + OTHER_IMAGE_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,8 @@ def _pair_up(images: dict, mattes: dict, layout: str, describe) -> tuple[list[Pa
 
 def _discover_kaggle(src: str) -> tuple[list[Pair], list[dict]]:
     images, mattes, failures = {}, {}, []
-    for top, prefix, exts, into in (("clip_img", "clip", IMAGE_EXTENSIONS, images),
-                                    ("matting", "matting", MATTE_EXTENSIONS, mattes)):
+    for top, prefix, exts, into in (("clip_img", "clip", _IMAGE_FILES, images),
+                                    ("matting", "matting", _MATTE_FILES, mattes)):
         for rel in walk_files(src, top, exts):
             key = _kaggle_key(rel, top, prefix)
             if key is None:
@@ -95,7 +101,7 @@ def _discover_kaggle(src: str) -> tuple[list[Pair], list[dict]]:
 
 def _discover_plain(src: str) -> tuple[list[Pair], list[dict]]:
     images, mattes, failures = {}, {}, []
-    for top, exts, into in (("image", IMAGE_EXTENSIONS, images), ("alpha", MATTE_EXTENSIONS, mattes)):
+    for top, exts, into in (("image", _IMAGE_FILES, images), ("alpha", _MATTE_FILES, mattes)):
         for rel in walk_files(src, top, exts):
             key = (_stem(rel),)
             if key in into:

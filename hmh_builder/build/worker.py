@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from hmh_builder import imageio, schema
 from hmh_builder.build import resume
-from hmh_builder.build.sample import SampleError, make_sample, params_json, resize, validate
+from hmh_builder.build.sample import (SampleError, check_sizes, make_sample, params_json, resize,
+                                      validate)
 from hmh_builder.build.sources import failure
 from hmh_builder.build.writer import ShardWriter
 
@@ -35,6 +36,7 @@ class ShardContext:
     store_b_t: bool
     config_hash: str
     builder_version: str
+    max_pixels: int
     altered: str = schema.DEFAULT_ALTERED
 
 
@@ -68,16 +70,15 @@ def _decode_target(ctx: ShardContext, target) -> tuple:
 
     _, image_rel, alpha_rel, layout = target
     fit = (lambda array: array) if ctx.native else (lambda array: resize(array, ctx.size))
-    try:
-        if ctx.altered != "foreground":
-            return lab_mean_std(fit(imageio.decode_image(os.path.join(ctx.src, image_rel))))
-        image, matte = imageio.decode_pair(ctx.src, image_rel, alpha_rel, layout)
-    except imageio.DecodeError:
-        raise
-    except OSError as exc:
-        raise _fault(exc, os.path.join(ctx.src, image_rel), "read") from None
-    if matte.shape != image.shape[:2]:
-        raise ValueError(f"target {image_rel} and its matte differ in size")
+    if ctx.altered != "foreground":
+        path = os.path.join(ctx.src, image_rel)
+        try:
+            return lab_mean_std(fit(imageio.decode_image(path, ctx.max_pixels, imageio.READ_FORMATS)))
+        except imageio.DecodeError:
+            raise
+        except OSError as exc:
+            raise _fault(exc, path, "read") from None
+    image, matte = _decode_pair(ctx, image_rel, alpha_rel, layout)  # SampleError: sizes differ
     return lab_mean_std(fit(image), weights=fit(matte))  # ValueError: no person in the matte
 
 
@@ -92,7 +93,7 @@ def _target_stats(ctx: ShardContext, sample, cache: dict) -> tuple:
         if target_id not in cache:
             try:
                 cache[target_id] = _decode_target(ctx, target)
-            except (imageio.DecodeError, ValueError):
+            except (imageio.DecodeError, ValueError):  # SampleError is a ValueError
                 cache[target_id] = None
         if cache[target_id] is not None:
             return target_id, cache[target_id]
@@ -101,14 +102,28 @@ def _target_stats(ctx: ShardContext, sample, cache: dict) -> tuple:
                                  f"{', '.join(t[0] for t in sample.targets)} could be {usable}")
 
 
+def _decode_pair(ctx: ShardContext, image_rel: str, alpha_rel: str, layout: str) -> tuple:
+    """(image RGB (H, W, 3), matte (H, W)) uint8 of a source pair (paths relative to SRC).
+    Both headers are read first, so a pair whose sizes differ (SampleError "validate"), a file
+    above ``ctx.max_pixels`` or one neither JPEG nor PNG (DecodeError) fails before anything
+    is decoded; an I/O fault is a FaultError."""
+    image_path, matte_path = (os.path.join(ctx.src, rel) for rel in (image_rel, alpha_rel))
+    try:
+        limits = ctx.max_pixels, imageio.READ_FORMATS
+        image_header = imageio.read_header(image_path, None, imageio.READ_FORMATS)
+        matte_header = imageio.read_header(matte_path, None, imageio.READ_FORMATS)
+        check_sizes((image_header.height, image_header.width),
+                    (matte_header.height, matte_header.width), image_rel, alpha_rel)
+        imageio.check_header(image_path, image_header, *limits)
+        return (imageio.decode_image(image_path, *limits),
+                imageio.decode_matte(matte_path, layout, *limits))
+    except OSError as exc:
+        raise _fault(exc, image_path, "read") from None
+
+
 def _one_sample(ctx: ShardContext, sample, cache: dict) -> tuple:
     """(transform, params JSON, arrays) of one planned sample; raises Decode/Sample/FaultError."""
-    try:
-        image, alpha = imageio.decode_pair(ctx.src, sample.image, sample.alpha, sample.layout)
-    except imageio.DecodeError:
-        raise
-    except OSError as exc:
-        raise _fault(exc, os.path.join(ctx.src, sample.image), "read") from None
+    image, alpha = _decode_pair(ctx, sample.image, sample.alpha, sample.layout)
     validate(image, alpha, sample.image, sample.alpha, ctx.size, ctx.native)
     target, stats = (None, None)
     if sample.choice.transform == "reinhard":

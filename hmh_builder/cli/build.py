@@ -46,6 +46,10 @@ _OPTIONS = [
                  "where A = 0."),
     click.option("--store-b-t/--no-store-b-t", default=None,
                  help="Also store the adjusted background B_t in each shard [default: no]."),
+    click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+                 help="An image or matte whose header claims more pixels fails (stage decode) "
+                 "without being decoded, bounding each worker's memory [default: 50000000, "
+                 "50 MP; AISegment portraits are 0.48 MP]."),
     click.option("--max-failures", type=click.IntRange(min=0), default=None,
                  help="Exit 0 even when up to N inputs failed [default: any failure exits 3]."),
     click.option("--backend", type=click.Choice(("local", "dask")), default="local", show_default=True,
@@ -89,7 +93,8 @@ def run_cli(**kw) -> None:
         config = resolve_config(kw["src"], kw["recipe"], size=kw["size"], background=kw["background"],
                                 background_resolution=kw["background_resolution"], seed=kw["seed"],
                                 test_fraction=kw["test_fraction"], shard_size=kw["shard_size"],
-                                store_b_t=kw["store_b_t"], altered=kw["altered"])
+                                store_b_t=kw["store_b_t"], altered=kw["altered"],
+                                max_pixels=kw["max_pixels"])
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     progress = sys.stderr.isatty() if kw["progress"] is None else kw["progress"]

@@ -5,7 +5,8 @@ Output (documented in the schema module and the README):
 ``BG/backgrounds/backgrounds-NNNNN.h5`` holding ``image`` (N, H, W, 3) uint8 **RGB** and
 ``id`` (the source path relative to ``--src``, "/"-separated, with extension).
 
-Every image (any nesting; .jpg/.jpeg/.png, any case) is centre-cropped to the output aspect
+Every image (any nesting; .jpg/.jpeg/.png, any case; files of other image formats become
+"decode" failures naming the format) is centre-cropped to the output aspect
 ratio and resized to H×W with area interpolation (aspect kept, nothing distorted). Shards are
 written as ``*.h5.tmp`` and renamed into place; one task per shard (a shard index and a list
 of relative paths) returns only its manifest entry, digests and failures, so tasks run in
@@ -22,13 +23,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from hmh_builder import __version__, schema
-from hmh_builder.imageio import DecodeError, decode_image
+from hmh_builder.imageio import OTHER_IMAGE_EXTENSIONS, READ_FORMATS, DecodeError, decode_image
 from hmh_builder.build.sources import failure
 from hmh_builder.fsio import SourceError, walk_files
 from hmh_builder.build.writer import publish
 from hmh_builder.fsio import TMP_SUFFIX, atomic_write_text, remove_quietly
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
+#: Listed too, so that they become "decode" failures naming their format.
+_LISTED = EXTENSIONS + OTHER_IMAGE_EXTENSIONS
 
 
 class BackgroundError(ValueError):
@@ -55,7 +58,7 @@ def discover(src: str) -> list:
     portrait sources: symlinked folders are followed (a loop only once), hidden files skipped;
     an unlistable folder raises BackgroundError naming it."""
     try:
-        return walk_files(src, "", EXTENSIONS)
+        return walk_files(src, "", _LISTED)
     except SourceError as exc:
         raise BackgroundError(str(exc)) from None
 
@@ -94,9 +97,9 @@ def write_shard(out_dir: str, index: int, rels: list, config: dict, config_hash:
                 h5.attrs[key] = value
             for rel in rels:
                 try:
-                    image = decode_image(os.path.join(config["source"], rel))
+                    image = decode_image(os.path.join(config["source"], rel), formats=READ_FORMATS)
                 except DecodeError as exc:
-                    failures.append(failure(rel, rel, "decode", str(exc)))
+                    failures.append(failure(rel, rel, "decode", f"{rel} {exc.reason}"))
                     continue
                 image = fit_background(image, height, width)
                 h5[schema.BACKGROUND_IMAGE_DATASET][len(ids)] = image

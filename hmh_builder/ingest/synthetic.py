@@ -209,3 +209,17 @@ def write_plain_layout(root, n: int, seed: int = 0, height: int = 800, width: in
         _write(root / "alpha" / f"{stem}.png", alpha, ".png")
         stems.append(stem)
     return stems
+
+
+def write_backgrounds(root, n: int, seed: int = 0, height: int = 300, width: int = 400) -> list[str]:
+    """Write ``n`` seeded synthetic scenes (the portraits' kind of background, no person) as
+    ``root/scene-00001.jpg`` … (JPEG quality 95); returns the file names in order."""
+    root = Path(root)
+    names = []
+    for k in range(n):
+        scene = _background(np.random.default_rng([seed, k, 1]), height, width).round().astype(np.uint8)
+        name = f"scene-{k + 1:05d}.jpg"
+        _write(root / name, scene, ".jpg", (cv2.IMWRITE_JPEG_QUALITY, 95))
+        names.append(name)
+    return names
+

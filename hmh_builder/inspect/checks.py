@@ -7,6 +7,7 @@ layout) and ``"backgrounds"`` (``hmh-build backgrounds`` output, see the schema 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -236,8 +237,12 @@ def manifest_problems(out_dir, manifest, kind, facts, digests, recomputed, probl
     recorded_hash = config_hash_of(manifest)
     config = {k: v for k, v in config_of(manifest).items() if k != "config_hash"}
     if config and recorded_hash != schema.config_hash(config):
-        mp(f"config_hash {recorded_hash} does not match the recorded config "
-           f"({schema.config_hash(config)}); the config was edited")
+        if recorded_hash == _hash_with_source(config):
+            mp(f"config_hash {recorded_hash} was made by an older hmh-build (it hashed the "
+               "source path too); rebuild with --overwrite, then package again")
+        else:
+            mp(f"config_hash {recorded_hash} does not match the recorded config "
+               f"({schema.config_hash(config)}); the config was edited")
     problems += _split_rule_problems(manifest, kind, facts, digests, problem)
     if kind == schema.KIND_PAIRS:
         problems += _pair_count_problems(manifest, counts, facts, problem)
@@ -263,6 +268,12 @@ def _pair_count_problems(manifest, counts, facts, problem) -> list:
             problems.append(problem(fact["path"], f"holds the {fact['split']} split, but the "
                                     f"config reads only {', '.join(splits)}"))
     return problems
+
+
+def _hash_with_source(config: dict) -> str:
+    """The config hash of builds before the source path was left out of it."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _failure_problems(out_dir, counts, problem) -> list:

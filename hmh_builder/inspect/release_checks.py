@@ -1,12 +1,14 @@
 """Checks of a release folder behind :mod:`hmh_builder.inspect.verify`: every ``SHA256SUMS`` line,
-that every file is listed there, and the per-split HDF5 virtual files (schema, sources =
-the split's shards in path order, ids equal to the shards' ids).
+that every file is listed there, the per-split HDF5 virtual files (schema, sources =
+the split's shards in path order, ids equal to the shards' ids), and that no file carries a
+local path or host name (:mod:`hmh_builder.inspect.privacy`).
 """
 from __future__ import annotations
 
 import os
 
 from hmh_builder import schema
+from hmh_builder.inspect.privacy import leak_problems
 
 SUMS_FILE = "SHA256SUMS"
 
@@ -38,7 +40,8 @@ def release_problems(out_dir, manifest, problem, hashed=None, facts=None) -> lis
             rel = os.path.relpath(os.path.join(root, name), out_dir)
             if rel != SUMS_FILE and rel not in listed:
                 problems.append(problem(rel, f"is not listed in {SUMS_FILE}"))
-    return problems + _vds_problems(out_dir, manifest, problem, facts)
+    return (problems + _vds_problems(out_dir, manifest, problem, facts)
+            + leak_problems(out_dir, manifest, problem))
 
 
 def _vds_problems(out_dir, manifest, problem, facts) -> list:

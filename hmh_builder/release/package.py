@@ -1,7 +1,8 @@
 """``hmh-build package``: turn a verified build folder into a release folder.
 
 The release holds the shards (hard-linked where possible, else copied) under the same
-relative paths, ``manifest.json`` and ``failures.jsonl``, per split an HDF5 virtual file
+relative paths, ``manifest.json`` and ``failures.jsonl`` (with the build machine's source path
+and host name redacted: a release carries no local path), per split an HDF5 virtual file
 (``train.h5``, ``test.h5``) joining its shards with relative paths, ``preview.png``,
 ``README.md`` (dataset card), ``croissant.json`` (Croissant 1.1) and ``SHA256SUMS``.
 Everything is assembled in a hidden staging folder beside DIR and renamed into place at the
@@ -9,6 +10,7 @@ end, so DIR never holds a half-made release.
 """
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import os
@@ -21,6 +23,7 @@ import numpy as np
 from hmh_builder.release import card, card_pairs, croissant
 from hmh_builder import schema
 from hmh_builder.inspect.preview import write_preview
+from hmh_builder.inspect.privacy import REDACTED
 from hmh_builder.inspect.stats import metadata_stats
 from hmh_builder.inspect.verify import verify_build
 
@@ -86,10 +89,36 @@ def package_release(options: PackageOptions) -> dict:
     return summary
 
 
+def public_manifest(manifest: dict) -> dict:
+    """The manifest as released: ``config.source`` and ``run.host`` replaced by REDACTED (the
+    config hash leaves the source out, so it still checks); everything else unchanged."""
+    public = copy.deepcopy(manifest)
+    if isinstance(public.get("config"), dict) and "source" in public["config"]:
+        public["config"]["source"] = REDACTED
+    if isinstance(public.get("run"), dict) and "host" in public["run"]:
+        public["run"]["host"] = REDACTED
+    return public
+
+
+def public_failures(text: str, source: str | None) -> str:
+    """failures.jsonl as released: records are already relative to the source root; any
+    absolute source path left inside a string (e.g. in a reason) is made relative too."""
+    if not source or source in (REDACTED, "/"):
+        return text
+    lines = []
+    for line in text.splitlines():
+        if line.strip():
+            record = {k: (v.replace(source.rstrip("/") + "/", "").replace(source, ".")
+                          if isinstance(v, str) else v) for k, v in json.loads(line).items()}
+            lines.append(json.dumps(record, sort_keys=True) + "\n")
+    return "".join(lines)
+
+
 def _assemble(options: PackageOptions, staging: str) -> dict:
-    manifest = schema.load_manifest(options.out_dir)
+    built = schema.load_manifest(options.out_dir)
+    manifest = public_manifest(built)
     os.makedirs(staging)
-    linked = _place(options.out_dir, staging, manifest)
+    linked = _place(options.out_dir, staging, manifest, built["config"].get("source"))
     splits = [s for s in schema.SPLITS if any(e["split"] == s for e in manifest["shards"])]
     for split in splits:
         write_split_file(staging, manifest, split)
@@ -116,8 +145,9 @@ def _assemble(options: PackageOptions, staging: str) -> dict:
             "samples": meta["counts"]["total"], "content_digest": manifest["content_digest"]}
 
 
-def _place(out_dir: str, staging: str, manifest: dict) -> int:
-    """Hard-link (else copy) the shards and copy manifest/failures; returns links made."""
+def _place(out_dir: str, staging: str, manifest: dict, source: str | None) -> int:
+    """Hard-link (else copy) the shards, write the public manifest and failures; returns links
+    made."""
     linked = 0
     for entry in manifest["shards"]:
         source, dest = os.path.join(out_dir, entry["path"]), os.path.join(staging, entry["path"])
@@ -127,8 +157,9 @@ def _place(out_dir: str, staging: str, manifest: dict) -> int:
             linked += 1
         except OSError:
             shutil.copy2(source, dest)
-    for name in ("manifest.json", "failures.jsonl"):
-        shutil.copy2(os.path.join(out_dir, name), os.path.join(staging, name))
+    _write_text(staging, "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    with open(os.path.join(out_dir, "failures.jsonl"), encoding="utf-8") as handle:
+        _write_text(staging, "failures.jsonl", public_failures(handle.read(), source))
     return linked
 
 

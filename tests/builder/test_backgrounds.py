@@ -130,3 +130,17 @@ def test_symlinked_folder_is_followed_and_partial_failure_exits_3(scenes, tmp_pa
     assert manifest["counts"]["written"] == 7 and manifest["counts"]["failed"] == 1
     assert all(line.startswith("elsewhere/") for line in
                [json.loads(x)["path"] for x in (out / "failures.jsonl").read_text().splitlines()])
+
+
+def test_scenes_in_other_formats_are_decode_failures_naming_the_format(tmp_path):
+    src = tmp_path / "scenes"
+    src.mkdir()
+    image = np.random.default_rng(1).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    for name in ("ok.jpg", "s.webp", "t.bmp"):
+        cv2.imwrite(str(src / name), image)
+    result = _build(src, tmp_path / "bg")
+    assert result.exit_code == 3, result.output
+    failures = [json.loads(line) for line in (tmp_path / "bg" / "failures.jsonl").read_text().splitlines()]
+    assert [(f["path"], f["stage"]) for f in failures] == [("s.webp", "decode"), ("t.bmp", "decode")]
+    assert "s.webp is in WebP format" in failures[0]["reason"]
+    assert failures[1]["reason"].startswith("t.bmp is in BMP format")  # relative, like the id

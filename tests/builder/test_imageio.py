@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hmh_builder.imageio import DecodeError, decode_image, decode_matte
+from hmh_builder.imageio import DEFAULT_MAX_PIXELS, DecodeError, decode_image, decode_matte
 
 
 def _write(path, bgr, ext):
@@ -74,13 +74,17 @@ def _claims_size(data: bytes, height: int, width: int) -> bytes:
 
 
 def test_header_claiming_an_absurd_size_is_a_decode_error_not_a_crash(tmp_path):
-    """OpenCV raises cv2.error (instead of returning None) past its pixel limit; one corrupt
-    header must become this file's failure, not abort the whole build."""
+    """The pixel limit refuses it from the header; without a limit OpenCV raises cv2.error
+    (instead of returning None) past its own; either way one corrupt header must become this
+    file's failure, not abort the whole build."""
     path = tmp_path / "huge.jpg"
     path.write_bytes(_claims_size(_jpeg_bytes(), 65000, 65000))
-    with pytest.raises(DecodeError, match="cannot be decoded") as info:
-        decode_image(str(path))
-    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    for limit, message in ((DEFAULT_MAX_PIXELS, "65000×65000 = 4,225,000,000 pixels, above the "
+                                                "limit of 50,000,000"),
+                           (None, "cannot be decoded")):
+        with pytest.raises(DecodeError, match=message) as info:
+            decode_image(str(path), max_pixels=limit)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
 def test_png_with_bytes_after_iend_is_not_called_truncated(tmp_path):
@@ -91,3 +95,47 @@ def test_png_with_bytes_after_iend_is_not_called_truncated(tmp_path):
     path = _write(tmp_path / "m.png", bgra, ".png")
     path.write_bytes(path.read_bytes() + b"\0" * 100)
     assert decode_matte(str(path), "kaggle").tolist() == [[200] * 5] * 6
+
+
+def test_read_header_gives_format_and_size_without_decoding(tmp_path):
+    """JPEG (baseline and progressive with a 70 KB ICC segment before the frame header) and
+    PNG are parsed here; other formats are named by Pillow and refused when formats is given."""
+    from PIL import Image
+
+    from hmh_builder.imageio import READ_FORMATS, Header, read_header
+
+    rgb = np.random.default_rng(1).integers(0, 255, (37, 53, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "p.jpg", progressive=True, icc_profile=b"x" * 70000)
+    assert read_header(str(tmp_path / "p.jpg")) == Header("JPEG", 53, 37)
+    for ext in (".jpg", ".png", ".webp", ".bmp", ".tif"):
+        path = _write(tmp_path / f"i{ext}", rgb, ext)
+        assert (read_header(str(path)).width, read_header(str(path)).height) == (53, 37)
+    assert read_header(str(tmp_path / "i.png"), formats=READ_FORMATS).format == "PNG"
+    for ext, name in ((".webp", "WebP"), (".bmp", "BMP"), (".tif", "TIFF")):
+        with pytest.raises(DecodeError, match=f"is in {name} format; only JPEG and PNG"):
+            read_header(str(tmp_path / f"i{ext}"), formats=READ_FORMATS)
+        assert decode_image(str(tmp_path / f"i{ext}")).shape == (37, 53, 3)  # hmh-train reads them
+
+
+@pytest.mark.parametrize("cut, message", [(4, "truncated JPEG"), (30, "truncated JPEG")])
+def test_a_jpeg_cut_before_its_frame_header_is_named_truncated(tmp_path, cut, message):
+    from hmh_builder.imageio import read_header
+
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(_jpeg_bytes()[:cut])
+    with pytest.raises(DecodeError, match=message):
+        read_header(str(path))
+
+
+def test_pixel_limit_is_checked_on_the_header(tmp_path):
+    from tests.builder.test_hostile_inputs import claim_png_size
+
+    path = _write(tmp_path / "m.png", np.zeros((6, 5, 4), np.uint8), ".png")
+    path.write_bytes(claim_png_size(path.read_bytes(), 20000, 20000))
+    with pytest.raises(DecodeError, match="20000×20000 = 400,000,000 pixels, above the limit of "
+                                          "50,000,000"):
+        decode_matte(str(path), "kaggle")
+    assert decode_matte(str(_write(tmp_path / "ok.png", np.zeros((6, 5, 4), np.uint8), ".png")),
+                        "kaggle", max_pixels=30).shape == (6, 5)
+    with pytest.raises(DecodeError, match="5×6 = 30 pixels, above the limit of 29 "):
+        decode_matte(str(tmp_path / "ok.png"), "kaggle", max_pixels=29)

@@ -86,3 +86,16 @@ def test_kaggle_matte_rgb_modes(tmp_path, mode):
 def test_kaggle_bad_matte_mode(tmp_path):
     with pytest.raises(ValueError, match="matte_rgb"):
         write_kaggle_layout(tmp_path, 1, matte_rgb="grey")
+
+
+def test_write_backgrounds_is_seeded_and_person_free(tmp_path):
+    from hmh_builder.imageio import decode_image
+    from hmh_builder.ingest.synthetic import write_backgrounds
+
+    names = write_backgrounds(tmp_path / "a", 2, seed=0, height=40, width=30)
+    assert names == ["scene-00001.jpg", "scene-00002.jpg"]
+    write_backgrounds(tmp_path / "b", 2, seed=0, height=40, width=30)
+    first = decode_image(str(tmp_path / "a" / names[0]))
+    assert first.shape == (40, 30, 3)
+    assert (tmp_path / "a" / names[0]).read_bytes() == (tmp_path / "b" / names[0]).read_bytes()
+    assert not np.array_equal(first, decode_image(str(tmp_path / "a" / names[1])))
