@@ -1,6 +1,6 @@
 """Make docs/sides.png, the README's figure of the two directions of harmonization, from tiny
 CPU-trained runs on the example source. It shows the mechanism (which region each direction
-adjusts), not a quality: six portraits, a width-0.25 U-Net, a few hundred steps.
+adjusts), not a quality: ten training portraits, a width-0.25 U-Net, a few hundred steps.
 
     python docs/sides_figure.py [--steps 400]      # about 10 CPU-minutes on 2 shared cores
 
@@ -53,12 +53,13 @@ def _train(tmp: Path, side: str, steps: int) -> Path:
     return run
 
 
-def _scene(path: Path) -> None:
+def _scene(path: Path, height: int, width: int) -> None:
+    """A synthetic scene of the portrait's size (H, W) under a warm cast, written as PNG."""
     from PIL import Image
 
     from hmh_builder.ingest.synthetic import synthetic_portrait
 
-    _, _, background = synthetic_portrait(np.random.default_rng([7, 0]), 800, 600)
+    _, _, background = synthetic_portrait(np.random.default_rng([7, 0]), height, width)
     warm = np.clip(background.astype(np.float32) * np.array(CAST, np.float32), 0, 255)
     Image.fromarray(np.rint(warm).astype(np.uint8)).save(path)
 
@@ -81,9 +82,9 @@ def main(out: Path = ROOT / "docs" / "sides.png", steps: int = 400) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         runs = {side: _train(tmp, side, steps) for side in ("background", "foreground")}
-        _scene(tmp / "scene.png")
         image = EXAMPLE / "clip_img" / "1803301154" / "clip_00000000" / f"{PORTRAIT}.jpg"
         matte = EXAMPLE / "matting" / "1803301154" / "matting_00000000" / f"{PORTRAIT}.png"
+        _scene(tmp / "scene.png", *Image.open(image).size[::-1])
         results = {}
         for side, run in runs.items():  # each run's default side: the one it was trained on
             _run(train, ["composite", "--ckpt", run, "--image", image, "--alpha", matte,
