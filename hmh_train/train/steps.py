@@ -112,12 +112,13 @@ def matting_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) 
 
 def harmonization_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) -> dict:
     """U-Net alone: input I_d with ``harmonization_mask(batch)`` (the region to adjust: HMH
-    1 − A, the altered background; harmonization pairs: the stored mask), loss
-    weight·‖I_h − I‖₁."""
+    1 − A, the altered background; harmonization pairs: the stored mask), I_h in the output
+    form ``nets.harmonizer_output`` (``forward.harmonize``), loss weight·‖I_h − I‖₁."""
     _require(nets, optims, ["harmonization"], "harmonization_step")
     nets.harmonization.train()
     with _autocast(cfg, batch.image.device):
-        out = harmonize(nets.harmonization, batch.disharmonious, harmonization_mask(batch))
+        out = harmonize(nets.harmonization, batch.disharmonious, harmonization_mask(batch),
+                        nets.harmonizer_output)
     l_gh = harmonization_l1(out, batch.image)
     total = cfg.harmonization_l1_weight * l_gh
     optims.harmonization.zero_grad(set_to_none=True)
@@ -178,14 +179,16 @@ class Fakes:
 
 def generate(nets: Nets, batch: Batch, cfg: StepConfig) -> Fakes:
     """A_r = IndexNet(I, T); I_c = A_r·I + (1 − A_r)·B (differentiable in A_r); I_h = U-Net of
-    (A_r·I + (1 − A_r)·I_d, mask 1 − A_r) with A_r detached, so ℓ_Gh trains only the U-Net."""
+    (A_r·I + (1 − A_r)·I_d, mask 1 − A_r) with A_r detached, so ℓ_Gh trains only the U-Net, in
+    the output form ``nets.harmonizer_output`` (the critic's I_h fake is this same I_h)."""
     with _autocast(cfg, batch.image.device):
         raw = predict_alpha(nets.matting, batch.image, batch.trimap, raw=True)
         a_r = raw.clamp(0, 1)
         fake_c = composite(a_r, batch.image, batch.background)
         a_fixed = a_r.detach()
         fake_h = harmonize(nets.harmonization,
-                           composite(a_fixed, batch.image, batch.disharmonious), region_mask(a_fixed))
+                           composite(a_fixed, batch.image, batch.disharmonious), region_mask(a_fixed),
+                           nets.harmonizer_output)
     return Fakes(raw, a_r, fake_c, fake_h)
 
 
