@@ -6,6 +6,7 @@ import sys
 import click
 
 from hmh_train.infer.ops import HARMONIZE_SIDE, MASK_BAND
+from hmh_train.nets.forward import HARMONIZER_OUTPUTS
 
 FILE = click.Path(dir_okay=False)
 DIR = click.Path(file_okay=False)
@@ -39,6 +40,11 @@ DIR = click.Path(file_okay=False)
 @click.option("--harmonize-size", default=HARMONIZE_SIDE, show_default=True, type=click.IntRange(min=0),
               help="square side the harmonization net runs at (HMH's training size); its change is "
                    "resized and added to the full-resolution composite; 0 = full resolution")
+@click.option("--harmonizer-output", type=click.Choice(HARMONIZER_OUTPUTS), default=None,
+              help="how the harmonization net's output becomes the result: paper (its image as "
+                   "is), keep (its image over the new background, the person kept exactly, the "
+                   "alpha blending) or residual (a change added over the background) [default: "
+                   "the form its run trained with; paper for DoveNet's released file]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 def composite_command(**options):
@@ -69,6 +75,8 @@ def composite_command(**options):
         raise click.ClickException(str(exc).splitlines()[0]) from None
     for line in result.get("loaded", []):
         click.echo(line, err=True)
+    if "harmonizer_output" in result:
+        click.echo(f"harmonizer output: {result['harmonizer_output']}", err=True)
     if single:
         what = "harmonized composite" if result["harmonized"] else "plain composite (no harmonization net)"
         click.echo(f"wrote the {what} to {result['out']}" +

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS
+from hmh_train.nets.forward import HARMONIZER_OUTPUTS
 
 
 @click.command("eval")
@@ -29,8 +30,13 @@ from hmh_train.data.augment import EVAL_TRIMAP_RADIUS
               help="px the unknown band (0 < alpha < 1) is widened by; keep fixed to compare runs")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="evaluate only the first N samples (quick looks) [default: all]")
+@click.option("--harmonizer-output", type=click.Choice(HARMONIZER_OUTPUTS), default=None,
+              help="output form of every run's harmonizer: paper (its image), keep (its image over "
+                   "the altered region, the rest kept exactly) or residual (a change added there) "
+                   "[default: the form each run trained with; paper for DoveNet's released file]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
-def eval_command(ckpt, shards, split, region, out, compare, batch_size, device, trimap_radius, limit, progress):
+def eval_command(ckpt, shards, split, region, out, compare, batch_size, device, trimap_radius, limit,
+                 harmonizer_output, progress):
     """Paper Table 1 metrics (matting MSE/SAD/Grad/Conn; harmonization MSE/fMSE/PSNR, plus
     the do-nothing I_d baseline) of one or several runs on a split, in fixed order.
 
@@ -41,12 +47,14 @@ def eval_command(ckpt, shards, split, region, out, compare, batch_size, device, 
 
     cfg = EvalConfig(runs=(ckpt,) + tuple(compare), shards=shards, split=split, region=region,
                      out=out, batch_size=batch_size, device=device, trimap_radius=trimap_radius,
-                     limit=limit, progress=progress)
+                     limit=limit, harmonizer_output=harmonizer_output, progress=progress)
     try:
         result = evaluate(cfg)
     except (CheckpointError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     for line in result.get("loaded", []):
         click.echo(line, err=True)
+    for label, form in result.get("harmonizer_outputs", {}).items():
+        click.echo(f"{label}: harmonizer output {form}", err=True)
     click.echo(result["table"])
     click.echo(f"wrote {result['out']}/table.md, table.csv, samples.csv, summary.json")

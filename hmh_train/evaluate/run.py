@@ -15,6 +15,9 @@ For every test sample (fixed order, no randomness):
   ``steps.joint_step`` feeds the U-Net: input A_r·I + (1 − A_r)·I_d with mask 1 − A_r.
 - **Identity baseline**: I_d itself vs I, i.e. what doing nothing scores.
 
+The harmonizer runs in the output form its run trained with (``Nets.harmonizer_output``;
+``paper`` for DoveNet's released file), or ``EvalConfig.harmonizer_output`` for every run.
+
 Outputs in ``out``: ``samples.csv`` (one row per run and sample), ``summary.json`` (means per
 run and the settings) and ``table.md`` (+ ``table.csv``), laid out like the paper's Table 1.
 Means: plain averages over samples; PSNR averages the per-image dB values (iHarmony4's way).
@@ -33,7 +36,7 @@ import torch
 
 from hmh_train.evaluate import metrics as M
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
-from hmh_train.nets.forward import region_mask
+from hmh_train.nets.forward import check_output_form, region_mask
 from hmh_train.train.distributed import pick_device
 from hmh_train.infer.ops import composite, harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
 
@@ -55,6 +58,7 @@ class EvalConfig:
     device: str = "auto"
     trimap_radius: int = EVAL_TRIMAP_RADIUS
     limit: int | None = None        # first N samples only (quick looks)
+    harmonizer_output: str | None = None  # output form for every run; None = each run's own
     progress: bool = True
 
 
@@ -121,10 +125,13 @@ def evaluate_batch(nets, raw: dict, device, radius: int, region: str) -> list[di
     if nets.matting is not None:
         alpha_r = predict_alpha_any_size(nets.matting, image, trimap)
     if nets.harmonization is not None:
-        harmonized = _hwc(harmonize_any_size(nets.harmonization, disharmonious, region_mask(alpha)))
+        form = nets.harmonizer_output
+        harmonized = _hwc(harmonize_any_size(nets.harmonization, disharmonious, region_mask(alpha),
+                                             output=form))
         if alpha_r is not None:  # as trained: A_r·I + (1 − A_r)·I_d, mask 1 − A_r
             e2e_input = composite(image, alpha_r, disharmonious)
-            e2e = _hwc(harmonize_any_size(nets.harmonization, e2e_input, region_mask(alpha_r)))
+            e2e = _hwc(harmonize_any_size(nets.harmonization, e2e_input, region_mask(alpha_r),
+                                          output=form))
     batch_np = {"id": list(raw["id"]), "I": raw["I"].permute(0, 2, 3, 1).numpy(),
                 "A": raw["A"][:, 0].numpy(), "I_d": raw["I_d"].permute(0, 2, 3, 1).numpy(),
                 "trimap": trimap_to_uint8(trimap[:, 0]), "region": region}
@@ -143,6 +150,8 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
 
     device = pick_device(cfg.device)
     nets, _ = load_nets(path, device=device, log=log)
+    if nets.harmonization is not None:
+        nets.harmonizer_output = check_output_form(cfg.harmonizer_output, nets.harmonizer_output, path)
     pairs = getattr(dataset, "kind", "hmh") == "harmonization"
     if pairs and nets.harmonization is None:
         raise ValueError(f"{path}: the checkpoint holds no harmonization net, and "
@@ -163,6 +172,8 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
         torch.backends.cudnn.deterministic = previous
     for row in rows:
         row["run"] = label
+        if nets.harmonization is not None:
+            row["harmonizer_output"] = nets.harmonizer_output
     return rows
 
 
@@ -202,6 +213,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     settings = {k: v for k, v in asdict(cfg).items() if k != "progress"}
     settings["runs"] = list(cfg.runs)
     settings["checkpoint_files"] = dict(zip(summaries, files))
+    settings["harmonizer_outputs"] = {row["run"]: row["harmonizer_output"] for row in all_rows
+                                      if "harmonizer_output" in row}
     if dataset.kind == "harmonization":
         from hmh_train.evaluate.pair_eval import write_pair_outputs
 
@@ -210,6 +223,8 @@ def evaluate(cfg: EvalConfig) -> dict:
             by_run.setdefault(row.pop("run"), []).append(row)
         written = write_pair_outputs(out, by_run, settings, dataset.size)
         return {"out": out, "runs": summaries, "table": written["table"],
-                "results": written["results"], "loaded": loaded}
+                "results": written["results"], "loaded": loaded,
+                "harmonizer_outputs": settings["harmonizer_outputs"]}
     table = write_outputs(out, all_rows, summaries, settings)
-    return {"out": out, "runs": summaries, "table": table, "loaded": loaded}
+    return {"out": out, "runs": summaries, "table": table, "loaded": loaded,
+            "harmonizer_outputs": settings["harmonizer_outputs"]}

@@ -52,6 +52,7 @@ class CompositeConfig:
     seed: int = 0
     band: int = infer.MASK_BAND
     harmonize_size: int = infer.HARMONIZE_SIDE   # 0 = full resolution
+    harmonizer_output: str | None = None          # output form; None = the checkpoint's own
     device: str = "auto"
     progress: bool = True
 
