@@ -7,9 +7,15 @@ import sys
 import click
 
 from hmh_train.infer.protocols import DOVENET_SIZE
+from hmh_train.nets.forward import HARMONIZER_OUTPUTS
 
 FILE = click.Path(dir_okay=False)
 DIR = click.Path(file_okay=False)
+OUTPUT_HELP = ("how the U-Net's output becomes the result: paper (its image as is), keep (its "
+               "image inside the mask, the input kept exactly where the mask is 0, the grey mask "
+               "blending) or residual (a change added inside the mask); a net trained as an image "
+               "(paper/keep) cannot run as residual, nor the reverse [default: the form the "
+               "checkpoint's run trained with; paper for DoveNet's released file]")
 CKPT_HELP = ("run folder (checkpoints/best.pt, else last.pt), .pt checkpoint, or the released "
              "file ({})")
 
@@ -17,6 +23,8 @@ CKPT_HELP = ("run folder (checkpoints/best.pt, else last.pt), .pt checkpoint, or
 def _report(result: dict, single: bool, what: str) -> None:
     for line in result.get("loaded", []):
         click.echo(line, err=True)
+    if "harmonizer_output" in result:
+        click.echo(f"harmonizer output: {result['harmonizer_output']}", err=True)
     if single:
         click.echo(f"wrote the {what} to {result['out']}")
         return
@@ -45,7 +53,7 @@ def _call(func, options: dict, guide: str, what: str) -> None:
     cfg = ApplyConfig(ckpt=options["ckpt"], out=options["out"], image=options["image"],
                       guide=options[guide], images=options["images"], guides=options[f"{guide}s"],
                       size=options.get("size", DOVENET_SIZE), device=options["device"],
-                      progress=options["progress"])
+                      harmonizer_output=options.get("harmonizer_output"), progress=options["progress"])
     try:
         result = func(cfg)
     except (CompositeError, CheckpointError, ValueError, OSError) as exc:
@@ -98,6 +106,8 @@ def matte_command(**options):
 @click.option("--size", default=DOVENET_SIZE, show_default=True, type=click.IntRange(min=1),
               help="square side the U-Net runs at (DoveNet's test size); the change is carried "
                    "back to full resolution for other image sizes")
+@click.option("--harmonizer-output", type=click.Choice(HARMONIZER_OUTPUTS), default=None,
+              help=OUTPUT_HELP)
 @_common
 def harmonize_command(**options):
     """Harmonize a composite image, by DoveNet's test transforms (resize to --size, [-1, 1],

@@ -6,6 +6,7 @@ import sys
 import click
 
 from hmh_train.infer.ops import HARMONIZE_SIDE, MASK_BAND
+from hmh_train.nets.forward import HARMONIZER_OUTPUTS
 
 FILE = click.Path(dir_okay=False)
 DIR = click.Path(file_okay=False)
@@ -44,6 +45,11 @@ DIR = click.Path(file_okay=False)
                    "(mask 1 - alpha, the paper) or the person to fit the background (mask alpha, "
                    "the paper's Fig. 6) [default: the side the checkpoint was trained on; "
                    "background for files without a record]")
+@click.option("--harmonizer-output", type=click.Choice(HARMONIZER_OUTPUTS), default=None,
+              help="how the harmonization net's output becomes the result: paper (its image as "
+                   "is), keep (its image over the adjusted region, the rest kept exactly, the "
+                   "alpha blending) or residual (a change added over that region) [default: "
+                   "the form its run trained with; paper for DoveNet's released file]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 def composite_command(**options):
@@ -77,6 +83,8 @@ def composite_command(**options):
         click.echo(line, err=True)
     if result.get("note"):
         click.echo(result["note"], err=True)
+    if "harmonizer_output" in result:
+        click.echo(f"harmonizer output: {result['harmonizer_output']}", err=True)
     adjusted = f" (the {result['harmonize']} adjusted)" if result.get("harmonize") else ""
     if single:
         what = ("harmonized composite" + adjusted if result["harmonized"]

@@ -8,6 +8,7 @@ import click
 from click.core import ParameterSource
 
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS
+from hmh_train.nets.forward import HARMONIZER_OUTPUTS
 
 #: Options that only one form reads, and the forms (None = shards, else the benchmark names).
 ONLY = {
@@ -114,11 +115,15 @@ def _benchmark(options: dict) -> None:
 @click.option("--allow-other-side", is_flag=True,
               help="shards: evaluate a harmonizer trained on shards of the other altered side "
                    "anyway (refused otherwise); the mask and fMSE region follow --shards")
+@click.option("--harmonizer-output", type=click.Choice(HARMONIZER_OUTPUTS), default=None,
+              help="output form of every run's harmonizer: paper (its image), keep (its image over "
+                   "the altered region, the rest kept exactly) or residual (a change added there) "
+                   "[default: the form each run trained with; paper for DoveNet's released file]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 @click.pass_context
 def eval_command(ctx, ckpt, shards, benchmark, src, backgrounds, layout, protocol, seed, workers,
                  save_predictions, split, region, out, compare, batch_size, device, trimap_radius,
-                 limit, allow_other_side, progress):
+                 limit, allow_other_side, harmonizer_output, progress):
     """Metrics of one or several runs (or released files), in fixed order: on shards, the
     paper's Table 1 (matting MSE/SAD/Grad/Conn; harmonization MSE/fMSE/PSNR and the
     do-nothing I_d baseline); with --benchmark, the field's published test sets and tables.
@@ -143,19 +148,23 @@ def eval_command(ctx, ckpt, shards, benchmark, src, backgrounds, layout, protoco
         _benchmark({"benchmark": benchmark, "runs": runs, "src": src, "backgrounds": backgrounds,
                     "layout": layout, "split": split, "protocol": protocol, "seed": seed,
                     "out": out, "device": device, "limit": limit, "workers": workers,
-                    "save_predictions": save_predictions, "progress": progress})
+                    "save_predictions": save_predictions, "harmonizer_output": harmonizer_output,
+                    "progress": progress})
         return
     from hmh_train.train.checkpoint import CheckpointError
     from hmh_train.evaluate.run import EvalConfig, evaluate
 
     cfg = EvalConfig(runs=runs, shards=shards, split=split, region=region,
                      out=out, batch_size=batch_size, device=device, trimap_radius=trimap_radius,
-                     limit=limit, allow_other_side=allow_other_side, progress=progress)
+                     limit=limit, allow_other_side=allow_other_side,
+                     harmonizer_output=harmonizer_output, progress=progress)
     try:
         result = evaluate(cfg)
     except (CheckpointError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     for line in result.get("loaded", []):
         click.echo(line, err=True)
+    for label, form in result.get("harmonizer_outputs", {}).items():
+        click.echo(f"{label}: harmonizer output {form}", err=True)
     click.echo(result["table"])
     click.echo(f"wrote {result['out']}/table.md, table.csv, samples.csv, summary.json")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from hmh_train.train.config import HARMONIZER_OUTPUTS
+
 
 @click.group("study")
 def study_command():
@@ -29,6 +31,10 @@ def study_command():
 @click.option("--seed", default=0, show_default=True, type=int, help="picks the samples and the item ids")
 @click.option("--split", default="test", show_default=True, help="split the samples come from")
 @click.option("--include-real", is_flag=True, help="also show the real photograph I (method 'I')")
+@click.option("--harmonizer-output", type=click.Choice(HARMONIZER_OUTPUTS), default=None,
+              help="output form of every checkpoint's harmonizer: paper (its image), keep (its image "
+                   "over the altered region, the rest kept exactly) or residual (a change added "
+                   "there) [default: the form each run trained with; paper for DoveNet's file]")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--overwrite", is_flag=True, help="replace an existing study folder (its ratings too)")
@@ -36,8 +42,8 @@ def study_command():
               help="render a harmonizer trained on shards of the other altered side anyway "
                    "(refused otherwise); the mask follows --shards")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
-def make_command(out, shards, ckpts, images, n, seed, split, include_real, batch_size, device,
-                 overwrite, allow_other_side, progress):
+def make_command(out, shards, ckpts, images, n, seed, split, include_real, harmonizer_output,
+                 batch_size, device, overwrite, allow_other_side, progress):
     """Pick N samples of a split with a seed, render each method's harmonized picture (plus the
     unharmonized composite I_d as a reference) and write a blinded study folder: images under
     opaque ids, study.json (the key, never served) and instructions.txt (what raters read)."""
@@ -46,8 +52,9 @@ def make_command(out, shards, ckpts, images, n, seed, split, include_real, batch
     from hmh_train.train.checkpoint import CheckpointError
 
     cfg = MakeConfig(out=out, shards=shards, ckpts=tuple(ckpts), images=images, n=n, seed=seed,
-                     split=split, include_real=include_real, batch_size=batch_size, device=device,
-                     overwrite=overwrite, allow_other_side=allow_other_side, progress=progress)
+                     split=split, include_real=include_real, harmonizer_output=harmonizer_output,
+                     batch_size=batch_size, device=device, overwrite=overwrite,
+                     allow_other_side=allow_other_side, progress=progress)
     try:
         result = make_study(cfg)
     except (StudyError, CheckpointError, ValueError, OSError) as exc:

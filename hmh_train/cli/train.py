@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from hmh_train.train.config import GAN_LOSSES, MATTING_HEADS, UNET_NORMS, load_config, parse_set
+from hmh_train.train.config import (GAN_LOSSES, HARMONIZER_OUTPUTS, MATTING_HEADS, UNET_NORMS, load_config,
+                                    parse_set)
 
 # (option, config key, type, help) shared by the three commands; defaults come from the mode's
 # packaged YAML and are shown in --help.
@@ -42,6 +43,11 @@ HARMONIZATION = [
      "start the U-Net from this run folder, .pt, or DoveNet's released latest_net_G.pth"),
     ("--unet-norm", "unet_norm", click.Choice(UNET_NORMS),
      "U-Net normalisation of a fresh net: batch (released DoveNet) or instance"),
+    ("--harmonizer-output", "harmonizer_output", click.Choice(HARMONIZER_OUTPUTS),
+     "how the U-Net's output becomes I_h: paper (its image as is), keep (its image over the "
+     "region to adjust, the input kept exactly elsewhere, soft alpha at the edge) or residual "
+     "(a change added to its input over that region); recorded in the run and used by eval, "
+     "composite, harmonize and study make"),
 ]
 JOINT = [
     ("--lr-discriminator", "lr_discriminator", float, "discriminator learning rate"),

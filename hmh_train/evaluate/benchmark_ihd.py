@@ -54,26 +54,29 @@ def pair_seed(seed: int, pair_id: str) -> int:
     return (int(state[0]) << 31) ^ int(state[1])
 
 
-def harmonized(net, sample, protocol: str, seed: int = 0) -> np.ndarray:
+def harmonized(net, sample, protocol: str, seed: int = 0, output: str = "paper") -> np.ndarray:
     """The output a protocol scores for one ``iharmony4.PairSample``: ``standard`` → float32
-    ``(256, 256, 3)`` in [0, 1]; ``dovenet`` → uint8 ``(256, 256, 3)`` (tensor2im)."""
+    ``(256, 256, 3)`` in [0, 1]; ``dovenet`` → uint8 ``(256, 256, 3)`` (tensor2im). ``output``
+    is the harmonizer's output form (``forward.harmonize``; DoveNet's file: ``paper``)."""
     if protocol == "dovenet":
         return dovenet_published_output(net, sample.composite, sample.mask,
-                                         pair_seed(seed, sample.id))
+                                         pair_seed(seed, sample.id), output)
     if protocol != "standard":
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     device = next(net.parameters()).device
     net.eval()
     with torch.no_grad():
         out = harmonize_any_size(net, to_tensor(np.array(sample.composite), device),
-                                 to_tensor(np.array(sample.mask), device))
+                                 to_tensor(np.array(sample.mask), device), output=output)
     return out[0].float().cpu().permute(1, 2, 0).numpy()
 
 
-def pair_rows(nets: dict, sample, protocol: str, seed: int = 0, on_output=None) -> list[dict]:
+def pair_rows(nets: dict, sample, protocol: str, seed: int = 0, on_output=None,
+              forms: dict | None = None) -> list[dict]:
     """Rows ``{"run", "id", "subset", "mask_pixels", "mse", "fmse", "psnr"}`` for one pair: one
-    per run of ``nets`` ({label: U-Net}), then the ``identity`` row. ``on_output(label, id,
-    image)`` (optional) receives each scored output."""
+    per run of ``nets`` ({label: U-Net}, each in its output form ``forms[label]``, default
+    ``paper``), then the ``identity`` row. ``on_output(label, id, image)`` (optional) receives
+    each scored output."""
     peak = None if protocol == "dovenet" else 255.0
     real, composite = sample.real, sample.composite
     if protocol == "dovenet":
@@ -82,7 +85,7 @@ def pair_rows(nets: dict, sample, protocol: str, seed: int = 0, on_output=None) 
             "mask_pixels": int(np.count_nonzero(sample.mask >= 128))}
     rows = []
     for label, net in nets.items():
-        out = harmonized(net, sample, protocol, seed)
+        out = harmonized(net, sample, protocol, seed, (forms or {}).get(label, "paper"))
         if on_output is not None:
             on_output(label, sample.id, out)
         rows.append({"run": label, **base, **image_metrics(out, real, sample.mask, peak)})

@@ -54,6 +54,7 @@ class BenchmarkConfig:
     limit: int | None = None            # first N listed images only
     workers: int = 1                    # decoding threads
     save_predictions: bool = False
+    harmonizer_output: str | None = None  # iHarmony4: output form of every run; None = each run's own
     progress: bool = True
 
 
@@ -82,21 +83,27 @@ def default_out(cfg: BenchmarkConfig) -> str:
     return os.path.join(where, name)
 
 
-def load_runs(cfg: BenchmarkConfig, device, log) -> dict:
-    """{unique run label: the network the benchmark needs} for every checkpoint, in order."""
+def load_runs(cfg: BenchmarkConfig, device, log) -> tuple[dict, dict]:
+    """({unique run label: the network the benchmark needs}, {label: harmonizer output form})
+    for every checkpoint, in order; the form (iHarmony4 only) is the one the run trained its
+    harmonizer with, or ``cfg.harmonizer_output`` (``forward.check_output_form``)."""
+    from hmh_train.nets.forward import check_output_form
     from hmh_train.train.checkpoint import checkpoint_file, load_nets
 
     need = NEEDS[cfg.benchmark]
     files = [checkpoint_file(path) for path in cfg.runs]   # every path checked before loading
-    taken, nets = ({H.IDENTITY} if cfg.benchmark == "iharmony4" else set()), {}
+    taken, nets, forms = ({H.IDENTITY} if cfg.benchmark == "iharmony4" else set()), {}, {}
     for path, file in zip(cfg.runs, files):
         loaded, _ = load_nets(file, device=device, log=log)
         net = getattr(loaded, need)
         if net is None:
             raise ValueError(f"{path}: holds no {need} network, which {cfg.benchmark} needs "
                              f"(give {HINTS[need]})")
-        nets[run_name(path, taken)] = net
-    return nets
+        label = run_name(path, taken)
+        nets[label] = net
+        if need == "harmonization":
+            forms[label] = check_output_form(cfg.harmonizer_output, loaded.harmonizer_output, path)
+    return nets, forms
 
 
 def discover(cfg: BenchmarkConfig) -> tuple[list, list, str]:
@@ -130,9 +137,10 @@ def prediction_writer(out: str, benchmark: str):
     return write
 
 
-def score(cfg: BenchmarkConfig, nets: dict, items: list, problems: list, on_output=None) -> list:
+def score(cfg: BenchmarkConfig, nets: dict, items: list, problems: list, on_output=None,
+          forms: dict | None = None) -> list:
     """Rows of every run on every item (list order); an item that cannot be read adds its
-    line to ``problems`` instead."""
+    line to ``problems`` instead. ``forms``: {label: harmonizer output form} (iHarmony4)."""
     from tqdm import tqdm
 
     matting = cfg.benchmark == "composition-1k"
@@ -145,7 +153,7 @@ def score(cfg: BenchmarkConfig, nets: dict, items: list, problems: list, on_outp
         elif matting:
             rows.extend(BC.matting_rows(nets, sample, on_output))
         else:
-            rows.extend(BH.pair_rows(nets, sample, cfg.protocol, cfg.seed, on_output))
+            rows.extend(BH.pair_rows(nets, sample, cfg.protocol, cfg.seed, on_output, forms))
     return rows
 
 
@@ -191,14 +199,14 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
                          f"({len(problems)} problems{first})")
     loaded = []
     device = pick_device(cfg.device)
-    nets = load_runs(cfg, device, loaded.append)
+    nets, forms = load_runs(cfg, device, loaded.append)
     out = cfg.out or default_out(cfg)
     os.makedirs(out, exist_ok=True)
     writer = prediction_writer(out, cfg.benchmark) if cfg.save_predictions else None
     previous = torch.backends.cudnn.deterministic
     torch.backends.cudnn.deterministic = True
     try:
-        rows = score(cfg, nets, items, problems, writer)
+        rows = score(cfg, nets, items, problems, writer, forms)
     finally:
         torch.backends.cudnn.deterministic = previous
     evaluated = len({row["id"] for row in rows})
@@ -211,6 +219,8 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
     atomic_write_text(os.path.join(out, "failures.txt"), "".join(f"{line}\n" for line in problems))
     settings = {k: v for k, v in asdict(cfg).items() if k != "progress"}
     settings["runs"] = dict(zip(nets, cfg.runs))
+    if forms:
+        settings["harmonizer_outputs"] = forms
     summary = {"benchmark": cfg.benchmark, "settings": settings, **info, "failed": len(problems),
                "results": results}
     atomic_write_text(os.path.join(out, "summary.json"),

@@ -42,7 +42,7 @@ def pair_rows(nets, raw: dict, device) -> list[dict]:
     if nets.harmonization is not None:
         composite = raw["I_d"].to(device).float() / 255.0
         mask = raw["M"].to(device).float() / 255.0
-        out = harmonize_any_size(nets.harmonization, composite, mask)
+        out = harmonize_any_size(nets.harmonization, composite, mask, output=nets.harmonizer_output)
         harmonized = out.float().cpu().permute(0, 2, 3, 1).numpy()
     real = raw["I"].permute(0, 2, 3, 1).numpy()
     composite_np = raw["I_d"].permute(0, 2, 3, 1).numpy()

@@ -20,6 +20,8 @@ For every test sample (fixed order, no randomness):
 
 A checkpoint whose harmonizer was trained on the other side is refused with one line unless
 ``allow_other_side`` (``train.checkpoint.check_side``); the released DoveNet file has no side.
+The harmonizer runs in the output form its run trained with (``Nets.harmonizer_output``;
+``paper`` for DoveNet's released file), or ``EvalConfig.harmonizer_output`` for every run.
 
 Outputs in ``out``: ``samples.csv`` (one row per run and sample), ``summary.json`` (means per
 run and the settings) and ``table.md`` (+ ``table.csv``), laid out like the paper's Table 1.
@@ -39,7 +41,7 @@ import torch
 
 from hmh_train.evaluate import metrics as M
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
-from hmh_train.nets.forward import altered_input, region_mask
+from hmh_train.nets.forward import altered_input, check_output_form, region_mask
 from hmh_train.train.distributed import pick_device
 from hmh_train.infer.ops import harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
 
@@ -63,6 +65,7 @@ class EvalConfig:
     trimap_radius: int = EVAL_TRIMAP_RADIUS
     limit: int | None = None        # first N samples only (quick looks)
     allow_other_side: bool = False  # evaluate a harmonizer trained on the other side anyway
+    harmonizer_output: str | None = None  # output form for every run; None = each run's own
     progress: bool = True
 
 
@@ -133,11 +136,12 @@ def evaluate_batch(nets, raw: dict, device, radius: int, region: str,
     if nets.matting is not None:
         alpha_r = predict_alpha_any_size(nets.matting, image, trimap)
     if nets.harmonization is not None:
+        form = nets.harmonizer_output
         harmonized = _hwc(harmonize_any_size(nets.harmonization, disharmonious,
-                                             region_mask(alpha, altered)))
+                                             region_mask(alpha, altered), output=form))
         if alpha_r is not None:  # as trained: I_d inside the region of A_r to adjust, I outside
             e2e_input, e2e_mask = altered_input(alpha_r, image, disharmonious, altered)
-            e2e = _hwc(harmonize_any_size(nets.harmonization, e2e_input, e2e_mask))
+            e2e = _hwc(harmonize_any_size(nets.harmonization, e2e_input, e2e_mask, output=form))
     batch_np = {"id": list(raw["id"]), "I": raw["I"].permute(0, 2, 3, 1).numpy(),
                 "A": raw["A"][:, 0].numpy(), "I_d": raw["I_d"].permute(0, 2, 3, 1).numpy(),
                 "trimap": trimap_to_uint8(trimap[:, 0]), "region": region, "altered": altered}
@@ -158,6 +162,8 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
     nets, config = load_nets(path, device=device, log=log)
     side = altered_side(dataset)
     check_side(path, config, nets, cfg.shards, side, cfg.allow_other_side)
+    if nets.harmonization is not None:
+        nets.harmonizer_output = check_output_form(cfg.harmonizer_output, nets.harmonizer_output, path)
     pairs = side is None
     if pairs and nets.harmonization is None:
         raise ValueError(f"{path}: the checkpoint holds no harmonization net, and "
@@ -178,6 +184,8 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
         torch.backends.cudnn.deterministic = previous
     for row in rows:
         row["run"] = label
+        if nets.harmonization is not None:
+            row["harmonizer_output"] = nets.harmonizer_output
     return rows
 
 
@@ -217,6 +225,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     settings = {k: v for k, v in asdict(cfg).items() if k != "progress"}
     settings["runs"] = list(cfg.runs)
     settings["checkpoint_files"] = dict(zip(summaries, files))
+    settings["harmonizer_outputs"] = {row["run"]: row["harmonizer_output"] for row in all_rows
+                                      if "harmonizer_output" in row}
     if dataset.kind == "harmonization":
         from hmh_train.evaluate.pair_eval import write_pair_outputs
 
@@ -225,7 +235,9 @@ def evaluate(cfg: EvalConfig) -> dict:
             by_run.setdefault(row.pop("run"), []).append(row)
         written = write_pair_outputs(out, by_run, settings, dataset.size)
         return {"out": out, "runs": summaries, "table": written["table"],
-                "results": written["results"], "loaded": loaded}
+                "results": written["results"], "loaded": loaded,
+                "harmonizer_outputs": settings["harmonizer_outputs"]}
     settings["altered"] = dataset.altered  # the harmonizer's mask and the fMSE region
     table = write_outputs(out, all_rows, summaries, settings)
-    return {"out": out, "runs": summaries, "table": table, "loaded": loaded}
+    return {"out": out, "runs": summaries, "table": table, "loaded": loaded,
+            "harmonizer_outputs": settings["harmonizer_outputs"]}

@@ -116,9 +116,9 @@ def _same_path(a, b) -> bool:
 def _recorded_difference(run: str, train_cfg, cfg: SweepConfig, finished: bool) -> str | None:
     """``key: recorded vs now`` for the first setting a point's folder was made with that
     differs from this sweep's; None when its results can be reused."""
-    from hmh_train.train.config import config_dict, load_config
+    from hmh_train.train.config import config_dict, load_saved_config
 
-    saved = config_dict(load_config(train_cfg.mode, os.path.join(run, "config.yaml")))
+    saved = config_dict(load_saved_config(train_cfg.mode, os.path.join(run, "config.yaml")))
     now = config_dict(train_cfg)
     skip = NEUTRAL_KEYS | (frozenset() if finished else LENGTH_KEYS)
     if now.get("altered") is None:  # read from the shards by training (compared as shards)

@@ -4,7 +4,9 @@
   (``protocols.indexnet_demo_alpha``), any image size.
 - ``harmonize``: composite + mask of the region to adjust → harmonized image, by DoveNet's
   test transforms (``protocols.dovenet_harmonize``); other sizes run at ``--size`` and the
-  change is carried back to full resolution.
+  change is carried back to full resolution. The output form (``forward.HARMONIZER_OUTPUTS``)
+  is the one the checkpoint's run trained with (``paper`` for DoveNet's file), or
+  ``--harmonizer-output``.
 
 Single form: ``--image`` + ``--trimap``/``--mask`` → ``--out`` file. Batch form: every image
 of ``--images``, with the same-stem file of ``--trimaps``/``--masks``, → ``OUT/<stem>.png``;
@@ -41,12 +43,15 @@ class ApplyConfig:
     images: str | None = None      # batch form: folder of images
     guides: str | None = None      # ... and the folder of same-stem trimaps / masks
     size: int = protocols.DOVENET_SIZE   # harmonize: side the U-Net runs at
+    harmonizer_output: str | None = None  # harmonize: output form; None = the checkpoint's own
     device: str = "auto"
     progress: bool = True
 
 
-def load_net(path: str, name: str, device, log=None):
-    """The ``name`` network of any checkpoint; ``log`` gets the line saying what was loaded."""
+def load_net(path: str, name: str, device, log=None, with_nets: bool = False):
+    """The ``name`` network of any checkpoint (with ``with_nets``: ``(net, Nets)``, whose
+    ``harmonizer_output`` says how the run used its harmonizer); ``log`` gets the line saying
+    what was loaded."""
     from hmh_train.train.checkpoint import checkpoint_file, load_nets
 
     ckpt = checkpoint_file(path)
@@ -56,7 +61,7 @@ def load_net(path: str, name: str, device, log=None):
         hint = ("IndexNet's .pth.tar or a run with a matting net" if name == "matting" else
                 "DoveNet's latest_net_G.pth or a run with a harmonization net")
         raise CompositeError(f"{path}: holds no {name} network (give {hint})")
-    return net
+    return (net, nets) if with_nets else net
 
 
 def write_gray(path: str, gray: np.ndarray) -> None:
@@ -88,10 +93,11 @@ def matte_one(net, image_path: str, trimap_path: str, out: str) -> None:
     write_gray(out, protocols.indexnet_demo_alpha(net, image, trimap))
 
 
-def harmonize_one(net, image_path: str, mask_path: str, out: str, size: int) -> None:
+def harmonize_one(net, image_path: str, mask_path: str, out: str, size: int,
+                  output: str = "paper") -> None:
     image = read_rgb(image_path)
     mask = read_gray(mask_path, image.shape[:2], "mask")
-    write_rgb(out, protocols.dovenet_harmonize(net, image, mask, size))
+    write_rgb(out, protocols.dovenet_harmonize(net, image, mask, size, output))
 
 
 def _batch(cfg: ApplyConfig, work, what: str) -> dict:
@@ -132,9 +138,9 @@ def _run(cfg: ApplyConfig, name: str, work, what: str, check=None) -> dict:
     elif cfg.guides is None:
         raise CompositeError(f"the batch form needs --{guide}s (a folder)")
     loaded = []
-    net = load_net(cfg.ckpt, name, pick_device(cfg.device), loaded.append)
+    net, nets = load_net(cfg.ckpt, name, pick_device(cfg.device), loaded.append, with_nets=True)
     if check is not None:
-        check(net)
+        net = check(net, nets)
     if cfg.image is not None:
         work(net, cfg.image, cfg.guide, cfg.out)
         result = {"written": 1, "failed": 0, "failures": [], "out": cfg.out}
@@ -154,13 +160,21 @@ def harmonize(cfg: ApplyConfig) -> dict:
     if cfg.size <= 0:
         raise CompositeError(f"--size must be positive, got {cfg.size}")
 
-    def check(net):
+    from hmh_train.nets.forward import check_output_form
+
+    form = {}
+
+    def check(net, nets):
         step = 2 ** int(getattr(net, "num_downs", 8))
         if cfg.size % step:
             raise CompositeError(f"--size {cfg.size} is not a multiple of {step} (2**num_downs of "
                                  "the U-Net)")
+        form["output"] = check_output_form(cfg.harmonizer_output, nets.harmonizer_output, cfg.ckpt)
+        return net
 
     def work(net, image, mask, out):
-        harmonize_one(net, image, mask, out, cfg.size)
+        harmonize_one(net, image, mask, out, cfg.size, form["output"])
 
-    return _run(cfg, "harmonization", work, "harmonize", check)
+    result = _run(cfg, "harmonization", work, "harmonize", check)
+    result["harmonizer_output"] = form["output"]
+    return result

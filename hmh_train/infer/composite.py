@@ -54,6 +54,7 @@ class CompositeConfig:
     harmonize_size: int = infer.HARMONIZE_SIDE   # 0 = full resolution
     harmonize: str | None = None       # side adjusted: background | foreground; None = the
                                        # checkpoint's trained side (background without a record)
+    harmonizer_output: str | None = None          # output form; None = the checkpoint's own
     device: str = "auto"
     progress: bool = True
 

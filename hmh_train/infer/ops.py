@@ -116,27 +116,30 @@ def predict_alpha_any_size(matting_net, image: torch.Tensor, trimap: torch.Tenso
 
 @torch.no_grad()
 def harmonize_any_size(harmonization_net, composite01: torch.Tensor, mask01: torch.Tensor,
-                       work_side: int | None = None) -> torch.Tensor:
+                       work_side: int | None = None, output: str = "paper") -> torch.Tensor:
     """I_h ``(B,3,H,W)`` in [0, 1] for any H, W; ``mask01`` ``(B,1,H,W)`` marks the region to
     adjust (``forward.region_mask(alpha, altered)``: 1 − alpha for the background, alpha for
-    the person).
+    the person); ``output`` is the harmonizer's output form (``forward.harmonize``).
 
     The U-Net runs at ``work_side``×``work_side`` (rounded to a multiple of 2**num_downs), or
-    with ``work_side`` None at H×W rounded to such multiples; its change (I_h − composite at
-    that size) is resized to H×W and added to the full-resolution composite. When the working
-    size equals H×W this is exactly the plain network output.
+    with ``work_side`` None at H×W rounded to such multiples; its change (proposal − composite
+    at that size) is resized to H×W and added to the full-resolution composite, and the
+    ``keep``/``residual`` forms then keep the full-resolution composite where the full-resolution
+    mask is 0 (``forward.finish_harmonized``). When the working size equals H×W this is exactly
+    ``forward.harmonize``. Clamped to [0, 1].
     """
-    from hmh_train.nets.forward import harmonize
+    from hmh_train.nets.forward import finish_harmonized, harmonize, harmonizer_proposal
 
     multiple = 2 ** int(getattr(harmonization_net, "num_downs", 8))
     size = tuple(composite01.shape[-2:])
     sides = size if work_side is None else (work_side, work_side)
     work = tuple(round_to_multiple(s, multiple) for s in sides)
     if work == size:
-        return harmonize(harmonization_net, composite01, mask01).clamp(0.0, 1.0)
+        return harmonize(harmonization_net, composite01, mask01, output).clamp(0.0, 1.0)
     small = _resize(composite01, work, "bilinear")
-    change = harmonize(harmonization_net, small, _resize(mask01, work, "bilinear")) - small
-    return (composite01 + _resize(change, size, "bilinear")).clamp(0.0, 1.0)
+    proposal = harmonizer_proposal(harmonization_net, small, _resize(mask01, work, "bilinear"), output)
+    full = composite01 + _resize(proposal - small, size, "bilinear")
+    return finish_harmonized(full, composite01, mask01, output).clamp(0.0, 1.0)
 
 
 def compose(nets, image: torch.Tensor, background: torch.Tensor, trimap: torch.Tensor | None = None,
@@ -149,7 +152,7 @@ def compose(nets, image: torch.Tensor, background: torch.Tensor, trimap: torch.T
     ``harmonize_side`` (see ``harmonize_any_size``; None = full resolution) with the mask
     ``region_mask(alpha, altered)``: 1 − alpha for "background" (the new scene is adjusted to
     the person, the paper's setting) or alpha for "foreground" (the person is adjusted to the
-    scene, the paper's Fig. 6 variant).
+    scene, the paper's Fig. 6 variant), in the output form ``nets.harmonizer_output``.
     """
     from hmh_train.nets.forward import region_mask
 
@@ -161,7 +164,7 @@ def compose(nets, image: torch.Tensor, background: torch.Tensor, trimap: torch.T
     harmonized = None
     if getattr(nets, "harmonization", None) is not None:
         harmonized = harmonize_any_size(nets.harmonization, plain, region_mask(alpha, altered),
-                                        harmonize_side)
+                                        harmonize_side, getattr(nets, "harmonizer_output", "paper"))
     return {"alpha": alpha, "composite": plain, "harmonized": harmonized}
 
 

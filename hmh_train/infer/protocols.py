@@ -100,7 +100,7 @@ def dovenet_inputs(composite_rgb_uint8: np.ndarray, mask_uint8: np.ndarray,
 
 @torch.no_grad()
 def dovenet_harmonize(harmonization_net, composite_rgb_uint8: np.ndarray, mask_uint8: np.ndarray,
-                      size: int = DOVENET_SIZE) -> np.ndarray:
+                      size: int = DOVENET_SIZE, output: str = "paper") -> np.ndarray:
     """Harmonized image, uint8 ``(H, W, 3)`` RGB, of an RGB uint8 ``(H, W, 3)`` composite and
     the uint8 ``(H, W)`` mask of the region whose colours are adjusted (255 = adjust; DoveNet's
     convention: the pasted foreground in iHarmony4, the background in HMH).
@@ -111,14 +111,22 @@ def dovenet_harmonize(harmonization_net, composite_rgb_uint8: np.ndarray, mask_u
     ``output − resized composite`` (float, 0–255) is resized back to H × W (bilinear) and added
     to the full-resolution composite, clipped and truncated, so full-resolution detail stays.
     ``size`` must be a multiple of 2**num_downs of the network (256 for DoveNet's).
+
+    ``output`` (``forward.HARMONIZER_OUTPUTS``): ``paper`` is the procedure above. ``keep`` and
+    ``residual`` read the network's output through ``forward.proposal_from_raw`` (the network
+    input stays DoveNet's), carry its change to H × W the same way and then keep the
+    full-resolution composite outside the mask (``forward.finish_harmonized``, with the soft
+    mask/255 at full resolution), so pixels whose mask is 0 are returned unchanged.
     """
     comp = np.asarray(composite_rgb_uint8)
     x, mask = dovenet_inputs(comp, mask_uint8, size)
     inputs = torch.from_numpy(np.concatenate((x, mask[:, :, None]), axis=2).transpose(2, 0, 1)[None])
     harmonization_net.eval()
     y = harmonization_net(inputs.to(_device(harmonization_net))).float()[0].cpu().numpy()
-    out = (np.transpose(y, (1, 2, 0)) + 1) / 2.0 * 255.0      # float32, util.tensor2im
     h, w = comp.shape[:2]
+    if output != "paper":
+        return _keep_form(y, x, comp, mask_uint8, output)
+    out = (np.transpose(y, (1, 2, 0)) + 1) / 2.0 * 255.0      # float32, util.tensor2im
     if (h, w) == (size, size):
         return out.astype(np.uint8)
     small = (x + 1) / 2.0 * 255.0                             # the composite the net saw
@@ -141,7 +149,7 @@ def dovenet_tensor2im(image_rgb_uint8: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def dovenet_published_output(harmonization_net, composite_rgb_uint8: np.ndarray,
-                             mask_uint8: np.ndarray, seed: int) -> np.ndarray:
+                             mask_uint8: np.ndarray, seed: int, output: str = "paper") -> np.ndarray:
     """DoveNet's ``test.py`` output as scored for the published figures, uint8
     ``(256, 256, 3)`` RGB, of a 256×256 composite (uint8 RGB) and mask (uint8, 255 = the
     changed region), both as DoveNet's loader reads them.
@@ -151,7 +159,9 @@ def dovenet_published_output(harmonization_net, composite_rgb_uint8: np.ndarray,
     single image and dropout is active, its random draws seeded with ``seed`` (torch's RNGs are
     forked, so the caller's random state is untouched); ``util.tensor2im`` on the output. The
     network's mode and buffers (batch-norm running statistics, which a training-mode pass
-    updates) are restored afterwards.
+    updates) are restored afterwards. ``output`` other than ``paper`` (a harmonizer of ours
+    trained in the ``keep``/``residual`` form) reads the same training-mode output through that
+    form (``_keep_form``: region kept, truncated to uint8 as ``tensor2im`` does).
     """
     comp = np.asarray(composite_rgb_uint8)
     if comp.shape[:2] != (DOVENET_SIZE, DOVENET_SIZE):
@@ -172,4 +182,27 @@ def dovenet_published_output(harmonization_net, composite_rgb_uint8: np.ndarray,
         harmonization_net.train(was_training)
         for name, b in harmonization_net.named_buffers():
             b.copy_(buffers[name])
+    if output != "paper":
+        return _keep_form(y, x, comp, mask_uint8, output)
     return ((np.transpose(y, (1, 2, 0)) + 1) / 2.0 * 255.0).astype(np.uint8)
+
+
+def _keep_form(y: np.ndarray, x: np.ndarray, comp: np.ndarray, mask_uint8: np.ndarray,
+               output: str) -> np.ndarray:
+    """uint8 ``(H, W, 3)``: the ``keep``/``residual`` forms of ``dovenet_harmonize`` from the raw
+    output ``y`` (3, s, s), the network's input composite ``x`` (s, s, 3) in [−1, 1], the uint8
+    composite and mask at full resolution."""
+    from hmh_train.nets.forward import finish_harmonized, proposal_from_raw
+
+    small = torch.from_numpy(np.ascontiguousarray(((x + 1) / 2.0).transpose(2, 0, 1)))[None]
+    proposal = proposal_from_raw(torch.from_numpy(y)[None], small, output)
+    h, w = comp.shape[:2]
+    if tuple(small.shape[-2:]) == (h, w):   # the proposal itself (as the paper form's output)
+        full = (proposal[0] * 255.0).permute(1, 2, 0)
+    else:                                   # its change, resized, on the full-resolution input
+        change = ((proposal - small)[0] * 255.0).permute(1, 2, 0).numpy()
+        change = cv2.resize(change, (w, h), interpolation=cv2.INTER_LINEAR)
+        full = torch.from_numpy(comp.astype(np.float32) + change)
+    region = torch.from_numpy(np.asarray(mask_uint8, np.float32) / np.float32(255.0))[:, :, None]
+    kept = finish_harmonized(full, torch.from_numpy(comp.astype(np.float32)), region, output)
+    return np.clip(kept.numpy(), 0, 255).astype(np.uint8)

@@ -14,6 +14,22 @@ background by default, so the mask is 1 − A (``region_mask(alpha)``); shards b
 (``region_mask(alpha, "foreground")``). A DoveNet checkpoint therefore works unchanged, on either
 side, as the initialisation of ``harmonization``/``joint`` and as a baseline. Every choice of
 side goes through ``region_mask``.
+
+**Output forms** (``HARMONIZER_OUTPUTS``; the run's ``harmonizer_output`` key). With the U-Net's
+raw output y (tanh, [−1, 1]), the composite C in [0, 1] and the mask M of the region to adjust:
+
+- ``paper``: I_h = (y + 1)/2, the U-Net's image as is (DoveNet, the paper);
+- ``keep``: I_h = M·(y + 1)/2 + (1 − M)·C — with the soft mask, so where M = 0 (the person in
+  HMH) I_h equals C exactly, and hair blends by its alpha;
+- ``residual``: I_h = C + M·y — the network predicts a change (in [−1, 1] on the [0, 1] scale)
+  added to its input, kept to the region in the same way (where M = 0, I_h = C exactly).
+
+``harmonize`` is the one place these are applied (training, validation, previews, eval,
+composite, harmonize, study); ``harmonizer_proposal`` and ``finish_harmonized`` are its two
+halves, for callers that resize between them (``infer.ops.harmonize_any_size``,
+``infer.protocols.dovenet_harmonize``). ``paper`` and ``keep`` read y as an image, ``residual``
+as a change: a network trained with one kind cannot be run with the other
+(``check_output_form``).
 """
 from __future__ import annotations
 
@@ -26,6 +42,11 @@ import torch.nn.functional as F
 NET_NAMES = ("matting", "harmonization", "discriminator")
 #: Which side of the matte was altered (and is harmonized): HMH alters the background.
 ALTERED_SIDES = ("background", "foreground")
+#: Output forms of the harmonizer (see the module docstring); "paper" reads y as an image.
+HARMONIZER_OUTPUTS = ("paper", "keep", "residual")
+#: The form of a harmonizer whose file does not record one (DoveNet's released file, runs made
+#: before the key existed): the network's image as is, the way it was trained.
+UNRECORDED_OUTPUT = "paper"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -37,6 +58,7 @@ class Nets:
     matting: torch.nn.Module | None = None
     harmonization: torch.nn.Module | None = None
     discriminator: torch.nn.Module | None = None
+    harmonizer_output: str = UNRECORDED_OUTPUT  # how the harmonization net's output is used
 
 
 def unwrap(module):
@@ -98,11 +120,68 @@ def region_mask(alpha, altered: str = "background"):
     raise ValueError(f"altered must be one of {', '.join(ALTERED_SIDES)}, got {altered!r}")
 
 
-def harmonize(harmonization_net, composite01, mask01):
-    """I_h ``(B,3,H,W)`` float32 in [0, 1] from a composite ``(B,3,H,W)`` in [0, 1] and the
-    mask ``(B,1,H,W)`` in [0, 1] of the region to adjust (``region_mask(alpha)`` for HMH)."""
+def output_kind(output: str) -> str:
+    """``"image"`` (paper, keep: y is a picture) or ``"change"`` (residual); ValueError else."""
+    if output not in HARMONIZER_OUTPUTS:
+        raise ValueError(f"harmonizer output must be one of {', '.join(HARMONIZER_OUTPUTS)}, "
+                         f"got {output!r}")
+    return "change" if output == "residual" else "image"
+
+
+def check_output_form(requested: str | None, trained: str | None, where: str = "the checkpoint") -> str:
+    """The form to run a harmonizer with: ``requested`` (a command-line choice) or, when None,
+    the form it was ``trained`` with (None: ``UNRECORDED_OUTPUT``). ValueError (one line) when
+    the two read the network's output differently (image vs change)."""
+    trained = trained or UNRECORDED_OUTPUT
+    if requested is None:
+        output_kind(trained)
+        return trained
+    if output_kind(requested) != output_kind(trained):
+        raise ValueError(f"{where}: its harmonizer was trained with output '{trained}' (the network "
+                         f"predicts {'a change' if trained == 'residual' else 'an image'}); it cannot "
+                         f"run as '{requested}' (use {' or '.join(_same_kind(trained))})")
+    return requested
+
+
+def _same_kind(output: str) -> list[str]:
+    return [f"'{o}'" for o in HARMONIZER_OUTPUTS if output_kind(o) == output_kind(output)]
+
+
+def proposal_from_raw(raw, composite01, output: str = "paper"):
+    """The U-Net's picture before any region is kept, float32 ``(B,3,H,W)``, from its raw
+    output ``raw`` (tanh, [−1, 1]) and the composite it saw (``(B,3,H,W)`` in [0, 1]): (y + 1)/2
+    for the image forms, C + y for ``residual`` (may leave [0, 1]; never clamped here, so the
+    L1 loss keeps its gradient)."""
+    if output_kind(output) == "change":
+        return composite01.float() + raw.float()
+    return (raw.float() + 1) / 2
+
+
+def harmonizer_proposal(harmonization_net, composite01, mask01, output: str = "paper"):
+    """``proposal_from_raw`` of the U-Net run on (composite, mask); inputs as ``harmonize``."""
+    output_kind(output)
     x = torch.cat((to_pm1(composite01), mask01), dim=1)
-    return (harmonization_net(x).float() + 1) / 2
+    return proposal_from_raw(harmonization_net(x), composite01, output)
+
+
+def finish_harmonized(proposal, composite01, mask01, output: str = "paper"):
+    """I_h from a proposal (``harmonizer_proposal``): as is for ``paper``; for ``keep`` and
+    ``residual`` M·P + (1 − M)·C, so pixels with M = 0 equal C exactly. ``mask01`` broadcasts
+    over the channels."""
+    output_kind(output)  # validates the name
+    if output == "paper":
+        return proposal
+    mask = mask01.to(proposal.dtype)
+    return mask * proposal + (1 - mask) * composite01.to(proposal.dtype)
+
+
+def harmonize(harmonization_net, composite01, mask01, output: str = "paper"):
+    """I_h ``(B,3,H,W)`` float32 from a composite ``(B,3,H,W)`` in [0, 1] and the mask
+    ``(B,1,H,W)`` in [0, 1] of the region to adjust (``region_mask(alpha)`` for HMH), in the
+    output form ``output`` (module docstring): in [0, 1] for ``paper`` and ``keep``; ``residual``
+    is C + M·y and may leave [0, 1] by up to the network's change (inference clamps)."""
+    proposal = harmonizer_proposal(harmonization_net, composite01, mask01, output)
+    return finish_harmonized(proposal, composite01, mask01, output)
 
 
 def harmonization_mask(batch):

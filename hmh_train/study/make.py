@@ -3,9 +3,9 @@ picture of each, and write a blinded study folder (``hmh_train.study.folder``).
 
 Methods: ``I_d`` (the unharmonized composite from the shards, the reference), optionally ``I``
 (the real photograph, ``--include-real``), one per ``--ckpt`` (its harmonization net on I_d
-with the true alpha and the mask of the side the shards alter, as ``hmh-train eval`` feeds it;
-a harmonizer trained on the other side is refused unless ``--allow-other-side``) and one per
-sub-folder of ``--images``
+with the true alpha and the mask of the side the shards alter, as ``hmh-train eval`` feeds it,
+in the output form its run trained with or ``--harmonizer-output``; a harmonizer trained on the
+other side is refused unless ``--allow-other-side``) and one per sub-folder of ``--images``
 (ready-made outputs of other methods, ``<sample id>.png|jpg|…``, same size as the shards).
 Every picture is written as an RGB PNG under an opaque item id, so neither the file name, the
 format nor the URL tells a rater which method made it.
@@ -24,7 +24,7 @@ import torch
 
 from hmh_builder.fsio import atomic_write_text
 from hmh_train.infer.ops import harmonize_any_size
-from hmh_train.nets.forward import region_mask
+from hmh_train.nets.forward import check_output_form, region_mask
 from hmh_train.study import folder as F
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -42,6 +42,7 @@ class MakeConfig:
     seed: int = 0
     split: str = "test"
     include_real: bool = False
+    harmonizer_output: str | None = None  # output form of every checkpoint; None = each run's own
     batch_size: int = 8
     device: str = "auto"
     overwrite: bool = False
@@ -50,12 +51,13 @@ class MakeConfig:
 
 
 def render_harmonized(net, composite01: torch.Tensor, alpha01: torch.Tensor,
-                      altered: str = "background") -> torch.Tensor:
+                      altered: str = "background", output: str = "paper") -> torch.Tensor:
     """The one place the study renders a harmonized picture: I_h ``(B,3,H,W)`` in [0, 1] from
     the composite I_d ``(B,3,H,W)`` RGB in [0, 1] and the true alpha ``(B,1,H,W)`` in [0, 1],
     at the shards' size (``infer.ops.harmonize_any_size``), with the mask of the altered side
-    (``region_mask``: 1 − A for HMH's altered background)."""
-    return harmonize_any_size(net, composite01, region_mask(alpha01, altered))
+    (``region_mask``: 1 − A for HMH's altered background), in the harmonizer's output form
+    ``output``."""
+    return harmonize_any_size(net, composite01, region_mask(alpha01, altered), output=output)
 
 
 def pick_samples(dataset, n: int, seed: int) -> list[int]:
@@ -77,8 +79,9 @@ def read_samples(dataset, indices) -> dict:
             "A": np.stack([r["A"][0].numpy() for r in rows])}
 
 
-def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> np.ndarray:
-    """uint8 (N,H,W,3) RGB: the harmonization net of ``path`` on every sample's I_d."""
+def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> tuple[np.ndarray, str]:
+    """(uint8 (N,H,W,3) RGB, output form): the harmonization net of ``path`` on every sample's
+    I_d, in the form its run trained with or ``cfg.harmonizer_output``."""
     from hmh_train.train.checkpoint import check_side, load_nets
     from hmh_train.train.distributed import pick_device
 
@@ -87,17 +90,18 @@ def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> np.ndar
     if nets.harmonization is None:
         raise F.StudyError(f"{path}: the checkpoint holds no harmonization net")
     check_side(path, config, nets, cfg.shards, samples["altered"], cfg.allow_other_side)
+    form = check_output_form(cfg.harmonizer_output, nets.harmonizer_output, path)
     out = []
     with torch.no_grad():
         for start in range(0, len(samples["id"]), cfg.batch_size):
             part = slice(start, start + cfg.batch_size)
             composite = torch.from_numpy(samples["I_d"][part]).to(device).permute(0, 3, 1, 2).float() / 255
             alpha = torch.from_numpy(samples["A"][part]).to(device)[:, None].float() / 255
-            harmonized = render_harmonized(nets.harmonization, composite, alpha, samples["altered"])
+            harmonized = render_harmonized(nets.harmonization, composite, alpha, samples["altered"], form)
             out.append((harmonized.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
             bar.update(composite.shape[0])
     del nets
-    return np.concatenate(out)
+    return np.concatenate(out), form
 
 
 def find_image(method_dir: str, sample_id: str) -> str | None:
@@ -157,11 +161,12 @@ def list_methods(cfg: MakeConfig) -> list[tuple[str, str, str]]:
     return methods
 
 
-def render_all(methods, samples: dict, cfg: MakeConfig) -> dict:
-    """{method name: uint8 (N,H,W,3) RGB} for every method."""
+def render_all(methods, samples: dict, cfg: MakeConfig) -> tuple[dict, dict]:
+    """({method name: uint8 (N,H,W,3) RGB} for every method, {checkpoint method: the
+    harmonizer output form it was rendered with})."""
     from tqdm import tqdm
 
-    pictures = {}
+    pictures, forms = {}, {}
     total = len(samples["id"]) * sum(kind == "checkpoint" for _, kind, _ in methods)
     with tqdm(total=total, desc="render", unit="image", disable=not cfg.progress or not total) as bar:
         for name, kind, source in methods:
@@ -170,14 +175,16 @@ def render_all(methods, samples: dict, cfg: MakeConfig) -> dict:
             elif kind == "real":
                 pictures[name] = samples["I"]
             elif kind == "checkpoint":
-                pictures[name] = render_checkpoint(source, samples, cfg, bar)
+                pictures[name], forms[name] = render_checkpoint(source, samples, cfg, bar)
             else:
                 pictures[name] = read_method_images(source, samples)
-    return pictures
+    return pictures, forms
 
 
-def write_folder(stage: str, pictures: dict, methods, samples: dict, cfg: MakeConfig) -> dict:
-    """Write images, study.json and instructions.txt into ``stage``; returns study.json's dict."""
+def write_folder(stage: str, pictures: dict, methods, samples: dict, cfg: MakeConfig,
+                 forms: dict | None = None) -> dict:
+    """Write images, study.json and instructions.txt into ``stage``; returns study.json's dict.
+    A checkpoint's source names the harmonizer output form it was rendered with (``forms``)."""
     from PIL import Image
 
     pairs = [(sid, name) for sid in samples["id"] for name, _, _ in methods]
@@ -191,7 +198,9 @@ def write_folder(stage: str, pictures: dict, methods, samples: dict, cfg: MakeCo
     study = {"format": F.STUDY_FORMAT, "version": F.STUDY_VERSION, "seed": int(cfg.seed),
              "split": cfg.split, "image_size": list(samples["I_d"].shape[1:3]),
              "methods": [name for name, _, _ in methods],
-             "method_sources": {name: f"{kind}: {source}" for name, kind, source in methods},
+             "method_sources": {name: f"{kind}: {source}" + (f" (harmonizer output {forms[name]})"
+                                                              if name in (forms or {}) else "")
+                                for name, kind, source in methods},
              "samples": list(samples["id"]), "items": items}
     atomic_write_text(os.path.join(stage, F.STUDY_JSON), json.dumps(study, indent=1) + "\n")
     atomic_write_text(os.path.join(stage, F.INSTRUCTIONS_TXT), F.DEFAULT_INSTRUCTIONS + "\n")
@@ -213,11 +222,11 @@ def make_study(cfg: MakeConfig) -> dict:
     methods = list_methods(cfg)
     dataset = ShardDataset(cfg.shards, split=cfg.split)
     samples = read_samples(dataset, pick_samples(dataset, cfg.n, cfg.seed))
-    pictures = render_all(methods, samples, cfg)
+    pictures, forms = render_all(methods, samples, cfg)
     stage = f"{out}.making"
     shutil.rmtree(stage, ignore_errors=True)
     try:
-        study = write_folder(stage, pictures, methods, samples, cfg)
+        study = write_folder(stage, pictures, methods, samples, cfg, forms)
         if os.path.exists(out):
             shutil.rmtree(out) if os.path.isdir(out) else os.remove(out)
         os.replace(stage, out)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from hmh_builder.fsio import fsync_dir
-from hmh_train.nets.forward import NET_NAMES, Nets, unwrap
+from hmh_train.nets.forward import NET_NAMES, UNRECORDED_OUTPUT, Nets, check_output_form, unwrap
 from hmh_train.nets.official import LayoutError, LoadReport, fill, load_official, safe_load
 
 CKPT_FORMAT = "hmh-train-ckpt"
@@ -215,11 +215,13 @@ def checkpoint_nets(ckpt: dict, path: str) -> tuple:
     return nets, reports
 
 
-def pretrained(path: str, name: str, num_downs: int):
+def pretrained(path: str, name: str, num_downs: int, harmonizer_output: str | None = None):
     """``(network, report line)``: the ``name`` network of any checkpoint ``path`` (run folder,
     .pt, IndexNet's .pth.tar, DoveNet's .pth) with the architecture stored in it, to start
-    training from. CheckpointError when the file holds no such network or, for the U-Net, its
-    depth is not ``num_downs`` (the shards and the critic were checked against that)."""
+    training from. CheckpointError when the file holds no such network, for the U-Net when its
+    depth is not ``num_downs`` (the shards and the critic were checked against that) or when it
+    was trained to predict a change and ``harmonizer_output`` reads an image, or the reverse
+    (``forward.check_output_form``)."""
     lines = []
     loaded, _ = load_nets(path, log=lines.append)
     net = getattr(loaded, name, None)
@@ -228,6 +230,11 @@ def pretrained(path: str, name: str, num_downs: int):
     if name == "harmonization" and net.num_downs != num_downs:
         raise CheckpointError(f"{path}: its U-Net has num_downs {net.num_downs}; pass "
                               f"--num-downs {net.num_downs}")
+    if name == "harmonization" and harmonizer_output is not None:
+        try:
+            check_output_form(harmonizer_output, loaded.harmonizer_output, path)
+        except ValueError as exc:
+            raise CheckpointError(f"{exc}; pass --harmonizer-output to match") from None
     return net, next(line for line in lines if f"-> {name} " in line)
 
 
@@ -238,8 +245,11 @@ def load_nets(run_or_ckpt, device="cpu", which: str = "best", log=None):
     hmh-train ``.pt`` file, IndexNet's released ``.pth.tar`` (→ only ``matting``) or DoveNet's
     generator ``.pth`` (→ only ``harmonization``); the layout is detected from the file
     (``hmh_train.nets.official``). The config is the run's resolved TrainConfig dict, or for an
-    official file ``{"layout", "net_arch"}``. ``log``, if given, receives one line per loaded
-    network (layout, architecture, tensors matched, missing). ``CheckpointError``: one line.
+    official file ``{"layout", "net_arch"}``. ``Nets.harmonizer_output`` is the output form the
+    run trained its harmonizer with (``config["harmonizer_output"]``; ``UNRECORDED_OUTPUT``,
+    the plain image, for official files and runs made before the key existed). ``log``, if
+    given, receives one line per loaded network (layout, architecture, tensors matched,
+    missing). ``CheckpointError``: one line.
     """
     path = os.fspath(run_or_ckpt)
     if os.path.isdir(path):
@@ -257,6 +267,7 @@ def load_nets(run_or_ckpt, device="cpu", which: str = "best", log=None):
             raise CheckpointError(str(exc)) from None
         nets, reports = Nets(**{name: net}), [report]
         config = {"layout": report.layout, "net_arch": {name: report.arch}}
+    nets.harmonizer_output = config.get("harmonizer_output") or UNRECORDED_OUTPUT
     for name in NET_NAMES:
         if getattr(nets, name) is not None:
             getattr(nets, name).to(device).eval()

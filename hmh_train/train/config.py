@@ -22,6 +22,9 @@ MODES = ("matting", "harmonization", "joint")
 GAN_LOSSES = ("paper", "hinge", "wgan-gp")
 MATTING_HEADS = ("published", "wide")   # hmh_train.nets.indexnet.HEADS
 UNET_NORMS = ("batch", "instance")      # hmh_train.nets.unet.NORMS
+HARMONIZER_OUTPUTS = ("paper", "keep", "residual")  # hmh_train.nets.forward.HARMONIZER_OUTPUTS
+#: The form a saved run config without the key was trained with (runs made before it existed).
+UNRECORDED_OUTPUT = "paper"                        # hmh_train.nets.forward.UNRECORDED_OUTPUT
 
 
 class ConfigError(ValueError):
@@ -48,6 +51,7 @@ class TrainConfig:
     num_downs: int = 8                # U-Net depth (input side must be a multiple of 2**num_downs)
     matting_head: str = "published"   # IndexNet head: published (official) | wide (from scratch)
     unet_norm: str = "batch"          # U-Net norm: batch (released DoveNet) | instance
+    harmonizer_output: str = "residual"  # residual (change, region kept) | keep (region kept) | paper
     crop_min: float = 1.0             # random crop side fraction in [crop_min, 1], resized back
     flip: bool = True                 # random horizontal flip
     online_adjust: bool = False       # redraw the altered side and I_d on the device every step
@@ -122,6 +126,9 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"unet_norm must be one of {', '.join(UNET_NORMS)}, got {cfg.unet_norm!r}")
     if cfg.altered is not None and cfg.altered not in ALTERED_SIDES:
         raise ConfigError(f"altered must be one of {', '.join(ALTERED_SIDES)}, got {cfg.altered!r}")
+    if cfg.harmonizer_output not in HARMONIZER_OUTPUTS:
+        raise ConfigError(f"harmonizer_output must be one of {', '.join(HARMONIZER_OUTPUTS)}, "
+                          f"got {cfg.harmonizer_output!r}")
     positive = ("batch_size", "epochs", "log_every", "ckpt_every", "image_every", "width", "num_downs")
     for key in positive:
         if getattr(cfg, key) <= 0:
@@ -210,11 +217,20 @@ def resume_config(cfg: TrainConfig, explicit=None) -> TrainConfig:
     saved = os.path.join(run, "config.yaml")
     if not os.path.isfile(saved):
         raise ConfigError(f"{run}: not a run folder (no config.yaml); cannot resume")
-    base, defaults = load_config(cfg.mode, saved), load_config(cfg.mode)
+    base, defaults = load_saved_config(cfg.mode, saved), load_config(cfg.mode)
     keys = ({str(k).replace("-", "_") for k in explicit} if explicit is not None else
             {k for k, v in config_dict(cfg).items() if v != getattr(defaults, k)})
     changed = {k: getattr(cfg, k) for k in keys if k in _FIELDS and k not in ("out", "resume")}
     return replace(base, **changed, out=run, resume=run)
+
+
+def load_saved_config(mode: str, path) -> TrainConfig:
+    """A run's saved ``config.yaml`` as a TrainConfig. Keys added since the run was made take
+    the value that reproduces it, not today's default: ``harmonizer_output`` missing means the
+    run trained the U-Net's plain image (``UNRECORDED_OUTPUT``)."""
+    recorded = read_yaml(path)
+    extra = {} if "harmonizer_output" in recorded else {"harmonizer_output": UNRECORDED_OUTPUT}
+    return load_config(mode, path, extra)
 
 
 def parse_set(items) -> dict:

@@ -91,7 +91,8 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
     from ``cfg`` (width, num_downs, matting_head, unet_norm), except a network given by
     ``--matting-ckpt``/``--harmonization-ckpt``, which keeps the architecture of its file (e.g.
     the released DoveNet's batch norm, or the shared anchor's width 0.25), and optional
-    ImageNet backbone weights for a fresh IndexNet.
+    ImageNet backbone weights for a fresh IndexNet. The harmonizer's output form is
+    ``cfg.harmonizer_output`` (a started-from U-Net must read its output the same way).
     """
     torch.manual_seed(cfg.seed)
     names = MODE_NETS[cfg.mode]
@@ -101,7 +102,7 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
         nets = ckpt_io.build_nets(names, cfg.width, cfg.num_downs, cfg.matting_head, cfg.unet_norm)
         for name, path in (("matting", cfg.matting_ckpt), ("harmonization", cfg.harmonization_ckpt)):
             if path and name in names:
-                net, line = ckpt_io.pretrained(path, name, cfg.num_downs)
+                net, line = ckpt_io.pretrained(path, name, cfg.num_downs, cfg.harmonizer_output)
                 setattr(nets, name, net)
                 if runtime.is_main:  # e.g. "….pth.tar: IndexNet .pth.tar -> matting (…): 549 …"
                     print(line, file=sys.stderr)
@@ -110,6 +111,7 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
             report = load_backbone_weights(nets.matting, cfg.backbone_weights)
             if runtime.is_main:  # e.g. "backbone (timm): 306 tensors loaded, 0 missing, ..."
                 print(f"{cfg.backbone_weights}: {report.summary()}", file=sys.stderr)
+    nets.harmonizer_output = cfg.harmonizer_output
     for name in names:
         if getattr(nets, name) is None:
             raise TrainingError(f"{cfg.resume}: the checkpoint holds no {name} network")

@@ -28,8 +28,9 @@ def evaluating(nets):
             module.train(flags[name])
 
 
-def _forward(plain: dict, batch):
-    """(A_r, I_c, I_h) of one batch; None for what the available networks cannot produce."""
+def _forward(plain: dict, batch, output: str):
+    """(A_r, I_c, I_h) of one batch, I_h in the harmonizer's output form ``output``; None for
+    what the available networks cannot produce."""
     from hmh_train.nets.forward import altered_input, harmonization_mask, harmonize, predict_alpha
 
     alpha_r = composite = harmonized = None
@@ -40,7 +41,7 @@ def _forward(plain: dict, batch):
         harmonization_input, mask = altered_input(alpha_r, batch.image, batch.disharmonious,
                                                   batch.altered)
     if "harmonization" in plain:
-        harmonized = harmonize(plain["harmonization"], harmonization_input, mask)
+        harmonized = harmonize(plain["harmonization"], harmonization_input, mask, output).clamp(0, 1)
     return alpha_r, composite, harmonized
 
 
@@ -48,7 +49,7 @@ def preview_columns(nets, batch, mode: str) -> dict:
     """Named ``(B,C,H,W)`` [0, 1] images for a grid: I, trimap (M for harmonization pairs),
     A_r, I_c, I_d, I_h (as available)."""
     with evaluating(nets) as plain:
-        alpha_r, composite, harmonized = _forward(plain, batch)
+        alpha_r, composite, harmonized = _forward(plain, batch, nets.harmonizer_output)
     columns = {"I": batch.image}
     columns.update({"trimap": batch.trimap} if batch.trimap is not None else {"M": batch.mask})
     if alpha_r is not None:
@@ -62,15 +63,16 @@ def preview_columns(nets, batch, mode: str) -> dict:
 
 def validation_loss(nets, loader, device, cfg) -> float:
     """Mean over ≤ ``cfg.val_batches`` test batches of ``|A_r − A|`` on the unknown region
-    (matting) plus ``|I_h − I|`` over the image (harmonization); trimaps use the fixed
-    evaluation radius, I_h is computed from the predicted alpha in the joint mode."""
+    (matting) plus ``|I_h − I|`` over the image (harmonization; I_h in the run's output form,
+    clamped to [0, 1] as evaluation does); trimaps use the fixed evaluation radius, I_h is
+    computed from the predicted alpha in the joint mode."""
     total, count = 0.0, 0
     with evaluating(nets) as plain:
         for index, raw in enumerate(loader):
             if index >= cfg.val_batches:
                 break
             batch = make_batch(raw, device, train=False, altered=cfg.altered)
-            alpha_r, _, harmonized = _forward(plain, batch)
+            alpha_r, _, harmonized = _forward(plain, batch, nets.harmonizer_output)
             loss = 0.0
             if alpha_r is not None:
                 unknown = (batch.trimap == 0.5).float()

@@ -113,11 +113,13 @@ def matting_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) 
 def harmonization_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) -> dict:
     """U-Net alone: input I_d with ``harmonization_mask(batch)`` (the region to adjust: HMH
     1 − A for an altered background, A for an altered foreground; harmonization pairs: the
-    stored mask), loss weight·‖I_h − I‖₁."""
+    stored mask), I_h in the output form ``nets.harmonizer_output`` (``forward.harmonize``),
+    loss weight·‖I_h − I‖₁."""
     _require(nets, optims, ["harmonization"], "harmonization_step")
     nets.harmonization.train()
     with _autocast(cfg, batch.image.device):
-        out = harmonize(nets.harmonization, batch.disharmonious, harmonization_mask(batch))
+        out = harmonize(nets.harmonization, batch.disharmonious, harmonization_mask(batch),
+                        nets.harmonizer_output)
     l_gh = harmonization_l1(out, batch.image)
     total = cfg.harmonization_l1_weight * l_gh
     optims.harmonization.zero_grad(set_to_none=True)
@@ -179,7 +181,7 @@ class Fakes:
 def generate(nets: Nets, batch: Batch, cfg: StepConfig) -> Fakes:
     """A_r = IndexNet(I, T); I_c = A_r·I + (1 − A_r)·B (differentiable in A_r); I_h = U-Net of
     ``altered_input(A_r, I, I_d, batch.altered)`` with A_r detached, so ℓ_Gh trains only the
-    U-Net.
+    U-Net, in the output form ``nets.harmonizer_output`` (the critic's I_h fake is this same I_h).
 
     I_c tests the matte on either side: the real person on the real background through A_r.
     The U-Net's input takes the altered pixels inside the region to adjust and the real ones
@@ -191,7 +193,7 @@ def generate(nets: Nets, batch: Batch, cfg: StepConfig) -> Fakes:
         a_r = raw.clamp(0, 1)
         fake_c = composite(a_r, batch.image, batch.background)
         x, mask = altered_input(a_r.detach(), batch.image, batch.disharmonious, batch.altered)
-        fake_h = harmonize(nets.harmonization, x, mask)
+        fake_h = harmonize(nets.harmonization, x, mask, nets.harmonizer_output)
     return Fakes(raw, a_r, fake_c, fake_h)
 
 

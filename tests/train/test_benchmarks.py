@@ -344,3 +344,23 @@ def test_benchmark_usage_errors_are_one_line(ihd, tiny, tmp_path):
     assert "Traceback" not in result.output
     result = _invoke("--benchmark", "composition-1k", "--src", tmp_path, "--ckpt", mat)
     assert result.exit_code == 1 and "neither Test_set/merged/" in result.output
+
+
+@needs_anchors
+@pytest.mark.parametrize("protocol", ["standard", "dovenet"])
+def test_a_harmonizer_is_scored_in_its_output_form(ihd, protocol):
+    """A run trained in the keep form is benchmarked in it: outside the mask the scored output
+    is the composite itself (exactly in uint8 for dovenet, to float rounding for standard)."""
+    net = load_nets(DOVENET)[0].harmonization
+    items, _ = H.discover_pairs(str(ihd), "test")
+    sample = H.load_pair(items[0])
+    paper = BH.harmonized(net, sample, protocol, seed=0)
+    kept = BH.harmonized(net, sample, protocol, seed=0, output="keep")
+    outside = sample.mask < 128
+    composite = sample.composite.astype(np.float32) / (1 if protocol == "dovenet" else 255)
+    assert outside.any() and not np.allclose(paper[outside], composite[outside], atol=1e-3)
+    assert np.allclose(kept[outside], composite[outside], atol=1e-6)
+    rows = BH.pair_rows({"r": net}, sample, protocol, 0, None, {"r": "keep"})
+    assert rows[0]["mse"] == pytest.approx(
+        H.image_metrics(kept, BH.dovenet_tensor2im(sample.real) if protocol == "dovenet" else sample.real,
+                        sample.mask, None if protocol == "dovenet" else 255.0)["mse"], rel=1e-9)

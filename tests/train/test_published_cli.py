@@ -164,11 +164,17 @@ def test_paper_fine_tuning_and_joint_training_start_from_the_released_files(shar
                 torch.load(INDEXNET, weights_only=True)["state_dict"].items()}
     moved = [k for k, v in saved["nets"]["matting"].items() if not torch.equal(v, released[k])]
     assert moved and set(saved["nets"]["matting"]) == set(released)     # same tensors, trained
-    # joint from the released U-Net (its own width 0.25 and batch norm), fresh IndexNet and critic
+    # joint from the released U-Net (its own width 0.25 and batch norm), fresh IndexNet and critic;
+    # it predicts an image, so it trains as 'keep' (or 'paper'), not the default 'residual'
+    error = _one_line_error(_invoke("joint", "--shards", shards256, "--out", tmp_path / "refused",
+                                    "--max-steps", 1, "--harmonization-ckpt", DOVENET, *small))
+    assert "trained with output 'paper'" in error and "--harmonizer-output" in error
     result = _invoke("joint", "--shards", shards256, "--out", tmp_path / "joint", "--max-steps", 1,
-                     "--harmonization-ckpt", DOVENET, "--width", "0.125", *small)
+                     "--harmonization-ckpt", DOVENET, "--harmonizer-output", "keep", "--width",
+                     "0.125", *small)
     assert result.exit_code == 0, result.output
     saved = C.load(tmp_path / "joint" / "checkpoints" / "last.pt")
+    assert saved["config"]["harmonizer_output"] == "keep"
     assert saved["net_arch"]["harmonization"] == {"width": 0.25, "num_downs": 8, "norm": "batch"}
     assert saved["net_arch"]["matting"]["width"] == 0.125
     # and it resumes with the architectures it recorded

@@ -97,7 +97,8 @@ def test_round_trip_build_train_eval_composite(trip, side, tmp_path):
         real = item["I"].permute(1, 2, 0).numpy()
         with torch.no_grad():
             i_h = harmonize_any_size(nets.harmonization, item["I_d"][None].float() / 255,
-                                     region_mask(alpha, side))[0].permute(1, 2, 0).numpy()
+                                     region_mask(alpha, side),
+                                     output=nets.harmonizer_output)[0].permute(1, 2, 0).numpy()
         region = M.altered_region(item["A"][0].numpy(), side)
         assert float(row[f"harm_fmse_{tag}"]) == pytest.approx(M.fmse(i_h, real, region), rel=1e-5)
         assert int(row[f"{side}_pixels"]) == int(region.sum())
@@ -118,7 +119,8 @@ def test_round_trip_build_train_eval_composite(trip, side, tmp_path):
     plain = (torch.from_numpy(portrait).permute(2, 0, 1)[None].float() / 255 * a
              + torch.from_numpy(scene).permute(2, 0, 1)[None].float() / 255 * (1 - a))
     with torch.no_grad():
-        expected = harmonize_any_size(nets.harmonization, plain, region_mask(a, side))
+        expected = harmonize_any_size(nets.harmonization, plain, region_mask(a, side),
+                                      output=nets.harmonizer_output)
     expected = (expected[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     written = np.array(Image.open(tmp_path / "out.png").convert("RGB"))
     assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
