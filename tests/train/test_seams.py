@@ -1,0 +1,72 @@
+"""Where the published-models, benchmark, output-form and either-side work meet: a run's form
+across --resume, sweep on every kind of shards and its refusals before any training, study make
+on harmonization pairs, options a command form does not read."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from PIL import Image
+
+from hmh_builder.cli import main as build_main
+from hmh_train.cli import main
+from hmh_train.data.shards import ShardDataset
+from hmh_train.infer.ops import harmonize_any_size
+from hmh_train.train import checkpoint as C
+from tests.standins import write_iharmony4
+from tests.train.conftest import SMALL
+
+from .tiny_ckpt import save_tiny_checkpoint
+
+#: Sweep options for a tiny CPU point (the sweep has no --width etc.: they are config keys).
+TINY = ["--set", "width=0.25", "--set", "num_downs=6", "--set", "batch_size=2", "--set",
+        "workers=0", "--set", "val_batches=1", "--max-steps", "1", "--no-progress"]
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    """Harmonization-pair shards (64×64) of a tiny iHarmony4 stand-in, built by the real command."""
+    root = tmp_path_factory.mktemp("seam_pairs")
+    write_iharmony4(root / "IHD", images=3, composites=2)
+    out = root / "shards"
+    result = CliRunner().invoke(build_main, ["iharmony4", "--src", str(root / "IHD"), "--out",
+                                             str(out), "--size", "64", "--workers", "1",
+                                             "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def residual_unet(shards, tmp_path_factory):
+    """A one-step harmonization run in the default (residual) form on the HMH test build."""
+    run = tmp_path_factory.mktemp("seam_runs") / "unet"
+    result = _invoke("harmonization", "--shards", shards, "--out", run, "--max-steps", 1, *SMALL)
+    assert result.exit_code == 0, result.output
+    return run
+
+
+# --- --resume keeps the reading of the network's output ----------------------------------------
+
+def test_resume_refuses_a_form_that_reads_the_network_the_other_way(residual_unet, tmp_path):
+    before = (residual_unet / "config.yaml").read_text()
+    line = _one_line_error(_invoke("harmonization", "--resume", residual_unet, "--max-steps", 2,
+                                   "--harmonizer-output", "paper", "--no-progress"))
+    assert "'residual'" in line and "'paper'" in line
+    assert (residual_unet / "config.yaml").read_text() == before          # nothing rewritten
+    assert C.load(residual_unet / "checkpoints" / "last.pt")["step"] == 1  # nothing trained
