@@ -70,3 +70,50 @@ def test_resume_refuses_a_form_that_reads_the_network_the_other_way(residual_une
     assert "'residual'" in line and "'paper'" in line
     assert (residual_unet / "config.yaml").read_text() == before          # nothing rewritten
     assert C.load(residual_unet / "checkpoints" / "last.pt")["step"] == 1  # nothing trained
+
+
+# --- sweep ----------------------------------------------------------------------------------------
+
+def test_sweep_on_pair_shards_scores_fmse_over_the_stored_mask(pairs, tmp_path):
+    out = tmp_path / "sweep"
+    result = _invoke("sweep", "--mode", "harmonization", "--grid", "harmonizer_output=residual",
+                     "--shards", pairs, "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    table = (out / "table.md").read_text()
+    assert "H-fMSE (mask)" in table and "1 − α" not in table and "stored mask" in table
+    rows = list(csv.DictReader((out / "table.csv").open()))
+    point = json.loads((out / "points" / "harmonizer_output=residual" / "eval" / "summary.json")
+                       .read_text())["results"]
+    assert float(rows[0]["h_fmse"]) == pytest.approx(point["harmonizer_output=residual"]["all"]["fMSE"])
+    assert float(rows[-1]["h_fmse"]) == pytest.approx(point["identity"]["all"]["fMSE"])
+    state = json.loads((out / "sweep.json").read_text())
+    assert state["altered"] is None and state["points"][0]["harmonizer_output"] == "residual"
+
+
+def test_sweep_records_the_shards_side(shards, tmp_path):
+    out = tmp_path / "sweep"
+    result = _invoke("sweep", "--mode", "matting", "--grid", "lambda1=0", "--shards", shards,
+                     "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    state = json.loads((out / "sweep.json").read_text())
+    assert state["altered"] == "background" and "harmonizer_output" not in state["points"][0]
+
+
+def test_sweep_checks_every_points_side_before_any_training(shards, tmp_path):
+    out = tmp_path / "sweep"
+    line = _one_line_error(_invoke("sweep", "--mode", "harmonization", "--grid",
+                                   "altered=background,foreground", "--shards", shards,
+                                   "--out", out, *TINY))
+    assert "altered=foreground" in line and "alter the background" in line
+    assert not (out / "points").exists()                      # the first point did not train
+
+
+def test_sweep_checks_every_points_form_against_its_start_before_any_training(
+        shards, residual_unet, tmp_path):
+    out = tmp_path / "sweep"
+    line = _one_line_error(_invoke("sweep", "--mode", "harmonization", "--grid",
+                                   "harmonizer_output=residual,paper", "--set",
+                                   f"harmonization_ckpt={residual_unet}", "--shards", shards,
+                                   "--out", out, *TINY))
+    assert "'residual'" in line and "'paper'" in line
+    assert not (out / "points").exists()
