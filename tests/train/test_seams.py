@@ -117,3 +117,35 @@ def test_sweep_checks_every_points_form_against_its_start_before_any_training(
                                    "--out", out, *TINY))
     assert "'residual'" in line and "'paper'" in line
     assert not (out / "points").exists()
+
+
+# --- study make on harmonization pairs ------------------------------------------------------------
+
+def test_study_make_on_pair_shards_uses_the_stored_mask(pairs, tmp_path):
+    run = save_tiny_checkpoint(tmp_path / "unet", ("harmonization",))
+    out = tmp_path / "study"
+    result = _invoke("study", "make", "--ckpt", run, "--shards", pairs, "--n", 2, "--out", out,
+                     "--include-real", "--no-progress")
+    assert result.exit_code == 0, result.output
+    study = json.loads((out / "study.json").read_text())
+    data = ShardDataset(pairs, "test")
+    index = {str(data[i]["id"]): i for i in range(len(data))}
+    nets, _ = C.load_nets(run)
+    for item, entry in study["items"].items():
+        sample = data[index[entry["sample"]]]
+        picture = np.array(Image.open(out / "images" / f"{item}.png"))
+        if entry["method"] == "unet":
+            with torch.no_grad():
+                want = harmonize_any_size(nets.harmonization, sample["I_d"][None].float() / 255,
+                                          sample["M"][None].float() / 255, output="paper")
+            want = (want[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        else:
+            want = sample["I_d" if entry["method"] == "I_d" else "I"].permute(1, 2, 0).numpy()
+        np.testing.assert_array_equal(picture, want)
+
+
+def test_config_yaml_of_a_pair_run_says_no_side(pairs, tmp_path):
+    run = tmp_path / "run"
+    result = _invoke("harmonization", "--shards", pairs, "--out", run, "--max-steps", 1, *SMALL)
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((run / "config.yaml").read_text())["altered"] is None
