@@ -144,6 +144,29 @@ def test_study_make_on_pair_shards_uses_the_stored_mask(pairs, tmp_path):
         np.testing.assert_array_equal(picture, want)
 
 
+# --- options a form of eval does not read ----------------------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (("--benchmark", "iharmony4", "--allow-other-side"),
+     "--allow-other-side does not apply to --benchmark iharmony4"),
+    (("--benchmark", "composition-1k", "--harmonizer-output", "keep"),
+     "--harmonizer-output does not apply to --benchmark composition-1k"),
+])
+def test_benchmark_options_that_do_not_apply_are_refused(tmp_path, args, message):
+    result = _invoke("eval", "--ckpt", tmp_path, "--src", tmp_path, *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_benchmark_prints_the_form_of_each_harmonizer(tmp_path):
+    root = tmp_path / "IHD"
+    write_iharmony4(root, images=2, composites=1)
+    run = save_tiny_checkpoint(tmp_path / "unet", ("harmonization",))
+    result = _invoke("eval", "--benchmark", "iharmony4", "--src", root, "--ckpt", run,
+                     "--out", tmp_path / "out", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "unet: harmonizer output paper" in result.output
+
+
 def test_config_yaml_of_a_pair_run_says_no_side(pairs, tmp_path):
     run = tmp_path / "run"
     result = _invoke("harmonization", "--shards", pairs, "--out", run, "--max-steps", 1, *SMALL)
