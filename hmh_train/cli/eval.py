@@ -119,8 +119,9 @@ def _benchmark(options: dict) -> None:
               help="shards: evaluate a harmonizer trained on shards of the other altered side "
                    "anyway (refused otherwise); the mask and fMSE region follow --shards")
 @click.option("--harmonizer-output", type=click.Choice(HARMONIZER_OUTPUTS), default=None,
-              help="output form of every run's harmonizer: paper (its image), keep (its image over "
-                   "the altered region, the rest kept exactly) or residual (a change added there) "
+              help="shards and iharmony4: output form of every run's harmonizer: paper (its "
+                   "image), keep (its image over the altered region, the rest kept exactly) or "
+                   "residual (a change added there) "
                    "[default: the form each run trained with; paper for DoveNet's released file]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 @click.pass_context
