@@ -158,18 +158,23 @@ def check_reuse(points: list, cfg: SweepConfig) -> None:
 
 def check_points(points: list, shards: str) -> str | None:
     """What training would refuse, checked for every point before any trains (one line:
-    TrainingError / CheckpointError): the shards' kind for the mode, a point's ``altered``
-    against the side the shards alter, and a start file (``matting_ckpt`` /
+    TrainingError / CheckpointError / ConfigError): the shards' kind for the mode, a point's
+    ``altered`` against the side the shards alter, its ``num_downs`` against the image size,
+    and a start file (``matting_ckpt`` /
     ``harmonization_ckpt``) against the point's ``num_downs`` and harmonizer output form.
     Returns the side the shards alter (None for harmonization pairs)."""
     from hmh_train.data.shards import ShardDataset, altered_side
     from hmh_train.train.checkpoint import check_pretrained, load_nets
+    from hmh_train.train.config import check_image_size
     from hmh_train.train.engine import MODE_NETS, check_shard_kind, resolve_side
 
     train_set, loaded = ShardDataset(shards, "train"), {}
     for _name, _values, train_cfg in points:
+        if os.path.isfile(os.path.join(train_cfg.out, "eval", "summary.json")):
+            continue  # finished: skipped (check_reuse compared its settings)
         check_shard_kind(train_cfg, train_set.kind)
         resolve_side(train_cfg, train_set)
+        check_image_size(train_cfg, train_set.size)
         for net, path in (("matting", train_cfg.matting_ckpt),
                           ("harmonization", train_cfg.harmonization_ckpt)):
             started = os.path.isfile(os.path.join(train_cfg.out, "checkpoints", "last.pt"))

@@ -172,3 +172,11 @@ def test_config_yaml_of_a_pair_run_says_no_side(pairs, tmp_path):
     result = _invoke("harmonization", "--shards", pairs, "--out", run, "--max-steps", 1, *SMALL)
     assert result.exit_code == 0, result.output
     assert yaml.safe_load((run / "config.yaml").read_text())["altered"] is None
+
+
+def test_sweep_checks_every_points_depth_against_the_images_before_any_training(shards, tmp_path):
+    out = tmp_path / "sweep"
+    line = _one_line_error(_invoke("sweep", "--mode", "harmonization", "--grid", "num_downs=5,7",
+                                   "--shards", shards, "--out", out, *TINY))
+    assert "multiples of 128" in line and not (out / "points").exists()
+
