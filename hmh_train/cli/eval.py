@@ -17,6 +17,7 @@ ONLY = {
     "save_predictions": ("composition-1k", "iharmony4"),
     "backgrounds": ("composition-1k",), "layout": ("composition-1k",),
     "protocol": ("iharmony4",), "seed": ("iharmony4",), "split": (None, "iharmony4"),
+    "allow_other_side": (None,), "harmonizer_output": (None, "iharmony4"),
 }
 SHOWN_LINES = 20
 
@@ -45,6 +46,8 @@ def _benchmark(options: dict) -> None:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     for line in result.get("loaded", []):
         click.echo(line, err=True)
+    for label, form in result.get("harmonizer_outputs", {}).items():
+        click.echo(f"{label}: harmonizer output {form}", err=True)
     problems = result["problems"]
     for line in problems[:SHOWN_LINES]:
         click.echo(line, err=True)
@@ -116,8 +119,9 @@ def _benchmark(options: dict) -> None:
               help="shards: evaluate a harmonizer trained on shards of the other altered side "
                    "anyway (refused otherwise); the mask and fMSE region follow --shards")
 @click.option("--harmonizer-output", type=click.Choice(HARMONIZER_OUTPUTS), default=None,
-              help="output form of every run's harmonizer: paper (its image), keep (its image over "
-                   "the altered region, the rest kept exactly) or residual (a change added there) "
+              help="shards and iharmony4: output form of every run's harmonizer: paper (its "
+                   "image), keep (its image over the altered region, the rest kept exactly) or "
+                   "residual (a change added there) "
                    "[default: the form each run trained with; paper for DoveNet's released file]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 @click.pass_context

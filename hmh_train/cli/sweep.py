@@ -28,7 +28,9 @@ import click
 def sweep_command(grid_items, shards, out, config_path, mode, max_steps, set_items, eval_split,
                   eval_limit, eval_batch_size, progress):
     """Train and evaluate every point of a config grid and write one comparison table (the
-    paper's Table 2). Rerunning the same command skips finished points (eval/summary.json)
+    paper's Table 2). Every point's settings are checked (config keys, the shards' kind and
+    side, image size, start files) before any point trains. Rerunning the same command skips
+    finished points (eval/summary.json)
     and resumes a point that has checkpoints/last.pt; other points start over. A rerun with
     other settings into the same --out stops with one line naming the first difference
     (only max_steps/epochs of an unfinished point may change).

@@ -185,7 +185,8 @@ def write_tables(cfg: BenchmarkConfig, out: str, rows: list, labels, info: dict)
 def run_benchmark(cfg: BenchmarkConfig) -> dict:
     """Run the benchmark; write the outputs (module docstring). Returns {"out", "table",
     "results", "problems" (lines), "evaluated", "listed", "loaded" (what each checkpoint
-    gave)}. ValueError / CheckpointError (one line) when nothing can be evaluated."""
+    gave), "harmonizer_outputs" ({run: output form}, iHarmony4)}. ValueError /
+    CheckpointError (one line) when nothing can be evaluated."""
     from hmh_train.train.distributed import pick_device
 
     check(cfg)
@@ -226,4 +227,4 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
     atomic_write_text(os.path.join(out, "summary.json"),
                       json.dumps(json_safe(summary), indent=2, default=str) + "\n")
     return {"out": out, "table": table, "results": results, "problems": problems,
-            "evaluated": evaluated, "listed": listed, "loaded": loaded}
+            "evaluated": evaluated, "listed": listed, "loaded": loaded, "harmonizer_outputs": forms}

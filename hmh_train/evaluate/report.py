@@ -4,8 +4,10 @@ The Markdown table follows the paper's Table 1: one row per run, matting MSE / S
 Conn, then harmonization MSE / fMSE over the altered region / PSNR. The fMSE column says the
 region: "H-fMSE (bg)" (the background, the paper's setting) or "H-fMSE (fg)" (the person, for
 shards built with ``--altered foreground``), read from the metric keys ``*_fmse_bg`` /
-``*_fmse_fg`` that ``evaluate.run`` wrote. A value a run cannot have (no matting net, no
-harmonization net) is shown as "–".
+``*_fmse_fg`` that ``evaluate.run`` wrote; runs scored on harmonization-pair shards
+(``evaluate.pair_eval``, keys ``*_fmse``: over the stored mask) get "H-fMSE (mask)" and a
+caption of their own (``hmh-train sweep`` on iHarmony4 shards). A value a run cannot have (no
+matting net, no harmonization net) is shown as "–".
 """
 from __future__ import annotations
 
@@ -40,12 +42,22 @@ CAPTION = (
 SIDE_CAPTIONS = {"bg": ("the background, α < 1", "1 − α (the altered background)"),
                  "fg": ("the person, α > 0; shards built with --altered foreground",
                         "α (the altered person)")}
+#: The caption of runs scored on harmonization-pair shards (no alpha: no matting metrics).
+PAIR_CAPTION = (
+    "Harmonization-pair shards (no alpha, so no matting metrics): against the real image I on "
+    "the 0–255 scale, H-MSE over all pixels, H-fMSE over the stored mask of the changed region, "
+    "H-PSNR in dB (peak 255); input the stored composite I_d with the stored mask, networks in "
+    "eval mode. {samples} samples of split '{split}'."
+)
 
 
 def side_tag(summaries: dict) -> str:
-    """"fg" when the runs' fMSE was measured over the person (keys ``*_fmse_fg``), else "bg"."""
-    keys = (k for summary in summaries.values() for k in summary)
-    return "fg" if any(k.endswith("_fmse_fg") for k in keys) else "bg"
+    """"fg" when the runs' fMSE was measured over the person (keys ``*_fmse_fg``), "mask" when
+    over the stored mask of harmonization pairs (keys ``*_fmse``), else "bg"."""
+    keys = [k for summary in summaries.values() for k in summary]
+    if any(k.endswith("_fmse_fg") for k in keys):
+        return "fg"
+    return "mask" if any(k.endswith("_fmse") for k in keys) else "bg"
 
 
 def fmt(value, pattern: str) -> str:
@@ -55,8 +67,11 @@ def fmt(value, pattern: str) -> str:
 
 
 def columns(tag: str) -> list[tuple[str, str, str]]:
-    """COLUMNS with the side filled in: (summary key pattern, title, format)."""
-    return [(key.replace("{r}", tag), title.format(r=tag), pattern) for key, title, pattern in COLUMNS]
+    """COLUMNS with the side filled in: (summary key pattern, title, format); for "mask" the
+    fMSE key is the pair evaluation's ``{g}_fmse``."""
+    suffix = "" if tag == "mask" else f"_{tag}"
+    return [(key.replace("_{r}", suffix), title.format(r=tag), pattern)
+            for key, title, pattern in COLUMNS]
 
 
 def table_rows(summaries: dict) -> list[tuple[str, dict]]:
@@ -110,6 +125,9 @@ def table1_markdown(summaries: dict, settings: dict, extra: dict | None = None) 
                     + [fmt(values[title], pattern) for _, title, pattern in columns(tag)])
     samples = next(iter(summaries.values()), {}).get("samples", 0)
     region = " (here: all pixels)" if settings.get("region") == "all" else ""
+    if tag == "mask":
+        caption = PAIR_CAPTION.format(samples=samples, split=settings.get("split", "?"))
+        return caption + "\n\n" + markdown_table(headers, body)
     side, mask = SIDE_CAPTIONS[tag]
     caption = CAPTION.format(region=region, radius=settings.get("trimap_radius", "?"),
                              samples=samples, split=settings.get("split", "?"), side=side,

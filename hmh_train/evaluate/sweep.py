@@ -2,10 +2,13 @@
 
 The grid is the cartesian product of ``--grid key=v1,v2,...`` options (any ``TrainConfig``
 key, values parsed like ``--set``), in the order given. Every point's config is resolved and
-checked before anything runs. Layout:
+checked before anything runs, including what training would refuse (shards of another kind
+or side, a start file whose network another point's form or depth cannot use). Layout:
 
 ```
-SWEEP/sweep.json                 grid, base settings, status of every point
+SWEEP/sweep.json                 grid, base settings, the side the shards alter (``altered``;
+                                 null for harmonization pairs), status of every point (with
+                                 its harmonizer output form)
 SWEEP/table.md, SWEEP/table.csv  one row per point (grid values + Table 1 metrics)
 SWEEP/points/<name>/             the point's run folder (config.yaml, checkpoints/, ...)
 SWEEP/points/<name>/eval/        hmh-train eval output; eval/summary.json marks it finished
@@ -153,6 +156,36 @@ def check_reuse(points: list, cfg: SweepConfig) -> None:
                              f"{difference}; use another --out, or delete {run} to redo it")
 
 
+def check_points(points: list, shards: str) -> str | None:
+    """What training would refuse, checked for every point before any trains (one line:
+    TrainingError / CheckpointError / ConfigError): the shards' kind for the mode, a point's
+    ``altered`` against the side the shards alter, its ``num_downs`` against the image size,
+    and a start file (``matting_ckpt`` /
+    ``harmonization_ckpt``) against the point's ``num_downs`` and harmonizer output form.
+    Returns the side the shards alter (None for harmonization pairs)."""
+    from hmh_train.data.shards import ShardDataset, altered_side
+    from hmh_train.train.checkpoint import check_pretrained, load_nets
+    from hmh_train.train.config import check_image_size
+    from hmh_train.train.engine import MODE_NETS, check_shard_kind, resolve_side
+
+    train_set, loaded = ShardDataset(shards, "train"), {}
+    for _name, _values, train_cfg in points:
+        if os.path.isfile(os.path.join(train_cfg.out, "eval", "summary.json")):
+            continue  # finished: skipped (check_reuse compared its settings)
+        check_shard_kind(train_cfg, train_set.kind)
+        resolve_side(train_cfg, train_set)
+        check_image_size(train_cfg, train_set.size)
+        for net, path in (("matting", train_cfg.matting_ckpt),
+                          ("harmonization", train_cfg.harmonization_ckpt)):
+            started = os.path.isfile(os.path.join(train_cfg.out, "checkpoints", "last.pt"))
+            if path and net in MODE_NETS[train_cfg.mode] and not started:  # else resumed
+                if path not in loaded:
+                    loaded[path] = load_nets(path)[0]
+                check_pretrained(loaded[path], path, net, train_cfg.num_downs,
+                                 train_cfg.harmonizer_output)
+    return altered_side(train_set)
+
+
 def run_point(name: str, train_cfg, cfg: SweepConfig) -> tuple[str, dict]:
     """Train (or resume) and evaluate one point; returns (status, summary of the run)."""
     from hmh_train.train.engine import train
@@ -180,6 +213,7 @@ def sweep(cfg: SweepConfig) -> dict:
     """
     points = point_configs(cfg)
     check_reuse(points, cfg)
+    altered = check_points(points, cfg.shards)
     os.makedirs(cfg.out, exist_ok=True)
     summaries, extra, status = {}, {}, []
     for name, values, train_cfg in points:
@@ -187,7 +221,9 @@ def sweep(cfg: SweepConfig) -> dict:
         summaries[name] = summary
         extra[name] = extra[f"{name} · predicted α"] = values
         status.append({"name": name, "values": values, "status": state})
-        _write_state(cfg, status, len(points))
+        if train_cfg.mode != "matting":  # how the point's U-Net output became I_h
+            status[-1]["harmonizer_output"] = train_cfg.harmonizer_output
+        _write_state(cfg, status, len(points), altered)
         table = _write_table(cfg, summaries, extra)  # after every point: a partial table too
     return {"out": cfg.out, "points": status, "table": table}
 
@@ -200,8 +236,8 @@ def _write_table(cfg: SweepConfig, summaries: dict, extra: dict) -> str:
     return table
 
 
-def _write_state(cfg: SweepConfig, status: list, total: int) -> None:
-    state = {"grid": [[k, list(v)] for k, v in cfg.grid], "shards": cfg.shards, "config": cfg.config,
-             "max_steps": cfg.max_steps, "overrides": cfg.overrides, "points_total": total,
-             "points": status}
+def _write_state(cfg: SweepConfig, status: list, total: int, altered: str | None) -> None:
+    state = {"grid": [[k, list(v)] for k, v in cfg.grid], "shards": cfg.shards,
+             "altered": altered, "config": cfg.config, "max_steps": cfg.max_steps,
+             "overrides": cfg.overrides, "points_total": total, "points": status}
     atomic_write_text(os.path.join(cfg.out, "sweep.json"), json.dumps(json_safe(state), indent=2) + "\n")

@@ -7,6 +7,8 @@ with the true alpha and the mask of the side the shards alter, as ``hmh-train ev
 in the output form its run trained with or ``--harmonizer-output``; a harmonizer trained on the
 other side is refused unless ``--allow-other-side``) and one per sub-folder of ``--images``
 (ready-made outputs of other methods, ``<sample id>.png|jpg|…``, same size as the shards).
+On harmonization-pair shards (``hmh-build iharmony4``) a checkpoint gets the stored composite
+and the stored mask of the changed region, as ``hmh-train eval`` feeds it there.
 Every picture is written as an RGB PNG under an opaque item id, so neither the file name, the
 format nor the URL tells a rater which method made it.
 
@@ -52,7 +54,8 @@ class MakeConfig:
 
 def render_harmonized(net, composite01: torch.Tensor, alpha01: torch.Tensor,
                       altered: str = "background", output: str = "paper") -> torch.Tensor:
-    """The one place the study renders a harmonized picture: I_h ``(B,3,H,W)`` in [0, 1] from
+    """The one place the study renders a harmonized picture of HMH shards (pairs use their
+    stored mask, ``render_checkpoint``): I_h ``(B,3,H,W)`` in [0, 1] from
     the composite I_d ``(B,3,H,W)`` RGB in [0, 1] and the true alpha ``(B,1,H,W)`` in [0, 1],
     at the shards' size (``infer.ops.harmonize_any_size``), with the mask of the altered side
     (``region_mask``: 1 − A for HMH's altered background), in the harmonizer's output form
@@ -70,13 +73,19 @@ def pick_samples(dataset, n: int, seed: int) -> list[int]:
 
 
 def read_samples(dataset, indices) -> dict:
-    """{"id": [str], "I", "I_d": uint8 (N,H,W,3) RGB, "A": uint8 (N,H,W), "altered": the side
-    the shards alter} of the chosen samples."""
+    """{"id": [str], "I", "I_d": uint8 (N,H,W,3) RGB, "altered": the side the shards alter}
+    of the chosen samples, plus "A": uint8 (N,H,W) for HMH shards, or for harmonization-pair
+    shards (``hmh-build iharmony4``; "altered" None) "M": uint8 (N,H,W), the stored mask of
+    the changed region."""
+    from hmh_train.data.shards import altered_side
+
     rows = [dataset[i] for i in indices]
-    return {"id": [str(r["id"]) for r in rows], "altered": dataset.altered,
+    side = altered_side(dataset)
+    guide = "A" if side is not None else "M"
+    return {"id": [str(r["id"]) for r in rows], "altered": side,
             "I": np.stack([r["I"].permute(1, 2, 0).numpy() for r in rows]),
             "I_d": np.stack([r["I_d"].permute(1, 2, 0).numpy() for r in rows]),
-            "A": np.stack([r["A"][0].numpy() for r in rows])}
+            guide: np.stack([r[guide][0].numpy() for r in rows])}
 
 
 def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> tuple[np.ndarray, str]:
@@ -96,8 +105,13 @@ def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> tuple[n
         for start in range(0, len(samples["id"]), cfg.batch_size):
             part = slice(start, start + cfg.batch_size)
             composite = torch.from_numpy(samples["I_d"][part]).to(device).permute(0, 3, 1, 2).float() / 255
-            alpha = torch.from_numpy(samples["A"][part]).to(device)[:, None].float() / 255
-            harmonized = render_harmonized(nets.harmonization, composite, alpha, samples["altered"], form)
+            if samples["altered"] is None:  # harmonization pairs: the stored mask, as eval
+                mask = torch.from_numpy(samples["M"][part]).to(device)[:, None].float() / 255
+                harmonized = harmonize_any_size(nets.harmonization, composite, mask, output=form)
+            else:
+                alpha = torch.from_numpy(samples["A"][part]).to(device)[:, None].float() / 255
+                harmonized = render_harmonized(nets.harmonization, composite, alpha,
+                                               samples["altered"], form)
             out.append((harmonized.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
             bar.update(composite.shape[0])
     del nets

@@ -224,6 +224,16 @@ def pretrained(path: str, name: str, num_downs: int, harmonizer_output: str | No
     (``forward.check_output_form``)."""
     lines = []
     loaded, _ = load_nets(path, log=lines.append)
+    net = check_pretrained(loaded, path, name, num_downs, harmonizer_output)
+    return net, next(line for line in lines if f"-> {name} " in line)
+
+
+def check_pretrained(loaded, path: str, name: str, num_downs: int,
+                     harmonizer_output: str | None = None):
+    """The ``name`` network of ``loaded`` (``load_nets`` of ``path``) if a run with
+    ``num_downs`` and ``harmonizer_output`` can start from it (see ``pretrained``);
+    CheckpointError (one line) else. Also used by ``hmh-train sweep`` to check every point
+    before any trains."""
     net = getattr(loaded, name, None)
     if net is None:
         raise CheckpointError(f"{path}: holds no {name} network")
@@ -235,7 +245,7 @@ def pretrained(path: str, name: str, num_downs: int, harmonizer_output: str | No
             check_output_form(harmonizer_output, loaded.harmonizer_output, path)
         except ValueError as exc:
             raise CheckpointError(f"{exc}; pass --harmonizer-output to match") from None
-    return net, next(line for line in lines if f"-> {name} " in line)
+    return net
 
 
 def load_nets(run_or_ckpt, device="cpu", which: str = "best", log=None):

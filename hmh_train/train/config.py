@@ -221,6 +221,13 @@ def resume_config(cfg: TrainConfig, explicit=None) -> TrainConfig:
     keys = ({str(k).replace("-", "_") for k in explicit} if explicit is not None else
             {k for k, v in config_dict(cfg).items() if v != getattr(defaults, k)})
     changed = {k: getattr(cfg, k) for k in keys if k in _FIELDS and k not in ("out", "resume")}
+    if "harmonizer_output" in changed and cfg.mode != "matting":
+        from hmh_train.nets.forward import check_output_form  # torch: only when resuming
+
+        try:  # the saved U-Net predicts an image (paper, keep) or a change (residual)
+            check_output_form(changed["harmonizer_output"], base.harmonizer_output, run)
+        except ValueError as exc:
+            raise ConfigError(f"{exc}; a resumed run keeps its reading") from None
     return replace(base, **changed, out=run, resume=run)
 
 
