@@ -81,6 +81,7 @@ def _resume_command() -> str:
 
 def _run(config, options) -> int:
     from hmh_builder.build.resume import OutError
+    from hmh_builder.build.run import BuildError
     from hmh_builder.build.summary import summary_lines
     from hmh_builder.ingest.iharmony4 import IHarmony4Error
     from hmh_builder.ingest.iharmony4_run import ingest_iharmony4
@@ -92,7 +93,7 @@ def _run(config, options) -> int:
         click.echo(f"interrupted: finished shards are kept, temporaries removed. Resume with:\n"
                    f"  {_resume_command()}", err=True)
         return EXIT_INTERRUPTED
-    except (IHarmony4Error, OutError) as exc:
+    except (IHarmony4Error, OutError, BuildError) as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_FAULT
     except OSError as exc:
