@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 from hmh_builder.imageio import DecodeError, decode_image, decode_matte
 from hmh_train.infer import ops as infer
