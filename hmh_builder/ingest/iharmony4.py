@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from hmh_builder import __version__, schema
 from hmh_builder.build.plan import ShardTask, shard_tasks
 from hmh_builder.build.sources import failure
-from hmh_builder.fsio import IHARMONY4_LISTS, iharmony4_partners, read_list_lines
+from hmh_builder.fsio import (IHARMONY4_LISTS, IHARMONY4_SUBSETS, iharmony4_partners,
+                              read_list_lines)
 
 LIST_FILES = IHARMONY4_LISTS
-#: The four published subsets, in the order tables list them.
-SUBSETS = ("HCOCO", "HAdobe5k", "HFlickr", "Hday2night")
 RESIZE_RULE = ("PIL convert('RGB') + resize(BILINEAR) for composite and real image; "
                "convert('1') + resize for the mask (nearest: Pillow's rule for 1-bit images); "
                "as DoveNet's iharmony4_dataset.py")
@@ -144,5 +143,5 @@ def subset_counts(ids_by_split: dict) -> dict:
             subset = sample_id.split("/", 1)[0]
             per = counts.setdefault(subset, {s: 0 for s in schema.SPLITS})
             per[split] += 1
-    order = {name: k for k, name in enumerate(SUBSETS)}
+    order = {name: k for k, name in enumerate(IHARMONY4_SUBSETS)}
     return dict(sorted(counts.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
