@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from hmh_train.evaluate.report import json_safe, markdown_table
+
 #: (summary key, column title, format, lower is better) in table order.
 METRICS = (
     ("alpha_mse", "MSE", "{:.5f}", True),
@@ -77,13 +79,13 @@ def _cell(stats: dict | None, pattern: str, spread: bool) -> str:
 
 def markdown(groups: dict) -> str:
     headers = ["run", "form", "seeds"] + [title for _, title, _, _ in METRICS]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    rows = []
     for label, group in groups.items():
         spread = len(group["seeds"]) > 1
         cells = [label, group["form"] or "–", str(len(group["seeds"])) if group["seeds"] else "–"]
         cells += [_cell(group["metrics"].get(key), pattern, spread) for key, _, pattern, _ in METRICS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    return markdown_table(headers, rows)
 
 
 def paired_differences(rows: list, label: str, reference: str, keys) -> dict:
@@ -211,16 +213,6 @@ def write_csv(path: str, groups: dict) -> None:
                                for part in ("mean", "std")])
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def write_report(out: str, rows: list, settings: dict, machine: dict, extra: dict) -> dict:
     """table.md, table.csv, curves.png, then results.json; returns {"table", "targets", "groups"}."""
     groups = aggregate(rows)
@@ -266,6 +258,6 @@ def write_report(out: str, rows: list, settings: dict, machine: dict, extra: dic
                "paired_vs_matting_alone": paired, "paired_vs_lambda1_0": adversarial, "targets": found,
                "rows": [{**r, "run": os.path.relpath(r["run"], out)} for r in rows]}
     with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as handle:
-        json.dump(_json_safe(results), handle, indent=1)
+        json.dump(json_safe(results), handle, indent=1)
     return {"table": text, "targets": found, "groups": groups}
 

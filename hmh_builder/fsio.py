@@ -79,6 +79,8 @@ def walk_files(src: str, top: str, extensions) -> list[str]:
 
 #: iHarmony4's list files, per split, in the dataset root.
 IHARMONY4_LISTS = {"train": "IHD_train.txt", "test": "IHD_test.txt"}
+#: iHarmony4's four subsets (a listed line's first folder), in the order tables list them.
+IHARMONY4_SUBSETS = ("HCOCO", "HAdobe5k", "HFlickr", "Hday2night")
 
 
 def iharmony4_partners(line: str) -> tuple[str, str]:

@@ -16,7 +16,6 @@ when ``formats`` is given (the builder passes READ_FORMATS), a file of another f
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from dataclasses import dataclass
 

@@ -194,6 +194,20 @@ def string_datasets(kind: str) -> tuple:
     return PAIR_STRING_DATASETS if kind == KIND_PAIRS else STRING_DATASETS
 
 
+def _header_problems(attrs, expected_format: str) -> list[str]:
+    """Problems with the format, format_version and channel_order attributes (present)."""
+    problems = []
+    if _decode(attrs["format"]) != expected_format:
+        problems.append(f"attribute format is {_decode(attrs['format'])!r}, "
+                        f"expected {expected_format!r}")
+    if int(attrs["format_version"]) != FORMAT_VERSION:
+        problems.append(f"format_version is {int(attrs['format_version'])}, "
+                        f"this reader knows {FORMAT_VERSION}")
+    if _decode(attrs["channel_order"]) != CHANNEL_ORDER:
+        problems.append(f"channel_order is {_decode(attrs['channel_order'])!r}, expected 'RGB'")
+    return problems
+
+
 def check_shard(h5file, expect_split: str | None = None) -> list[str]:
     """Problems with an open shard's schema (names, dtypes, shapes, attributes); [] when valid.
 
@@ -206,12 +220,7 @@ def check_shard(h5file, expect_split: str | None = None) -> list[str]:
             problems.append(f"attribute {key!r} is missing")
     if problems:
         return problems
-    if _decode(attrs["format"]) != SHARD_FORMAT:
-        problems.append(f"attribute format is {_decode(attrs['format'])!r}, expected {SHARD_FORMAT!r}")
-    if int(attrs["format_version"]) != FORMAT_VERSION:
-        problems.append(f"format_version is {int(attrs['format_version'])}, this reader knows {FORMAT_VERSION}")
-    if _decode(attrs["channel_order"]) != CHANNEL_ORDER:
-        problems.append(f"channel_order is {_decode(attrs['channel_order'])!r}, expected 'RGB'")
+    problems += _header_problems(attrs, SHARD_FORMAT)
     if "altered" in attrs and _decode(attrs["altered"]) not in ALTERED_SIDES:
         problems.append(f"attribute altered is {_decode(attrs['altered'])!r}, expected one of "
                         f"{ALTERED_SIDES}")
@@ -255,18 +264,27 @@ def sample_digest(sample_id: str, transform: str, params: str,
     h = hashlib.sha256()
     if altered != DEFAULT_ALTERED:
         h.update(b"altered")
-        h.update(len(altered).to_bytes(8, "little"))
-        h.update(altered.encode("ascii"))
-    for text in (sample_id, transform, params):
+        _hash_texts(h, (altered,))
+    _hash_texts(h, (sample_id, transform, params))
+    _hash_arrays(h, images, IMAGE_DATASETS)
+    return h.hexdigest()
+
+
+def _hash_texts(h, texts: Iterable[str]) -> None:
+    """Feed each text to ``h`` as its UTF-8 length (8 bytes, little-endian) and bytes."""
+    for text in texts:
         encoded = text.encode("utf-8")
         h.update(len(encoded).to_bytes(8, "little"))
         h.update(encoded)
-    for name in IMAGE_DATASETS:
+
+
+def _hash_arrays(h, images: Mapping[str, np.ndarray], names: Iterable[str]) -> None:
+    """Feed ``images[name]`` for each name to ``h``: the name, repr of the shape, the uint8 bytes."""
+    for name in names:
         array = np.ascontiguousarray(images[name], dtype=np.uint8)
         h.update(name.encode("ascii"))
         h.update(repr(array.shape).encode("ascii"))
         h.update(array.tobytes())
-    return h.hexdigest()
 
 
 def content_digest(sample_digests: Iterable[tuple[str, str]]) -> str:
@@ -285,15 +303,8 @@ def pair_digest(sample_id: str, subset: str, images: Mapping[str, np.ndarray]) -
     """SHA-256 hex digest of one harmonization pair: id, subset and the uint8 arrays of
     :data:`PAIR_IMAGE_DATASETS` (names, shapes and bytes)."""
     h = hashlib.sha256()
-    for text in (sample_id, subset):
-        encoded = text.encode("utf-8")
-        h.update(len(encoded).to_bytes(8, "little"))
-        h.update(encoded)
-    for name in PAIR_IMAGE_DATASETS:
-        array = np.ascontiguousarray(images[name], dtype=np.uint8)
-        h.update(name.encode("ascii"))
-        h.update(repr(array.shape).encode("ascii"))
-        h.update(array.tobytes())
+    _hash_texts(h, (sample_id, subset))
+    _hash_arrays(h, images, PAIR_IMAGE_DATASETS)
     return h.hexdigest()
 
 
@@ -426,14 +437,7 @@ def check_background_shard(h5file) -> list[str]:
                 if key not in attrs]
     if problems:
         return problems
-    if _decode(attrs["format"]) != BACKGROUND_FORMAT:
-        problems.append(f"attribute format is {_decode(attrs['format'])!r}, "
-                        f"expected {BACKGROUND_FORMAT!r}")
-    if int(attrs["format_version"]) != FORMAT_VERSION:
-        problems.append(f"format_version is {int(attrs['format_version'])}, "
-                        f"this reader knows {FORMAT_VERSION}")
-    if _decode(attrs["channel_order"]) != CHANNEL_ORDER:
-        problems.append(f"channel_order is {_decode(attrs['channel_order'])!r}, expected 'RGB'")
+    problems += _header_problems(attrs, BACKGROUND_FORMAT)
     height, width = (int(v) for v in attrs["size"])
     if "id" not in h5file or BACKGROUND_IMAGE_DATASET not in h5file:
         return problems + ["dataset 'id' or 'image' is missing"]
@@ -452,9 +456,7 @@ def check_background_shard(h5file) -> list[str]:
 def background_digest(sample_id: str, image: np.ndarray) -> str:
     """SHA-256 hex digest of one background: its id and its uint8 (H, W, 3) RGB pixels."""
     h = hashlib.sha256()
-    encoded = sample_id.encode("utf-8")
-    h.update(len(encoded).to_bytes(8, "little"))
-    h.update(encoded)
+    _hash_texts(h, (sample_id,))
     array = np.ascontiguousarray(image, dtype=np.uint8)
     h.update(repr(array.shape).encode("ascii"))
     h.update(array.tobytes())

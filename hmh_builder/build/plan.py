@@ -30,10 +30,19 @@ class SampleTask:
     choice: Choice
     targets: tuple = ()
 
+    def plan_row(self) -> list:
+        """What this sample is planned to be (ids, paths, choice), as JSON-ready values."""
+        return [self.id, self.image, self.alpha, self.layout, self.choice.transform,
+                self.choice.params, list(self.targets)]
+
 
 @dataclass(frozen=True)
 class ShardTask:
-    """One shard to build: its split, index, relative path and samples in row order."""
+    """One shard to build: its split, index, relative path and samples in row order.
+
+    Samples are any frozen records with a ``plan_row()`` (:class:`SampleTask` here;
+    ``ingest.iharmony4.PairEntry`` for harmonization pairs).
+    """
 
     split: str
     index: int
@@ -48,9 +57,8 @@ class ShardTask:
         return f"{self.split}-{self.index:05d}"
 
     def digest(self) -> str:
-        """SHA-256 of what the shard is planned to hold (ids, paths, choices)."""
-        rows = [[s.id, s.image, s.alpha, s.layout, s.choice.transform, s.choice.params,
-                 list(s.targets)] for s in self.samples]
+        """SHA-256 of what the shard is planned to hold (each sample's ``plan_row()``)."""
+        rows = [s.plan_row() for s in self.samples]
         text = json.dumps([self.split, self.index, rows], sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -61,6 +69,14 @@ def split_ids(ids, test_fraction: float) -> dict:
     for sample_id in ids:
         out[schema.split_of(sample_id, test_fraction)].append(sample_id)
     return {split: sorted(values) for split, values in out.items()}
+
+
+def shard_tasks(split: str, samples, shard_size: int) -> list[ShardTask]:
+    """``samples`` of one split, in order, cut into tasks of ``shard_size`` numbered from 0."""
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    return [ShardTask(split, index, tuple(samples[start:start + shard_size]))
+            for index, start in enumerate(range(0, len(samples), shard_size))]
 
 
 def plan_shards(pairs, seed: int, test_fraction: float, shard_size: int, adjust) -> list[ShardTask]:
@@ -75,13 +91,12 @@ def plan_shards(pairs, seed: int, test_fraction: float, shard_size: int, adjust)
     sorted_ids = sorted(by_id)
     tasks = []
     for split, ids in split_ids(sorted_ids, test_fraction).items():
-        for index, start in enumerate(range(0, len(ids), shard_size)):
-            samples = []
-            for sample_id in ids[start:start + shard_size]:
-                pair = by_id[sample_id]
-                choice = draw_choice(seed, sample_id, sorted_ids, adjust)
-                targets = tuple((t, by_id[t].image, by_id[t].alpha, by_id[t].layout)
-                                for t in choice.targets)
-                samples.append(SampleTask(pair.id, pair.image, pair.alpha, pair.layout, choice, targets))
-            tasks.append(ShardTask(split, index, tuple(samples)))
+        samples = []
+        for sample_id in ids:
+            pair = by_id[sample_id]
+            choice = draw_choice(seed, sample_id, sorted_ids, adjust)
+            targets = tuple((t, by_id[t].image, by_id[t].alpha, by_id[t].layout)
+                            for t in choice.targets)
+            samples.append(SampleTask(pair.id, pair.image, pair.alpha, pair.layout, choice, targets))
+        tasks += shard_tasks(split, samples, shard_size)
     return tasks

@@ -27,7 +27,8 @@ def _bytes(n: int) -> str:
 
 def summary_lines(manifest: dict, failures: list, seconds: float, kept_shards: int = 0,
                   built: int | None = None) -> list[str]:
-    """Human summary: counts, failures by stage, per split, wall time, rate, bytes.
+    """Human summary: counts, failures by stage, per split, wall time, rate, bytes, content
+    digest, and pairs per subset when the manifest counts them.
 
     ``built``: samples written by this run (the rate uses it); default: all written.
     """
@@ -51,4 +52,8 @@ def summary_lines(manifest: dict, failures: list, seconds: float, kept_shards: i
     kept = f" ({kept_shards} shard(s) kept from an earlier run)" if kept_shards else ""
     lines.append(f"wall time {seconds:.1f} s, {rate:.1f} samples/s, {_bytes(total_bytes)} in shards{kept}")
     lines.append(f"content-digest: {manifest['content_digest']}")
+    if "subsets" in counts:  # harmonization pairs (hmh-build iharmony4)
+        lines.append("subsets: " + (", ".join(f"{name} {per['train']}/{per['test']}"
+                                             for name, per in counts["subsets"].items())
+                                   or "none") + " (train/test)")
     return lines

@@ -13,6 +13,17 @@ from hmh_builder.schema import ALTERED_SIDES
 
 EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_FAILED_INPUTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
+#: Options every shard build shares (hmh-build and hmh-build iharmony4).
+MAX_FAILURES_OPTION = click.option(
+    "--max-failures", type=click.IntRange(min=0), default=None,
+    help="Exit 0 even when up to N inputs failed [default: any failure exits 3].")
+OVERWRITE_OPTION = click.option(
+    "--overwrite", is_flag=True,
+    help="Delete an earlier build in OUT (even with another config) and start over.")
+PROGRESS_OPTION = click.option(
+    "--progress/--no-progress", default=None,
+    help="Progress bar on stderr [default: when stderr is a terminal].")
+
 _OPTIONS = [
     click.option("--src", type=click.Path(file_okay=False), help="Source folder: Kaggle layout "
                  "(clip_img/ + matting/) or plain layout (image/ + alpha/). Required."),
@@ -50,16 +61,13 @@ _OPTIONS = [
                  help="An image or matte whose header claims more pixels fails (stage decode) "
                  "without being decoded, bounding each worker's memory [default: 50000000, "
                  "50 MP; AISegment portraits are 0.48 MP]."),
-    click.option("--max-failures", type=click.IntRange(min=0), default=None,
-                 help="Exit 0 even when up to N inputs failed [default: any failure exits 3]."),
+    MAX_FAILURES_OPTION,
     click.option("--backend", type=click.Choice(("local", "dask")), default="local", show_default=True,
                  help="local: joblib worker processes here; dask: an existing dask.distributed "
                  "cluster (workers must see SRC and OUT at the same paths)."),
     click.option("--scheduler", default=None, help="dask scheduler address, e.g. tcp://10.0.0.5:8786."),
-    click.option("--overwrite", is_flag=True, help="Delete an earlier build in OUT (even with "
-                 "another config) and start over."),
-    click.option("--progress/--no-progress", default=None,
-                 help="Progress bar on stderr [default: when stderr is a terminal]."),
+    OVERWRITE_OPTION,
+    PROGRESS_OPTION,
 ]
 
 
@@ -81,7 +89,7 @@ def _on_sigterm(signum, frame):
 
 def run_cli(**kw) -> None:
     """Run a build from parsed options and exit with the documented status."""
-    from hmh_builder.build.config import ConfigError, RunOptions, resolve_config
+    from hmh_builder.build.config import ConfigError, resolve_config
 
     if not kw.get("src") or not kw.get("out"):
         raise click.UsageError("--src and --out are required (see hmh-build --help)")
@@ -97,11 +105,20 @@ def run_cli(**kw) -> None:
                                 max_pixels=kw["max_pixels"])
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    progress = sys.stderr.isatty() if kw["progress"] is None else kw["progress"]
-    options = RunOptions(out=kw["out"], workers=kw["workers"] or os.cpu_count() or 1,
-                         backend=kw["backend"], scheduler=kw["scheduler"],
-                         max_failures=kw["max_failures"], overwrite=kw["overwrite"], progress=progress)
+    options = run_options(kw["out"], kw["workers"], kw["max_failures"], kw["overwrite"],
+                          kw["progress"], kw["backend"], kw["scheduler"])
     sys.exit(_run(config, options))
+
+
+def run_options(out: str, workers, max_failures, overwrite: bool, progress,
+                backend: str = "local", scheduler=None):
+    """RunOptions from parsed options: workers default to all cores, the progress bar to
+    whether stderr is a terminal."""
+    from hmh_builder.build.config import RunOptions
+
+    return RunOptions(out=out, workers=workers or os.cpu_count() or 1, backend=backend,
+                      scheduler=scheduler, max_failures=max_failures, overwrite=overwrite,
+                      progress=sys.stderr.isatty() if progress is None else progress)
 
 
 def _run(config, options) -> int:
@@ -109,16 +126,25 @@ def _run(config, options) -> int:
     from hmh_builder.build.distribute import BackendError
     from hmh_builder.build.resume import OutError
     from hmh_builder.build.sources import SourceError
+
+    return run_and_report(run_build, config, options,
+                          (SourceError, OutError, BackendError, BuildError))
+
+
+def run_and_report(run, config, options, errors: tuple) -> int:
+    """``run(config, options, echo)`` (``build.run.run_build`` or an ingest's) with SIGTERM
+    taken as Ctrl-C; its outcome or error becomes hmh-build's output and exit status.
+    ``errors``: the exception types that are one line for the user (exit 1)."""
     from hmh_builder.build.summary import summary_lines
 
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        outcome = run_build(config, options, echo=lambda m: click.echo(m, err=True))
+        outcome = run(config, options, echo=lambda m: click.echo(m, err=True))
     except KeyboardInterrupt:
         click.echo(f"interrupted: finished shards are kept, temporaries removed. Resume with:\n"
                    f"  {_resume_command()}", err=True)
         return EXIT_INTERRUPTED
-    except (SourceError, OutError, BackendError, BuildError) as exc:
+    except errors as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_FAULT
     except OSError as exc:

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-import shlex
-import signal
 import sys
 
 import click
 
-from hmh_builder.cli.build import (EXIT_FAILED_INPUTS, EXIT_FAULT, EXIT_INTERRUPTED, EXIT_OK)
+from hmh_builder.cli.build import (MAX_FAILURES_OPTION, OVERWRITE_OPTION, PROGRESS_OPTION,
+                                   run_and_report, run_options)
 
 SPLIT_CHOICES = ("both", "train", "test")
 
@@ -24,10 +23,6 @@ def _parse_size(ctx, param, value):
         raise click.BadParameter(f"{value!r} is not N or HxW with sides of 8 to 8192 pixels "
                                  "(e.g. 256, DoveNet's size)")
     return size
-
-
-def _on_sigterm(signum, frame):
-    raise KeyboardInterrupt
 
 
 @click.command("iharmony4")
@@ -46,12 +41,9 @@ def _on_sigterm(signum, frame):
               help="Worker processes [default: all cores].")
 @click.option("--shard-size", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Pairs per shard (1000 at 256×256 ≈ 459 MB).")
-@click.option("--max-failures", type=click.IntRange(min=0), default=None,
-              help="Exit 0 even when up to N inputs failed [default: any failure exits 3].")
-@click.option("--overwrite", is_flag=True,
-              help="Delete an earlier build in OUT (even with another config) and start over.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr [default: when stderr is a terminal].")
+@MAX_FAILURES_OPTION
+@OVERWRITE_OPTION
+@PROGRESS_OPTION
 def iharmony4_command(src, out_dir, split, size, workers, shard_size, max_failures, overwrite,
                       progress):
     """Shard the iHarmony4 harmonization set (DoveNet's reading: PIL, 256×256 bilinear; the
@@ -64,55 +56,18 @@ def iharmony4_command(src, out_dir, split, size, workers, shard_size, max_failur
     1 the build could not finish (rerun the same command to resume); 2 usage error;
     130 interrupted.
     """
-    from hmh_builder.build.config import RunOptions
     from hmh_builder.ingest.iharmony4 import IHarmony4Config
 
     splits = ("train", "test") if split == "both" else (split,)
     config = IHarmony4Config(os.path.abspath(src), tuple(size), splits, shard_size)
-    options = RunOptions(out=out_dir, workers=workers or os.cpu_count() or 1,
-                         max_failures=max_failures, overwrite=overwrite,
-                         progress=sys.stderr.isatty() if progress is None else progress)
+    options = run_options(out_dir, workers, max_failures, overwrite, progress)
     sys.exit(_run(config, options))
-
-
-def _resume_command() -> str:
-    return shlex.join(["hmh-build"] + [a for a in sys.argv[1:] if a != "--overwrite"])
 
 
 def _run(config, options) -> int:
     from hmh_builder.build.resume import OutError
-    from hmh_builder.build.summary import summary_lines
+    from hmh_builder.build.run import BuildError
     from hmh_builder.ingest.iharmony4 import IHarmony4Error
     from hmh_builder.ingest.iharmony4_run import ingest_iharmony4
 
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        outcome = ingest_iharmony4(config, options, echo=lambda m: click.echo(m, err=True))
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: finished shards are kept, temporaries removed. Resume with:\n"
-                   f"  {_resume_command()}", err=True)
-        return EXIT_INTERRUPTED
-    except (IHarmony4Error, OutError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_FAULT
-    except OSError as exc:
-        click.echo(f"error: {exc.filename or options.out}: {exc.strerror or exc}", err=True)
-        return EXIT_FAULT
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if outcome.faults:
-        click.echo(f"error: {len(outcome.faults)} shard(s) could not be built (first: "
-                   f"{outcome.faults[0]}). Finished shards are kept; fix the cause and resume "
-                   f"with:\n  {_resume_command()}", err=True)
-        return EXIT_FAULT
-    for line in summary_lines(outcome.manifest, outcome.failures, outcome.seconds,
-                              outcome.kept_shards, outcome.built):
-        click.echo(line)
-    subsets = outcome.manifest["counts"]["subsets"]
-    click.echo("subsets: " + (", ".join(f"{name} {per['train']}/{per['test']}"
-                                         for name, per in subsets.items()) or "none")
-               + " (train/test)")
-    failed = outcome.manifest["counts"]["failed"]
-    if failed and (options.max_failures is None or failed > options.max_failures):
-        return EXIT_FAILED_INPUTS
-    return EXIT_OK
+    return run_and_report(ingest_iharmony4, config, options, (IHarmony4Error, OutError, BuildError))

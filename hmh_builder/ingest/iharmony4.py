@@ -23,18 +23,16 @@ read stops its shard like ``hmh-build`` (exit 1; a rerun resumes).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 
 from hmh_builder import __version__, schema
+from hmh_builder.build.plan import ShardTask, shard_tasks
 from hmh_builder.build.sources import failure
-from hmh_builder.fsio import IHARMONY4_LISTS, iharmony4_partners, read_list_lines
+from hmh_builder.fsio import (IHARMONY4_LISTS, IHARMONY4_SUBSETS, iharmony4_partners,
+                              read_list_lines)
 
 LIST_FILES = IHARMONY4_LISTS
-#: The four published subsets, in the order tables list them.
-SUBSETS = ("HCOCO", "HAdobe5k", "HFlickr", "Hday2night")
 RESIZE_RULE = ("PIL convert('RGB') + resize(BILINEAR) for composite and real image; "
                "convert('1') + resize for the mask (nearest: Pillow's rule for 1-bit images); "
                "as DoveNet's iharmony4_dataset.py")
@@ -76,6 +74,10 @@ class PairEntry:
     composite: str
     mask: str
     real: str
+
+    def plan_row(self) -> list:
+        """What this pair is planned to be (id and paths), for ``ShardTask.digest``."""
+        return [self.id, self.subset, self.composite, self.mask, self.real]
 
 
 def read_list(root: str, split: str, seen: dict) -> tuple[list, list]:
@@ -126,39 +128,11 @@ def discover(config: IHarmony4Config) -> tuple[dict, list]:
     return by_split, failures
 
 
-@dataclass(frozen=True)
-class PairShardTask:
-    """One shard to write: its split, index and entries in row order (small to pickle)."""
-
-    split: str
-    index: int
-    samples: tuple
-
-    @property
-    def path(self) -> str:
-        return schema.shard_filename(self.split, self.index)
-
-    @property
-    def name(self) -> str:
-        return f"{self.split}-{self.index:05d}"
-
-    def digest(self) -> str:
-        """SHA-256 of what the shard is planned to hold (ids and paths)."""
-        rows = [[s.id, s.subset, s.composite, s.mask, s.real] for s in self.samples]
-        text = json.dumps([self.split, self.index, rows], separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def plan_tasks(by_split: dict, shard_size: int) -> list[PairShardTask]:
-    """Shard tasks, train first, each split cut in list order into chunks of ``shard_size``."""
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
-    tasks = []
-    for split in schema.SPLITS:
-        entries = by_split.get(split, [])
-        tasks += [PairShardTask(split, k, tuple(entries[i:i + shard_size]))
-                  for k, i in enumerate(range(0, len(entries), shard_size))]
-    return tasks
+def plan_tasks(by_split: dict, shard_size: int) -> list[ShardTask]:
+    """Shard tasks (``build.plan.ShardTask`` of PairEntry), train first, each split cut in
+    list order into chunks of ``shard_size``."""
+    return [task for split in schema.SPLITS
+            for task in shard_tasks(split, by_split.get(split, []), shard_size)]
 
 
 def subset_counts(ids_by_split: dict) -> dict:
@@ -169,5 +143,5 @@ def subset_counts(ids_by_split: dict) -> dict:
             subset = sample_id.split("/", 1)[0]
             per = counts.setdefault(subset, {s: 0 for s in schema.SPLITS})
             per[split] += 1
-    order = {name: k for k, name in enumerate(SUBSETS)}
+    order = {name: k for k, name in enumerate(IHARMONY4_SUBSETS)}
     return dict(sorted(counts.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))

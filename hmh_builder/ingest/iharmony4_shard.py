@@ -1,7 +1,7 @@
 """Write one iHarmony4 shard (runs in a worker process): decode each listed pair as DoveNet
 does, write the harmonization-pair shard, leave a completion record.
 
-Takes an :class:`~hmh_builder.ingest.iharmony4.PairShardTask` and a small
+Takes a :class:`~hmh_builder.build.plan.ShardTask` of PairEntry and a small
 :class:`PairContext`; returns a small dict, never image arrays. A missing or undecodable file
 becomes a failure record and the shard goes on; a file the operating system cannot read, or a
 shard that cannot be written, abandons the shard (no file left behind) and comes back as

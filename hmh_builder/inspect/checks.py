@@ -84,6 +84,8 @@ def shard_entries(manifest: dict, problems: list, problem) -> list:
 
 
 def schema_problems(h5, kind: str, split) -> list:
+    """Schema problems of an open shard (or a release's per-split virtual file) that a
+    manifest of ``kind`` lists under ``split``, its kind attribute included."""
     if kind == "backgrounds":
         return schema.check_background_shard(h5)
     problems = schema.check_shard(h5, expect_split=split if split in schema.SPLITS else None)

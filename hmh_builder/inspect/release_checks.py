@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from hmh_builder import schema
+from hmh_builder.inspect.checks import schema_problems
 from hmh_builder.inspect.privacy import leak_problems
 
 SUMS_FILE = "SHA256SUMS"
@@ -71,9 +72,7 @@ def _vds_file_problems(out_dir, rel, split, shards, ids, kind=schema.KIND_HMH) -
     import h5py
 
     with h5py.File(os.path.join(out_dir, rel), "r") as h5:
-        problems = schema.check_shard(h5, expect_split=split)
-        if not problems and schema.shard_kind(h5) != kind:
-            problems.append(f"kind attribute is {schema.shard_kind(h5)!r}, the manifest says {kind!r}")
+        problems = schema_problems(h5, kind, split)
         if problems:
             return problems
         for name in schema.image_datasets(kind):

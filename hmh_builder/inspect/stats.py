@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import numpy as np
 
@@ -117,11 +116,6 @@ def rgb_to_lab(image: np.ndarray) -> np.ndarray:
 
 #: Where each side's colour shift is measured: the pixels that are wholly that side.
 SHIFT_REGION = {"background": "A = 0", "foreground": "A = 255"}
-
-
-def background_shift(image: np.ndarray, alpha: np.ndarray, composite: np.ndarray):
-    """Mean (ΔL, Δa, Δb, ΔE76) of composite − image over A == 0, or None when no such pixel."""
-    return colour_shift(image, alpha, composite, "background")
 
 
 def colour_shift(image: np.ndarray, alpha: np.ndarray, composite: np.ndarray,

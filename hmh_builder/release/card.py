@@ -23,22 +23,23 @@ with h5py.File("{first}.h5", "r") as f:{comment}
 ```'''
 
 
-def _splits(facts: "CardFacts") -> list:
-    """Splits with at least one sample, test first (the loading example opens the first)."""
+def present_splits(facts: "CardFacts", first: str = "test") -> list:
+    """Splits with at least one sample, ``first`` first (the HMH card's loading example
+    opens the test split), then by name."""
     present = [s for s, per in facts.meta["counts"]["splits"].items() if sum(per.values())]
-    return sorted(present, key=lambda s: (s != "test", s))
+    return sorted(present, key=lambda s: (s != first, s))
 
 
 def _load_snippet(facts: "CardFacts") -> str:
-    splits = _splits(facts) or ["test"]
+    splits = present_splits(facts) or ["test"]
     others = " or ".join(f'"{s}.h5"' for s in splits[1:])
     comment = f"  # or {others}; one file per split" if others else "  # one file per split"
     return LOAD_SNIPPET.replace("{first}", splits[0]).replace("{comment}", comment)
 
 
-def _file_list(facts: "CardFacts") -> str:
-    splits = sorted(_splits(facts), key=lambda s: (s != "train", s))
-    return ("Files: " + ", ".join(f"`{s}/*.h5`" for s in splits) + " (shards, FORMAT.md v1), "
+def file_list(splits: list, format_doc: str = "FORMAT.md") -> str:
+    """The release's files, shards and virtual files of ``splits`` in that order."""
+    return ("Files: " + ", ".join(f"`{s}/*.h5`" for s in splits) + f" (shards, {format_doc} v1), "
             + ", ".join(f"`{s}.h5`" for s in splits) + " (virtual files), `manifest.json`, "
             "`failures.jsonl`, `croissant.json` (Croissant 1.1), `preview.png`, `SHA256SUMS`.")
 
@@ -56,7 +57,8 @@ class CardFacts:
     size: tuple  # (H, W)
 
 
-def _config(facts: CardFacts) -> dict:
+def build_config(facts: CardFacts) -> dict:
+    """The manifest's build config ({} when it records none)."""
     config = facts.manifest.get("config")
     return config if isinstance(config, dict) else {}
 
@@ -84,15 +86,17 @@ def _split_total(facts: CardFacts, split: str) -> int:
     return sum(facts.meta["counts"]["splits"].get(split, {}).values())
 
 
-def _counts_table(facts: CardFacts) -> str:
+def counts_table(facts: CardFacts, what: str, rows: list) -> str:
+    """Markdown table of the metadata counts: one row per split of ``rows`` (``what`` per
+    split, then one column per category counted: transforms, or subsets for pairs)."""
     splits = facts.meta["counts"]["splits"]
-    transforms = sorted({t for per in splits.values() for t in per})
-    lines = ["| split | samples | " + " | ".join(transforms) + " |",
-             "|---|---:|" + "---:|" * len(transforms)]
-    for split in sorted(splits, key=lambda s: (s != "train", s)):
+    columns = sorted({t for per in splits.values() for t in per})
+    lines = [f"| split | {what} | " + " | ".join(columns) + " |",
+             "|---|---:|" + "---:|" * len(columns)]
+    for split in rows:
         per = splits[split]
         lines.append(f"| {split} | {sum(per.values())} | "
-                     + " | ".join(str(per.get(t, 0)) for t in transforms) + " |")
+                     + " | ".join(str(per.get(t, 0)) for t in columns) + " |")
     return "\n".join(lines)
 
 
@@ -108,17 +112,19 @@ def _params_table(facts: CardFacts) -> str:
     return table + ("\n\nText parameters:\n\n" + "\n".join(notes) if notes else "")
 
 
-def _licences(facts: CardFacts) -> str:
-    source = facts.source_license or ("not stated by the releaser — read the terms of the "
-                                      f"{SOURCE_NAME} before any use")
+def licences(facts: CardFacts, source: str, source_name: str, note: str) -> str:
+    """The licence bullets: this release's, then the ``source``'s (labelled as given; "not
+    stated" and a pointer to the ``source_name``'s terms when the releaser gave none), then
+    ``note``."""
+    terms = facts.source_license or ("not stated by the releaser — read the terms of the "
+                                     f"{source_name} before any use")
     return (f"- **This release:** {facts.license} (as stated by the releaser).\n"
-            f"- **Source images and mattes ({SOURCE_NAME}, {SOURCE_URL}):** {source}.\n"
-            "Every sample is derived from a source portrait, so the source terms apply too.")
+            f"- **{source}:** {terms}.\n{note}")
 
 
 def render_card(facts: CardFacts) -> str:
     """The dataset card as Markdown."""
-    m, config = facts.manifest, _config(facts)
+    m, config = facts.manifest, build_config(facts)
     counts = m.get("counts", {})
     height, width = facts.size
     sections = [
@@ -137,7 +143,7 @@ def render_card(facts: CardFacts) -> str:
         f"| content digest | `{m.get('content_digest')}` |\n"
         f"| licence | {facts.license} |",
         "## Loading\n\n" + _load_snippet(facts) + "\n\nEach split's `SPLIT.h5` (here: "
-        + ", ".join(f"`{s}.h5`" for s in _splits(facts)) + ") is an HDF5 virtual file over "
+        + ", ".join(f"`{s}.h5`" for s in present_splits(facts)) + ") is an HDF5 virtual file over "
         "that split's shards in `SPLIT/` (relative paths: keep the "
         "folder together). A virtual file reads zeros where a shard is missing, so check the "
         "folder first with `sha256sum -c SHA256SUMS`.",
@@ -160,7 +166,10 @@ def render_card(facts: CardFacts) -> str:
         "the people shown, or any use the source licence does not allow. The demographics "
         "of the source portraits have not been audited for this card; models trained on it "
         "may not generalise beyond the people, poses and settings it shows.",
-        "## Distribution\n\n" + _licences(facts) + "\n\n" + _file_list(facts) + "\n\n"
+        "## Distribution\n\n"
+        + licences(facts, f"Source images and mattes ({SOURCE_NAME}, {SOURCE_URL})", SOURCE_NAME,
+                   "Every sample is derived from a source portrait, so the source terms apply too.")
+        + "\n\n" + file_list(present_splits(facts, first="train")) + "\n\n"
         "Check: `sha256sum -c SHA256SUMS`; `mlcroissant validate --jsonld croissant.json`; "
         "with the toolkit, `hmh-build verify .` recomputes the content digest.",
         f"## Maintenance\n\nVersion {facts.version}. The content digest identifies the "
@@ -183,9 +192,11 @@ def _composition(facts: CardFacts) -> str:
         "| `B` | uint8 | (N, H, W, 3) | estimated background under the person, RGB |\n"
         f"| `I_d` | uint8 | (N, H, W, 3) | {SIDE_TEXT[_altered(facts)][1]} |\n"
         "| `id`, `transform`, `params` | UTF-8 | (N,) | source id, transfer name, JSON "
-        "parameters |\n\nSamples per split and transform:\n\n" + _counts_table(facts)
+        "parameters |\n\nSamples per split and transform:\n\n"
+        + counts_table(facts, "samples", sorted(facts.meta["counts"]["splits"],
+                                                key=lambda s: (s != "train", s)))
         + "\n\nHow each sample's transfer was drawn (from the build config):\n\n"
-        + _transfer_rules(_config(facts), _altered(facts))
+        + _transfer_rules(build_config(facts), _altered(facts))
         + "\n\nNumeric transform parameters (observed):\n\n" + _params_table(facts))
 
 
@@ -246,3 +257,17 @@ def _preprocessing(facts: CardFacts, config: dict) -> str:
         f"fraction ({fraction}); it does not depend on order or worker count.\n\n"
         "Full build config (from `manifest.json`):\n\n```json\n"
         + json.dumps(config, indent=2, sort_keys=True) + "\n```")
+
+
+def description(name: str, manifest: dict) -> str:
+    """One-paragraph description for croissant.json."""
+    side = schema.manifest_altered(manifest)
+    return (f"{name}: Human Matting and Harmonization (HMH) dataset, "
+            f"{manifest.get('counts', {}).get('written')} portraits from the {SOURCE_NAME} with "
+            "alpha matte, foreground, estimated background and a colour-disharmonious composite "
+            f"whose {side} was altered, as HDF5 shards. See README.md.")
+
+
+def citation(name: str, version: str, manifest: dict) -> str:
+    return (f"{name} {version}, built with hmh-toolkit {manifest.get('builder_version')} from "
+            f"the {SOURCE_NAME} ({SOURCE_URL}); content digest {manifest.get('content_digest')}.")

@@ -1,14 +1,16 @@
 """The release's ``README.md`` for harmonization-pair shards (``hmh-build iharmony4``).
 
-Pure, like :mod:`hmh_builder.release.card` (whose ``CardFacts`` it takes): the manifest, the
-metadata statistics (samples per split and subset) and the release options become Markdown.
-Nothing is invented: a source licence the releaser did not give is written as "not stated".
+Pure, like :mod:`hmh_builder.release.card` (whose ``CardFacts`` and table, licence and file
+helpers it uses): the manifest, the metadata statistics (samples per split and subset) and the
+release options become Markdown. Nothing is invented: a source licence the releaser did not
+give is written as "not stated".
 """
 from __future__ import annotations
 
 import json
 
-from hmh_builder.release.card import CardFacts
+from hmh_builder.release.card import (CardFacts, build_config, counts_table, file_list, licences,
+                                      present_splits)
 
 SOURCE_NAME = "iHarmony4 dataset (HCOCO, HAdobe5k, HFlickr, Hday2night)"
 SOURCE_URL = "https://github.com/bcmi/Image-Harmonization-Dataset-iHarmony4"
@@ -21,38 +23,12 @@ with h5py.File("{first}.h5", "r") as f:  # one file per split
 ```'''
 
 
-def _splits(facts: CardFacts) -> list:
-    present = [s for s, per in facts.meta["counts"]["splits"].items() if sum(per.values())]
-    return sorted(present, key=lambda s: (s != "train", s))
-
-
-def _counts_table(facts: CardFacts) -> str:
-    splits = facts.meta["counts"]["splits"]
-    subsets = sorted({t for per in splits.values() for t in per})
-    lines = ["| split | pairs | " + " | ".join(subsets) + " |",
-             "|---|---:|" + "---:|" * len(subsets)]
-    for split in _splits(facts):
-        per = splits[split]
-        lines.append(f"| {split} | {sum(per.values())} | "
-                     + " | ".join(str(per.get(t, 0)) for t in subsets) + " |")
-    return "\n".join(lines)
-
-
-def _licences(facts: CardFacts) -> str:
-    source = facts.source_license or ("not stated by the releaser — read the terms of the "
-                                      f"{SOURCE_NAME} before any use")
-    return (f"- **This release:** {facts.license} (as stated by the releaser).\n"
-            f"- **Source images and masks ({SOURCE_URL}):** {source}.\n"
-            "Every pair is a resized copy of an iHarmony4 pair, so the source terms apply too.")
-
-
 def render_card(facts: CardFacts) -> str:
     """The dataset card as Markdown."""
-    m = facts.manifest
-    config = m.get("config") if isinstance(m.get("config"), dict) else {}
+    m, config = facts.manifest, build_config(facts)
     counts = m.get("counts", {})
     height, width = facts.size
-    splits = _splits(facts) or ["test"]
+    splits = present_splits(facts, first="train") or ["test"]
     sections = [
         f"# {facts.name} {facts.version}",
         f"Image harmonization pairs from the {SOURCE_NAME}, as harmonization-pair shards of "
@@ -83,7 +59,8 @@ def render_card(facts: CardFacts) -> str:
         "| `M` | uint8 | (N, H, W) | mask of the changed region: 255 changed, 0 not |\n"
         "| `id` | UTF-8 | (N,) | the composite's path as listed (`HCOCO/composite_images/…`) |\n"
         "| `subset` | UTF-8 | (N,) | HCOCO, HAdobe5k, HFlickr or Hday2night |\n\n"
-        "Pairs per split and subset:\n\n" + _counts_table(facts),
+        "Pairs per split and subset:\n\n"
+        + counts_table(facts, "pairs", present_splits(facts, first="train")),
         f"## Collection process\n\nNo new images were collected. The pairs are those listed in "
         f"iHarmony4's `IHD_train.txt` / `IHD_test.txt`; the mask and real image of each "
         f"composite are found by DoveNet's naming rule. Of {counts.get('discovered')} listed "
@@ -92,11 +69,12 @@ def render_card(facts: CardFacts) -> str:
         "## Preprocessing\n\n" + _preprocessing(config),
         "## Uses\n\nIntended: research on image harmonization (training, pretraining and "
         "evaluation). Not intended: any use the source licence does not allow.",
-        "## Distribution\n\n" + _licences(facts) + "\n\nFiles: "
-        + ", ".join(f"`{s}/*.h5`" for s in splits) + " (shards, docs/FORMAT.md v1), "
-        + ", ".join(f"`{s}.h5`" for s in splits) + " (virtual files), `manifest.json`, "
-        "`failures.jsonl`, `croissant.json` (Croissant 1.1), `preview.png`, `SHA256SUMS`. "
-        "Check: `sha256sum -c SHA256SUMS`; `hmh-build verify .` recomputes the content digest.",
+        "## Distribution\n\n"
+        + licences(facts, f"Source images and masks ({SOURCE_URL})", SOURCE_NAME,
+                   "Every pair is a resized copy of an iHarmony4 pair, so the source terms "
+                   "apply too.")
+        + "\n\n" + file_list(splits, "docs/FORMAT.md") + " Check: `sha256sum -c SHA256SUMS`; "
+        "`hmh-build verify .` recomputes the content digest.",
         f"## Maintenance\n\nVersion {facts.version}. A rebuild from the same source lists, "
         "size and builder version gives the same content digest.",
     ]

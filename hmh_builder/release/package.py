@@ -128,15 +128,17 @@ def _assemble(options: PackageOptions, staging: str) -> dict:
     size = _shard_size(staging, manifest)
     facts = card.CardFacts(options.name, options.version, options.license,
                            options.source_license, manifest, meta, size)
-    pairs = schema.manifest_kind(manifest) == schema.KIND_PAIRS
-    _write_text(staging, "README.md", (card_pairs if pairs else card).render_card(facts))
+    kind = schema.manifest_kind(manifest)
+    described = card_pairs if kind == schema.KIND_PAIRS else card
+    _write_text(staging, "README.md", described.render_card(facts))
     top = ["manifest.json", "failures.jsonl", "README.md", "preview.png"] + \
         [f"{s}.h5" for s in splits]
     sums = {rel: schema.file_sha256(os.path.join(staging, rel)) for rel in top}
     metadata = croissant.croissant_metadata(
-        options.name, options.version, options.license, _description(options, manifest),
-        sums, splits, datetime.date.today().isoformat(), _citation(options, manifest),
-        schema.manifest_kind(manifest))
+        options.name, options.version, options.license,
+        described.description(options.name, manifest), sums, splits,
+        datetime.date.today().isoformat(),
+        described.citation(options.name, options.version, manifest), kind)
     _write_text(staging, "croissant.json", json.dumps(metadata, indent=2) + "\n")
     sums["croissant.json"] = schema.file_sha256(os.path.join(staging, "croissant.json"))
     sums.update({e["path"]: e["sha256"] for e in manifest["shards"]})
@@ -221,22 +223,3 @@ def _shard_strings(folder: str, entries: list, kind: str = schema.KIND_HMH) -> t
 def _write_text(folder: str, name: str, text: str) -> None:
     with open(os.path.join(folder, name), "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
-
-
-def _description(options: PackageOptions, manifest: dict) -> str:
-    counts = manifest.get("counts", {})
-    if schema.manifest_kind(manifest) == schema.KIND_PAIRS:
-        return card_pairs.description(options.name, manifest)
-    side = schema.manifest_altered(manifest)
-    return (f"{options.name}: Human Matting and Harmonization (HMH) dataset, "
-            f"{counts.get('written')} portraits from the {card.SOURCE_NAME} with alpha matte, "
-            "foreground, estimated background and a colour-disharmonious composite whose "
-            f"{side} was altered, as HDF5 shards. See README.md.")
-
-
-def _citation(options: PackageOptions, manifest: dict) -> str:
-    if schema.manifest_kind(manifest) == schema.KIND_PAIRS:
-        return card_pairs.citation(options.name, options.version, manifest)
-    return (f"{options.name} {options.version}, built with hmh-toolkit "
-            f"{manifest.get('builder_version')} from the {card.SOURCE_NAME} "
-            f"({card.SOURCE_URL}); content digest {manifest.get('content_digest')}.")

@@ -114,12 +114,6 @@ def adjust_side(image: torch.Tensor, source: torch.Tensor, generator: torch.Gene
     return out
 
 
-def adjust_background(image: torch.Tensor, background: torch.Tensor,
-                      generator: torch.Generator) -> torch.Tensor:
-    """B_t ``(B,3,H,W)`` in [0, 1]: one random transfer per sample applied to ``background``."""
-    return adjust_side(image, background, generator)
-
-
 def recomposite(image: torch.Tensor, alpha: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
     """A·I + (1−A)·B (Eq. 1), all float in [0, 1]; exactly I where A == 1."""
     return torch.where(alpha >= 1, image, alpha * image + (1 - alpha) * background)

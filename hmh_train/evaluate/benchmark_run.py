@@ -125,15 +125,14 @@ def prediction_writer(out: str, benchmark: str):
     is rounded to uint8); ids keep their folders (iHarmony4: ``HCOCO/composite_images/…``)."""
     import numpy as np
 
-    from hmh_train.infer.apply import write_gray
-    from hmh_train.infer.composite import write_rgb
+    from hmh_train.infer.composite import write_image
 
     def write(label: str, sample_id: str, image) -> None:
         stem = os.path.splitext(sample_id)[0]
         path = os.path.join(out, "predictions", _safe(label), *stem.split("/")) + ".png"
         if image.dtype != np.uint8:
             image = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-        (write_gray if image.ndim == 2 else write_rgb)(path, image)
+        write_image(path, image)
     return write
 
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hmh_builder.fsio import IHARMONY4_LISTS, iharmony4_partners, read_list_lines
+from hmh_builder.fsio import IHARMONY4_SUBSETS as SUBSETS
 from hmh_builder.imageio import DecodeError, decode_pil_resized
 from hmh_train.evaluate import metrics as M
 
-SUBSETS = ("HCOCO", "HAdobe5k", "HFlickr", "Hday2night")
 ALL = "all"
 IDENTITY = "identity"
 SIZE = (256, 256)

@@ -21,12 +21,11 @@ import csv
 import os
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from hmh_train.infer import protocols
-from hmh_train.infer.composite import CompositeError, output_type, read_gray, read_rgb, write_rgb
+from hmh_train.infer.composite import CompositeError, output_type, read_gray, read_rgb, write_image
 from hmh_train.infer.composite_batch import list_images, same_stem
 
 TRIMAP_VALUES = (0, 128, 255)
@@ -64,18 +63,6 @@ def load_net(path: str, name: str, device, log=None, with_nets: bool = False):
     return (net, nets) if with_nets else net
 
 
-def write_gray(path: str, gray: np.ndarray) -> None:
-    """Write uint8 (H, W) by extension (PNG lossless); CompositeError for an unknown one."""
-    ext = output_type(path)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
-    ok, data = cv2.imencode(ext, gray, params)
-    if not ok:
-        raise CompositeError(f"{path}: could not encode the image")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as handle:
-        handle.write(data.tobytes())
-
-
 def read_trimap(path: str, shape) -> np.ndarray:
     """uint8 (H, W) trimap with values in {0, 128, 255} only (the demo treats exactly 128 as
     unknown and copies every other value into the alpha); CompositeError otherwise."""
@@ -90,14 +77,14 @@ def read_trimap(path: str, shape) -> np.ndarray:
 def matte_one(net, image_path: str, trimap_path: str, out: str) -> None:
     image = read_rgb(image_path)
     trimap = read_trimap(trimap_path, image.shape[:2])
-    write_gray(out, protocols.indexnet_demo_alpha(net, image, trimap))
+    write_image(out, protocols.indexnet_demo_alpha(net, image, trimap))
 
 
 def harmonize_one(net, image_path: str, mask_path: str, out: str, size: int,
                   output: str = "paper") -> None:
     image = read_rgb(image_path)
     mask = read_gray(mask_path, image.shape[:2], "mask")
-    write_rgb(out, protocols.dovenet_harmonize(net, image, mask, size, output))
+    write_image(out, protocols.dovenet_harmonize(net, image, mask, size, output))
 
 
 def _batch(cfg: ApplyConfig, work, what: str) -> dict:

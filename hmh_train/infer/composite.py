@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 from hmh_builder.imageio import DecodeError, decode_image, decode_matte
 from hmh_train.infer import ops as infer
@@ -99,11 +98,13 @@ def output_type(path: str) -> str:
     return ext
 
 
-def write_rgb(path: str, rgb: np.ndarray) -> None:
-    """Write uint8 RGB (H, W, 3) by extension; CompositeError for an unknown extension."""
+def write_image(path: str, image: np.ndarray) -> None:
+    """Write uint8 RGB (H, W, 3) or gray (H, W) by extension (PNG lossless, JPEG quality 95);
+    CompositeError for an unknown extension."""
     ext = output_type(path)
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
-    ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    ok, data = cv2.imencode(ext, pixels, params)
     if not ok:
         raise CompositeError(f"{path}: could not encode the image")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -158,12 +159,12 @@ def compose_arrays(nets, image: np.ndarray, background: np.ndarray, kind: str, g
 
 def write_result(arrays: dict, image: np.ndarray, out: str, figure: str | None) -> None:
     final = arrays["harmonized"] if arrays["harmonized"] is not None else arrays["composite"]
-    write_rgb(out, final)
+    write_image(out, final)
     if figure:
         panels = [("input", image), ("alpha", arrays["alpha"]), ("composite", arrays["composite"])]
         if arrays["harmonized"] is not None:
             panels.append(("harmonized", arrays["harmonized"]))
-        write_rgb(figure, side_by_side(panels))
+        write_image(figure, side_by_side(panels))
 
 
 def composite_one(cfg: CompositeConfig, nets, device) -> dict:

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from hmh_builder.schema import ALTERED_SIDES
+
 NET_NAMES = ("matting", "harmonization", "discriminator")
-#: Which side of the matte was altered (and is harmonized): HMH alters the background.
-ALTERED_SIDES = ("background", "foreground")
 #: Output forms of the harmonizer (see the module docstring); "paper" reads y as an image.
 HARMONIZER_OUTPUTS = ("paper", "keep", "residual")
 #: The form of a harmonizer whose file does not record one (DoveNet's released file, runs made

@@ -12,6 +12,7 @@ import math
 import os
 
 from hmh_builder.fsio import atomic_write_text
+from hmh_train.evaluate.report import json_safe
 
 MOS_COLUMNS = ("method", "MOS", "Std", "n_ratings", "n_raters", "ci_low", "ci_high")
 RATING_COLUMNS = ("rater", "item", "sample", "method", "score", "time")
@@ -129,13 +130,4 @@ def write_report(out: str, result: dict, rows: list[dict], cfg) -> dict:
 
 def _json(obj) -> str:
     """JSON with NaN/inf written as null."""
-    def clean(value):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    return json.dumps(clean(obj), indent=1, ensure_ascii=False) + "\n"
+    return json.dumps(json_safe(obj), indent=1, ensure_ascii=False) + "\n"

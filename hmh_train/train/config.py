@@ -114,21 +114,18 @@ def _coerce(key: str, value, source: str):
     raise ConfigError(f"{source}: {key} must be {kind}, got {value!r}")
 
 
+#: Keys whose value is one of a fixed set, checked in this order (``altered`` may also be None:
+#: the side is then read from the shards).
+_CHOICES = {"mode": MODES, "gan_loss": GAN_LOSSES, "matting_head": MATTING_HEADS,
+            "unet_norm": UNET_NORMS, "altered": ALTERED_SIDES,
+            "harmonizer_output": HARMONIZER_OUTPUTS}
+
+
 def _validate(cfg: TrainConfig) -> None:
-    if cfg.mode not in MODES:
-        raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
-    if cfg.gan_loss not in GAN_LOSSES:
-        raise ConfigError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, got {cfg.gan_loss!r}")
-    if cfg.matting_head not in MATTING_HEADS:
-        raise ConfigError(f"matting_head must be one of {', '.join(MATTING_HEADS)}, "
-                          f"got {cfg.matting_head!r}")
-    if cfg.unet_norm not in UNET_NORMS:
-        raise ConfigError(f"unet_norm must be one of {', '.join(UNET_NORMS)}, got {cfg.unet_norm!r}")
-    if cfg.altered is not None and cfg.altered not in ALTERED_SIDES:
-        raise ConfigError(f"altered must be one of {', '.join(ALTERED_SIDES)}, got {cfg.altered!r}")
-    if cfg.harmonizer_output not in HARMONIZER_OUTPUTS:
-        raise ConfigError(f"harmonizer_output must be one of {', '.join(HARMONIZER_OUTPUTS)}, "
-                          f"got {cfg.harmonizer_output!r}")
+    for key, choices in _CHOICES.items():
+        value = getattr(cfg, key)
+        if value not in choices and not (key == "altered" and value is None):
+            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
     positive = ("batch_size", "epochs", "log_every", "ckpt_every", "image_every", "width", "num_downs")
     for key in positive:
         if getattr(cfg, key) <= 0:

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from hmh_train.data.augment import Batch
 from hmh_train.nets.forward import (Nets, altered_input, harmonization_mask, harmonize,

@@ -10,8 +10,8 @@ from PIL import Image
 
 from hmh_builder import schema
 from hmh_builder.cli import main
-from hmh_builder.inspect.stats import (alpha_shares, background_shift, compute_stats, numeric_params,
-                               plot_stats)
+from hmh_builder.inspect.stats import (alpha_shares, colour_shift, compute_stats, numeric_params,
+                                       plot_stats)
 from tests.builder.buildfixture import make_build
 
 
@@ -43,10 +43,10 @@ def test_literal_pixel_statistics():
     assert alpha_shares(alpha) == (0.25, 0.25)
     black = np.zeros((2, 2, 3), np.uint8)
     white = np.full((2, 2, 3), 255, np.uint8)
-    d_l, d_a, d_b, d_e = background_shift(black, alpha, white)
+    d_l, d_a, d_b, d_e = colour_shift(black, alpha, white, "background")
     assert d_l == pytest.approx(100, abs=0.01) and d_e == pytest.approx(100, abs=0.01)
     assert abs(d_a) < 0.01 and abs(d_b) < 0.01
-    assert background_shift(black, np.full((2, 2), 255, np.uint8), white) is None
+    assert colour_shift(black, np.full((2, 2), 255, np.uint8), white, "background") is None
     assert numeric_params('{"gain": 1.5, "offset": -3, "method": "msrcr", "stretch": true}') \
         == {"gain": 1.5, "offset": -3.0}
 

@@ -8,17 +8,12 @@ import shutil
 import pytest
 import torch
 import yaml
-from click.testing import CliRunner
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from hmh_train.train import checkpoint as ckpt_io
-from hmh_train.cli import main
 from hmh_train.train.logs import read_csv
 from tests.train.conftest import SMALL
-
-
-def _invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+from tests.train.cli_helpers import invoke as _invoke, one_line_error as _one_line_error
 
 
 def test_joint_end_to_end(shards, tmp_path):
@@ -63,15 +58,6 @@ def test_help_documents_options_with_defaults():
         assert text in result.output
     assert "--gan-loss" not in _invoke("matting", "--help").output
     assert "options given with --resume" in " ".join(result.output.split())
-
-
-def _one_line_error(result):
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 def test_missing_shards_folder(tmp_path):

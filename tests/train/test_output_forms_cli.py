@@ -9,26 +9,14 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 from PIL import Image
 
-from hmh_train.cli import main
 from hmh_train.train import checkpoint as C
 from hmh_train.train.config import load_config, load_saved_config, resume_config, save_config
 from tests.train.conftest import SMALL
 
 from .tiny_ckpt import save_tiny_checkpoint
-
-
-def _invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _one_line_error(result) -> str:
-    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
+from tests.train.cli_helpers import invoke as _invoke, one_line_error as _one_line_error
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ import torch
 from click.testing import CliRunner
 
 from hmh_builder.cli import main as build_main
-from hmh_train.cli import main as train_main
 from hmh_train.data.augment import make_batch
 from hmh_train.data.shards import ShardDataset, make_loader
 from hmh_train.nets.forward import harmonization_mask
 from hmh_train.train.steps import Nets, Optimizers, StepConfig, harmonization_step
 from tests.standins import write_iharmony4
 from tests.train.conftest import SMALL
+from tests.train.cli_helpers import invoke as _invoke
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,6 @@ def pairs(tmp_path_factory):
                                              "--shard-size", "3", "--no-progress"])
     assert result.exit_code == 0, result.output
     return out
-
-
-def _invoke(*args):
-    return CliRunner().invoke(train_main, [str(a) for a in args])
 
 
 def test_dataset_reads_pairs_as_stored(pairs):

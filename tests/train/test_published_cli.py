@@ -15,24 +15,13 @@ from PIL import Image
 
 from hmh_builder.cli import main as build_main
 from hmh_builder.ingest.synthetic import write_kaggle_layout
-from hmh_train.cli import main
 from hmh_train.train import checkpoint as C
 
+from .cli_helpers import invoke as _invoke, one_line_error as _one_line_error
 from .test_official import ANCHORS, BEACH, DOVENET, INDEXNET, gray_level_agreement, needs_anchors
 from .tiny_ckpt import save_tiny_checkpoint
 
 pytestmark = needs_anchors
-
-
-def _invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _one_line_error(result) -> str:
-    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 def test_matte_single_and_batch_follow_the_official_demo(tmp_path):

@@ -15,7 +15,6 @@ from PIL import Image
 
 from hmh_builder.cli import main as build_main
 from hmh_builder.ingest.synthetic import write_kaggle_layout
-from hmh_train.cli import main
 from hmh_train.data.adjust import lab_stats, online_adjust, reinhard_lab
 from hmh_train.data.augment import Batch, make_batch, trimap_from_alpha
 from hmh_train.data.shards import ShardDataset
@@ -28,21 +27,11 @@ from hmh_train.nets.forward import Nets, altered_input, harmonization_mask, regi
 from hmh_train.train import checkpoint as C
 from hmh_train.train.steps import StepConfig, generate
 
+from .cli_helpers import invoke as _invoke, one_line_error as _one_line_error
 from .conftest import SMALL
 from .tiny_ckpt import save_tiny_checkpoint
 
 SIDES = ("background", "foreground")
-
-
-def _invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _one_line_error(result) -> str:
-    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 def build(tmp, side: str, n: int = 6):
