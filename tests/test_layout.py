@@ -219,6 +219,13 @@ def stage_rank(module: str) -> tuple[int, int]:
     return PACKAGES.index(pkg), STAGE_ORDER[pkg].index(stage)
 
 
+def test_every_module_belongs_to_a_known_stage():
+    """A new stage folder must be added to STAGE_ORDER (its place decides what it may import)."""
+    unknown = sorted(name for name in all_modules() if len(name.split(".")) > 2
+                     and name.split(".")[1] not in STAGE_ORDER[name.split(".")[0]])
+    assert unknown == [], "add the stage to STAGE_ORDER (and the README's architecture map)"
+
+
 def test_modules_import_only_their_own_stage_and_the_stages_below():
     upward = sorted(f"{a} -> {b}" for a, targets in graph().items() for b in targets
                     if stage_rank(b) > stage_rank(a))
