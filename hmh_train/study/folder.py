@@ -86,7 +86,7 @@ def method_name(path: str) -> str:
     """A method's name: the run folder's name, or the checkpoint file's name without its
     suffix (``runs/joint`` and ``runs/joint/checkpoints/best.pt`` → ``joint``;
     ``latest_net_G.pth`` → ``latest_net_G``; ``model.pth.tar`` → ``model``)."""
-    path = os.path.normpath(os.fspath(path))
+    path = os.path.abspath(os.fspath(path))  # "." or "best.pt" inside the run name the run too
     name = os.path.basename(path)
     if os.path.isdir(path):
         return name

@@ -169,3 +169,16 @@ def test_method_names_come_from_run_folders_and_file_stems(tmp_path):
     assert method_name(tmp_path / "indexnet_matting.pth.tar") == "indexnet_matting"
     assert method_name(tmp_path / "ours.pt") == "ours"
     assert method_name(tmp_path / "best.pt") == "best"
+
+
+def test_method_names_of_relative_paths_are_the_run_folders_name(tmp_path, monkeypatch):
+    """``--ckpt .`` inside a run folder, ``--ckpt ..`` from its checkpoints/, or ``best.pt``
+    from there: the method is still named after the run, never "." or ".." or "best"."""
+    (tmp_path / "runs" / "joint" / "checkpoints").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "runs" / "joint")
+    assert method_name(".") == "joint"
+    assert method_name("./checkpoints/best.pt") == "joint"
+    monkeypatch.chdir(tmp_path / "runs" / "joint" / "checkpoints")
+    assert method_name("..") == "joint"
+    assert method_name("best.pt") == "joint"
+    assert method_name("last.pt") == "joint"
