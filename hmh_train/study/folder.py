@@ -11,8 +11,9 @@
       images/<item id>.png   one RGB PNG per item
       ratings.jsonl      written by ``serve``: one JSON object per score, appended + fsynced
 
-Item ids are 12 lower-case hex digits drawn from the study's seed, so neither the id nor the
-file name says which method or sample an image shows.
+Item ids are 12 lower-case hex digits drawn from the study's seed and a digest of its pictures
+(``make.id_generator``), so neither the id nor the file name says which method or sample an
+image shows, even to someone who knows the seed.
 """
 from __future__ import annotations
 

@@ -227,3 +227,20 @@ def test_ready_made_images_lose_their_metadata_so_no_picture_names_its_method(sh
         data = (tmp_path / "study" / "images" / f"{item}.png").read_bytes()
         assert png_chunks(data) == ["IHDR", "IDAT", "IEND"], item
         assert not [s for s in secrets if s in data], item
+
+
+def test_item_ids_cannot_be_recomputed_from_the_seed(shards, runs, tmp_path):
+    """A rater knows the toolkit and may guess the seed (most studies keep the default 0). Ids
+    drawn from the seed alone, in (sample, method) order, would tell them which picture is which
+    method: the ids also depend on the pictures, so another study with the same seed and shape
+    shares none of them, and the seed's own draws are not the ids."""
+    from hmh_train.study.folder import draw_item_ids
+
+    save_tiny_checkpoint(tmp_path / "other" / "joint", seed=9)
+    for out, ckpt in (("a", runs / "joint"), ("b", tmp_path / "other" / "joint")):
+        result = make(["--ckpt", ckpt, "--shards", shards, "--n", 2, "--include-real", "--out", tmp_path / out])
+        assert result.exit_code == 0, result.output
+    a, b = (set(load_study(tmp_path / out).items) for out in ("a", "b"))
+    assert len(a) == len(b) == 6 and a.isdisjoint(b)
+    for stream in range(4):
+        assert a.isdisjoint(draw_item_ids(np.random.default_rng([0, stream]), 6))
