@@ -1,6 +1,7 @@
 """Take docs/study-page.png, the README's screenshot of the rating page, with a real headless
-Chromium: build the six example portraits at 256×256, make a study of them (I_d and the real
-photograph I), serve it on loopback and photograph the page of a rater at picture 1.
+Chromium: build the example portraits at 256×256, make a study of four of the training split
+(I_d and the real photograph I), serve it on loopback and photograph the page of a rater at
+picture 1.
 
     python docs/study_screenshot.py            # needs chromium, chromium-driver and selenium
 """

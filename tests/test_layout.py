@@ -1,6 +1,9 @@
 """The house rules of the layout, checked on the source: no import cycles between modules
-(lazy imports inside functions included), no private name imported from another module, and
-``hmh_train`` uses only the builder's public API (``schema``, ``imageio``, ``fsio``)."""
+(lazy imports inside functions included), modules import only their own stage and the stages
+below, no private name imported from another module (nor reached as ``module._name``),
+``hmh_train`` uses only the builder's public API (``schema``, ``imageio``, ``fsio``), only the
+``cli`` stages import click, and the README's architecture map lists every module. Relative
+imports (``from ..cli import main``) count exactly like absolute ones."""
 from __future__ import annotations
 
 import ast
@@ -22,18 +25,78 @@ def all_modules() -> dict[str, Path]:
     return {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
 
 
-def imports_of(path: Path, modules: dict) -> list[tuple[str, str]]:
-    """``(imported module, imported name or "")`` for every project import in ``path``; a
-    ``from pkg import mod`` that names a submodule counts as importing that submodule."""
+def resolve_relative(module: str, is_package: bool, level: int, target: str | None) -> str:
+    """The absolute name of ``from <level dots><target> import …`` written in ``module``."""
+    parts = module.split(".") if is_package else module.split(".")[:-1]
+    parts = parts[:len(parts) - (level - 1)] if level > 1 else parts
+    return ".".join(parts + ([target] if target else []))
+
+
+def imports_in(source: str, module: str, is_package: bool, modules) -> list[tuple[str, str]]:
+    """``(imported module, imported name or "")`` for every project import in ``source`` (the
+    text of ``module``), relative imports resolved; a ``from pkg import mod`` that names a
+    submodule counts as importing that submodule."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found += [(a.name, "") for a in node.names if a.name.split(".")[0] in PACKAGES]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
-                and node.module.split(".")[0] in PACKAGES:
+        elif isinstance(node, ast.ImportFrom):
+            target = node.module if node.level == 0 else \
+                resolve_relative(module, is_package, node.level, node.module)
+            if not target or target.split(".")[0] not in PACKAGES:
+                continue
             for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                found.append((sub, "") if sub in modules else (node.module, alias.name))
+                sub = f"{target}.{alias.name}"
+                found.append((sub, "") if sub in modules else (target, alias.name))
+    return found
+
+
+def imports_of(path: Path, modules: dict) -> list[tuple[str, str]]:
+    """:func:`imports_in` of the module file ``path``."""
+    return imports_in(path.read_text("utf-8"), module_name(path), path.name == "__init__.py", modules)
+
+
+def external_roots(source: str) -> set[str]:
+    """Top-level names of the absolute imports of ``source`` (``import click.testing``,
+    ``from click import echo`` → ``click``), lazy imports inside functions included."""
+    roots = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def private_attributes(source: str, module: str, is_package: bool, modules) -> list[str]:
+    """``module._name`` reached through an imported project module (``import a.b as m;
+    m._x``, ``from a import b; b._x``, ``import a.b; a.b._x``): a private import by another
+    route. Dunder names (``__version__``) are allowed."""
+    bound = {}  # local name → the project module (or package) it stands for
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in PACKAGES:  # import a.b binds a; import a.b as m binds m
+                    bound[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom):
+            target = node.module if node.level == 0 else \
+                resolve_relative(module, is_package, node.level, node.module)
+            for a in node.names:
+                if target and f"{target}.{a.name}" in modules:
+                    bound[a.asname or a.name] = f"{target}.{a.name}"
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_") \
+                or (node.attr.startswith("__") and node.attr.endswith("__")):
+            continue
+        chain, value = [], node.value
+        while isinstance(value, ast.Attribute):
+            chain.insert(0, value.attr)
+            value = value.value
+        if isinstance(value, ast.Name) and value.id in bound:
+            owner = ".".join([bound[value.id]] + chain)
+            if owner in modules and owner != module:
+                found.append(f"{owner}.{node.attr}")
     return found
 
 
@@ -95,6 +158,43 @@ def test_no_private_names_imported_from_other_modules():
     assert bad == []
 
 
+def test_relative_imports_are_resolved_like_absolute_ones():
+    modules = {"hmh_train.cli", "hmh_train.data", "hmh_train.data.shards", "hmh_train.data.augment"}
+    source = "from ..cli import main\nfrom . import shards\ndef f():\n    from .shards import _load\n"
+    assert imports_in(source, "hmh_train.data.augment", False, modules) == [
+        ("hmh_train.cli", "main"), ("hmh_train.data.shards", ""), ("hmh_train.data.shards", "_load")]
+    assert imports_in("from .shards import ShardDataset\n", "hmh_train.data", True, modules) == [
+        ("hmh_train.data.shards", "ShardDataset")]
+
+
+def test_private_names_reached_through_an_imported_module_are_found():
+    modules = {"hmh_builder", "hmh_builder.fsio", "hmh_builder.schema", "hmh_train.nets",
+               "hmh_train.nets.forward", "hmh_train.data.augment"}
+    source = ("import hmh_builder.fsio as fsio\nfrom hmh_train.nets import forward\nimport hmh_builder.schema\n"
+              "def f(self):\n    fsio._walk(); forward._mask; hmh_builder.schema._seed(1)\n"
+              "    self._ok; forward.harmonize; hmh_builder.__version__\n")
+    assert sorted(private_attributes(source, "hmh_train.data.augment", False, modules)) == [
+        "hmh_builder.fsio._walk", "hmh_builder.schema._seed", "hmh_train.nets.forward._mask"]
+
+
+def test_no_private_names_reached_through_other_modules():
+    modules = all_modules()
+    bad = [f"{name}: {use}" for name, path in modules.items()
+           for use in private_attributes(path.read_text("utf-8"), name, path.name == "__init__.py", modules)]
+    assert bad == []
+
+
+def test_external_roots_include_lazy_and_dotted_imports():
+    source = "import click.testing\nfrom click import echo\ndef f():\n    import numpy as np\nfrom . import x\n"
+    assert external_roots(source) == {"click", "numpy"}
+
+
+def test_only_the_cli_stages_import_click():
+    bad = sorted(name for name, path in all_modules().items()
+                 if ".cli." not in f"{name}." and "click" in external_roots(path.read_text("utf-8")))
+    assert bad == []
+
+
 def test_hmh_train_uses_only_the_builder_public_api():
     modules = all_modules()
     bad = sorted({f"{name}: {target}"
@@ -117,6 +217,13 @@ def stage_rank(module: str) -> tuple[int, int]:
     pkg = parts[0]
     stage = parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in STAGE_ORDER[pkg]) else ""
     return PACKAGES.index(pkg), STAGE_ORDER[pkg].index(stage)
+
+
+def test_every_module_belongs_to_a_known_stage():
+    """A new stage folder must be added to STAGE_ORDER (its place decides what it may import)."""
+    unknown = sorted(name for name in all_modules() if len(name.split(".")) > 2
+                     and name.split(".")[1] not in STAGE_ORDER[name.split(".")[0]])
+    assert unknown == [], "add the stage to STAGE_ORDER (and the README's architecture map)"
 
 
 def test_modules_import_only_their_own_stage_and_the_stages_below():

@@ -4,7 +4,7 @@ A release is published, so it must not say where it was built: ``hmh-build packa
 ``config.source`` and ``run.host`` of ``manifest.json`` as :data:`REDACTED` and every other
 path relative to the source root. This module looks for what may still leak: those two fields
 unredacted; the recorded source path or host name anywhere; and absolute paths under the usual
-private roots (``/home/``, ``/Users/``, ``/tmp/``, ``/root``, ``C:\\Users\\``, …) in the bytes
+private roots (``/home/``, ``/Users/``, ``/Volumes/``, ``/tmp/``, ``/root``, ``C:\\Users\\``, …) in the bytes
 of every file except the shards' pixel data, whose HDF5 attributes, string datasets and
 virtual-source names are read instead (a pixel array cannot carry a path, and scanning
 gigabytes of pixels for short byte patterns would only find chance matches).
@@ -19,7 +19,7 @@ REDACTED = "<redacted>"
 #: Absolute paths under the roots where private data lives (Unix, macOS, Windows); a path
 #: must start the text or follow a character that cannot be part of a URL or word.
 LOCAL_PATH = re.compile(
-    rb"(?<![\w.~:/\\-])(?:/(?:home|Users|root|tmp|var|private|mnt|media|scratch|data|work|"
+    rb"(?<![\w.~:/\\-])(?:/(?:home|Users|Volumes|root|tmp|var|private|mnt|media|scratch|data|work|"
     rb"opt|srv|net|gpfs|lustre|nfs|run|storage)(?=[/\"'\s,;)]|$)|[A-Za-z]:\\\\?(?:Users|home)\b)")
 #: Files scanned as raw bytes; .h5 files are read with h5py (see the module docstring).
 _HDF5_SUFFIX = ".h5"

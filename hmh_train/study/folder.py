@@ -11,8 +11,9 @@
       images/<item id>.png   one RGB PNG per item
       ratings.jsonl      written by ``serve``: one JSON object per score, appended + fsynced
 
-Item ids are 12 lower-case hex digits drawn from the study's seed, so neither the id nor the
-file name says which method or sample an image shows.
+Item ids are 12 lower-case hex digits drawn from the study's seed and a digest of its pictures
+(``make.id_generator``), so neither the id nor the file name says which method or sample an
+image shows, even to someone who knows the seed.
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def method_name(path: str) -> str:
     """A method's name: the run folder's name, or the checkpoint file's name without its
     suffix (``runs/joint`` and ``runs/joint/checkpoints/best.pt`` → ``joint``;
     ``latest_net_G.pth`` → ``latest_net_G``; ``model.pth.tar`` → ``model``)."""
-    path = os.path.normpath(os.fspath(path))
+    path = os.path.abspath(os.fspath(path))  # "." or "best.pt" inside the run name the run too
     name = os.path.basename(path)
     if os.path.isdir(path):
         return name

@@ -9,8 +9,9 @@ other side is refused unless ``--allow-other-side``) and one per sub-folder of `
 (ready-made outputs of other methods, ``<sample id>.png|jpg|…``, same size as the shards).
 On harmonization-pair shards (``hmh-build iharmony4``) a checkpoint gets the stored composite
 and the stored mask of the changed region, as ``hmh-train eval`` feeds it there.
-Every picture is written as an RGB PNG under an opaque item id, so neither the file name, the
-format nor the URL tells a rater which method made it.
+Every picture is written as an RGB PNG under an opaque item id (drawn from the seed and a
+digest of the pictures, see :func:`id_generator`), so neither the file name, the format nor the
+URL tells a rater which method made it.
 
 Same shards, checkpoints, images and seed ⇒ the same study folder, byte for byte.
 """
@@ -195,6 +196,22 @@ def render_all(methods, samples: dict, cfg: MakeConfig) -> tuple[dict, dict]:
     return pictures, forms
 
 
+def id_generator(seed: int, pairs, pictures: dict, index: dict) -> np.random.Generator:
+    """The generator the item ids are drawn from: ``default_rng([seed, 1, *SHA-256 words])``
+    over every (sample id, method name, picture) in ``pairs`` order. The same inputs give the
+    same ids, but a rater who knows the toolkit and the seed (usually the default) cannot
+    recompute which id is which method: that needs the key itself (study.json)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for sid, name in pairs:
+        picture = np.ascontiguousarray(pictures[name][index[sid]])
+        digest.update(f"{sid}\0{name}\0{picture.shape}\0".encode("utf-8"))
+        digest.update(picture.tobytes())
+    words = np.frombuffer(digest.digest(), dtype=">u4").tolist()
+    return np.random.default_rng([int(seed), 1, *words])
+
+
 def write_folder(stage: str, pictures: dict, methods, samples: dict, cfg: MakeConfig,
                  forms: dict | None = None) -> dict:
     """Write images, study.json and instructions.txt into ``stage``; returns study.json's dict.
@@ -202,9 +219,9 @@ def write_folder(stage: str, pictures: dict, methods, samples: dict, cfg: MakeCo
     from PIL import Image
 
     pairs = [(sid, name) for sid in samples["id"] for name, _, _ in methods]
-    ids = F.draw_item_ids(np.random.default_rng([int(cfg.seed), 1]), len(pairs))
-    os.makedirs(os.path.join(stage, F.IMAGES_DIR))
     index = {sid: k for k, sid in enumerate(samples["id"])}
+    ids = F.draw_item_ids(id_generator(cfg.seed, pairs, pictures, index), len(pairs))
+    os.makedirs(os.path.join(stage, F.IMAGES_DIR))
     items = {}
     for item, (sid, name) in sorted(zip(ids, pairs)):
         Image.fromarray(pictures[name][index[sid]], "RGB").save(F.image_path(stage, item), format="PNG")

@@ -118,10 +118,15 @@ class StudyHandler(BaseHTTPRequestHandler):
                                         "total": len(self.server.study.items), "scale": SCALE})
         if url.path == "/api/next":
             try:
-                query = parse_qs(url.query, max_num_fields=8)
-                rater = check_rater(query.get("rater", [None])[0])
-            except (BadRating, ValueError) as exc:
-                return self.fail(400, f"rater: {exc}" if isinstance(exc, BadRating) else "malformed query")
+                query = parse_qs(url.query, keep_blank_values=True, max_num_fields=8)
+            except ValueError:
+                return self.fail(400, "malformed query")
+            if "rater" not in query:
+                return self.fail(400, "rater missing: ask for /api/next?rater=NAME")
+            try:
+                rater = check_rater(query["rater"][0])
+            except BadRating as exc:
+                return self.fail(400, str(exc))
             return self.send_json(200, self.server.next_for(rater))
         match = IMAGE_URL.fullmatch(url.path)
         if match and match.group(1) in self.server.study.items:

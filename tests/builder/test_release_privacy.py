@@ -153,3 +153,17 @@ def test_the_config_hash_leaves_the_source_path_out(tmp_path):
     again = CliRunner().invoke(main, build_args(moved, out, "--workers", 1))
     assert again.exit_code == 0, again.output
     assert manifest(out)["config"]["source"] == str(moved)
+
+
+@pytest.mark.parametrize("text, leaks", [
+    ("built from /home/alice/portraits", True), ("/Users/bob/Desktop/kaggle", True),
+    ('"source": "/tmp/tmp.x1/src"', True), (r"C:\Users\alice\data", True), ("(/root)", True),
+    ("/mnt/nas/hmh", True), ("/Volumes/T7/matting_human_datasets", True),  # a macOS external drive
+    ("/data/alice/src", True),
+    ("https://example.org/home/page", False), ("docs/tmp/notes", False), ("train/train-00000.h5", False),
+    ("<redacted>", False), ("a/b/Volumes/x", False),
+])
+def test_local_path_pattern(text, leaks):
+    from hmh_builder.inspect.privacy import LOCAL_PATH, first_leak
+
+    assert (first_leak(text.encode(), [LOCAL_PATH]) is not None) == leaks

@@ -98,11 +98,13 @@ async function start(name) {
 
 async function init() {
   for (const button of document.querySelectorAll(".score")) {
-    button.addEventListener("click", () => rate(Number(button.dataset.score)));
+    // the second click of a double click (detail 2) would score the next picture, unseen
+    button.addEventListener("click", (event) => { if (event.detail <= 1) rate(Number(button.dataset.score)); });
   }
   document.addEventListener("keydown", (event) => {
     // only while a picture is shown (the name field is hidden then, wherever the focus is)
-    if (document.body.dataset.state !== "rating" || event.ctrlKey || event.metaKey || event.altKey) return;
+    // a key held down repeats: only its first press counts, or it would score pictures unseen
+    if (document.body.dataset.state !== "rating" || event.repeat || event.ctrlKey || event.metaKey || event.altKey) return;
     if (["1", "2", "3", "4", "5"].includes(event.key)) {
       event.preventDefault();
       rate(Number(event.key));

@@ -72,14 +72,19 @@ def test_broken_bodies_are_refused(served):
     assert (status, json.loads(body)) == (404, {"error": "not found"})
 
 
-@pytest.mark.parametrize("query, status", [("", 400), ("?rater=", 400), ("?rater=%20", 400),
-                                           ("?rater=" + "a" * 65, 400), ("?rater=%0A", 400),
-                                           ("?rater=ann", 200)])
-def test_next_needs_a_valid_rater(served, query, status):
+@pytest.mark.parametrize("query, status, why", [
+    ("", 400, "rater missing: ask for /api/next?rater=NAME"),
+    ("?rater=", 400, "rater must not be empty"), ("?rater=%20", 400, "rater must not be empty"),
+    ("?rater=%0A", 400, "rater must not be empty"),
+    ("?rater=" + "a" * 65, 400, "rater must be at most 64 printable characters"),
+    ("?rater=a%07b", 400, "rater must be at most 64 printable characters"),
+    ("?rater=ann", 200, None)])
+def test_next_needs_a_valid_rater(served, query, status, why):
+    """The same messages as POST /api/ratings gives for the same names."""
     _, server = served
     code, answer = get_json(server.url, "/api/next" + query)
     assert code == status
-    assert ("error" in answer) == (status == 400)
+    assert answer.get("error") == why
 
 
 @pytest.mark.parametrize("path", [

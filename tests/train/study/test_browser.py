@@ -131,3 +131,29 @@ def test_a_score_the_server_refuses_is_shown_and_not_lost(browser, fresh_study, 
     assert state(browser) == "rating"
     assert browser.find_element(By.ID, "picture").get_attribute("data-item") == item
     assert (fresh_study / "ratings.jsonl").read_bytes() == b""
+
+
+def test_a_held_key_or_a_double_click_scores_only_the_picture_the_rater_saw(browser, fresh_study, live_server):
+    """A key held down repeats, and a double click clicks twice: on a fast network the next
+    picture is already shown when the repeat (or the second click) arrives, which would score
+    a picture the rater never looked at. Only the first press of a key and single clicks count."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    study = load_study(fresh_study)
+    server = live_server(fresh_study)
+    browser.get(server.url + "/?rater=Dee")
+    first = wait_rating(browser)
+    browser.execute_script(  # what the browser sends while a key is held: keydown with repeat
+        "document.dispatchEvent(new KeyboardEvent('keydown', {key: '4', repeat: true, bubbles: true}));"
+        # the second click of a double click (detail counts the clicks of the series)
+        "document.querySelector('.score[data-score=\"2\"]').dispatchEvent("
+        "new MouseEvent('click', {detail: 2, bubbles: true}));")
+    assert state(browser) == "rating"
+    ActionChains(browser).send_keys("5").perform()  # a real single press
+    second = wait_rating(browser, first)
+    browser.find_element(By.CSS_SELECTOR, '.score[data-score="1"]').click()  # a real single click
+    wait_rating(browser, second)
+    records, problems = parse_lines((fresh_study / "ratings.jsonl").read_bytes())
+    assert problems == [] and [(r["item"], r["score"]) for r in records] == [(first, 5), (second, 1)]
+    assert [first, second] == rater_order(study, "Dee")[:2]

@@ -169,3 +169,78 @@ def test_method_names_come_from_run_folders_and_file_stems(tmp_path):
     assert method_name(tmp_path / "indexnet_matting.pth.tar") == "indexnet_matting"
     assert method_name(tmp_path / "ours.pt") == "ours"
     assert method_name(tmp_path / "best.pt") == "best"
+
+
+def test_method_names_of_relative_paths_are_the_run_folders_name(tmp_path, monkeypatch):
+    """``--ckpt .`` inside a run folder, ``--ckpt ..`` from its checkpoints/, or ``best.pt``
+    from there: the method is still named after the run, never "." or ".." or "best"."""
+    (tmp_path / "runs" / "joint" / "checkpoints").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "runs" / "joint")
+    assert method_name(".") == "joint"
+    assert method_name("./checkpoints/best.pt") == "joint"
+    monkeypatch.chdir(tmp_path / "runs" / "joint" / "checkpoints")
+    assert method_name("..") == "joint"
+    assert method_name("best.pt") == "joint"
+    assert method_name("last.pt") == "joint"
+
+
+def png_chunks(data: bytes) -> list[str]:
+    """The chunk types of a PNG file, in order."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = [], 8
+    while at < len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        chunks.append(data[at + 4:at + 8].decode("ascii"))
+        at += 12 + length
+    return chunks
+
+
+def test_ready_made_images_lose_their_metadata_so_no_picture_names_its_method(shards, tmp_path):
+    """Other methods' outputs often say what made them (PNG text chunks, a JPEG comment or
+    EXIF): the study's pictures are plain RGB PNGs (IHDR, IDAT, IEND) whatever came in."""
+    from PIL import PngImagePlugin
+
+    probe = make(["--include-real", "--shards", shards, "--n", 2, "--out", tmp_path / "probe"])
+    assert probe.exit_code == 0, probe.output
+    samples = load_study(tmp_path / "probe").samples
+    pixels = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    for method, ext in (("DoveNetRun", ".png"), ("XueMethod", ".jpg")):
+        (tmp_path / "other" / method).mkdir(parents=True)
+        for sample in samples:
+            path = tmp_path / "other" / method / f"{sample}{ext}"
+            if ext == ".png":
+                info = PngImagePlugin.PngInfo()
+                info.add_text("Software", f"{method} for {sample}")
+                info.add_itxt("Comment", f"method={method} sample={sample}")
+                Image.fromarray(pixels).save(path, pnginfo=info)
+            else:
+                exif = Image.Exif()
+                exif[0x0131] = f"{method} {sample}"  # Software
+                Image.fromarray(pixels).save(path, quality=95, exif=exif, comment=f"{method} {sample}".encode())
+            assert method.encode() in path.read_bytes() and sample.encode() in path.read_bytes()
+    result = make(["--images", tmp_path / "other", "--include-real", "--shards", shards, "--n", 2,
+                   "--out", tmp_path / "study"])
+    assert result.exit_code == 0, result.output
+    study = load_study(tmp_path / "study")
+    secrets = [name.encode() for name in study.methods + study.samples if len(name) > 1]
+    for item in study.items:
+        data = (tmp_path / "study" / "images" / f"{item}.png").read_bytes()
+        assert png_chunks(data) == ["IHDR", "IDAT", "IEND"], item
+        assert not [s for s in secrets if s in data], item
+
+
+def test_item_ids_cannot_be_recomputed_from_the_seed(shards, runs, tmp_path):
+    """A rater knows the toolkit and may guess the seed (most studies keep the default 0). Ids
+    drawn from the seed alone, in (sample, method) order, would tell them which picture is which
+    method: the ids also depend on the pictures, so another study with the same seed and shape
+    shares none of them, and the seed's own draws are not the ids."""
+    from hmh_train.study.folder import draw_item_ids
+
+    save_tiny_checkpoint(tmp_path / "other" / "joint", seed=9)
+    for out, ckpt in (("a", runs / "joint"), ("b", tmp_path / "other" / "joint")):
+        result = make(["--ckpt", ckpt, "--shards", shards, "--n", 2, "--include-real", "--out", tmp_path / out])
+        assert result.exit_code == 0, result.output
+    a, b = (set(load_study(tmp_path / out).items) for out in ("a", "b"))
+    assert len(a) == len(b) == 6 and a.isdisjoint(b)
+    for stream in range(4):
+        assert a.isdisjoint(draw_item_ids(np.random.default_rng([0, stream]), 6))
