@@ -35,19 +35,26 @@ def _check_form(ctx, benchmark, shards, src) -> None:
             raise click.UsageError(f"--{name.replace('_', '-')} does not apply to {what}")
 
 
-def _benchmark(options: dict) -> None:
-    from hmh_train.evaluate.benchmark_run import BenchmarkConfig, run_benchmark
+def _run_and_report(function, cfg) -> dict:
+    """``function(cfg)``, its one-line errors as a ClickException; then print (stderr) what was
+    loaded and each harmonizer's output form."""
     from hmh_train.train.checkpoint import CheckpointError
 
-    cfg = BenchmarkConfig(**options)
     try:
-        result = run_benchmark(cfg)
+        result = function(cfg)
     except (CheckpointError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     for line in result.get("loaded", []):
         click.echo(line, err=True)
     for label, form in result.get("harmonizer_outputs", {}).items():
         click.echo(f"{label}: harmonizer output {form}", err=True)
+    return result
+
+
+def _benchmark(options: dict) -> None:
+    from hmh_train.evaluate.benchmark_run import BenchmarkConfig, run_benchmark
+
+    result = _run_and_report(run_benchmark, BenchmarkConfig(**options))
     problems = result["problems"]
     for line in problems[:SHOWN_LINES]:
         click.echo(line, err=True)
@@ -155,20 +162,12 @@ def eval_command(ctx, ckpt, shards, benchmark, src, backgrounds, layout, protoco
                     "save_predictions": save_predictions, "harmonizer_output": harmonizer_output,
                     "progress": progress})
         return
-    from hmh_train.train.checkpoint import CheckpointError
     from hmh_train.evaluate.run import EvalConfig, evaluate
 
     cfg = EvalConfig(runs=runs, shards=shards, split=split, region=region,
                      out=out, batch_size=batch_size, device=device, trimap_radius=trimap_radius,
                      limit=limit, allow_other_side=allow_other_side,
                      harmonizer_output=harmonizer_output, progress=progress)
-    try:
-        result = evaluate(cfg)
-    except (CheckpointError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
-    for line in result.get("loaded", []):
-        click.echo(line, err=True)
-    for label, form in result.get("harmonizer_outputs", {}).items():
-        click.echo(f"{label}: harmonizer output {form}", err=True)
+    result = _run_and_report(evaluate, cfg)
     click.echo(result["table"])
     click.echo(f"wrote {result['out']}/table.md, table.csv, samples.csv, summary.json")
