@@ -2,10 +2,9 @@
 ``infer.apply.matte`` / ``harmonize``."""
 from __future__ import annotations
 
-import sys
-
 import click
 
+from hmh_train.cli.batch import finish_batch
 from hmh_train.infer.protocols import DOVENET_SIZE
 from hmh_train.nets.forward import HARMONIZER_OUTPUTS
 
@@ -30,12 +29,7 @@ def _report(result: dict, single: bool, what: str) -> None:
         return
     click.echo(f"wrote {result['written']} {what}s to {result['out']}; {result['failed']} failed "
                "(failures.csv)")
-    for stem, reason in result["failures"][:10]:
-        click.echo(f"  {stem}: {reason}", err=True)
-    if result["failed"] and not result["written"]:
-        raise click.ClickException("no image could be processed (see failures.csv)")
-    if result["failed"]:
-        sys.exit(3)  # as hmh-build: some inputs failed (failures.csv), all others were written
+    finish_batch(result, "no image could be processed (see failures.csv)")
 
 
 def _call(func, options: dict, guide: str, what: str) -> None:

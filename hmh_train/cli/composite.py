@@ -1,10 +1,9 @@
 """``hmh-train composite``: parse options into a CompositeConfig and call ``composite.run``."""
 from __future__ import annotations
 
-import sys
-
 import click
 
+from hmh_train.cli.batch import finish_batch
 from hmh_train.infer.ops import HARMONIZE_SIDE, MASK_BAND
 from hmh_train.nets.forward import HARMONIZER_OUTPUTS
 
@@ -94,9 +93,4 @@ def composite_command(**options):
         return
     click.echo(f"wrote {result['written']} composites{adjusted} to {result['out']} "
                f"(backgrounds.csv lists the background of each); {result['failed']} failed")
-    for stem, reason in result["failures"][:10]:
-        click.echo(f"  {stem}: {reason}", err=True)
-    if result["failed"] and not result["written"]:
-        raise click.ClickException("no portrait could be composited (see failures.csv)")
-    if result["failed"]:
-        sys.exit(3)  # as hmh-build: some inputs failed (failures.csv), all others were written
+    finish_batch(result, "no portrait could be composited (see failures.csv)")
