@@ -97,3 +97,21 @@ def trimap_of(alpha: np.ndarray, radius: int) -> np.ndarray:
     unknown = ((alpha > 0) & (alpha < 255)).astype(np.uint8)
     unknown = cv2.dilate(unknown, np.ones((2 * radius + 1,) * 2, np.uint8))
     return np.where(unknown > 0, 128, np.where(alpha == 255, 255, 0)).astype(np.uint8)
+
+
+def build_pair_shards(root, *extra) -> "Path":
+    """``hmh-build iharmony4`` (the real command, in process) of a tiny stand-in written under
+    ``root/IHD`` (3 images, 2 composites each) into ``root/shards`` at 64×64; ``extra``
+    options are appended (e.g. ``"--shard-size", "3"``). Returns the shards folder."""
+    from click.testing import CliRunner
+
+    from hmh_builder.cli import main as build_main
+
+    root = Path(root)
+    write_iharmony4(root / "IHD", images=3, composites=2)
+    out = root / "shards"
+    result = CliRunner().invoke(build_main, ["iharmony4", "--src", str(root / "IHD"), "--out",
+                                             str(out), "--size", "64", "--workers", "1",
+                                             "--no-progress", *map(str, extra)])
+    assert result.exit_code == 0, result.output
+    return out

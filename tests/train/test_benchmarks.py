@@ -300,6 +300,7 @@ def test_iharmony4_standard_equals_eval_on_shards_and_bad_pairs_are_one_line(ihd
     threads = _invoke("--benchmark", "iharmony4", "--src", ihd, "--ckpt", harm, "--out",
                       tmp_path / "b3", "--no-progress", "--workers", 3)
     assert on_shards.exit_code == 0 and bench.exit_code == 0, on_shards.output + bench.output
+    assert threads.exit_code == 0, threads.output
     for name in ("samples.csv", "table.csv"):                 # parallel decoding changes nothing
         assert (tmp_path / "b" / name).read_bytes() == (tmp_path / "b3" / name).read_bytes()
     a, b = _csv(tmp_path / "s" / "table.csv"), _csv(tmp_path / "b" / "table.csv")

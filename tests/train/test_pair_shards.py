@@ -8,14 +8,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from hmh_builder.cli import main as build_main
 from hmh_train.data.augment import make_batch
 from hmh_train.data.shards import ShardDataset, make_loader
 from hmh_train.nets.forward import harmonization_mask
 from hmh_train.train.steps import Nets, Optimizers, StepConfig, harmonization_step
-from tests.standins import write_iharmony4
+from tests.standins import build_pair_shards
 from tests.train.conftest import SMALL
 from tests.train.cli_helpers import invoke as _invoke
 
@@ -23,14 +21,7 @@ from tests.train.cli_helpers import invoke as _invoke
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory):
     """Harmonization-pair shards (64×64) of a tiny iHarmony4 stand-in, built by the real command."""
-    root = tmp_path_factory.mktemp("pairs")
-    write_iharmony4(root / "IHD", images=3, composites=2)
-    out = root / "shards"
-    result = CliRunner().invoke(build_main, ["iharmony4", "--src", str(root / "IHD"), "--out",
-                                             str(out), "--size", "64", "--workers", "1",
-                                             "--shard-size", "3", "--no-progress"])
-    assert result.exit_code == 0, result.output
-    return out
+    return build_pair_shards(tmp_path_factory.mktemp("pairs"), "--shard-size", 3)
 
 
 def test_dataset_reads_pairs_as_stored(pairs):

@@ -10,15 +10,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from click.testing import CliRunner
 from PIL import Image
 
-from hmh_builder.cli import main as build_main
-from hmh_train.cli import main
 from hmh_train.data.shards import ShardDataset
 from hmh_train.infer.ops import harmonize_any_size
 from hmh_train.train import checkpoint as C
-from tests.standins import write_iharmony4
+from tests.standins import build_pair_shards, write_iharmony4
+from tests.train.cli_helpers import invoke as _invoke
 from tests.train.conftest import SMALL
 
 from .tiny_ckpt import save_tiny_checkpoint
@@ -27,9 +25,6 @@ from .tiny_ckpt import save_tiny_checkpoint
 TINY = ["--set", "width=0.25", "--set", "num_downs=6", "--set", "batch_size=2", "--set",
         "workers=0", "--set", "val_batches=1", "--max-steps", "1", "--no-progress"]
 
-
-def _invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def _one_line_error(result) -> str:
@@ -42,14 +37,7 @@ def _one_line_error(result) -> str:
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory):
     """Harmonization-pair shards (64×64) of a tiny iHarmony4 stand-in, built by the real command."""
-    root = tmp_path_factory.mktemp("seam_pairs")
-    write_iharmony4(root / "IHD", images=3, composites=2)
-    out = root / "shards"
-    result = CliRunner().invoke(build_main, ["iharmony4", "--src", str(root / "IHD"), "--out",
-                                             str(out), "--size", "64", "--workers", "1",
-                                             "--no-progress"])
-    assert result.exit_code == 0, result.output
-    return out
+    return build_pair_shards(tmp_path_factory.mktemp("seam_pairs"))
 
 
 @pytest.fixture(scope="module")

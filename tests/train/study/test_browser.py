@@ -4,8 +4,6 @@ stopped, ends on the thank-you page, and the scores on disk are exactly the ones
 Skipped only when selenium or chromium/chromedriver are missing (.ci/run installs them)."""
 from __future__ import annotations
 
-import pytest
-
 from hmh_train.study.folder import load_study, rater_order
 from hmh_train.study.store import effective, parse_lines
 
