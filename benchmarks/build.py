@@ -6,7 +6,7 @@ whole ``hmh-build build`` runs at ``--size 256``:
 1. samples/s of the default pipeline and of ``--background telea`` with 1 worker, and their
    ratio (per core: the 1-worker runs are pinned to one CPU where the OS allows it);
 2. accuracy of the stored background B against the true background resized the same way
-   (hmh_builder.build.sample.resize): PSNR weighted by (1 − A) over pixels with A > 0, pooled over
+   (hmh_builder.pipeline.sample.resize): PSNR weighted by (1 − A) over pixels with A > 0, pooled over
    the portraits both builds contain, for both;
 3. samples/s of the default pipeline with 1 and 2 workers (pinned to 1 and 2 CPUs), ratio.
 
@@ -36,7 +36,7 @@ import h5py
 import numpy as np
 
 from hmh_builder.imageio import decode_image
-from hmh_builder.build.sample import resize
+from hmh_builder.pipeline.sample import resize
 from hmh_builder.schema import load_manifest
 from hmh_builder.ingest.synthetic import write_kaggle_layout
 

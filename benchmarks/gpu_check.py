@@ -231,8 +231,8 @@ def _max_diff(a: dict, b: dict) -> float:
 def resume_check(args, device, tmp: Path) -> dict:
     """Uninterrupted run vs one stopped mid-epoch and resumed (and on CUDA a second
     uninterrupted run): 64², width 0.25, every random draw on (crop, online adjustment)."""
-    from hmh_builder.build.config import RunOptions, resolve_config
-    from hmh_builder.build.run import run_build
+    from hmh_builder.pipeline.config import RunOptions, resolve_config
+    from hmh_builder.pipeline.run import run_build
     from hmh_builder.ingest.synthetic import write_kaggle_layout
     from hmh_train.train.engine import train
 

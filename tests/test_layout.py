@@ -207,7 +207,7 @@ def test_hmh_train_uses_only_the_builder_public_api():
 #: Stages from the bottom up: a module imports from its own stage and the stages below it.
 #: The builder's top-level modules (schema, imageio, fsio) are its public API, below everything.
 STAGE_ORDER = {
-    "hmh_builder": ["", "kernels", "build", "ingest", "inspect", "release", "cli"],
+    "hmh_builder": ["", "kernels", "pipeline", "ingest", "inspect", "release", "cli"],
     "hmh_train": ["", "data", "nets", "train", "infer", "evaluate", "study", "cli"],
 }
 

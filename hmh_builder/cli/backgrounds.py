@@ -6,7 +6,7 @@ import click
 
 
 def _parse_size(ctx, param, value):
-    from hmh_builder.build.config import ConfigError, parse_size
+    from hmh_builder.pipeline.config import ConfigError, parse_size
 
     try:
         size = parse_size(value)  # the build's own N / HxW parser; "native" means nothing here

@@ -89,7 +89,7 @@ def _on_sigterm(signum, frame):
 
 def run_cli(**kw) -> None:
     """Run a build from parsed options and exit with the documented status."""
-    from hmh_builder.build.config import ConfigError, resolve_config
+    from hmh_builder.pipeline.config import ConfigError, resolve_config
 
     if not kw.get("src") or not kw.get("out"):
         raise click.UsageError("--src and --out are required (see hmh-build --help)")
@@ -114,7 +114,7 @@ def run_options(out: str, workers, max_failures, overwrite: bool, progress,
                 backend: str = "local", scheduler=None):
     """RunOptions from parsed options: workers default to all cores, the progress bar to
     whether stderr is a terminal."""
-    from hmh_builder.build.config import RunOptions
+    from hmh_builder.pipeline.config import RunOptions
 
     return RunOptions(out=out, workers=workers or os.cpu_count() or 1, backend=backend,
                       scheduler=scheduler, max_failures=max_failures, overwrite=overwrite,
@@ -122,10 +122,10 @@ def run_options(out: str, workers, max_failures, overwrite: bool, progress,
 
 
 def _run(config, options) -> int:
-    from hmh_builder.build.run import BuildError, run_build
-    from hmh_builder.build.distribute import BackendError
-    from hmh_builder.build.resume import OutError
-    from hmh_builder.build.sources import SourceError
+    from hmh_builder.pipeline.run import BuildError, run_build
+    from hmh_builder.pipeline.distribute import BackendError
+    from hmh_builder.pipeline.resume import OutError
+    from hmh_builder.pipeline.sources import SourceError
 
     return run_and_report(run_build, config, options,
                           (SourceError, OutError, BackendError, BuildError))
@@ -135,7 +135,7 @@ def run_and_report(run, config, options, errors: tuple) -> int:
     """``run(config, options, echo)`` (``build.run.run_build`` or an ingest's) with SIGTERM
     taken as Ctrl-C; its outcome or error becomes hmh-build's output and exit status.
     ``errors``: the exception types that are one line for the user (exit 1)."""
-    from hmh_builder.build.summary import summary_lines
+    from hmh_builder.pipeline.summary import summary_lines
 
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:

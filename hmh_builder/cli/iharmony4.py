@@ -13,7 +13,7 @@ SPLIT_CHOICES = ("both", "train", "test")
 
 
 def _parse_size(ctx, param, value):
-    from hmh_builder.build.config import ConfigError, parse_size
+    from hmh_builder.pipeline.config import ConfigError, parse_size
 
     try:
         size = parse_size(value)
@@ -65,8 +65,8 @@ def iharmony4_command(src, out_dir, split, size, workers, shard_size, max_failur
 
 
 def _run(config, options) -> int:
-    from hmh_builder.build.resume import OutError
-    from hmh_builder.build.run import BuildError
+    from hmh_builder.pipeline.resume import OutError
+    from hmh_builder.pipeline.run import BuildError
     from hmh_builder.ingest.iharmony4 import IHarmony4Error
     from hmh_builder.ingest.iharmony4_run import ingest_iharmony4
 

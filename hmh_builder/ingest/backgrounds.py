@@ -10,7 +10,7 @@ Every image (any nesting; .jpg/.jpeg/.png, any case; files of other image format
 ratio and resized to H×W with area interpolation (aspect kept, nothing distorted). Shards are
 written as ``*.h5.tmp`` and renamed into place; one task per shard (a shard index and a list
 of relative paths) returns only its manifest entry, digests and failures, so tasks run in
-parallel through ``hmh_builder.build.distribute`` (local processes or a dask cluster).
+parallel through ``hmh_builder.pipeline.distribute`` (local processes or a dask cluster).
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ import numpy as np
 
 from hmh_builder import __version__, schema
 from hmh_builder.imageio import OTHER_IMAGE_EXTENSIONS, READ_FORMATS, DecodeError, decode_image
-from hmh_builder.build.sources import failure
+from hmh_builder.pipeline.sources import failure
 from hmh_builder.fsio import SourceError, walk_files
-from hmh_builder.build.writer import publish
+from hmh_builder.pipeline.writer import publish
 from hmh_builder.fsio import TMP_SUFFIX, atomic_write_text, remove_quietly
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -129,7 +129,7 @@ class BackgroundTask:
 
 
 def run_task(task: BackgroundTask, context: dict) -> dict:
-    """Worker entry point for :func:`hmh_builder.build.distribute.run_tasks` (picklable)."""
+    """Worker entry point for :func:`hmh_builder.pipeline.distribute.run_tasks` (picklable)."""
     return write_shard(context["out_dir"], task.index, list(task.rels), context["config"],
                        context["config_hash"])
 
@@ -139,12 +139,12 @@ def build_backgrounds(config: BackgroundConfig, out_dir: str, workers: int = 1,
                       scheduler: str | None = None) -> dict:
     """Shard every image under ``config.source`` into ``out_dir``; returns the manifest.
 
-    ``backend``/``scheduler`` as in :func:`hmh_builder.build.distribute.run_tasks` (local
+    ``backend``/``scheduler`` as in :func:`hmh_builder.pipeline.distribute.run_tasks` (local
     processes or a dask cluster whose workers see the same --src and --out paths).
     """
     from tqdm import tqdm
 
-    from hmh_builder.build.distribute import BackendError, run_tasks
+    from hmh_builder.pipeline.distribute import BackendError, run_tasks
 
     started = time.time()
     rels = _prepare(config, out_dir, overwrite)

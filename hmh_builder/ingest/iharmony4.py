@@ -27,8 +27,8 @@ import os
 from dataclasses import dataclass
 
 from hmh_builder import __version__, schema
-from hmh_builder.build.plan import ShardTask, shard_tasks
-from hmh_builder.build.sources import failure
+from hmh_builder.pipeline.plan import ShardTask, shard_tasks
+from hmh_builder.pipeline.sources import failure
 from hmh_builder.fsio import (IHARMONY4_LISTS, IHARMONY4_SUBSETS, iharmony4_partners,
                               read_list_lines)
 

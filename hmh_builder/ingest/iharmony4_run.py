@@ -13,8 +13,8 @@ import os
 import time
 
 from hmh_builder import schema
-from hmh_builder.build.config import RunOptions
-from hmh_builder.build.run import BuildOutcome, ShardWork, manifest_for, run_planned
+from hmh_builder.pipeline.config import RunOptions
+from hmh_builder.pipeline.run import BuildOutcome, ShardWork, manifest_for, run_planned
 from hmh_builder.ingest.iharmony4 import IHarmony4Config, discover, plan_tasks, subset_counts
 from hmh_builder.ingest.iharmony4_shard import PairContext, run_pair_shard
 

@@ -1,7 +1,7 @@
 """Write one iHarmony4 shard (runs in a worker process): decode each listed pair as DoveNet
 does, write the harmonization-pair shard, leave a completion record.
 
-Takes a :class:`~hmh_builder.build.plan.ShardTask` of PairEntry and a small
+Takes a :class:`~hmh_builder.pipeline.plan.ShardTask` of PairEntry and a small
 :class:`PairContext`; returns a small dict, never image arrays. A missing or undecodable file
 becomes a failure record and the shard goes on; a file the operating system cannot read, or a
 shard that cannot be written, abandons the shard (no file left behind) and comes back as
@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass
 
 from hmh_builder import schema
-from hmh_builder.build import resume
-from hmh_builder.build.sources import failure
-from hmh_builder.build.worker import FaultError
-from hmh_builder.build.writer import publish
+from hmh_builder.pipeline import resume
+from hmh_builder.pipeline.sources import failure
+from hmh_builder.pipeline.worker import FaultError
+from hmh_builder.pipeline.writer import publish
 from hmh_builder.fsio import TMP_SUFFIX, remove_quietly
 from hmh_builder.imageio import DecodeError, decode_pil_resized
 

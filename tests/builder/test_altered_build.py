@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from hmh_builder import schema
-from hmh_builder.build.config import ConfigError, resolve_config
+from hmh_builder.pipeline.config import ConfigError, resolve_config
 from hmh_builder.cli import main
 from hmh_builder.inspect import folder as folder_io
 from hmh_builder.inspect.preview import Layout, column_labels, scale_for, write_preview

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hmh_builder import schema
-from hmh_builder.build.sample import Choice, make_sample
+from hmh_builder.pipeline.sample import Choice, make_sample
 from hmh_builder.ingest.synthetic import synthetic_portrait
 from hmh_builder.kernels.adjust import apply_adjustment
 from hmh_builder.kernels.colour import (adjust_illumination, lab_mean_std, reinhard_transfer,

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from hmh_builder import schema
 from hmh_builder.cli import main
-from hmh_builder.build.config import ConfigError, resolve_config
+from hmh_builder.pipeline.config import ConfigError, resolve_config
 from hmh_builder.kernels.adjust import PAPER_ADJUST
 from hmh_builder.kernels.composite import composite
 from tests.builder import jsonschema_lite

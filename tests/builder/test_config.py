@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from hmh_builder.build.config import BuildConfig, ConfigError, resolve_config
+from hmh_builder.pipeline.config import BuildConfig, ConfigError, resolve_config
 
 
 @pytest.mark.parametrize("background, expected", [("multilevel", "output"), ("telea", "source")])

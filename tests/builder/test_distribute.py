@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from hmh_builder.build.distribute import BackendError, run_tasks
+from hmh_builder.pipeline.distribute import BackendError, run_tasks
 
 
 def _pid_and_square(task, context):

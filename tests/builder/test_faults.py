@@ -164,7 +164,7 @@ def test_source_file_vanishing_after_discovery(reference, tmp_path, monkeypatch)
     shutil.copytree(src, work)
     victim = sorted((work / "matting").rglob("*.png"))[3]
     saved = victim.read_bytes()
-    from hmh_builder.build import run as build
+    from hmh_builder.pipeline import run as build
 
     real_discover = build.sources.discover
 

@@ -233,7 +233,7 @@ def test_a_file_the_system_cannot_read_stops_its_shard_and_a_rerun_resumes(sourc
                                                                             monkeypatch):
     """As in hmh-build: an OSError other than 'missing' is a fault of the environment, not of
     the sample: its shard is not written (no file left), the others are, and a rerun finishes."""
-    from hmh_builder.build.config import RunOptions
+    from hmh_builder.pipeline.config import RunOptions
     from hmh_builder.ingest import iharmony4_shard
     from hmh_builder.ingest.iharmony4 import IHarmony4Config
     from hmh_builder.ingest.iharmony4_run import ingest_iharmony4

@@ -2,8 +2,8 @@ import pytest
 
 from hmh_builder import schema
 from hmh_builder.kernels.adjust import DEFAULT_ADJUST
-from hmh_builder.build.plan import plan_shards
-from hmh_builder.build.sources import Pair
+from hmh_builder.pipeline.plan import plan_shards
+from hmh_builder.pipeline.sources import Pair
 
 PAIRS = [Pair(f"p{k:03d}", f"image/p{k:03d}.jpg", f"alpha/p{k:03d}.png", "plain") for k in range(40)]
 
@@ -50,7 +50,7 @@ def test_shard_size_must_be_positive():
 
 
 def test_auto_shard_size_caps_bytes_and_keeps_64_shards():
-    from hmh_builder.build.config import BuildConfig
+    from hmh_builder.pipeline.config import BuildConfig
 
     auto = BuildConfig(source="/src")
     assert auto.samples_per_shard(256, 256, 34427) == 538  # ceil(34427 / 64), 460 MB

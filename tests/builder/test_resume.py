@@ -160,7 +160,7 @@ def test_shards_kept_from_a_complete_build_survive_a_rerun_that_stops(tmp_path, 
     """A rerun after adding sources removes manifest.json before building what changed; when
     that rerun stops (here: a fault), the shards it kept from the manifest must still count
     as done next time instead of being deleted and rebuilt."""
-    from hmh_builder.build import run as build
+    from hmh_builder.pipeline import run as build
     from hmh_builder.ingest.synthetic import write_kaggle_layout
     from tests.builder.helpers import SMALL
 
@@ -194,7 +194,7 @@ def test_shards_kept_from_a_complete_build_survive_a_rerun_that_stops(tmp_path, 
 def test_only_the_auto_shard_size_changed_says_which_shard_size_keeps_the_shards(tmp_path):
     """Adding portraits can change what --shard-size auto resolves to; the refusal says how
     to keep the existing shards instead of leaving --overwrite as the only way out."""
-    from hmh_builder.build import resume
+    from hmh_builder.pipeline import resume
 
     config = {"source": "/src", "seed": 0, "shard_size": 1}
     resume.prepare_out(str(tmp_path), config, "h1", overwrite=False)
@@ -233,7 +233,7 @@ def test_no_flock_on_the_filesystem_still_builds(tmp_path, monkeypatch):
     import errno
     import fcntl
 
-    from hmh_builder.build import resume
+    from hmh_builder.pipeline import resume
 
     def no_locks(fd, operation):
         raise OSError(errno.ENOLCK, "No locks available")

@@ -5,7 +5,7 @@ import pytest
 
 from hmh_builder.kernels.adjust import DEFAULT_ADJUST, PAPER_ADJUST, AdjustSettings
 from hmh_builder.kernels.colour import lab_mean_std
-from hmh_builder.build.sample import (Choice, SampleError, draw_choice, make_sample, params_json,
+from hmh_builder.pipeline.sample import (Choice, SampleError, draw_choice, make_sample, params_json,
                                 resize, validate)
 from hmh_builder.ingest.synthetic import synthetic_portrait
 

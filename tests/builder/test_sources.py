@@ -1,6 +1,6 @@
 import pytest
 
-from hmh_builder.build.sources import SourceError, discover, detect_layout
+from hmh_builder.pipeline.sources import SourceError, discover, detect_layout
 from tests.builder.helpers import kaggle_source, plain_source
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from hmh_builder import schema
-from hmh_builder.build.writer import ShardWriter
+from hmh_builder.pipeline.writer import ShardWriter
 from hmh_builder.fsio import atomic_write_text
 
 

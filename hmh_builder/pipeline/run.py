@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from hmh_builder.build import distribute, resume, sources
+from hmh_builder.pipeline import distribute, resume, sources
 from hmh_builder import imageio, schema
-from hmh_builder.build.config import BuildConfig, RunOptions
-from hmh_builder.build.plan import plan_shards
-from hmh_builder.build.summary import write_outputs
-from hmh_builder.build.worker import ShardContext, run_shard
+from hmh_builder.pipeline.config import BuildConfig, RunOptions
+from hmh_builder.pipeline.plan import plan_shards
+from hmh_builder.pipeline.summary import write_outputs
+from hmh_builder.pipeline.worker import ShardContext, run_shard
 
 
 class BuildError(RuntimeError):

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 
 from hmh_builder import schema
-from hmh_builder.build.sample import Choice, draw_choice
+from hmh_builder.pipeline.sample import Choice, draw_choice
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass
 
 from hmh_builder import imageio, schema
-from hmh_builder.build import resume
-from hmh_builder.build.sample import (SampleError, check_sizes, make_sample, params_json, resize,
+from hmh_builder.pipeline import resume
+from hmh_builder.pipeline.sample import (SampleError, check_sizes, make_sample, params_json, resize,
                                       validate)
-from hmh_builder.build.sources import failure
-from hmh_builder.build.writer import ShardWriter
+from hmh_builder.pipeline.sources import failure
+from hmh_builder.pipeline.writer import ShardWriter
 
 
 @dataclass(frozen=True)
