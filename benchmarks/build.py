@@ -18,6 +18,7 @@ CPU-time figure is the fair per-core comparison; the 1 vs 2 worker ratio needs i
     python benchmarks/build.py [--n 200] [--n-telea 12] [--json] [--keep DIR]
                                [--height 800 --width 600 --size 256 --seed 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,9 @@ import h5py
 import numpy as np
 
 from hmh_builder.imageio import decode_image
+from hmh_builder.ingest.synthetic import write_kaggle_layout
 from hmh_builder.pipeline.sample import resize
 from hmh_builder.schema import load_manifest
-from hmh_builder.ingest.synthetic import write_kaggle_layout
 
 SIZE = 256  # --size of the builds (the paper's)
 #: Small shards so that 2 workers have several shards to share even with a few hundred samples.
@@ -106,16 +107,30 @@ def background_accuracy(out: Path, truth_dir: Path, ids: set) -> dict:
                 weight = (1.0 - alpha / 255.0)[..., None] * (alpha > 0)[..., None]
                 e, w = float((weight * (back - truth) ** 2).sum()), float(3 * weight.sum())
                 num, den = num + e, den + w
-                per_image.append(10 * np.log10(255.0 ** 2 * w / max(e, 1e-12)))
+                per_image.append(10 * np.log10(255.0**2 * w / max(e, 1e-12)))
     if not per_image:
         sys.exit(f"benchmarks/build.py: no benchmark samples found in {out}")
-    return {"psnr_pooled_db": round(10 * np.log10(255.0 ** 2 * den / max(num, 1e-12)), 2),
-            "psnr_mean_db": round(float(np.mean(per_image)), 2), "samples": len(per_image)}
+    return {
+        "psnr_pooled_db": round(10 * np.log10(255.0**2 * den / max(num, 1e-12)), 2),
+        "psnr_mean_db": round(float(np.mean(per_image)), 2),
+        "samples": len(per_image),
+    }
 
 
 def build(exe, src, out, workers, extra=(), cpus=None) -> tuple[float, float]:
-    cmd = [exe, "build", "--src", str(src), "--out", str(out), "--workers", str(workers),
-           "--shard-size", str(SHARD_SIZE), *extra]
+    cmd = [
+        exe,
+        "build",
+        "--src",
+        str(src),
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+        "--shard-size",
+        str(SHARD_SIZE),
+        *extra,
+    ]
     return timed_run(cmd, cpus)
 
 
@@ -126,15 +141,21 @@ def run_builds(exe, root: Path, folders: dict, n: int, n_telea: int, size: int, 
     manifest (and one sample, ≈ 1% of the default runs' time).
     """
     sized = ("--size", str(size))
-    startup = {1: build(exe, folders["one"], root / "out_one_w1", 1, sized, one),
-               2: build(exe, folders["one"], root / "out_one_w2", 2, sized, two)}
-    plan = {"default_w1": (folders["all"], n, 1, (), one),
-            "default_w2": (folders["all"], n, 2, (), two),
-            "telea_w1": (folders["telea"], n_telea, 1, ("--background", "telea"), one),
-            "multilevel_source_w1": (folders["all"], n, 1, ("--background-resolution", "source"), one),
-            "multilevel_output_w1": (folders["all"], n, 1, ("--background-resolution", "output"), one)}
-    return {name: (count, build(exe, src, root / f"out_{name}", w, sized + extra, cpus), startup[w])
-            for name, (src, count, w, extra, cpus) in plan.items()}
+    startup = {
+        1: build(exe, folders["one"], root / "out_one_w1", 1, sized, one),
+        2: build(exe, folders["one"], root / "out_one_w2", 2, sized, two),
+    }
+    plan = {
+        "default_w1": (folders["all"], n, 1, (), one),
+        "default_w2": (folders["all"], n, 2, (), two),
+        "telea_w1": (folders["telea"], n_telea, 1, ("--background", "telea"), one),
+        "multilevel_source_w1": (folders["all"], n, 1, ("--background-resolution", "source"), one),
+        "multilevel_output_w1": (folders["all"], n, 1, ("--background-resolution", "output"), one),
+    }
+    return {
+        name: (count, build(exe, src, root / f"out_{name}", w, sized + extra, cpus), startup[w])
+        for name, (src, count, w, extra, cpus) in plan.items()
+    }
 
 
 def summarise(runs: dict, root: Path, folders: dict) -> dict:
@@ -143,13 +164,18 @@ def summarise(runs: dict, root: Path, folders: dict) -> dict:
     cpu_rate = {k: round(n / max(c - c0, 1e-9), 2) for k, (n, (_, c), (_, c0)) in runs.items()}
     truth = folders["all"] / "_truth"
     shared = {p.stem for p in (folders["telea"] / "_truth").glob("*.png")}
-    accuracy = {k: background_accuracy(root / f"out_{k}_w1", truth, shared)
-                for k in ("default", "telea", "multilevel_source", "multilevel_output")}
-    accuracy["default_all_n"] = background_accuracy(root / "out_default_w1", truth,
-                                                    {p.stem for p in truth.glob("*.png")})
+    accuracy = {
+        k: background_accuracy(root / f"out_{k}_w1", truth, shared)
+        for k in ("default", "telea", "multilevel_source", "multilevel_output")
+    }
+    accuracy["default_all_n"] = background_accuracy(
+        root / "out_default_w1", truth, {p.stem for p in truth.glob("*.png")}
+    )
     return {
-        "startup_s": {f"workers_{w}": [round(v, 2) for v in runs[k][2]] for w, k in ((1, "default_w1"),
-                                                                                    (2, "default_w2"))},
+        "startup_s": {
+            f"workers_{w}": [round(v, 2) for v in runs[k][2]]
+            for w, k in ((1, "default_w1"), (2, "default_w2"))
+        },
         "wall_s": {k: round(s, 2) for k, (_, (s, _), _) in runs.items()},
         "cpu_s": {k: round(c, 2) for k, (_, (_, c), _) in runs.items()},
         "samples_per_s": rate,
@@ -158,21 +184,31 @@ def summarise(runs: dict, root: Path, folders: dict) -> dict:
         "speedup_default_vs_telea_per_cpu_s": round(cpu_rate["default_w1"] / cpu_rate["telea_w1"], 1),
         "speedup_2_workers_vs_1": round(rate["default_w2"] / rate["default_w1"], 2),
         "background_accuracy": accuracy,
-        "accuracy_gain_db": round(accuracy["default"]["psnr_pooled_db"] - accuracy["telea"]["psnr_pooled_db"], 2),
+        "accuracy_gain_db": round(
+            accuracy["default"]["psnr_pooled_db"] - accuracy["telea"]["psnr_pooled_db"], 2
+        ),
     }
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=200, help="portraits for the default-pipeline runs (default 200)")
-    parser.add_argument("--n-telea", type=int, default=12,
-                        help="portraits (the first of the n) for the slow --background telea run (default 12)")
+    parser.add_argument(
+        "--n", type=int, default=200, help="portraits for the default-pipeline runs (default 200)"
+    )
+    parser.add_argument(
+        "--n-telea",
+        type=int,
+        default=12,
+        help="portraits (the first of the n) for the slow --background telea run (default 12)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic portraits (default 0)")
     parser.add_argument("--height", type=int, default=800, help="portrait height in pixels (default 800)")
     parser.add_argument("--width", type=int, default=600, help="portrait width in pixels (default 600)")
     parser.add_argument("--size", type=int, default=SIZE, help=f"hmh-build --size (default {SIZE})")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep sources and builds (default: temp)")
+    parser.add_argument(
+        "--keep", metavar="DIR", help="work in DIR and keep sources and builds (default: temp)"
+    )
     args = parser.parse_args(argv)
     if args.n < 2 or not 1 <= args.n_telea <= args.n:
         parser.error("need --n >= 2 and 1 <= --n-telea <= --n")
@@ -191,11 +227,19 @@ def main(argv=None) -> dict:
         runs = run_builds(exe, root, folders, args.n, args.n_telea, args.size, one, two)
         result = {
             "command": "python benchmarks/build.py " + " ".join(sys.argv[1:] if argv is None else argv),
-            "machine": {"cpus_available": len(cpus), "python": platform.python_version(),
-                        "processor": platform.processor() or platform.machine()},
-            "portraits": {"n": args.n, "n_telea": args.n_telea, "source_size": [args.height, args.width],
-                          "size": args.size,
-                          "shard_size": SHARD_SIZE, "generate_s": round(generate_s, 1)},
+            "machine": {
+                "cpus_available": len(cpus),
+                "python": platform.python_version(),
+                "processor": platform.processor() or platform.machine(),
+            },
+            "portraits": {
+                "n": args.n,
+                "n_telea": args.n_telea,
+                "source_size": [args.height, args.width],
+                "size": args.size,
+                "shard_size": SHARD_SIZE,
+                "generate_s": round(generate_s, 1),
+            },
             "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
             **summarise(runs, root, folders),
         }
@@ -209,27 +253,32 @@ def main(argv=None) -> dict:
 def report(r: dict) -> str:
     s, c, a = r["samples_per_s"], r["samples_per_cpu_s"], r["background_accuracy"]
     (h, w), size = r["portraits"]["source_size"], r["portraits"]["size"]
-    return "\n".join([
-        f"hmh-build benchmark: {r['portraits']['n']} synthetic {h}×{w} portraits → {size}×{size} "
-        f"({r['portraits']['n_telea']} for telea); start-up (1-portrait build) "
-        f"{r['startup_s']['workers_1'][0]} s / {r['startup_s']['workers_2'][0]} s subtracted; "
-        f"load average {r['load_average_1min']['before']} → {r['load_average_1min']['after']} "
-        f"on {r['machine']['cpus_available']} CPUs",
-        "                       samples/s (wall)   samples per CPU-second",
-        f"  default   1 worker : {s['default_w1']:8.2f}           {c['default_w1']:8.2f}",
-        f"  telea     1 worker : {s['telea_w1']:8.2f}           {c['telea_w1']:8.2f}",
-        f"  default / telea    : {r['speedup_default_vs_telea_per_core']:7.1f}×           "
-        f"{r['speedup_default_vs_telea_per_cpu_s']:7.1f}×   (target ≥ 50× per core)",
-        f"  default   2 workers: {s['default_w2']:8.2f}",
-        f"  2 workers / 1      : {r['speedup_2_workers_vs_1']:8.2f}×   (target ≥ 1.8×; needs 2 idle cores)",
-        f"  B accuracy, (1−A)-weighted PSNR over A>0 on the {a['telea']['samples']} shared portraits:",
-        f"    default {a['default']['psnr_pooled_db']:.2f} dB, telea {a['telea']['psnr_pooled_db']:.2f} dB, "
-        f"gain {r['accuracy_gain_db']:+.2f} dB (target ≥ +3 dB); default over all {a['default_all_n']['samples']}: "
-        f"{a['default_all_n']['psnr_pooled_db']:.2f} dB",
-        "  multilevel by --background-resolution (1 worker): " + ", ".join(
-            f"{res} {s[f'multilevel_{res}_w1']:.2f} samples/s ({c[f'multilevel_{res}_w1']:.2f}/CPU-s), "
-            f"{a[f'multilevel_{res}']['psnr_pooled_db']:.2f} dB" for res in ("source", "output")),
-    ])
+    return "\n".join(
+        [
+            f"hmh-build benchmark: {r['portraits']['n']} synthetic {h}×{w} portraits → {size}×{size} "
+            f"({r['portraits']['n_telea']} for telea); start-up (1-portrait build) "
+            f"{r['startup_s']['workers_1'][0]} s / {r['startup_s']['workers_2'][0]} s subtracted; "
+            f"load average {r['load_average_1min']['before']} → {r['load_average_1min']['after']} "
+            f"on {r['machine']['cpus_available']} CPUs",
+            "                       samples/s (wall)   samples per CPU-second",
+            f"  default   1 worker : {s['default_w1']:8.2f}           {c['default_w1']:8.2f}",
+            f"  telea     1 worker : {s['telea_w1']:8.2f}           {c['telea_w1']:8.2f}",
+            f"  default / telea    : {r['speedup_default_vs_telea_per_core']:7.1f}×           "
+            f"{r['speedup_default_vs_telea_per_cpu_s']:7.1f}×   (target ≥ 50× per core)",
+            f"  default   2 workers: {s['default_w2']:8.2f}",
+            f"  2 workers / 1      : {r['speedup_2_workers_vs_1']:8.2f}×   (target ≥ 1.8×; needs 2 idle cores)",
+            f"  B accuracy, (1−A)-weighted PSNR over A>0 on the {a['telea']['samples']} shared portraits:",
+            f"    default {a['default']['psnr_pooled_db']:.2f} dB, telea {a['telea']['psnr_pooled_db']:.2f} dB, "
+            f"gain {r['accuracy_gain_db']:+.2f} dB (target ≥ +3 dB); default over all {a['default_all_n']['samples']}: "
+            f"{a['default_all_n']['psnr_pooled_db']:.2f} dB",
+            "  multilevel by --background-resolution (1 worker): "
+            + ", ".join(
+                f"{res} {s[f'multilevel_{res}_w1']:.2f} samples/s ({c[f'multilevel_{res}_w1']:.2f}/CPU-s), "
+                f"{a[f'multilevel_{res}']['psnr_pooled_db']:.2f} dB"
+                for res in ("source", "output")
+            ),
+        ]
+    )
 
 
 if __name__ == "__main__":

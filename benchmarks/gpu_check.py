@@ -21,6 +21,7 @@ Exit status 1 when a check (DDP parameters, resume) fails. ``--quick`` shrinks e
 (64², batch 2, width 0.25, workers 0 and 2, ``torch.compile`` with the eager backend) so a
 test can run it on a CPU and keep it from rotting.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,9 +64,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     args = parser.parse_args(argv)
     quick = args.quick
-    for key, full, small in (("size", 256, 64), ("batch", 16, 2), ("width", 1.0, 0.25),
-                             ("steps", 10, 2), ("workers", [4, 8, 16], [0, 2]),
-                             ("compile_backend", "inductor", "eager")):
+    for key, full, small in (
+        ("size", 256, 64),
+        ("batch", 16, 2),
+        ("width", 1.0, 0.25),
+        ("steps", 10, 2),
+        ("workers", [4, 8, 16], [0, 2]),
+        ("compile_backend", "inductor", "eager"),
+    ):
         if getattr(args, key) is None:
             setattr(args, key, small if quick else full)
     args.num_downs = 6 if quick else 8
@@ -74,8 +80,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
-        return (f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}, "
-                f"{torch.cuda.device_count()} device(s), torch {torch.__version__})")
+        return (
+            f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}, "
+            f"{torch.cuda.device_count()} device(s), torch {torch.__version__})"
+        )
     return f"CPU ({torch.get_num_threads()} threads, torch {torch.__version__})"
 
 
@@ -127,8 +135,10 @@ def time_step(args, device, amp, compiled: bool) -> tuple[float, float]:
 def batch_prep_time(args, device) -> float:
     """Seconds per device-side make_batch (crop/flip, random trimap, online adjustment)."""
     g = torch.Generator().manual_seed(0)
-    raw = {k: torch.randint(0, 256, (args.batch, c, args.size, args.size), generator=g, dtype=torch.uint8)
-           for k, c in (("I", 3), ("A", 1), ("B", 3), ("I_d", 3))}
+    raw = {
+        k: torch.randint(0, 256, (args.batch, c, args.size, args.size), generator=g, dtype=torch.uint8)
+        for k, c in (("I", 3), ("A", 1), ("B", 3), ("I_d", 3))
+    }
     make_batch(raw, device, g, crop_min=0.75, online=True)
     _sync(device)
     start = time.perf_counter()
@@ -156,8 +166,9 @@ def write_loader_shards(folder: Path, n: int, size: int, per_shard: int = 64) ->
 
 def loader_rate(folder: Path, workers: int, args, device) -> float:
     """Samples/s of the training loader (batches copied to the device), after the first batch."""
-    loader = make_loader(ShardDataset(folder, "train"), args.batch, workers=workers,
-                         pin_memory=device.type == "cuda")
+    loader = make_loader(
+        ShardDataset(folder, "train"), args.batch, workers=workers, pin_memory=device.type == "cuda"
+    )
     batches = iter(loader)
     next(batches)  # worker start-up
     start, count = time.perf_counter(), 0
@@ -179,8 +190,9 @@ def _ddp_rank(rank: int, port: int, args, out: str) -> None:
     rank 0 writes (seconds of the second step, max parameter difference between ranks)."""
     import torch.distributed as dist
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE="2", LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank)
+    )
     if args.device == "cpu":
         torch.set_num_threads(1)
     runtime = dist_utils.setup("cpu" if args.device == "cpu" else "cuda")
@@ -195,8 +207,9 @@ def _ddp_rank(rank: int, port: int, args, out: str) -> None:
     joint_step(nets, optims, data, scfg)
     _sync(device)
     seconds = time.perf_counter() - start
-    flat = torch.cat([p.detach().float().flatten() for name in NET_NAMES
-                      for p in unwrap(getattr(nets, name)).parameters()])
+    flat = torch.cat(
+        [p.detach().float().flatten() for name in NET_NAMES for p in unwrap(getattr(nets, name)).parameters()]
+    )
     reference = flat.clone()
     dist.broadcast(reference, src=0)
     diff = (flat - reference).abs().max()
@@ -231,18 +244,31 @@ def _max_diff(a: dict, b: dict) -> float:
 def resume_check(args, device, tmp: Path) -> dict:
     """Uninterrupted run vs one stopped mid-epoch and resumed (and on CUDA a second
     uninterrupted run): 64², width 0.25, every random draw on (crop, online adjustment)."""
+    from hmh_builder.ingest.synthetic import write_kaggle_layout
     from hmh_builder.pipeline.config import RunOptions, resolve_config
     from hmh_builder.pipeline.run import run_build
-    from hmh_builder.ingest.synthetic import write_kaggle_layout
     from hmh_train.train.engine import train
 
     write_kaggle_layout(tmp / "src", 8, seed=0, height=96, width=80, with_truth=False)
-    run_build(resolve_config(tmp / "src", size="64", test_fraction=0.3, shard_size="3"),
-              RunOptions(out=str(tmp / "shards")), echo=lambda message: None)
-    values = {"shards": str(tmp / "shards"), "width": 0.25, "num_downs": 6, "batch_size": 2,
-              "workers": 0 if args.quick else 2, "progress": False, "log_every": 1,
-              "val_batches": 1, "device": str(device), "seed": 3, "crop_min": 0.8,
-              "online_adjust": True}
+    run_build(
+        resolve_config(tmp / "src", size="64", test_fraction=0.3, shard_size="3"),
+        RunOptions(out=str(tmp / "shards")),
+        echo=lambda message: None,
+    )
+    values = {
+        "shards": str(tmp / "shards"),
+        "width": 0.25,
+        "num_downs": 6,
+        "batch_size": 2,
+        "workers": 0 if args.quick else 2,
+        "progress": False,
+        "log_every": 1,
+        "val_batches": 1,
+        "device": str(device),
+        "seed": 3,
+        "crop_min": 0.8,
+        "online_adjust": True,
+    }
     per_epoch = len(ShardDataset(tmp / "shards", "train")) // 2
     total, cut = 2 * per_epoch + 1, per_epoch + 1
     deterministic = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic
@@ -253,51 +279,70 @@ def resume_check(args, device, tmp: Path) -> dict:
         for name in runs:
             train(load_config("joint", None, {**values, "out": str(tmp / name), "max_steps": total}))
         train(load_config("joint", None, {**values, "out": str(tmp / "split"), "max_steps": cut}))
-        train(load_config("joint", None, {"resume": str(tmp / "split"), "max_steps": total,
-                                          "progress": False}))
+        train(
+            load_config("joint", None, {"resume": str(tmp / "split"), "max_steps": total, "progress": False})
+        )
     finally:
         torch.use_deterministic_algorithms(deterministic[0])
         torch.backends.cudnn.deterministic = deterministic[1]
     straight = _losses(tmp / "straight")
     noise = _max_diff(straight, _losses(tmp / "again")) if len(runs) > 1 else None
     scale = max(float(np.abs(v).max()) for v in straight.values())
-    return {"cut": cut, "total": total, "diff": _max_diff(straight, _losses(tmp / "split")),
-            "noise": noise, "tolerance": 1e-6 * max(1.0, scale)}
+    return {
+        "cut": cut,
+        "total": total,
+        "diff": _max_diff(straight, _losses(tmp / "split")),
+        "noise": noise,
+        "tolerance": 1e-6 * max(1.0, scale),
+    }
 
 
 def report_steps(args, device) -> float:
     """Print the step table; returns the samples/s the fastest configuration consumes."""
-    print(f"joint step {args.size}², batch {args.batch}, width {args.width} ({args.steps} timed "
-          f"steps after 2 warm-up; torch.compile backend {args.compile_backend}):", flush=True)
+    print(
+        f"joint step {args.size}², batch {args.batch}, width {args.width} ({args.steps} timed "
+        f"steps after 2 warm-up; torch.compile backend {args.compile_backend}):",
+        flush=True,
+    )
     prep = batch_prep_time(args, device)
     best = None
-    for compiled in ((False,) if args.no_compile else (False, True)):
+    for compiled in (False,) if args.no_compile else (False, True):
         for label, amp in (("fp32", None), ("bf16", torch.bfloat16)):
             first, seconds = time_step(args, device, amp, compiled)
             name = label + (" + compile" if compiled else "")
-            print(f"  {name:<15} {seconds:.4f} s/step = {args.batch / seconds:9.1f} samples/s "
-                  f"(first step{', compiling' if compiled else ''}: {first:.1f} s)", flush=True)
+            print(
+                f"  {name:<15} {seconds:.4f} s/step = {args.batch / seconds:9.1f} samples/s "
+                f"(first step{', compiling' if compiled else ''}: {first:.1f} s)",
+                flush=True,
+            )
             if best is None or seconds < best[1]:
                 best = (name, seconds)
     consumes = args.batch / (best[1] + prep)
-    print(f"  device-side batch preparation (crop/flip, trimap, online adjust): "
-          f"{prep * 1e3:.1f} ms/batch", flush=True)
-    print(f"fastest: {best[0]}; with batch preparation it consumes {consumes:.1f} samples/s",
-          flush=True)
+    print(
+        f"  device-side batch preparation (crop/flip, trimap, online adjust): {prep * 1e3:.1f} ms/batch",
+        flush=True,
+    )
+    print(f"fastest: {best[0]}; with batch preparation it consumes {consumes:.1f} samples/s", flush=True)
     return consumes
 
 
 def report_loader(args, device, consumes: float, tmp: Path) -> None:
     n = max(4 * args.batch * max(max(args.workers), 1), 8 * args.batch)
     write_loader_shards(tmp / "loader", n, args.size)
-    print(f"loader ({n} samples of {args.size}², batch {args.batch}, "
-          f"{'pinned memory, ' if device.type == 'cuda' else ''}4 batches prefetched per worker, "
-          f"copied to {device.type}):", flush=True)
+    print(
+        f"loader ({n} samples of {args.size}², batch {args.batch}, "
+        f"{'pinned memory, ' if device.type == 'cuda' else ''}4 batches prefetched per worker, "
+        f"copied to {device.type}):",
+        flush=True,
+    )
     for workers in args.workers:
         rate = loader_rate(tmp / "loader", workers, args, device)
         verdict = "keeps up" if rate >= consumes else "STARVES the step"
-        print(f"  {workers:>2} workers: {rate:9.1f} samples/s = {rate / consumes:6.2f}x what the "
-              f"step consumes -> {verdict}", flush=True)
+        print(
+            f"  {workers:>2} workers: {rate:9.1f} samples/s = {rate / consumes:6.2f}x what the "
+            f"step consumes -> {verdict}",
+            flush=True,
+        )
 
 
 def main(argv=None) -> int:
@@ -312,17 +357,23 @@ def main(argv=None) -> int:
             backend, seconds, diff = ddp_check(args, tmp)
             ok = diff <= 1e-5
             failed += [] if ok else ["DDP"]
-            print(f"DDP, 2 processes ({backend}): joint step {seconds:.4f} s; parameters of the "
-                  f"ranks differ by at most {diff:.2e} -> {'ok' if ok else 'FAIL'}", flush=True)
+            print(
+                f"DDP, 2 processes ({backend}): joint step {seconds:.4f} s; parameters of the "
+                f"ranks differ by at most {diff:.2e} -> {'ok' if ok else 'FAIL'}",
+                flush=True,
+            )
         else:
             print(f"DDP: skipped ({torch.cuda.device_count()} CUDA device; needs 2)", flush=True)
         r = resume_check(args, device, tmp / "resume")
         noise = "" if r["noise"] is None else f" (two uninterrupted runs: {r['noise']:.2e})"
         ok = r["diff"] <= r["tolerance"] or (r["noise"] is not None and r["diff"] <= 2 * r["noise"])
         failed += [] if ok else ["resume"]
-        print(f"resume (stopped at step {r['cut']} of {r['total']}, mid-epoch): max |Δloss| vs "
-              f"the uninterrupted run {r['diff']:.2e}{noise} -> "
-              f"{'exact' if r['diff'] == 0 else 'ok' if ok else 'FAIL'}", flush=True)
+        print(
+            f"resume (stopped at step {r['cut']} of {r['total']}, mid-epoch): max |Δloss| vs "
+            f"the uninterrupted run {r['diff']:.2e}{noise} -> "
+            f"{'exact' if r['diff'] == 0 else 'ok' if ok else 'FAIL'}",
+            flush=True,
+        )
     print("all checks passed" if not failed else f"FAILED: {', '.join(failed)}", flush=True)
     return 1 if failed else 0
 

@@ -18,6 +18,7 @@ pair from the headers alone (stage "validate": the sizes differ) without decodin
 
     python benchmarks/memory.py --counts 50 --hostile
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,19 +69,30 @@ def peak_rss(command: list) -> tuple:
 
 
 def measure(src: Path, out: Path, args: argparse.Namespace, allowed=(0,)) -> dict:
-    command = [str(Path(sys.executable).with_name("hmh-build")), "--src", str(src), "--out", str(out),
-               "--size", str(args.size), "--workers", str(args.workers),
-               "--shard-size", str(args.shard_size), "--no-progress"]
+    command = [
+        str(Path(sys.executable).with_name("hmh-build")),
+        "--src",
+        str(src),
+        "--out",
+        str(out),
+        "--size",
+        str(args.size),
+        "--workers",
+        str(args.workers),
+        "--shard-size",
+        str(args.shard_size),
+        "--no-progress",
+    ]
     peak_tree, peak_main, seconds, status, stderr = peak_rss(command)
     if status not in allowed:
         raise SystemExit(f"hmh-build failed ({status}): {stderr.strip()}")
-    return {"peak_tree_mb": peak_tree / 2**20, "peak_main_mb": peak_main / 2**20,
-            "seconds": seconds}
+    return {"peak_tree_mb": peak_tree / 2**20, "peak_main_mb": peak_main / 2**20, "seconds": seconds}
 
 
 def write_hostile_png(path: Path, side: int) -> None:
     """A valid RGBA PNG of side×side zero pixels (IDAT streamed through zlib, so nothing of
     that size is ever held in memory): ~1.5 MB on disk for 20000×20000."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
@@ -89,8 +101,9 @@ def write_hostile_png(path: Path, side: int) -> None:
         idat.append(packer.compress(row))
     idat.append(packer.flush())
     ihdr = side.to_bytes(4, "big") * 2 + bytes([8, 6, 0, 0, 0])  # 8 bit RGBA
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(idat))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(idat)) + chunk(b"IEND", b"")
+    )
 
 
 def hostile_rows(root: Path, n: int, args: argparse.Namespace) -> list:
@@ -106,17 +119,31 @@ def hostile_rows(root: Path, n: int, args: argparse.Namespace) -> list:
     shutil.rmtree(out, ignore_errors=True)
     build = measure(src, out, args, allowed=(3,))
     reason = [json.loads(line)["reason"] for line in (out / "failures.jsonl").read_text().splitlines()]
-    decode = ("import cv2, numpy as np, sys; data = open(sys.argv[1], 'rb').read(); "
-              "a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED); "
-              "print(a.shape)")
+    decode = (
+        "import cv2, numpy as np, sys; data = open(sys.argv[1], 'rb').read(); "
+        "a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED); "
+        "print(a.shape)"
+    )
     tree, own, seconds, status, stderr = peak_rss([sys.executable, "-c", decode, str(matte)])
     if status:
         raise SystemExit(f"decoding {matte} failed: {stderr.strip()[-300:]}")
     mb = matte.stat().st_size / 1e6
-    return [(f"{n} + hostile matte", build["peak_tree_mb"], build["peak_main_mb"], build["seconds"],
-             f"build; failure: {reason[0] if reason else 'none'}"),
-            ("decode that matte", tree / 2**20, own / 2**20, seconds,
-             f"cv2.imdecode of the {mb:.2f} MB file ({args.hostile_side}² RGBA), as before")]
+    return [
+        (
+            f"{n} + hostile matte",
+            build["peak_tree_mb"],
+            build["peak_main_mb"],
+            build["seconds"],
+            f"build; failure: {reason[0] if reason else 'none'}",
+        ),
+        (
+            "decode that matte",
+            tree / 2**20,
+            own / 2**20,
+            seconds,
+            f"cv2.imdecode of the {mb:.2f} MB file ({args.hostile_side}² RGBA), as before",
+        ),
+    ]
 
 
 def main() -> None:
@@ -128,14 +155,24 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--shard-size", type=int, default=50)
     parser.add_argument("--keep", help="folder to keep sources and outputs in (default: temporary)")
-    parser.add_argument("--hostile", action="store_true", help="also build the first count with "
-                        "one hostile matte, and decode that matte the old way (see above)")
-    parser.add_argument("--hostile-side", type=int, default=20000,
-                        help="width = height the hostile matte's header claims (and holds)")
+    parser.add_argument(
+        "--hostile",
+        action="store_true",
+        help="also build the first count with "
+        "one hostile matte, and decode that matte the old way (see above)",
+    )
+    parser.add_argument(
+        "--hostile-side",
+        type=int,
+        default=20000,
+        help="width = height the hostile matte's header claims (and holds)",
+    )
     args = parser.parse_args()
     root = Path(args.keep or tempfile.mkdtemp(prefix="hmh-memory-"))
-    print(f"sources {args.width}×{args.height}, --size {args.size}, --workers {args.workers}, "
-          f"--shard-size {args.shard_size}")
+    print(
+        f"sources {args.width}×{args.height}, --size {args.size}, --workers {args.workers}, "
+        f"--shard-size {args.shard_size}"
+    )
     print(f"{'portraits':>9} {'peak RSS tree':>14} {'peak RSS main':>14} {'wall s':>8} {'samples/s':>10}")
     try:
         for n in args.counts:
@@ -145,12 +182,18 @@ def main() -> None:
             out = root / f"out{n}"
             shutil.rmtree(out, ignore_errors=True)
             r = measure(src, out, args)
-            print(f"{n:>9} {r['peak_tree_mb']:>11.0f} MB {r['peak_main_mb']:>11.0f} MB "
-                  f"{r['seconds']:>8.1f} {n / r['seconds']:>10.1f}", flush=True)
-        for label, tree, own, seconds, note in (hostile_rows(root, args.counts[0], args)
-                                                if args.hostile else []):
-            print(f"{label:>9}: peak RSS tree {tree:.0f} MB, main {own:.0f} MB, {seconds:.1f} s "
-                  f"({note})", flush=True)
+            print(
+                f"{n:>9} {r['peak_tree_mb']:>11.0f} MB {r['peak_main_mb']:>11.0f} MB "
+                f"{r['seconds']:>8.1f} {n / r['seconds']:>10.1f}",
+                flush=True,
+            )
+        for label, tree, own, seconds, note in (
+            hostile_rows(root, args.counts[0], args) if args.hostile else []
+        ):
+            print(
+                f"{label:>9}: peak RSS tree {tree:.0f} MB, main {own:.0f} MB, {seconds:.1f} s ({note})",
+                flush=True,
+            )
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

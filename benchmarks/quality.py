@@ -28,6 +28,7 @@ and ``curves.png`` (ℓ_gm, ℓ_gh, D(real) − D(fake), γ per step from each r
 Rerunning with the same settings into the same ``--out`` reuses every evaluated run;
 other settings stop with one line unless ``--overwrite``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,21 +44,44 @@ import quality_report  # noqa: E402  (benchmarks/quality_report.py, beside this 
 
 #: Settings of the full benchmark and of --quick (command-line options override either).
 PROFILES = {
-    "full": {"portraits": 300, "pretrain_portraits": 200, "steps": 400, "pretrain_steps": 400,
-             "size": 64, "source_height": 128, "source_width": 96, "width": 0.25, "batch": 8,
-             "seeds": [0, 1, 2], "lambda1": [0.0, 0.02, 0.1], "forms": ["paper", "keep", "residual"]},
-    "quick": {"portraits": 80, "pretrain_portraits": 60, "steps": 40, "pretrain_steps": 60,
-              "size": 64, "source_height": 96, "source_width": 80, "width": 0.25, "batch": 8,
-              "seeds": [0, 1], "lambda1": [0.0, 0.02, 0.1], "forms": ["paper", "keep", "residual"]},
+    "full": {
+        "portraits": 300,
+        "pretrain_portraits": 200,
+        "steps": 400,
+        "pretrain_steps": 400,
+        "size": 64,
+        "source_height": 128,
+        "source_width": 96,
+        "width": 0.25,
+        "batch": 8,
+        "seeds": [0, 1, 2],
+        "lambda1": [0.0, 0.02, 0.1],
+        "forms": ["paper", "keep", "residual"],
+    },
+    "quick": {
+        "portraits": 80,
+        "pretrain_portraits": 60,
+        "steps": 40,
+        "pretrain_steps": 60,
+        "size": 64,
+        "source_height": 96,
+        "source_width": 80,
+        "width": 0.25,
+        "batch": 8,
+        "seeds": [0, 1],
+        "lambda1": [0.0, 0.02, 0.1],
+        "forms": ["paper", "keep", "residual"],
+    },
 }
 LAMBDA2 = 0.01
 TEST_FRACTION = 0.25
-BENCH_SEED, PRETRAIN_SEED = 1000, 2000   # generator seeds of the two portrait sets
+BENCH_SEED, PRETRAIN_SEED = 1000, 2000  # generator seeds of the two portrait sets
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="bench-quality", help="output folder [bench-quality]")
     parser.add_argument("--quick", action="store_true", help="small sets and few steps (minutes)")
     parser.add_argument("--portraits", type=int, help="benchmark portraits (train + test)")
@@ -71,10 +95,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, help="batch size of every run")
     parser.add_argument("--seeds", type=int, nargs="+", help="training seeds (>= 2 for a spread)")
     parser.add_argument("--lambda1", type=float, nargs="+", help="λ1 values of the joint sweep")
-    parser.add_argument("--forms", nargs="+", choices=["paper", "keep", "residual"],
-                        help="harmonizer output forms of the U-Net-alone runs")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads [1: on a shared 2-core machine more are slower]")
+    parser.add_argument(
+        "--forms",
+        nargs="+",
+        choices=["paper", "keep", "residual"],
+        help="harmonizer output forms of the U-Net-alone runs",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads [1: on a shared 2-core machine more are slower]",
+    )
     parser.add_argument("--build-workers", type=int, default=2, help="hmh-build worker processes [2]")
     parser.add_argument("--overwrite", action="store_true", help="start over in an existing --out")
     args = parser.parse_args(argv)
@@ -88,8 +120,20 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def settings_of(args) -> dict:
     """Everything that decides the results (what a rerun must match to reuse runs)."""
-    keys = ("portraits", "pretrain_portraits", "steps", "pretrain_steps", "size", "source_height",
-            "source_width", "width", "batch", "seeds", "lambda1", "forms")
+    keys = (
+        "portraits",
+        "pretrain_portraits",
+        "steps",
+        "pretrain_steps",
+        "size",
+        "source_height",
+        "source_width",
+        "width",
+        "batch",
+        "seeds",
+        "lambda1",
+        "forms",
+    )
     return {k: getattr(args, k) for k in keys}
 
 
@@ -101,8 +145,10 @@ def prepare_out(args) -> None:
             recorded = json.load(handle)
         if recorded != settings_of(args):
             diff = next(k for k in settings_of(args) if recorded.get(k) != settings_of(args)[k])
-            sys.exit(f"{args.out}: made with {diff} = {recorded.get(diff)!r} (now "
-                     f"{settings_of(args)[diff]!r}); use another --out or --overwrite")
+            sys.exit(
+                f"{args.out}: made with {diff} = {recorded.get(diff)!r} (now "
+                f"{settings_of(args)[diff]!r}); use another --out or --overwrite"
+            )
     elif args.overwrite and os.path.isdir(args.out):
         shutil.rmtree(args.out)
     os.makedirs(args.out, exist_ok=True)
@@ -118,13 +164,37 @@ def build_set(args, name: str, portraits: int, seed: int, test_fraction: float) 
     src, out = os.path.join(args.out, "data", f"src-{name}"), os.path.join(args.out, "data", name)
     if os.path.isfile(os.path.join(out, "manifest.json")):
         return out
-    write_kaggle_layout(src, portraits, seed=seed, height=args.source_height, width=args.source_width,
-                        with_truth=False, matte_rgb="zero")
+    write_kaggle_layout(
+        src,
+        portraits,
+        seed=seed,
+        height=args.source_height,
+        width=args.source_width,
+        with_truth=False,
+        matte_rgb="zero",
+    )
     try:  # the hmh-build command itself, in this process; it ends with sys.exit(status)
-        build_main.main(["build", "--src", src, "--out", out, "--size", str(args.size), "--seed",
-                         str(seed), "--workers", str(args.build_workers), "--test-fraction",
-                         str(test_fraction), "--shard-size", "64", "--no-progress"],
-                        standalone_mode=False)
+        build_main.main(
+            [
+                "build",
+                "--src",
+                src,
+                "--out",
+                out,
+                "--size",
+                str(args.size),
+                "--seed",
+                str(seed),
+                "--workers",
+                str(args.build_workers),
+                "--test-fraction",
+                str(test_fraction),
+                "--shard-size",
+                "64",
+                "--no-progress",
+            ],
+            standalone_mode=False,
+        )
     except SystemExit as exc:
         if exc.code not in (0, None):
             sys.exit(f"hmh-build {src} -> {out} failed (exit status {exc.code})")
@@ -141,9 +211,18 @@ def num_downs(size: int) -> int:
 
 def common(args, seed: int) -> dict:
     """Config keys shared by every run: one budget, one augmentation, logging for the curves."""
-    return {"width": args.width, "num_downs": num_downs(args.size), "batch_size": args.batch,
-            "seed": seed, "workers": 0, "crop_min": 0.75, "val_batches": 0, "progress": False,
-            "log_every": max(1, args.steps // 60), "image_every": 10 ** 9}
+    return {
+        "width": args.width,
+        "num_downs": num_downs(args.size),
+        "batch_size": args.batch,
+        "seed": seed,
+        "workers": 0,
+        "crop_min": 0.75,
+        "val_batches": 0,
+        "progress": False,
+        "log_every": max(1, args.steps // 60),
+        "image_every": 10**9,
+    }
 
 
 def train_run(mode: str, out: str, steps: int, overrides: dict) -> str:
@@ -176,8 +255,10 @@ def eval_run(ckpt: str, shards: str, out: str) -> dict:
         evaluate(EvalConfig(runs=(ckpt,), shards=shards, split="test", out=out, progress=False))
     with open(summary, encoding="utf-8") as handle:
         data = json.load(handle)
-    return {"summary": next(iter(data["runs"].values())),
-            "harmonizer_output": next(iter(data["settings"].get("harmonizer_outputs", {}).values()), None)}
+    return {
+        "summary": next(iter(data["runs"].values())),
+        "harmonizer_output": next(iter(data["settings"].get("harmonizer_outputs", {}).values()), None),
+    }
 
 
 def seconds_of(run: str) -> float | None:
@@ -191,39 +272,85 @@ def seconds_of(run: str) -> float | None:
 def pretrain(args, pre: str, bench: str, default_form: str) -> tuple[dict, list]:
     """The pretrained IndexNet and one U-Net per form (seed 0); their checkpoints and rows."""
     base, root, rows = common(args, 0), os.path.join(args.out, "runs", "pretrain"), []
-    ckpts = {"matting": train_run("matting", os.path.join(root, "matting"), args.pretrain_steps,
-                                  {**base, "shards": pre})}
+    ckpts = {
+        "matting": train_run(
+            "matting", os.path.join(root, "matting"), args.pretrain_steps, {**base, "shards": pre}
+        )
+    }
     forms = list(dict.fromkeys(list(args.forms) + [default_form]))
     for form in forms:
-        ckpts[form] = train_run("harmonization", os.path.join(root, f"unet-{form}"), args.pretrain_steps,
-                                {**base, "shards": pre, "harmonizer_output": form})
+        ckpts[form] = train_run(
+            "harmonization",
+            os.path.join(root, f"unet-{form}"),
+            args.pretrain_steps,
+            {**base, "shards": pre, "harmonizer_output": form},
+        )
     for key, ckpt in ckpts.items():
         run = os.path.dirname(os.path.dirname(ckpt))
         label = "IN (pretrained)" if key == "matting" else f"U-Net [{key}] (pretrained)"
-        rows.append({"label": label, "kind": "pretrained", "form": None if key == "matting" else key,
-                     "lambda1": None, "seed": 0, "run": run, "seconds": seconds_of(run),
-                     **eval_run(ckpt, bench, os.path.join(run, "eval"))})
+        rows.append(
+            {
+                "label": label,
+                "kind": "pretrained",
+                "form": None if key == "matting" else key,
+                "lambda1": None,
+                "seed": 0,
+                "run": run,
+                "seconds": seconds_of(run),
+                **eval_run(ckpt, bench, os.path.join(run, "eval")),
+            }
+        )
     return ckpts, rows
 
 
 def compared_runs(args, seed: int, bench: str, pre_ckpts: dict, default_form: str) -> list:
     """(a), (b) per form, (c)/(d) per λ1 for one seed: trained, evaluated, one row each."""
     base, root = {**common(args, seed), "shards": bench}, os.path.join(args.out, "runs", f"seed{seed}")
-    plan = [("IN† (matting alone)", "matting", None, None, "matting",
-             {"matting_ckpt": pre_ckpts["matting"]})]
-    plan += [(f"U-Net alone [{form}]", "harmonization", form, None, f"unet-{form}",
-              {"harmonization_ckpt": pre_ckpts[form], "harmonizer_output": form}) for form in args.forms]
-    plan += [(f"joint λ1={l1:g}", "joint", default_form, l1, f"joint-l1={l1:g}",
-              {"matting_ckpt": pre_ckpts["matting"], "harmonization_ckpt": pre_ckpts[default_form],
-               "harmonizer_output": default_form, "lambda1": l1, "lambda2": LAMBDA2})
-             for l1 in args.lambda1]
+    plan = [("IN† (matting alone)", "matting", None, None, "matting", {"matting_ckpt": pre_ckpts["matting"]})]
+    plan += [
+        (
+            f"U-Net alone [{form}]",
+            "harmonization",
+            form,
+            None,
+            f"unet-{form}",
+            {"harmonization_ckpt": pre_ckpts[form], "harmonizer_output": form},
+        )
+        for form in args.forms
+    ]
+    plan += [
+        (
+            f"joint λ1={l1:g}",
+            "joint",
+            default_form,
+            l1,
+            f"joint-l1={l1:g}",
+            {
+                "matting_ckpt": pre_ckpts["matting"],
+                "harmonization_ckpt": pre_ckpts[default_form],
+                "harmonizer_output": default_form,
+                "lambda1": l1,
+                "lambda2": LAMBDA2,
+            },
+        )
+        for l1 in args.lambda1
+    ]
     rows = []
     for label, mode, form, l1, name, extra in plan:
         run = os.path.join(root, name)
         ckpt = train_run(mode, run, args.steps, {**base, **extra})
-        rows.append({"label": label, "kind": mode, "form": form, "lambda1": l1, "seed": seed,
-                     "run": run, "seconds": seconds_of(run),
-                     **eval_run(ckpt, bench, os.path.join(run, "eval"))})
+        rows.append(
+            {
+                "label": label,
+                "kind": mode,
+                "form": form,
+                "lambda1": l1,
+                "seed": seed,
+                "run": run,
+                "seconds": seconds_of(run),
+                **eval_run(ckpt, bench, os.path.join(run, "eval")),
+            }
+        )
     return rows
 
 
@@ -242,20 +369,35 @@ def main(argv=None) -> dict:
     pre_ckpts, rows = pretrain(args, pre, bench, default_form)
     for seed in args.seeds:
         rows += compared_runs(args, seed, bench, pre_ckpts, default_form)
-    machine = {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-               "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg()),
-               "device": "cuda" if torch.cuda.is_available() else "cpu",
-               "wall_seconds": time.perf_counter() - started,
-               "training_seconds": sum(r["seconds"] or 0.0 for r in rows)}
-    report = quality_report.write_report(args.out, rows, settings_of(args), machine,
-                                         {"default_form": default_form, "lambda2": LAMBDA2,
-                                          "command": " ".join(["python", "benchmarks/quality.py"]
-                                                              + list(argv if argv is not None else sys.argv[1:]))})
+    machine = {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "loadavg_before": list(load_before),
+        "loadavg_after": list(os.getloadavg()),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "wall_seconds": time.perf_counter() - started,
+        "training_seconds": sum(r["seconds"] or 0.0 for r in rows),
+    }
+    report = quality_report.write_report(
+        args.out,
+        rows,
+        settings_of(args),
+        machine,
+        {
+            "default_form": default_form,
+            "lambda2": LAMBDA2,
+            "command": " ".join(
+                ["python", "benchmarks/quality.py"] + list(argv if argv is not None else sys.argv[1:])
+            ),
+        },
+    )
     print(report["table"])
-    print(f"wrote {args.out}/table.md, table.csv, results.json, curves.png in "
-          f"{machine['wall_seconds'] / 60:.1f} min ({machine['training_seconds'] / 60:.1f} min of "
-          f"training, reused runs included; load average {load_before[0]:.1f} -> "
-          f"{machine['loadavg_after'][0]:.1f} on {machine['cpu_count']} cores)")
+    print(
+        f"wrote {args.out}/table.md, table.csv, results.json, curves.png in "
+        f"{machine['wall_seconds'] / 60:.1f} min ({machine['training_seconds'] / 60:.1f} min of "
+        f"training, reused runs included; load average {load_before[0]:.1f} -> "
+        f"{machine['loadavg_after'][0]:.1f} on {machine['cpu_count']} cores)"
+    )
     return report
 
 

@@ -5,6 +5,7 @@ joint), "form", "lambda1", "seed", "run" (its folder), "seconds", "summary" (``h
 means), "harmonizer_output"}. Rows with the same label (one per seed) are aggregated into
 mean and sample standard deviation (n − 1; 0 for a single seed) over seeds.
 """
+
 from __future__ import annotations
 
 import csv
@@ -57,16 +58,30 @@ def aggregate(rows: list) -> dict:
     keys = [m[0] for m in METRICS] + list(E2E_KEYS)
     for label, members in groups.items():
         first = members[0]
-        out[label] = {"kind": first["kind"], "form": first.get("harmonizer_output") or first["form"],
-                      "lambda1": first["lambda1"], "seeds": [m["seed"] for m in members],
-                      "seconds": [m["seconds"] for m in members], "runs": [m["run"] for m in members],
-                      "metrics": {k: _stats([m["summary"].get(k) for m in members])
-                                  for k in keys if any(k in m["summary"] for m in members)}}
+        out[label] = {
+            "kind": first["kind"],
+            "form": first.get("harmonizer_output") or first["form"],
+            "lambda1": first["lambda1"],
+            "seeds": [m["seed"] for m in members],
+            "seconds": [m["seconds"] for m in members],
+            "runs": [m["run"] for m in members],
+            "metrics": {
+                k: _stats([m["summary"].get(k) for m in members])
+                for k in keys
+                if any(k in m["summary"] for m in members)
+            },
+        }
     if rows:
         summary = rows[0]["summary"]
-        out[IDENTITY] = {"kind": "identity", "form": None, "lambda1": None, "seeds": [], "seconds": [],
-                         "runs": [], "metrics": {f"harm_{k}": _stats([summary[f"identity_{k}"]])
-                                                 for k in ("mse", "fmse_bg", "psnr")}}
+        out[IDENTITY] = {
+            "kind": "identity",
+            "form": None,
+            "lambda1": None,
+            "seeds": [],
+            "seconds": [],
+            "runs": [],
+            "metrics": {f"harm_{k}": _stats([summary[f"identity_{k}"]]) for k in ("mse", "fmse_bg", "psnr")},
+        }
     return out
 
 
@@ -93,8 +108,11 @@ def paired_differences(rows: list, label: str, reference: str, keys) -> dict:
     by_seed = {r["seed"]: r["summary"] for r in rows if r["label"] == label}
     ref = {r["seed"]: r["summary"] for r in rows if r["label"] == reference}
     seeds = sorted(set(by_seed) & set(ref))
-    return {k: _stats([by_seed[s][k] - ref[s][k] for s in seeds]) for k in keys
-            if all(k in by_seed[s] and k in ref[s] for s in seeds) and seeds}
+    return {
+        k: _stats([by_seed[s][k] - ref[s][k] for s in seeds])
+        for k in keys
+        if all(k in by_seed[s] and k in ref[s] for s in seeds) and seeds
+    }
 
 
 def _beats_identity(group: dict, identity: dict) -> dict:
@@ -102,8 +120,11 @@ def _beats_identity(group: dict, identity: dict) -> dict:
     for key, _, _, lower in METRICS:
         if key in HARM_KEYS and key in group["metrics"]:
             mean, base = group["metrics"][key]["mean"], identity["metrics"][key]["mean"]
-            out[key] = {"value": mean, "identity": base,
-                        "met": mean is not None and (mean < base if lower else mean > base)}
+            out[key] = {
+                "value": mean,
+                "identity": base,
+                "met": mean is not None and (mean < base if lower else mean > base),
+            }
     return out
 
 
@@ -114,8 +135,13 @@ def _no_worse(group: dict, reference: dict) -> dict:
         a, b = group["metrics"].get(key), reference["metrics"].get(key)
         if a and b and a["mean"] is not None and b["mean"] is not None:
             allowed = max(a["std"], b["std"])
-            out[key] = {"joint": a["mean"], "alone": b["mean"], "difference": a["mean"] - b["mean"],
-                        "allowed": allowed, "met": a["mean"] - b["mean"] <= allowed}
+            out[key] = {
+                "joint": a["mean"],
+                "alone": b["mean"],
+                "difference": a["mean"] - b["mean"],
+                "allowed": allowed,
+                "met": a["mean"] - b["mean"] <= allowed,
+            }
     return out
 
 
@@ -140,10 +166,12 @@ def targets(groups: dict, default_form: str, lambda1: float = 0.02) -> dict:
 
 def targets_markdown(found: dict) -> str:
     lines = []
-    titles = {"unet_beats_identity": "U-Net alone (default form) beats the identity row",
-              "joint_harmonizer_beats_identity": "joint (λ1 = 0.02) harmonizer beats the identity row",
-              "joint_matting_no_worse": "joint (λ1 = 0.02) matting no worse than matting alone "
-                                        "(mean difference ≤ the larger seed std)"}
+    titles = {
+        "unet_beats_identity": "U-Net alone (default form) beats the identity row",
+        "joint_harmonizer_beats_identity": "joint (λ1 = 0.02) harmonizer beats the identity row",
+        "joint_matting_no_worse": "joint (λ1 = 0.02) matting no worse than matting alone "
+        "(mean difference ≤ the larger seed std)",
+    }
     for name, entry in found.items():
         detail = ", ".join(f"{k} {'✓' if c['met'] else '✗'}" for k, c in entry["checks"].items())
         lines.append(f"- {titles[name]}: **{'met' if entry['met'] else 'NOT met'}** ({detail})")
@@ -161,7 +189,7 @@ def read_metrics(run: str) -> dict:
     for key in rows[0] if rows else ():
         pairs = [(int(r["step"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
         if pairs:
-            out[key] = tuple(np.array(v) for v in zip(*pairs))
+            out[key] = tuple(np.array(v) for v in zip(*pairs, strict=False))
     return out
 
 
@@ -176,7 +204,7 @@ def plot_curves(path: str, rows: list) -> None:
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
     labels = list(dict.fromkeys(r["label"] for r in rows if r["kind"] != "pretrained"))
     colours = {label: plt.cm.tab10(i % 10) for i, label in enumerate(labels)}
-    for ax, (title, columns, kinds) in zip(axes.flat, CURVES):
+    for ax, (title, columns, kinds) in zip(axes.flat, CURVES, strict=False):
         for row in rows:
             if row["kind"] not in kinds:
                 continue
@@ -184,10 +212,20 @@ def plot_curves(path: str, rows: list) -> None:
             for k, column in enumerate(columns):
                 if column in logged:
                     steps, values = logged[column]
-                    name = f"{row['label']}{'' if k == 0 else ' ' + column}" if row["seed"] == min(
-                        r["seed"] for r in rows if r["label"] == row["label"]) else None
-                    ax.plot(steps, values, color=colours[row["label"]], linestyle="-" if k == 0 else ":",
-                            alpha=0.9 if row["seed"] == rows[0]["seed"] else 0.45, label=name, lw=1.2)
+                    name = (
+                        f"{row['label']}{'' if k == 0 else ' ' + column}"
+                        if row["seed"] == min(r["seed"] for r in rows if r["label"] == row["label"])
+                        else None
+                    )
+                    ax.plot(
+                        steps,
+                        values,
+                        color=colours[row["label"]],
+                        linestyle="-" if k == 0 else ":",
+                        alpha=0.9 if row["seed"] == rows[0]["seed"] else 0.45,
+                        label=name,
+                        lw=1.2,
+                    )
         ax.set_title(title)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -203,14 +241,22 @@ def write_csv(path: str, groups: dict) -> None:
     keys = [m[0] for m in METRICS] + list(E2E_KEYS)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run", "kind", "form", "lambda1", "n_seeds"]
-                        + [f"{k}_{s}" for k in keys for s in ("mean", "std")])
+        writer.writerow(
+            ["run", "kind", "form", "lambda1", "n_seeds"]
+            + [f"{k}_{s}" for k in keys for s in ("mean", "std")]
+        )
         for label, group in groups.items():
             stats = [group["metrics"].get(k) or {"mean": None, "std": None} for k in keys]
-            writer.writerow([label, group["kind"], group["form"] or "", "" if group["lambda1"] is None
-                             else group["lambda1"], len(group["seeds"])]
-                            + ["" if s[part] is None else repr(s[part]) for s in stats
-                               for part in ("mean", "std")])
+            writer.writerow(
+                [
+                    label,
+                    group["kind"],
+                    group["form"] or "",
+                    "" if group["lambda1"] is None else group["lambda1"],
+                    len(group["seeds"]),
+                ]
+                + ["" if s[part] is None else repr(s[part]) for s in stats for part in ("mean", "std")]
+            )
 
 
 def write_report(out: str, rows: list, settings: dict, machine: dict, extra: dict) -> dict:
@@ -218,34 +264,44 @@ def write_report(out: str, rows: list, settings: dict, machine: dict, extra: dic
     groups = aggregate(rows)
     found = targets(groups, extra["default_form"])
     joints = [label for label, g in groups.items() if g["kind"] == "joint"]
-    paired = {label: paired_differences(rows, label, "IN† (matting alone)", MATTING_KEYS)
-              for label in joints}
+    paired = {label: paired_differences(rows, label, "IN† (matting alone)", MATTING_KEYS) for label in joints}
     baseline = next((label for label in joints if groups[label]["lambda1"] == 0), None)
-    adversarial = {label: paired_differences(rows, label, baseline, MATTING_KEYS)
-                   for label in joints if baseline and label != baseline}
+    adversarial = {
+        label: paired_differences(rows, label, baseline, MATTING_KEYS)
+        for label in joints
+        if baseline and label != baseline
+    }
     seeds = settings["seeds"]
-    caption = (f"Synthetic HMH benchmark at {settings['size']}×{settings['size']}, "
-               f"{settings['portraits']} portraits ({rows[0]['summary']['samples']} in the test split), "
-               f"every compared run "
-               f"{settings['steps']} steps at batch {settings['batch']}, width {settings['width']}, "
-               f"from the same pretrained nets ({settings['pretrain_steps']} steps on "
-               f"{settings['pretrain_portraits']} other portraits); mean ± sample std over seeds "
-               f"{', '.join(map(str, seeds))}. Matting: unknown band of the trimap (radius 10 px), MSE "
-               f"as a fraction, SAD/Grad/Conn ÷ 1000. Harmonization: input I_d with mask 1 − α of the "
-               f"true alpha, 0–255 scale, H-fMSE over α < 1, PSNR peak 255. Joint runs: λ2 = "
-               f"{extra['lambda2']}, harmonizer output '{extra['default_form']}'.")
+    caption = (
+        f"Synthetic HMH benchmark at {settings['size']}×{settings['size']}, "
+        f"{settings['portraits']} portraits ({rows[0]['summary']['samples']} in the test split), "
+        f"every compared run "
+        f"{settings['steps']} steps at batch {settings['batch']}, width {settings['width']}, "
+        f"from the same pretrained nets ({settings['pretrain_steps']} steps on "
+        f"{settings['pretrain_portraits']} other portraits); mean ± sample std over seeds "
+        f"{', '.join(map(str, seeds))}. Matting: unknown band of the trimap (radius 10 px), MSE "
+        f"as a fraction, SAD/Grad/Conn ÷ 1000. Harmonization: input I_d with mask 1 − α of the "
+        f"true alpha, 0–255 scale, H-fMSE over α < 1, PSNR peak 255. Joint runs: λ2 = "
+        f"{extra['lambda2']}, harmonizer output '{extra['default_form']}'."
+    )
     table = caption + "\n\n" + markdown(groups)
     pair_lines = []
     for title_line, pairs in (
-            ("Joint − matting alone, paired by seed (negative = joint better): mean ± std", paired),
-            ("Joint − joint λ1=0 (the adversarial term alone), paired by seed: mean ± std", adversarial)):
+        ("Joint − matting alone, paired by seed (negative = joint better): mean ± std", paired),
+        ("Joint − joint λ1=0 (the adversarial term alone), paired by seed: mean ± std", adversarial),
+    ):
         if not pairs:
             continue
         pair_lines += ["", title_line, ""]
         for label, diffs in pairs.items():
-            pair_lines.append(f"- {label}: " + ", ".join(
-                f"{title} {_cell(diffs.get(key), pattern, True)}"
-                for key, title, pattern, _ in METRICS if key in diffs))
+            pair_lines.append(
+                f"- {label}: "
+                + ", ".join(
+                    f"{title} {_cell(diffs.get(key), pattern, True)}"
+                    for key, title, pattern, _ in METRICS
+                    if key in diffs
+                )
+            )
     text = table + "\n".join(pair_lines) + "\n\nTargets (default settings):\n\n" + targets_markdown(found)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "table.md"), "w", encoding="utf-8") as handle:
@@ -254,10 +310,16 @@ def write_report(out: str, rows: list, settings: dict, machine: dict, extra: dic
     plot_curves(os.path.join(out, "curves.png"), rows)
     for group in groups.values():  # folders relative to OUT: nothing local in a shared file
         group["runs"] = [os.path.relpath(run, out) for run in group["runs"]]
-    results = {"settings": settings, "machine": machine, **extra, "groups": groups,
-               "paired_vs_matting_alone": paired, "paired_vs_lambda1_0": adversarial, "targets": found,
-               "rows": [{**r, "run": os.path.relpath(r["run"], out)} for r in rows]}
+    results = {
+        "settings": settings,
+        "machine": machine,
+        **extra,
+        "groups": groups,
+        "paired_vs_matting_alone": paired,
+        "paired_vs_lambda1_0": adversarial,
+        "targets": found,
+        "rows": [{**r, "run": os.path.relpath(r["run"], out)} for r in rows],
+    }
     with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as handle:
         json.dump(json_safe(results), handle, indent=1)
     return {"table": text, "targets": found, "groups": groups}
-

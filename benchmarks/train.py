@@ -13,6 +13,7 @@
 
     python benchmarks/train.py [--samples 64] [--batch 2] [--steps 3] [--skip-step] [--width 1.0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,15 @@ def write_sources(root: str, n: int, height: int = 800, width: int = 600) -> lis
         cv2.imwrite(os.path.join(root, "B", name + ".png"), background[..., ::-1])
         cv2.imwrite(os.path.join(root, "I_d", name + ".jpg"), composite[..., ::-1])
         resize = lambda x: cv2.resize(x, (SIZE, SIZE), interpolation=cv2.INTER_AREA)  # noqa: E731
-        samples.append({"id": name, "I": resize(image), "A": resize(alpha), "B": resize(background),
-                        "I_d": resize(composite)})
+        samples.append(
+            {
+                "id": name,
+                "I": resize(image),
+                "A": resize(alpha),
+                "B": resize(background),
+                "I_d": resize(composite),
+            }
+        )
     return samples
 
 
@@ -56,7 +64,7 @@ def write_shards(out: str, samples: list[dict], shard_size: int = 32) -> None:
     """The same samples as FORMAT.md shards under out/train/."""
     os.makedirs(os.path.join(out, "train"), exist_ok=True)
     for index, start in enumerate(range(0, len(samples), shard_size)):
-        chunk = samples[start:start + shard_size]
+        chunk = samples[start : start + shard_size]
         with h5py.File(os.path.join(out, schema.shard_filename("train", index)), "w") as h5:
             schema.create_shard_datasets(h5, len(chunk), SIZE, SIZE)
             h5.attrs.update(schema.shard_attrs("train", SIZE, SIZE, "bench", "bench"))
@@ -80,12 +88,19 @@ class FolderDataset(torch.utils.data.Dataset):
     def _read(self, sub, ext, flags=cv2.IMREAD_COLOR):
         x = cv2.imread(os.path.join(self.root, sub, self.names[self._i] + ext), flags)
         x = cv2.resize(x, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-        return torch.from_numpy(np.ascontiguousarray(x[..., ::-1].transpose(2, 0, 1)) if x.ndim == 3 else x[None])
+        return torch.from_numpy(
+            np.ascontiguousarray(x[..., ::-1].transpose(2, 0, 1)) if x.ndim == 3 else x[None]
+        )
 
     def __getitem__(self, i):
         self._i = i
-        return {"I": self._read("I", ".jpg"), "A": self._read("A", ".png", cv2.IMREAD_GRAYSCALE),
-                "B": self._read("B", ".png"), "I_d": self._read("I_d", ".jpg"), "id": self.names[i]}
+        return {
+            "I": self._read("I", ".jpg"),
+            "A": self._read("A", ".png", cv2.IMREAD_GRAYSCALE),
+            "B": self._read("B", ".png"),
+            "I_d": self._read("I_d", ".jpg"),
+            "id": self.names[i],
+        }
 
 
 def loader_pass(loader) -> float:
@@ -99,9 +114,12 @@ def loader_pass(loader) -> float:
 def compare_loaders(datasets: dict, workers: int, rounds: int = 3, batch: int = 8) -> dict:
     """Best samples/s of each dataset over ``rounds`` alternating passes (after a warm-up pass
     each), so both see the same machine load; the best pass estimates one core's capacity."""
-    loaders = {name: torch.utils.data.DataLoader(d, batch_size=batch, shuffle=True, num_workers=workers,
-                                                 persistent_workers=workers > 0)
-               for name, d in datasets.items()}
+    loaders = {
+        name: torch.utils.data.DataLoader(
+            d, batch_size=batch, shuffle=True, num_workers=workers, persistent_workers=workers > 0
+        )
+        for name, d in datasets.items()
+    }
     for loader in loaders.values():
         loader_pass(loader)
     best = dict.fromkeys(loaders, 0.0)
@@ -146,8 +164,10 @@ def augment_time(device: torch.device, batch: int = 8, repeats: int = 5) -> floa
     from hmh_train.data.augment import make_batch
 
     g = torch.Generator().manual_seed(0)
-    raw = {k: torch.randint(0, 256, (batch, c, SIZE, SIZE), generator=g, dtype=torch.uint8)
-           for k, c in (("I", 3), ("A", 1), ("B", 3), ("I_d", 3))}
+    raw = {
+        k: torch.randint(0, 256, (batch, c, SIZE, SIZE), generator=g, dtype=torch.uint8)
+        for k, c in (("I", 3), ("A", 1), ("B", 3), ("I_d", 3))
+    }
     make_batch(raw, device, g, crop_min=0.75, online=True)
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -165,33 +185,52 @@ def main():
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--skip-step", action="store_true")
-    parser.add_argument("--width", type=float, default=1.0,
-                        help="network width of the step timing (1.0 = the paper's; smaller for smoke runs)")
+    parser.add_argument(
+        "--width",
+        type=float,
+        default=1.0,
+        help="network width of the step timing (1.0 = the paper's; smaller for smoke runs)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         samples = write_sources(os.path.join(tmp, "folder"), args.samples)
         write_shards(os.path.join(tmp, "shards"), samples)
-        shard_set, folder_set = ShardDataset(os.path.join(tmp, "shards")), FolderDataset(os.path.join(tmp, "folder"))
+        shard_set, folder_set = (
+            ShardDataset(os.path.join(tmp, "shards")),
+            FolderDataset(os.path.join(tmp, "folder")),
+        )
         rates = {}
         for workers in (0, 1):
             best = compare_loaders({"shards": shard_set, "folder": folder_set}, workers)
             rates[workers] = (best["shards"], best["folder"])
             s, f = rates[workers]
-            print(f"loader num_workers={workers}: shards {s:8.1f} samples/s | image folder (800x600 "
-                  f"JPEG/PNG + cv2.resize) {f:7.1f} samples/s | ratio {s / f:5.1f}x", flush=True)
+            print(
+                f"loader num_workers={workers}: shards {s:8.1f} samples/s | image folder (800x600 "
+                f"JPEG/PNG + cv2.resize) {f:7.1f} samples/s | ratio {s / f:5.1f}x",
+                flush=True,
+            )
     if args.skip_step:
         return
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     for device in devices:
-        name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+        name = (
+            torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else f"CPU ({torch.get_num_threads()} threads)"
+        )
         aug = augment_time(device)
-        print(f"device-side batch preparation (crop/flip, trimap, --online-adjust), batch 8 on {name}: "
-              f"{aug * 1e3:.1f} ms = {8 / aug:.0f} samples/s", flush=True)
+        print(
+            f"device-side batch preparation (crop/flip, trimap, --online-adjust), batch 8 on {name}: "
+            f"{aug * 1e3:.1f} ms = {8 / aug:.0f} samples/s",
+            flush=True,
+        )
         seconds = step_time(device, args.batch, args.steps, args.width)
         need = args.batch / seconds
-        print(f"joint step 256x256 width {args.width} batch {args.batch} on {name}: {seconds:.3f} s/step = "
-              f"{need:.1f} samples/s; one shard-loader core gives {rates[1][0] / need:.1f}x that, "
-              f"one image-folder core {rates[1][1] / need:.2f}x")
+        print(
+            f"joint step 256x256 width {args.width} batch {args.batch} on {name}: {seconds:.3f} s/step = "
+            f"{need:.1f} samples/s; one shard-loader core gives {rates[1][0] / need:.1f}x that, "
+            f"one image-folder core {rates[1][1] / need:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ background-trained run adjusts the scene (mask 1 − alpha), the foreground-trai
 person (mask alpha). The bottom row shows |harmonized − composite| ×4: where each direction
 changed the picture, under the alpha and the two masks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 EXAMPLE = ROOT / "examples" / "kaggle_mini"
 PORTRAIT = "1803301154-00000002"
 CAST = (1.25, 0.95, 0.65)  # per-channel gain of the new scene (RGB): a warm, orange light
-PANEL = (150, 200)         # width, height of each panel in the figure
+PANEL = (150, 200)  # width, height of each panel in the figure
 
 
 def _run(cli, args: list[str]) -> str:
@@ -45,11 +46,50 @@ def _train(tmp: Path, side: str, steps: int) -> Path:
     from hmh_train.cli import main as train
 
     shards, run = tmp / f"shards-{side}", tmp / f"run-{side}"
-    _run(build, ["build", "--src", EXAMPLE, "--out", shards, "--size", 64, "--altered", side,
-                 "--workers", 1, "--no-progress"])
-    _run(train, ["harmonization", "--shards", shards, "--out", run, "--width", 0.25,
-                 "--num-downs", 6, "--batch-size", 6, "--workers", 0, "--max-steps", steps,
-                 "--epochs", 100_000, "--seed", 0, "--no-progress", "--set", "lr_harmonization=0.001"])
+    _run(
+        build,
+        [
+            "build",
+            "--src",
+            EXAMPLE,
+            "--out",
+            shards,
+            "--size",
+            64,
+            "--altered",
+            side,
+            "--workers",
+            1,
+            "--no-progress",
+        ],
+    )
+    _run(
+        train,
+        [
+            "harmonization",
+            "--shards",
+            shards,
+            "--out",
+            run,
+            "--width",
+            0.25,
+            "--num-downs",
+            6,
+            "--batch-size",
+            6,
+            "--workers",
+            0,
+            "--max-steps",
+            steps,
+            "--epochs",
+            100_000,
+            "--seed",
+            0,
+            "--no-progress",
+            "--set",
+            "lr_harmonization=0.001",
+        ],
+    )
     return run
 
 
@@ -87,9 +127,28 @@ def main(out: Path = ROOT / "docs" / "sides.png", steps: int = 400) -> None:
         _scene(tmp / "scene.png", *Image.open(image).size[::-1])
         results = {}
         for side, run in runs.items():  # each run's default side: the one it was trained on
-            _run(train, ["composite", "--ckpt", run, "--image", image, "--alpha", matte,
-                         "--background", tmp / "scene.png", "--out", tmp / f"{side}.png",
-                         "--harmonize-size", 64, "--device", "cpu", "--figure", tmp / f"{side}-fig.png"])
+            _run(
+                train,
+                [
+                    "composite",
+                    "--ckpt",
+                    run,
+                    "--image",
+                    image,
+                    "--alpha",
+                    matte,
+                    "--background",
+                    tmp / "scene.png",
+                    "--out",
+                    tmp / f"{side}.png",
+                    "--harmonize-size",
+                    64,
+                    "--device",
+                    "cpu",
+                    "--figure",
+                    tmp / f"{side}-fig.png",
+                ],
+            )
             results[side] = np.array(Image.open(tmp / f"{side}.png").convert("RGB"))
         portrait = np.array(Image.open(image).convert("RGB"))
         alpha = np.array(Image.open(matte))[..., 3].astype(np.float32)[..., None] / 255
@@ -97,15 +156,25 @@ def main(out: Path = ROOT / "docs" / "sides.png", steps: int = 400) -> None:
         composite = np.rint(portrait * alpha + scene * (1 - alpha)).astype(np.uint8)
 
         def change(x):
-            return np.clip(np.abs(x.astype(np.int16) - composite.astype(np.int16)) * 4, 0, 255).astype(np.uint8)
+            return np.clip(np.abs(x.astype(np.int16) - composite.astype(np.int16)) * 4, 0, 255).astype(
+                np.uint8
+            )
 
-        top = [(portrait, "portrait"), (scene, "new scene"), (composite, "composite"),
-               (results["background"], "scene adjusted (1-A)"),
-               (results["foreground"], "person adjusted (A)")]
+        top = [
+            (portrait, "portrait"),
+            (scene, "new scene"),
+            (composite, "composite"),
+            (results["background"], "scene adjusted (1-A)"),
+            (results["foreground"], "person adjusted (A)"),
+        ]
         gray = np.repeat(np.rint(alpha * 255).astype(np.uint8), 3, 2)
-        bottom = [(gray, "alpha A"), (255 - gray, "mask 1-A (scene)"), (gray, "mask A (person)"),
-                  (change(results["background"]), "|change| x4"),
-                  (change(results["foreground"]), "|change| x4")]
+        bottom = [
+            (gray, "alpha A"),
+            (255 - gray, "mask 1-A (scene)"),
+            (gray, "mask A (person)"),
+            (change(results["background"]), "|change| x4"),
+            (change(results["foreground"]), "|change| x4"),
+        ]
         gap = 4
         figure = Image.new("RGB", (5 * PANEL[0] + 4 * gap, 2 * PANEL[1] + gap), (255, 255, 255))
         for row, panels in enumerate((top, bottom)):

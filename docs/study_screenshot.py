@@ -5,6 +5,7 @@ picture 1.
 
     python docs/study_screenshot.py            # needs chromium, chromium-driver and selenium
 """
+
 from __future__ import annotations
 
 import sys
@@ -16,9 +17,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--window-size=900,1000")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=900,1000",
+)
 
 
 def main(out: Path = ROOT / "docs" / "study-page.png") -> None:
@@ -35,10 +45,38 @@ def main(out: Path = ROOT / "docs" / "study-page.png") -> None:
         sys.exit("chromium and chromedriver are needed (apt-get install -y chromium chromium-driver)")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for cli, args in ((build, ["build", "--src", str(ROOT / "examples" / "kaggle_mini"), "--out", str(tmp / "shards"),
-                                   "--workers", "1", "--no-progress"]),
-                          (train, ["study", "make", "--shards", str(tmp / "shards"), "--split", "train", "--n", "4",
-                                   "--include-real", "--out", str(tmp / "study"), "--no-progress"])):
+        for cli, args in (
+            (
+                build,
+                [
+                    "build",
+                    "--src",
+                    str(ROOT / "examples" / "kaggle_mini"),
+                    "--out",
+                    str(tmp / "shards"),
+                    "--workers",
+                    "1",
+                    "--no-progress",
+                ],
+            ),
+            (
+                train,
+                [
+                    "study",
+                    "make",
+                    "--shards",
+                    str(tmp / "shards"),
+                    "--split",
+                    "train",
+                    "--n",
+                    "4",
+                    "--include-real",
+                    "--out",
+                    str(tmp / "study"),
+                    "--no-progress",
+                ],
+            ),
+        ):
             result = CliRunner().invoke(cli, args)
             if result.exit_code:
                 sys.exit(result.output)

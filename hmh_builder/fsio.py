@@ -3,6 +3,7 @@ API, with ``schema`` and ``imageio``): atomic small-file writes, folder fsync, t
 source-folder walk every command that lists images uses, and iHarmony4's list files and
 naming rule (``hmh-build iharmony4`` and the iHarmony4 benchmark read the same files).
 """
+
 from __future__ import annotations
 
 import os
@@ -96,12 +97,13 @@ def iharmony4_partners(line: str) -> tuple[str, str]:
     """
     name = line.rsplit("/", 1)[-1]
     if name.count("_") < 2:
-        raise ValueError(f"{line}: the file name does not follow iHarmony4's "
-                         "<image>_<mask>_<k>.jpg naming, so its mask and real image cannot be found")
+        raise ValueError(
+            f"{line}: the file name does not follow iHarmony4's "
+            "<image>_<mask>_<k>.jpg naming, so its mask and real image cannot be found"
+        )
     parts = line.split("_")
     mask = line.replace("composite_images", "masks").replace("_" + parts[-1], ".png")
-    real = line.replace("composite_images", "real_images").replace(
-        "_" + parts[-2] + "_" + parts[-1], ".jpg")
+    real = line.replace("composite_images", "real_images").replace("_" + parts[-2] + "_" + parts[-1], ".jpg")
     return mask, real
 
 

@@ -13,6 +13,7 @@ pixels) and refuses, without decoding, a file whose header claims more than ``ma
 pixels (so a 1.5 MB PNG announcing 20000×20000 cannot make a worker allocate gigabytes) or,
 when ``formats`` is given (the builder passes READ_FORMATS), a file of another format, naming it.
 """
+
 from __future__ import annotations
 
 import io
@@ -30,13 +31,39 @@ DEFAULT_MAX_PIXELS = 50_000_000
 READ_FORMATS = ("JPEG", "PNG")
 #: Extensions of image files the builder does not read; source discovery lists them so that
 #: they become ``decode`` failures naming their format instead of being skipped.
-OTHER_IMAGE_EXTENSIONS = (".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif", ".heic", ".heif",
-                          ".avif", ".jp2", ".j2k", ".jxl", ".ppm", ".pgm", ".pbm", ".pnm",
-                          ".tga", ".exr", ".hdr", ".psd", ".ico")
+OTHER_IMAGE_EXTENSIONS = (
+    ".webp",
+    ".bmp",
+    ".dib",
+    ".tif",
+    ".tiff",
+    ".gif",
+    ".heic",
+    ".heif",
+    ".avif",
+    ".jp2",
+    ".j2k",
+    ".jxl",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".pnm",
+    ".tga",
+    ".exr",
+    ".hdr",
+    ".psd",
+    ".ico",
+)
 #: (offset, leading bytes, name) of formats Pillow does not identify, only to name them.
-_OTHER_SIGNATURES = ((4, b"ftyphei", "HEIF"), (4, b"ftypmif1", "HEIF"), (4, b"ftypavif", "AVIF"),
-                     (0, b"\xff\n", "JPEG XL"), (4, b"JXL ", "JPEG XL"),
-                     (0, b"v/1\x01", "OpenEXR"), (0, b"#?RADIANCE", "Radiance HDR"))
+_OTHER_SIGNATURES = (
+    (4, b"ftyphei", "HEIF"),
+    (4, b"ftypmif1", "HEIF"),
+    (4, b"ftypavif", "AVIF"),
+    (0, b"\xff\n", "JPEG XL"),
+    (4, b"JXL ", "JPEG XL"),
+    (0, b"v/1\x01", "OpenEXR"),
+    (0, b"#?RADIANCE", "Radiance HDR"),
+)
 #: Pillow's format names that read better spelled out.
 _FORMAT_NAMES = {"WEBP": "WebP", "JPEG2000": "JPEG 2000", "MPO": "JPEG"}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -79,8 +106,9 @@ def _jpeg_header(path: str, handle) -> Header:
     while True:
         byte = handle.read(1)
         if byte != b"\xff":
-            raise DecodeError(path, truncated if not byte else
-                              "is a corrupt JPEG (garbage where a marker belongs)")
+            raise DecodeError(
+                path, truncated if not byte else "is a corrupt JPEG (garbage where a marker belongs)"
+            )
         marker = handle.read(1)
         while marker == b"\xff":  # fill bytes may precede a marker
             marker = handle.read(1)
@@ -100,8 +128,11 @@ def _jpeg_header(path: str, handle) -> Header:
                 raise DecodeError(path, truncated)
             height, width = int.from_bytes(frame[1:3], "big"), int.from_bytes(frame[3:5], "big")
             if not height or not width:
-                raise DecodeError(path, f"is a JPEG whose frame header gives a {width}×{height} "
-                                        "size (a later DNL marker is not supported)")
+                raise DecodeError(
+                    path,
+                    f"is a JPEG whose frame header gives a {width}×{height} "
+                    "size (a later DNL marker is not supported)",
+                )
             return Header("JPEG", width, height)
         handle.seek(max(int.from_bytes(length, "big") - 2, 0), io.SEEK_CUR)
 
@@ -118,16 +149,19 @@ def _other_header(path: str, handle) -> Header:
                 name = _FORMAT_NAMES.get(image.format, image.format)
                 return Header(name, *image.size)
     except Image.DecompressionBombError:
-        raise DecodeError(path, f"has a header claiming more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f}"
-                                " MP; it was not decoded") from None
+        raise DecodeError(
+            path,
+            f"has a header claiming more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP; it was not decoded",
+        ) from None
     except (ValueError, SyntaxError, EOFError, IndexError, Image.UnidentifiedImageError):
         pass  # UnidentifiedImageError is an OSError, but the file *was* read: bad content
     handle.seek(0)
     lead = handle.read(16)
     for offset, signature, name in _OTHER_SIGNATURES:
-        if lead[offset:offset + len(signature)] == signature:
-            raise DecodeError(path, f"is in {name} format, which cannot be read here (convert it "
-                                    "to PNG or JPEG)")
+        if lead[offset : offset + len(signature)] == signature:
+            raise DecodeError(
+                path, f"is in {name} format, which cannot be read here (convert it to PNG or JPEG)"
+            )
     raise DecodeError(path, "is not a readable JPEG or PNG image (corrupt, or not an image)")
 
 
@@ -143,21 +177,29 @@ def _header(path: str, handle) -> Header:
     return _other_header(path, handle)
 
 
-def check_header(path: str, header: Header, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 formats: tuple | None = None) -> None:
+def check_header(
+    path: str, header: Header, max_pixels: int | None = DEFAULT_MAX_PIXELS, formats: tuple | None = None
+) -> None:
     """DecodeError when ``header`` claims more than ``max_pixels`` pixels (None: no limit) or
     its format is not one of ``formats`` (None: any format OpenCV decodes)."""
     if formats is not None and header.format not in formats:
-        raise DecodeError(path, f"is in {header.format} format; only {' and '.join(formats)} images "
-                                "are read (convert it to PNG, or JPEG for photos)")
+        raise DecodeError(
+            path,
+            f"is in {header.format} format; only {' and '.join(formats)} images "
+            "are read (convert it to PNG, or JPEG for photos)",
+        )
     if max_pixels is not None and header.pixels > max_pixels:
-        raise DecodeError(path, f"is {header.width}×{header.height} = {header.pixels:,} pixels, above "
-                                f"the limit of {max_pixels:,} (hmh-build --max-pixels); it was not "
-                                "decoded")
+        raise DecodeError(
+            path,
+            f"is {header.width}×{header.height} = {header.pixels:,} pixels, above "
+            f"the limit of {max_pixels:,} (hmh-build --max-pixels); it was not "
+            "decoded",
+        )
 
 
-def read_header(path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                formats: tuple | None = None) -> Header:
+def read_header(
+    path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS, formats: tuple | None = None
+) -> Header:
     """Format and size of an image file from its header alone (no pixels decoded): JPEG and
     PNG parsed here, other formats by Pillow.
 
@@ -195,8 +237,11 @@ def _decode(path: str, data: bytes, max_pixels: int | None, formats: tuple | Non
     try:
         array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:  # OpenCV raises (not None) e.g. for a header past its pixel limit
-        why = ("its header claims more pixels than OpenCV decodes (2^30)"
-               if "MAX_IMAGE_PIXELS" in str(exc) else "OpenCV rejected it")
+        why = (
+            "its header claims more pixels than OpenCV decodes (2^30)"
+            if "MAX_IMAGE_PIXELS" in str(exc)
+            else "OpenCV rejected it"
+        )
         raise DecodeError(path, f"cannot be decoded: {why}; the file is corrupt or too large") from None
     if array is None or array.size == 0:
         raise DecodeError(path, "is not a readable JPEG or PNG image (corrupt, or not an image)")
@@ -223,16 +268,18 @@ def to_rgb(array: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
 
 
-def decode_image(path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 formats: tuple | None = None) -> np.ndarray:
+def decode_image(
+    path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS, formats: tuple | None = None
+) -> np.ndarray:
     """Read an image file as uint8 RGB (H, W, 3); any alpha channel is dropped. The header is
     checked first (:func:`check_header`): nothing above ``max_pixels`` pixels, and nothing
     outside ``formats`` when given, is decoded."""
     return to_rgb(_read_and_decode(path, max_pixels, formats))
 
 
-def decode_matte(path: str, layout: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 formats: tuple | None = None) -> np.ndarray:
+def decode_matte(
+    path: str, layout: str, max_pixels: int | None = DEFAULT_MAX_PIXELS, formats: tuple | None = None
+) -> np.ndarray:
     """Read a matte as uint8 (H, W), 0 = background, 255 = foreground.
 
     ``layout="kaggle"``: the 4th channel of an RGBA PNG. ``layout="plain"``: a grayscale PNG
@@ -243,15 +290,23 @@ def decode_matte(path: str, layout: str, max_pixels: int | None = DEFAULT_MAX_PI
     if layout == "kaggle":
         if array.ndim != 3 or array.shape[2] != 4:
             channels = 1 if array.ndim == 2 else array.shape[2]
-            raise DecodeError(path, f"has no alpha channel ({channels} channel(s)); a Kaggle-layout "
-                                    "matte must be an RGBA PNG whose 4th channel is the matte")
+            raise DecodeError(
+                path,
+                f"has no alpha channel ({channels} channel(s)); a Kaggle-layout "
+                "matte must be an RGBA PNG whose 4th channel is the matte",
+            )
         return np.ascontiguousarray(array[:, :, 3])
     if array.ndim == 2:
         return array
-    if array.shape[2] == 3 and (array[:, :, 0] == array[:, :, 1]).all() and (array[:, :, 1] == array[:, :, 2]).all():
+    if (
+        array.shape[2] == 3
+        and (array[:, :, 0] == array[:, :, 1]).all()
+        and (array[:, :, 1] == array[:, :, 2]).all()
+    ):
         return np.ascontiguousarray(array[:, :, 0])
-    raise DecodeError(path, f"is a {array.shape[2]}-channel colour image; a plain-layout matte "
-                            "must be a grayscale PNG")
+    raise DecodeError(
+        path, f"is a {array.shape[2]}-channel colour image; a plain-layout matte must be a grayscale PNG"
+    )
 
 
 def decode_as_imread(path: str, grayscale: bool = False) -> np.ndarray:

@@ -12,13 +12,14 @@ Shards come in two *kinds* (the ``kind`` file attribute and manifest field; abse
 I, I_d and the mask M of the changed region, e.g. iHarmony4). Functions that read a shard
 dispatch on :func:`shard_kind`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -38,8 +39,15 @@ IMAGE_DATASETS = ("I", "A", "F", "B", "I_d")
 OPTIONAL_IMAGE_DATASETS = ("B_t",)
 STRING_DATASETS = ("id", "transform", "params")
 
-REQUIRED_ATTRS = ("format", "format_version", "channel_order", "split", "size",
-                  "builder_version", "config_hash")
+REQUIRED_ATTRS = (
+    "format",
+    "format_version",
+    "channel_order",
+    "split",
+    "size",
+    "builder_version",
+    "config_hash",
+)
 
 #: Which side of the portrait ``I_d`` alters (additive to version 1: shard attribute
 #: ``altered`` and manifest ``config.altered``; a file without it means "background").
@@ -65,13 +73,14 @@ class DatasetSpec:
     is_string: bool = False
 
 
-def dataset_specs(height: int, width: int, with_b_t: bool = False,
-                  kind: str = KIND_HMH) -> list[DatasetSpec]:
+def dataset_specs(height: int, width: int, with_b_t: bool = False, kind: str = KIND_HMH) -> list[DatasetSpec]:
     """Every dataset a shard of H×W samples of ``kind`` holds, in FORMAT.md order."""
     if kind == KIND_PAIRS:
-        return [DatasetSpec("I", (height, width, 3)), DatasetSpec("I_d", (height, width, 3)),
-                DatasetSpec("M", (height, width))] + \
-            [DatasetSpec(name, (), is_string=True) for name in PAIR_STRING_DATASETS]
+        return [
+            DatasetSpec("I", (height, width, 3)),
+            DatasetSpec("I_d", (height, width, 3)),
+            DatasetSpec("M", (height, width)),
+        ] + [DatasetSpec(name, (), is_string=True) for name in PAIR_STRING_DATASETS]
     specs = [DatasetSpec(name, (height, width, 3)) for name in ("I",)]
     specs.append(DatasetSpec("A", (height, width)))
     specs += [DatasetSpec(name, (height, width, 3)) for name in ("F", "B", "I_d")]
@@ -88,9 +97,15 @@ def string_dtype():
     return h5py.string_dtype(encoding="utf-8")
 
 
-def create_shard_datasets(h5file, n_samples: int, height: int, width: int,
-                          with_b_t: bool = False, resizable: bool = False,
-                          kind: str = KIND_HMH) -> None:
+def create_shard_datasets(
+    h5file,
+    n_samples: int,
+    height: int,
+    width: int,
+    with_b_t: bool = False,
+    resizable: bool = False,
+    kind: str = KIND_HMH,
+) -> None:
     """Create every dataset of a shard of ``kind`` in an open, writable h5py File (one sample
     per chunk).
 
@@ -102,8 +117,7 @@ def create_shard_datasets(h5file, n_samples: int, height: int, width: int,
         maxshape = {"maxshape": (None,) + spec.per_sample_shape} if resizable else {}
         if spec.is_string:
             chunks = {"chunks": (max(1, min(n_samples, 1024)),)} if resizable else {}
-            h5file.create_dataset(spec.name, shape=(n_samples,), dtype=string_dtype(),
-                                  **chunks, **maxshape)
+            h5file.create_dataset(spec.name, shape=(n_samples,), dtype=string_dtype(), **chunks, **maxshape)
         else:
             shape = (n_samples,) + spec.per_sample_shape
             chunks = (1,) + spec.per_sample_shape
@@ -112,14 +126,26 @@ def create_shard_datasets(h5file, n_samples: int, height: int, width: int,
 
 def resize_shard_datasets(h5file, n_samples: int) -> None:
     """Set the sample count of every dataset created with ``resizable=True``."""
-    for name in dict.fromkeys(IMAGE_DATASETS + OPTIONAL_IMAGE_DATASETS + STRING_DATASETS
-                              + PAIR_IMAGE_DATASETS + PAIR_STRING_DATASETS):
+    for name in dict.fromkeys(
+        IMAGE_DATASETS
+        + OPTIONAL_IMAGE_DATASETS
+        + STRING_DATASETS
+        + PAIR_IMAGE_DATASETS
+        + PAIR_STRING_DATASETS
+    ):
         if name in h5file:
             h5file[name].resize(n_samples, axis=0)
 
 
-def shard_attrs(split: str, height: int, width: int, builder_version: str,
-                config_hash: str, altered: str = DEFAULT_ALTERED, kind: str = KIND_HMH) -> dict:
+def shard_attrs(
+    split: str,
+    height: int,
+    width: int,
+    builder_version: str,
+    config_hash: str,
+    altered: str = DEFAULT_ALTERED,
+    kind: str = KIND_HMH,
+) -> dict:
     """The file attributes FORMAT.md requires on every shard: ``altered`` on HMH shards,
     ``kind`` only when not HMH (so HMH shards carry no ``kind``)."""
     if split not in SPLITS:
@@ -198,11 +224,11 @@ def _header_problems(attrs, expected_format: str) -> list[str]:
     """Problems with the format, format_version and channel_order attributes (present)."""
     problems = []
     if _decode(attrs["format"]) != expected_format:
-        problems.append(f"attribute format is {_decode(attrs['format'])!r}, "
-                        f"expected {expected_format!r}")
+        problems.append(f"attribute format is {_decode(attrs['format'])!r}, expected {expected_format!r}")
     if int(attrs["format_version"]) != FORMAT_VERSION:
-        problems.append(f"format_version is {int(attrs['format_version'])}, "
-                        f"this reader knows {FORMAT_VERSION}")
+        problems.append(
+            f"format_version is {int(attrs['format_version'])}, this reader knows {FORMAT_VERSION}"
+        )
     if _decode(attrs["channel_order"]) != CHANNEL_ORDER:
         problems.append(f"channel_order is {_decode(attrs['channel_order'])!r}, expected 'RGB'")
     return problems
@@ -222,8 +248,9 @@ def check_shard(h5file, expect_split: str | None = None) -> list[str]:
         return problems
     problems += _header_problems(attrs, SHARD_FORMAT)
     if "altered" in attrs and _decode(attrs["altered"]) not in ALTERED_SIDES:
-        problems.append(f"attribute altered is {_decode(attrs['altered'])!r}, expected one of "
-                        f"{ALTERED_SIDES}")
+        problems.append(
+            f"attribute altered is {_decode(attrs['altered'])!r}, expected one of {ALTERED_SIDES}"
+        )
     split = _decode(attrs["split"])
     if split not in SPLITS or (expect_split is not None and split != expect_split):
         problems.append(f"split attribute is {split!r}, expected {expect_split or SPLITS!r}")
@@ -249,8 +276,13 @@ def check_shard(h5file, expect_split: str | None = None) -> list[str]:
     return problems
 
 
-def sample_digest(sample_id: str, transform: str, params: str,
-                  images: Mapping[str, np.ndarray], altered: str = DEFAULT_ALTERED) -> str:
+def sample_digest(
+    sample_id: str,
+    transform: str,
+    params: str,
+    images: Mapping[str, np.ndarray],
+    altered: str = DEFAULT_ALTERED,
+) -> str:
     """SHA-256 hex digest of one sample's arrays and metadata.
 
     ``images`` maps each name of :data:`IMAGE_DATASETS` (``B_t`` is never included) to its
@@ -295,7 +327,7 @@ def content_digest(sample_digests: Iterable[tuple[str, str]]) -> str:
     """
     h = hashlib.sha256()
     for sample_id, digest in sorted(sample_digests):
-        h.update(f"{sample_id}\t{digest}\n".encode("utf-8"))
+        h.update(f"{sample_id}\t{digest}\n".encode())
     return h.hexdigest()
 
 
@@ -314,16 +346,17 @@ def read_sample_digests(h5file) -> list[tuple[str, str]]:
     ids = [_decode(v) for v in h5file["id"][()]]
     if shard_kind(h5file) == KIND_PAIRS:
         subsets = [_decode(v) for v in h5file["subset"][()]]
-        return [(i, pair_digest(i, subsets[k], {n: h5file[n][k] for n in PAIR_IMAGE_DATASETS}))
-                for k, i in enumerate(ids)]
+        return [
+            (i, pair_digest(i, subsets[k], {n: h5file[n][k] for n in PAIR_IMAGE_DATASETS}))
+            for k, i in enumerate(ids)
+        ]
     altered = altered_of(h5file.attrs)
     transforms = [_decode(v) for v in h5file["transform"][()]]
     params = [_decode(v) for v in h5file["params"][()]]
     out = []
     for index, sample_id in enumerate(ids):
         images = {name: h5file[name][index] for name in IMAGE_DATASETS}
-        out.append((sample_id, sample_digest(sample_id, transforms[index], params[index], images,
-                                             altered)))
+        out.append((sample_id, sample_digest(sample_id, transforms[index], params[index], images, altered)))
     return out
 
 
@@ -362,8 +395,10 @@ def load_manifest(out_dir: str | os.PathLike) -> dict:
     if manifest.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"{path}: format is {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format_version {manifest.get('format_version')!r} is not supported "
-                         f"(this tool reads version {FORMAT_VERSION})")
+        raise ValueError(
+            f"{path}: format_version {manifest.get('format_version')!r} is not supported "
+            f"(this tool reads version {FORMAT_VERSION})"
+        )
     return manifest
 
 
@@ -400,29 +435,46 @@ BACKGROUND_FORMAT = "hmh-backgrounds"
 BACKGROUND_MANIFEST_FORMAT = "hmh-backgrounds-manifest"
 BACKGROUND_SPLIT = "backgrounds"
 BACKGROUND_IMAGE_DATASET = "image"
-BACKGROUND_REQUIRED_ATTRS = ("format", "format_version", "channel_order", "size",
-                             "builder_version", "config_hash")
+BACKGROUND_REQUIRED_ATTRS = (
+    "format",
+    "format_version",
+    "channel_order",
+    "size",
+    "builder_version",
+    "config_hash",
+)
 
 
-def create_background_datasets(h5file, n_samples: int, height: int, width: int,
-                               resizable: bool = False) -> None:
+def create_background_datasets(
+    h5file, n_samples: int, height: int, width: int, resizable: bool = False
+) -> None:
     """Create ``image`` (N, H, W, 3) uint8 and ``id`` (N,) UTF-8 in an open, writable file.
 
     ``resizable=True``: unlimited first dimension, so a writer can reserve N rows and shrink
     with ``h5file[name].resize(rows, axis=0)``; readers see no difference.
     """
     grow = {"maxshape": (None, height, width, 3)} if resizable else {}
-    h5file.create_dataset(BACKGROUND_IMAGE_DATASET, shape=(n_samples, height, width, 3),
-                          dtype=np.uint8, chunks=(1, height, width, 3), **grow)
+    h5file.create_dataset(
+        BACKGROUND_IMAGE_DATASET,
+        shape=(n_samples, height, width, 3),
+        dtype=np.uint8,
+        chunks=(1, height, width, 3),
+        **grow,
+    )
     grow = {"maxshape": (None,), "chunks": (max(1, min(n_samples, 1024)),)} if resizable else {}
     h5file.create_dataset("id", shape=(n_samples,), dtype=string_dtype(), **grow)
 
 
 def background_attrs(height: int, width: int, builder_version: str, config_hash: str) -> dict:
     """The file attributes of a background shard."""
-    return {"format": BACKGROUND_FORMAT, "format_version": FORMAT_VERSION,
-            "channel_order": CHANNEL_ORDER, "size": [int(height), int(width)],
-            "builder_version": builder_version, "config_hash": config_hash}
+    return {
+        "format": BACKGROUND_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "channel_order": CHANNEL_ORDER,
+        "size": [int(height), int(width)],
+        "builder_version": builder_version,
+        "config_hash": config_hash,
+    }
 
 
 def background_shard_filename(index: int) -> str:
@@ -433,8 +485,7 @@ def background_shard_filename(index: int) -> str:
 def check_background_shard(h5file) -> list[str]:
     """Problems with an open background shard's schema; [] when valid (file not named)."""
     attrs = h5file.attrs
-    problems = [f"attribute {key!r} is missing" for key in BACKGROUND_REQUIRED_ATTRS
-                if key not in attrs]
+    problems = [f"attribute {key!r} is missing" for key in BACKGROUND_REQUIRED_ATTRS if key not in attrs]
     if problems:
         return problems
     problems += _header_problems(attrs, BACKGROUND_FORMAT)
@@ -444,8 +495,7 @@ def check_background_shard(h5file) -> list[str]:
     n_samples = h5file["id"].shape[0]
     image = h5file[BACKGROUND_IMAGE_DATASET]
     if image.shape != (n_samples, height, width, 3):
-        problems.append(f"dataset 'image' has shape {image.shape}, "
-                        f"expected {(n_samples, height, width, 3)}")
+        problems.append(f"dataset 'image' has shape {image.shape}, expected {(n_samples, height, width, 3)}")
     if image.dtype != np.uint8:
         problems.append(f"dataset 'image' has dtype {image.dtype}, expected uint8")
     if h5file["id"].dtype.kind != "O":

@@ -1,4 +1,5 @@
 """Shared pytest fixtures (others may append their own below)."""
+
 from __future__ import annotations
 
 import numpy as np

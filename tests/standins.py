@@ -9,6 +9,7 @@
 Images are seeded synthetic portraits (``hmh_builder.ingest.synthetic``); pixels are
 encoded with OpenCV (RGB → BGR at this edge).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,15 @@ def write_image(path: Path, rgb_or_gray: np.ndarray, quality: int = 95) -> None:
     path.write_bytes(buf.tobytes())
 
 
-def write_iharmony4(root, subsets=("HCOCO", "HFlickr"), images: int = 3, composites: int = 2,
-                    height: int = 60, width: int = 80, seed: int = 0) -> dict:
+def write_iharmony4(
+    root,
+    subsets=("HCOCO", "HFlickr"),
+    images: int = 3,
+    composites: int = 2,
+    height: int = 60,
+    width: int = 80,
+    seed: int = 0,
+) -> dict:
     """An iHarmony4-layout root: per subset ``images`` real photos, one mask each and
     ``composites`` composites per mask (the mask region's colours changed). The last image of
     each subset goes to the test list. Returns {"train": [lines], "test": [lines]}."""
@@ -99,7 +107,7 @@ def trimap_of(alpha: np.ndarray, radius: int) -> np.ndarray:
     return np.where(unknown > 0, 128, np.where(alpha == 255, 255, 0)).astype(np.uint8)
 
 
-def build_pair_shards(root, *extra) -> "Path":
+def build_pair_shards(root, *extra) -> Path:
     """``hmh-build iharmony4`` (the real command, in process) of a tiny stand-in written under
     ``root/IHD`` (3 images, 2 composites each) into ``root/shards`` at 64×64; ``extra``
     options are appended (e.g. ``"--shard-size", "3"``). Returns the shards folder."""
@@ -110,8 +118,21 @@ def build_pair_shards(root, *extra) -> "Path":
     root = Path(root)
     write_iharmony4(root / "IHD", images=3, composites=2)
     out = root / "shards"
-    result = CliRunner().invoke(build_main, ["iharmony4", "--src", str(root / "IHD"), "--out",
-                                             str(out), "--size", "64", "--workers", "1",
-                                             "--no-progress", *map(str, extra)])
+    result = CliRunner().invoke(
+        build_main,
+        [
+            "iharmony4",
+            "--src",
+            str(root / "IHD"),
+            "--out",
+            str(out),
+            "--size",
+            "64",
+            "--workers",
+            "1",
+            "--no-progress",
+            *map(str, extra),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out

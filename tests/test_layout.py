@@ -4,6 +4,7 @@ below, no private name imported from another module (nor reached as ``module._na
 ``hmh_train`` uses only the builder's public API (``schema``, ``imageio``, ``fsio``), only the
 ``cli`` stages import click, and the README's architecture map lists every module. Relative
 imports (``from ..cli import main``) count exactly like absolute ones."""
+
 from __future__ import annotations
 
 import ast
@@ -28,7 +29,7 @@ def all_modules() -> dict[str, Path]:
 def resolve_relative(module: str, is_package: bool, level: int, target: str | None) -> str:
     """The absolute name of ``from <level dots><target> import …`` written in ``module``."""
     parts = module.split(".") if is_package else module.split(".")[:-1]
-    parts = parts[:len(parts) - (level - 1)] if level > 1 else parts
+    parts = parts[: len(parts) - (level - 1)] if level > 1 else parts
     return ".".join(parts + ([target] if target else []))
 
 
@@ -41,8 +42,11 @@ def imports_in(source: str, module: str, is_package: bool, modules) -> list[tupl
         if isinstance(node, ast.Import):
             found += [(a.name, "") for a in node.names if a.name.split(".")[0] in PACKAGES]
         elif isinstance(node, ast.ImportFrom):
-            target = node.module if node.level == 0 else \
-                resolve_relative(module, is_package, node.level, node.module)
+            target = (
+                node.module
+                if node.level == 0
+                else resolve_relative(module, is_package, node.level, node.module)
+            )
             if not target or target.split(".")[0] not in PACKAGES:
                 continue
             for alias in node.names:
@@ -79,15 +83,21 @@ def private_attributes(source: str, module: str, is_package: bool, modules) -> l
                 if a.name.split(".")[0] in PACKAGES:  # import a.b binds a; import a.b as m binds m
                     bound[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
         elif isinstance(node, ast.ImportFrom):
-            target = node.module if node.level == 0 else \
-                resolve_relative(module, is_package, node.level, node.module)
+            target = (
+                node.module
+                if node.level == 0
+                else resolve_relative(module, is_package, node.level, node.module)
+            )
             for a in node.names:
                 if target and f"{target}.{a.name}" in modules:
                     bound[a.asname or a.name] = f"{target}.{a.name}"
     found = []
     for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_") \
-                or (node.attr.startswith("__") and node.attr.endswith("__")):
+        if (
+            not isinstance(node, ast.Attribute)
+            or not node.attr.startswith("_")
+            or (node.attr.startswith("__") and node.attr.endswith("__"))
+        ):
             continue
         chain, value = [], node.value
         while isinstance(value, ast.Attribute):
@@ -122,7 +132,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if state.get(nxt) is None:
                 cycle = visit(nxt)
                 if cycle:
@@ -151,10 +161,12 @@ def test_no_import_cycles():
 
 def test_no_private_names_imported_from_other_modules():
     modules = all_modules()
-    bad = [f"{name}: {target}.{imported}"
-           for name, path in modules.items()
-           for target, imported in imports_of(path, modules)
-           if imported.startswith("_") and imported != "__version__"]
+    bad = [
+        f"{name}: {target}.{imported}"
+        for name, path in modules.items()
+        for target, imported in imports_of(path, modules)
+        if imported.startswith("_") and imported != "__version__"
+    ]
     assert bad == []
 
 
@@ -162,45 +174,73 @@ def test_relative_imports_are_resolved_like_absolute_ones():
     modules = {"hmh_train.cli", "hmh_train.data", "hmh_train.data.shards", "hmh_train.data.augment"}
     source = "from ..cli import main\nfrom . import shards\ndef f():\n    from .shards import _load\n"
     assert imports_in(source, "hmh_train.data.augment", False, modules) == [
-        ("hmh_train.cli", "main"), ("hmh_train.data.shards", ""), ("hmh_train.data.shards", "_load")]
+        ("hmh_train.cli", "main"),
+        ("hmh_train.data.shards", ""),
+        ("hmh_train.data.shards", "_load"),
+    ]
     assert imports_in("from .shards import ShardDataset\n", "hmh_train.data", True, modules) == [
-        ("hmh_train.data.shards", "ShardDataset")]
+        ("hmh_train.data.shards", "ShardDataset")
+    ]
 
 
 def test_private_names_reached_through_an_imported_module_are_found():
-    modules = {"hmh_builder", "hmh_builder.fsio", "hmh_builder.schema", "hmh_train.nets",
-               "hmh_train.nets.forward", "hmh_train.data.augment"}
-    source = ("import hmh_builder.fsio as fsio\nfrom hmh_train.nets import forward\nimport hmh_builder.schema\n"
-              "def f(self):\n    fsio._walk(); forward._mask; hmh_builder.schema._seed(1)\n"
-              "    self._ok; forward.harmonize; hmh_builder.__version__\n")
+    modules = {
+        "hmh_builder",
+        "hmh_builder.fsio",
+        "hmh_builder.schema",
+        "hmh_train.nets",
+        "hmh_train.nets.forward",
+        "hmh_train.data.augment",
+    }
+    source = (
+        "import hmh_builder.fsio as fsio\nfrom hmh_train.nets import forward\nimport hmh_builder.schema\n"
+        "def f(self):\n    fsio._walk(); forward._mask; hmh_builder.schema._seed(1)\n"
+        "    self._ok; forward.harmonize; hmh_builder.__version__\n"
+    )
     assert sorted(private_attributes(source, "hmh_train.data.augment", False, modules)) == [
-        "hmh_builder.fsio._walk", "hmh_builder.schema._seed", "hmh_train.nets.forward._mask"]
+        "hmh_builder.fsio._walk",
+        "hmh_builder.schema._seed",
+        "hmh_train.nets.forward._mask",
+    ]
 
 
 def test_no_private_names_reached_through_other_modules():
     modules = all_modules()
-    bad = [f"{name}: {use}" for name, path in modules.items()
-           for use in private_attributes(path.read_text("utf-8"), name, path.name == "__init__.py", modules)]
+    bad = [
+        f"{name}: {use}"
+        for name, path in modules.items()
+        for use in private_attributes(path.read_text("utf-8"), name, path.name == "__init__.py", modules)
+    ]
     assert bad == []
 
 
 def test_external_roots_include_lazy_and_dotted_imports():
-    source = "import click.testing\nfrom click import echo\ndef f():\n    import numpy as np\nfrom . import x\n"
+    source = (
+        "import click.testing\nfrom click import echo\ndef f():\n    import numpy as np\nfrom . import x\n"
+    )
     assert external_roots(source) == {"click", "numpy"}
 
 
 def test_only_the_cli_stages_import_click():
-    bad = sorted(name for name, path in all_modules().items()
-                 if ".cli." not in f"{name}." and "click" in external_roots(path.read_text("utf-8")))
+    bad = sorted(
+        name
+        for name, path in all_modules().items()
+        if ".cli." not in f"{name}." and "click" in external_roots(path.read_text("utf-8"))
+    )
     assert bad == []
 
 
 def test_hmh_train_uses_only_the_builder_public_api():
     modules = all_modules()
-    bad = sorted({f"{name}: {target}"
-                  for name, path in modules.items() if name.startswith("hmh_train")
-                  for target, _ in imports_of(path, modules)
-                  if target.startswith("hmh_builder") and target not in BUILDER_PUBLIC_API})
+    bad = sorted(
+        {
+            f"{name}: {target}"
+            for name, path in modules.items()
+            if name.startswith("hmh_train")
+            for target, _ in imports_of(path, modules)
+            if target.startswith("hmh_builder") and target not in BUILDER_PUBLIC_API
+        }
+    )
     assert bad == []
 
 
@@ -221,30 +261,34 @@ def stage_rank(module: str) -> tuple[int, int]:
 
 def test_every_module_belongs_to_a_known_stage():
     """A new stage folder must be added to STAGE_ORDER (its place decides what it may import)."""
-    unknown = sorted(name for name in all_modules() if len(name.split(".")) > 2
-                     and name.split(".")[1] not in STAGE_ORDER[name.split(".")[0]])
+    unknown = sorted(
+        name
+        for name in all_modules()
+        if len(name.split(".")) > 2 and name.split(".")[1] not in STAGE_ORDER[name.split(".")[0]]
+    )
     assert unknown == [], "add the stage to STAGE_ORDER (and the README's architecture map)"
 
 
 def test_modules_import_only_their_own_stage_and_the_stages_below():
-    upward = sorted(f"{a} -> {b}" for a, targets in graph().items() for b in targets
-                    if stage_rank(b) > stage_rank(a))
+    upward = sorted(
+        f"{a} -> {b}" for a, targets in graph().items() for b in targets if stage_rank(b) > stage_rank(a)
+    )
     assert upward == []
 
 
 def test_readme_architecture_map_has_one_line_per_module():
     readme = (ROOT / "README.md").read_text("utf-8")
-    table = readme[readme.index("## Architecture"):]
-    table = table[:table.index("\n## ", 1)]
+    table = readme[readme.index("## Architecture") :]
+    table = table[: table.index("\n## ", 1)]
     listed = set()
     for line in table.splitlines():
         if line.startswith("| `"):
             listed.add(line.split("`")[1])
     expected = set()
-    for name, path in all_modules().items():
+    for path in all_modules().values():
         rel = path.relative_to(ROOT).as_posix()
         if "/cli/" in rel:
-            expected.add(rel[:rel.index("/cli/") + 5])
+            expected.add(rel[: rel.index("/cli/") + 5])
         elif path.name != "__init__.py" or path.read_text("utf-8").strip():
             if path.name == "__init__.py" and path.parent.name in PACKAGES:
                 continue  # package version only

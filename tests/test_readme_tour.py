@@ -12,6 +12,7 @@ To add a command to the tour: put it in a marked block (or mark a new block belo
 that uses their outputs). Size it for a CPU (tiny widths, few steps, 64×64 shards) and say so in
 the README, because the tour runs in CI on two shared cores.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,15 +24,30 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A marked block: the comment, then a fenced block of bash/sh (or no language).
-MARKED_BLOCK = re.compile(r"<!--\s*tour\b.*?-->\s*\n```(?:bash|sh|shell)?[ \t]*\n(.*?)^```",
-                          re.S | re.M)
+MARKED_BLOCK = re.compile(r"<!--\s*tour\b.*?-->\s*\n```(?:bash|sh|shell)?[ \t]*\n(.*?)^```", re.S | re.M)
 #: Top-level entries of the checkout not copied (environments, VCS data, outputs).
-NOT_COPIED = {".git", ".venv", ".ci-venv", ".tox", ".pytest_cache", "shards", "runs", "out",
-              "release", "build", "dist"}
+NOT_COPIED = {
+    ".git",
+    ".venv",
+    ".ci-venv",
+    ".tox",
+    ".pytest_cache",
+    "shards",
+    "runs",
+    "out",
+    "release",
+    "build",
+    "dist",
+}
 #: What the tour must show a new user, in this order (a command starting with one of each).
-STEPS = [("hmh-build --src",), ("hmh-build verify",), ("hmh-build preview",),
-         ("hmh-train joint", "hmh-train matting", "hmh-train harmonization"),
-         ("hmh-train eval",), ("hmh-train composite",)]
+STEPS = [
+    ("hmh-build --src",),
+    ("hmh-build verify",),
+    ("hmh-build preview",),
+    ("hmh-train joint", "hmh-train matting", "hmh-train harmonization"),
+    ("hmh-train eval",),
+    ("hmh-train composite",),
+]
 
 
 def tour_commands(text: str) -> list[str]:
@@ -52,12 +68,16 @@ def tour_commands(text: str) -> list[str]:
 
 
 def test_tour_commands_are_read_from_marked_blocks_only():
-    text = ("```bash\nnot-in-the-tour\n```\n<!-- tour -->\n```bash\n# a comment line\n"
-            "hmh-build verify shards   # checks\nhmh-train eval --ckpt r \\\n    --shards s\n```\n"
-            "text\n<!-- tour: a note\nover two lines -->\n```\necho second block\n```\n")
-    assert tour_commands(text) == ["hmh-build verify shards   # checks",
-                                   "hmh-train eval --ckpt r \\\n    --shards s",
-                                   "echo second block"]
+    text = (
+        "```bash\nnot-in-the-tour\n```\n<!-- tour -->\n```bash\n# a comment line\n"
+        "hmh-build verify shards   # checks\nhmh-train eval --ckpt r \\\n    --shards s\n```\n"
+        "text\n<!-- tour: a note\nover two lines -->\n```\necho second block\n```\n"
+    )
+    assert tour_commands(text) == [
+        "hmh-build verify shards   # checks",
+        "hmh-train eval --ckpt r \\\n    --shards s",
+        "echo second block",
+    ]
 
 
 def test_the_readme_tour_covers_build_to_composite_in_order():
@@ -73,8 +93,11 @@ def test_the_readme_tour_covers_build_to_composite_in_order():
 def _checkout_files() -> list[str] | None:
     """Tracked and untracked-but-not-ignored files (git), or None without git."""
     try:
-        listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others",
-                                 "--exclude-standard"], capture_output=True, timeout=60)
+        listed = subprocess.run(
+            ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return [f for f in listed.stdout.decode().split("\0") if f] if listed.returncode == 0 else None
@@ -93,8 +116,7 @@ def _copy_checkout(dest: Path) -> None:
         if entry.name in NOT_COPIED or entry.name.endswith(".egg-info"):
             continue
         if entry.is_dir():
-            shutil.copytree(entry, dest / entry.name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(entry, dest / entry.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(entry, dest / entry.name)
 
@@ -106,12 +128,19 @@ def test_the_readme_tour_runs_as_printed(tmp_path):
     _copy_checkout(work)
     scripts = Path(sys.executable).parent
     assert (scripts / "hmh-build").exists() and (scripts / "hmh-train").exists()
-    env = dict(os.environ, PATH=f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}",
-               MPLBACKEND="Agg")
+    env = dict(os.environ, PATH=f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}", MPLBACKEND="Agg")
     env.pop("PYTHONPATH", None)
     for command in commands:
-        result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", command], cwd=work,
-                                env=env, capture_output=True, text=True, timeout=540)
+        result = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", command],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=540,
+        )
         output = (result.stdout + result.stderr)[-3000:]
-        assert result.returncode == 0, f"README tour command failed ({result.returncode}):\n{command}\n{output}"
+        assert result.returncode == 0, (
+            f"README tour command failed ({result.returncode}):\n{command}\n{output}"
+        )
         assert "Traceback" not in output, f"{command}\n{output}"

@@ -5,9 +5,13 @@ from hmh_builder import schema
 
 
 def _images(value):
-    return {"I": np.full((2, 2, 3), value, np.uint8), "A": np.full((2, 2), value, np.uint8),
-            "F": np.zeros((2, 2, 3), np.uint8), "B": np.zeros((2, 2, 3), np.uint8),
-            "I_d": np.zeros((2, 2, 3), np.uint8)}
+    return {
+        "I": np.full((2, 2, 3), value, np.uint8),
+        "A": np.full((2, 2), value, np.uint8),
+        "F": np.zeros((2, 2, 3), np.uint8),
+        "B": np.zeros((2, 2, 3), np.uint8),
+        "I_d": np.zeros((2, 2, 3), np.uint8),
+    }
 
 
 def test_split_is_pure_function_of_id_and_fraction():
@@ -67,7 +71,9 @@ def test_background_shard_schema_and_digest(tmp_path):
         assert schema.check_background_shard(f) == []
         assert f["image"].chunks == (1, 4, 5, 3)
         f.attrs["format"] = "hmh-shard"
-        assert schema.check_background_shard(f) == ["attribute format is 'hmh-shard', expected 'hmh-backgrounds'"]
+        assert schema.check_background_shard(f) == [
+            "attribute format is 'hmh-shard', expected 'hmh-backgrounds'"
+        ]
     assert schema.background_shard_filename(3) == "backgrounds/backgrounds-00003.h5"
     image = np.zeros((4, 5, 3), np.uint8)
     digest = schema.background_digest("a/b", image)
@@ -101,8 +107,10 @@ def test_reproducible_on_another_day_literal_values():
     assert test_ids == [26, 27, 37, 56, 63, 72]
     digest = schema.sample_digest("x", "reinhard", "{}", _images(7))
     assert digest == "21f419c48baa442c59db1286efa0c87a26ba63b5b5424cc64232e91b10063b3c"
-    assert schema.content_digest([("x", digest)]) == \
-        "ecce90c783d34237fff659bf97bdb37482b15a19a99c717d94d90253f9ab7c66"
+    assert (
+        schema.content_digest([("x", digest)])
+        == "ecce90c783d34237fff659bf97bdb37482b15a19a99c717d94d90253f9ab7c66"
+    )
     assert schema.config_hash({"b": [1, 2], "a": 1}) == "8baa73198470c7bb"
 
 
@@ -120,12 +128,18 @@ def test_pair_shards_are_a_kind_of_their_own(tmp_path):
         assert any("kind attribute is 'other'" in p for p in schema.check_shard(f))
     hmh = schema.shard_attrs("train", 4, 5, "v", "h")
     assert "kind" not in hmh  # HMH shards are written exactly as before
-    assert schema.manifest_kind({}) == "hmh" and schema.manifest_kind({"kind": "harmonization"}) == "harmonization"
+    assert (
+        schema.manifest_kind({}) == "hmh"
+        and schema.manifest_kind({"kind": "harmonization"}) == "harmonization"
+    )
 
 
 def test_pair_digest_changes_with_any_pixel_or_the_subset():
-    images = {"I": np.zeros((2, 2, 3), np.uint8), "I_d": np.ones((2, 2, 3), np.uint8),
-              "M": np.full((2, 2), 255, np.uint8)}
+    images = {
+        "I": np.zeros((2, 2, 3), np.uint8),
+        "I_d": np.ones((2, 2, 3), np.uint8),
+        "M": np.full((2, 2), 255, np.uint8),
+    }
     base = schema.pair_digest("a/x_1_1.jpg", "a", images)
     assert base == schema.pair_digest("a/x_1_1.jpg", "a", dict(images))
     assert base != schema.pair_digest("a/x_1_1.jpg", "b", images)

@@ -1,7 +1,14 @@
 """``hmh-build`` command line. Only the modules in this package import click."""
+
 import click
 
+from hmh_builder.cli.backgrounds import backgrounds_command
 from hmh_builder.cli.build import build_command, build_options, run_cli
+from hmh_builder.cli.iharmony4 import iharmony4_command
+from hmh_builder.cli.package import package_command
+from hmh_builder.cli.preview import preview_command
+from hmh_builder.cli.stats import stats_command
+from hmh_builder.cli.verify import verify_command
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,17 +29,14 @@ def main(ctx, **build_kw):
         run_cli(**build_kw)
 
 
-# Sub-commands register themselves below, one module each (build, verify, preview, ...).
-main.add_command(build_command)
-from hmh_builder.cli.verify import verify_command  # noqa: E402
-main.add_command(verify_command)
-from hmh_builder.cli.preview import preview_command  # noqa: E402
-main.add_command(preview_command)
-from hmh_builder.cli.stats import stats_command  # noqa: E402
-main.add_command(stats_command)
-from hmh_builder.cli.package import package_command  # noqa: E402
-main.add_command(package_command)
-from hmh_builder.cli.backgrounds import backgrounds_command  # noqa: E402
-main.add_command(backgrounds_command)
-from hmh_builder.cli.iharmony4 import iharmony4_command  # noqa: E402
-main.add_command(iharmony4_command)
+# One module per sub-command; add a new one to this tuple.
+for _command in (
+    build_command,
+    verify_command,
+    preview_command,
+    stats_command,
+    package_command,
+    backgrounds_command,
+    iharmony4_command,
+):
+    main.add_command(_command)

@@ -1,4 +1,5 @@
 """``hmh-build backgrounds --src DIR --out BG``: shard scene images for test-time composition."""
+
 import os
 import sys
 
@@ -20,23 +21,55 @@ def _parse_size(ctx, param, value):
 
 
 @click.command("backgrounds")
-@click.option("--src", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Folder of background images (.jpg/.jpeg/.png, any nesting), e.g. SUN.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output folder (created; must be empty unless --overwrite).")
-@click.option("--size", default="256", show_default=True, callback=_parse_size,
-              help="Output size N (square) or HxW; images are centre-cropped to that aspect "
-                   "ratio, then resized.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
-              help="Parallel processes (one shard per task).")
-@click.option("--shard-size", default=1000, show_default=True, type=click.IntRange(1),
-              help="Images per shard (1000 at 256×256 ≈ 197 MB).")
+@click.option(
+    "--src",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder of background images (.jpg/.jpeg/.png, any nesting), e.g. SUN.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output folder (created; must be empty unless --overwrite).",
+)
+@click.option(
+    "--size",
+    default="256",
+    show_default=True,
+    callback=_parse_size,
+    help="Output size N (square) or HxW; images are centre-cropped to that aspect ratio, then resized.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Parallel processes (one shard per task).",
+)
+@click.option(
+    "--shard-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Images per shard (1000 at 256×256 ≈ 197 MB).",
+)
 @click.option("--overwrite", is_flag=True, help="Delete a non-empty --out first.")
-@click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "dask"]),
-              help="local: worker processes here; dask: shard tasks on a dask.distributed "
-                   "cluster (workers must see --src and --out at the same paths).")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="dask scheduler address, e.g. tcp://10.0.0.1:8786 (with --backend dask).")
+@click.option(
+    "--backend",
+    default="local",
+    show_default=True,
+    type=click.Choice(["local", "dask"]),
+    help="local: worker processes here; dask: shard tasks on a dask.distributed "
+    "cluster (workers must see --src and --out at the same paths).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="dask scheduler address, e.g. tcp://10.0.0.1:8786 (with --backend dask).",
+)
 def backgrounds_command(src, out_dir, size, workers, shard_size, overwrite, backend, scheduler):
     """Shard a folder of background images into BG/backgrounds/backgrounds-NNNNN.h5
     (datasets `image` (N, H, W, 3) uint8 RGB and `id` = path relative to --src), with
@@ -46,15 +79,23 @@ def backgrounds_command(src, out_dir, size, workers, shard_size, overwrite, back
 
     config = BackgroundConfig(os.path.abspath(src), size, shard_size)
     try:
-        manifest = build_backgrounds(config, out_dir, workers, overwrite,
-                                     progress=sys.stderr.isatty(), backend=backend,
-                                     scheduler=scheduler)
+        manifest = build_backgrounds(
+            config,
+            out_dir,
+            workers,
+            overwrite,
+            progress=sys.stderr.isatty(),
+            backend=backend,
+            scheduler=scheduler,
+        )
     except (BackgroundError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     counts = manifest["counts"]
-    click.echo(f"wrote {out_dir}: {counts['written']} backgrounds in {len(manifest['shards'])} "
-               f"shards, {counts['failed']} failed (see failures.jsonl), "
-               f"{manifest['run']['duration_s']:.1f} s")
+    click.echo(
+        f"wrote {out_dir}: {counts['written']} backgrounds in {len(manifest['shards'])} "
+        f"shards, {counts['failed']} failed (see failures.jsonl), "
+        f"{manifest['run']['duration_s']:.1f} s"
+    )
     click.echo(f"content-digest: {manifest['content_digest']}")
     if counts["failed"]:
         sys.exit(3)  # as hmh-build: some inputs failed, all others were written

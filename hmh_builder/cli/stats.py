@@ -1,4 +1,5 @@
 """``hmh-build stats OUT``: counts, parameter ranges, matte and colour-shift statistics."""
+
 import json
 import sys
 from dataclasses import dataclass
@@ -18,13 +19,20 @@ class StatsOptions:
 @click.command("stats")
 @click.argument("folder", metavar="OUT", type=click.Path(exists=True, file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None,
-              help="Also write histograms to this PNG (needs the 'plot' extra: matplotlib).")
-@click.option("--max-samples", type=click.IntRange(1), default=None,
-              help="Pixel statistics over a seeded random subset of this many samples "
-                   "(default: all samples; counts and parameters always use all).")
-@click.option("--seed", default=0, show_default=True, type=int,
-              help="Seed of the --max-samples subset.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write histograms to this PNG (needs the 'plot' extra: matplotlib).",
+)
+@click.option(
+    "--max-samples",
+    type=click.IntRange(1),
+    default=None,
+    help="Pixel statistics over a seeded random subset of this many samples "
+    "(default: all samples; counts and parameters always use all).",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the --max-samples subset.")
 def stats_command(folder, as_json, plot, max_samples, seed):
     """Describe OUT (a build or release folder): samples per split and transform, the
     distribution of every numeric transform parameter, the share of semi-transparent matte
@@ -34,8 +42,7 @@ def stats_command(folder, as_json, plot, max_samples, seed):
     from hmh_builder.inspect.stats import compute_stats, format_stats, plot_stats
 
     try:
-        stats = compute_stats(options.folder, options.max_samples, options.seed,
-                              progress=sys.stderr.isatty())
+        stats = compute_stats(options.folder, options.max_samples, options.seed, progress=sys.stderr.isatty())
         if options.plot:
             plot_stats(stats, options.plot)
     except (ValueError, OSError, RuntimeError) as exc:

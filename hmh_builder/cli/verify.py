@@ -1,4 +1,5 @@
 """``hmh-build verify OUT``: check a build, release or backgrounds folder against its manifest."""
+
 import sys
 from dataclasses import dataclass
 
@@ -13,8 +14,11 @@ class VerifyOptions:
 
 @click.command("verify")
 @click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False))
-@click.option("--progress/--no-progress", default=None,
-              help="Show a progress bar on stderr (default: only when stderr is a terminal).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar on stderr (default: only when stderr is a terminal).",
+)
 def verify_command(out_dir, progress):
     """Check every shard of OUT against manifest.json.
 

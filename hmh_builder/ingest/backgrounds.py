@@ -12,6 +12,7 @@ written as ``*.h5.tmp`` and renamed into place; one task per shard (a shard inde
 of relative paths) returns only its manifest entry, digests and failures, so tasks run in
 parallel through ``hmh_builder.pipeline.distribute`` (local processes or a dask cluster).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from hmh_builder import __version__, schema
+from hmh_builder.fsio import TMP_SUFFIX, SourceError, atomic_write_text, remove_quietly, walk_files
 from hmh_builder.imageio import OTHER_IMAGE_EXTENSIONS, READ_FORMATS, DecodeError, decode_image
 from hmh_builder.pipeline.sources import failure
-from hmh_builder.fsio import SourceError, walk_files
 from hmh_builder.pipeline.writer import publish
-from hmh_builder.fsio import TMP_SUFFIX, atomic_write_text, remove_quietly
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 #: Listed too, so that they become "decode" failures naming their format.
@@ -71,11 +71,11 @@ def fit_background(image: np.ndarray, height: int, width: int) -> np.ndarray:
     if h * width > w * height:  # too tall: crop rows
         crop = max(1, round(w * height / width))
         top = (h - crop) // 2
-        image = image[top:top + crop]
+        image = image[top : top + crop]
     else:
         crop = max(1, round(h * width / height))
         left = (w - crop) // 2
-        image = image[:, left:left + crop]
+        image = image[:, left : left + crop]
     interpolation = cv2.INTER_AREA if image.shape[0] >= height else cv2.INTER_LINEAR
     return cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=interpolation)
 
@@ -92,8 +92,7 @@ def write_shard(out_dir: str, index: int, rels: list, config: dict, config_hash:
     try:
         with h5py.File(path + TMP_SUFFIX, "w") as h5:
             schema.create_background_datasets(h5, len(rels), height, width, resizable=True)
-            for key, value in schema.background_attrs(height, width, __version__,
-                                                      config_hash).items():
+            for key, value in schema.background_attrs(height, width, __version__, config_hash).items():
                 h5.attrs[key] = value
             for rel in rels:
                 try:
@@ -107,8 +106,11 @@ def write_shard(out_dir: str, index: int, rels: list, config: dict, config_hash:
                 digests.append((rel, schema.background_digest(rel, image)))
             _shrink(h5, len(ids))
             h5["id"][:] = ids
-        return {"entry": publish(path, rel_path, schema.BACKGROUND_SPLIT, len(ids)),
-                "digests": digests, "failures": failures}
+        return {
+            "entry": publish(path, rel_path, schema.BACKGROUND_SPLIT, len(ids)),
+            "digests": digests,
+            "failures": failures,
+        }
     except BaseException:
         remove_quietly(path + TMP_SUFFIX)
         raise
@@ -130,13 +132,20 @@ class BackgroundTask:
 
 def run_task(task: BackgroundTask, context: dict) -> dict:
     """Worker entry point for :func:`hmh_builder.pipeline.distribute.run_tasks` (picklable)."""
-    return write_shard(context["out_dir"], task.index, list(task.rels), context["config"],
-                       context["config_hash"])
+    return write_shard(
+        context["out_dir"], task.index, list(task.rels), context["config"], context["config_hash"]
+    )
 
 
-def build_backgrounds(config: BackgroundConfig, out_dir: str, workers: int = 1,
-                      overwrite: bool = False, progress: bool = False, backend: str = "local",
-                      scheduler: str | None = None) -> dict:
+def build_backgrounds(
+    config: BackgroundConfig,
+    out_dir: str,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = False,
+    backend: str = "local",
+    scheduler: str | None = None,
+) -> dict:
     """Shard every image under ``config.source`` into ``out_dir``; returns the manifest.
 
     ``backend``/``scheduler`` as in :func:`hmh_builder.pipeline.distribute.run_tasks` (local
@@ -149,8 +158,10 @@ def build_backgrounds(config: BackgroundConfig, out_dir: str, workers: int = 1,
     started = time.time()
     rels = _prepare(config, out_dir, overwrite)
     data, chash = config.to_dict(), schema.config_hash(config.to_dict())
-    tasks = [BackgroundTask(f"backgrounds-{k:05d}", k, tuple(rels[i:i + config.shard_size]))
-             for k, i in enumerate(range(0, len(rels), config.shard_size))]
+    tasks = [
+        BackgroundTask(f"backgrounds-{k:05d}", k, tuple(rels[i : i + config.shard_size]))
+        for k, i in enumerate(range(0, len(rels), config.shard_size))
+    ]
     context = {"out_dir": os.path.abspath(out_dir), "config": data, "config_hash": chash}
     results = []
     try:
@@ -160,8 +171,7 @@ def build_backgrounds(config: BackgroundConfig, out_dir: str, workers: int = 1,
     except BackendError as exc:
         raise BackgroundError(str(exc)) from None
     except OSError as exc:
-        raise BackgroundError(f"{getattr(exc, 'filename', None) or out_dir}: "
-                              f"{exc.strerror or exc}") from None
+        raise BackgroundError(f"{getattr(exc, 'filename', None) or out_dir}: {exc.strerror or exc}") from None
     return _write_manifest(out_dir, config, chash, len(rels), results, started, workers)
 
 
@@ -185,17 +195,29 @@ def _write_manifest(out_dir, config, chash, discovered, results, started, worker
     entries = sorted((r["entry"] for r in results if r["entry"]), key=lambda e: e["path"])
     digests = [d for r in results for d in r["digests"]]
     failures = sorted((f for r in results for f in r["failures"]), key=lambda f: f["path"])
-    atomic_write_text(os.path.join(out_dir, "failures.jsonl"),
-                      "".join(json.dumps(f) + "\n" for f in failures))
+    atomic_write_text(
+        os.path.join(out_dir, "failures.jsonl"), "".join(json.dumps(f) + "\n" for f in failures)
+    )
     manifest = {
-        "format": schema.BACKGROUND_MANIFEST_FORMAT, "format_version": schema.FORMAT_VERSION,
-        "builder_version": __version__, "config": config.to_dict(), "config_hash": chash,
-        "counts": {"discovered": discovered, "written": len(digests), "failed": len(failures),
-                   schema.BACKGROUND_SPLIT: len(digests)},
-        "shards": entries, "content_digest": schema.content_digest(digests),
-        "run": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "host": platform.node(), "duration_s": round(time.time() - started, 3),
-                "workers": workers},
+        "format": schema.BACKGROUND_MANIFEST_FORMAT,
+        "format_version": schema.FORMAT_VERSION,
+        "builder_version": __version__,
+        "config": config.to_dict(),
+        "config_hash": chash,
+        "counts": {
+            "discovered": discovered,
+            "written": len(digests),
+            "failed": len(failures),
+            schema.BACKGROUND_SPLIT: len(digests),
+        },
+        "shards": entries,
+        "content_digest": schema.content_digest(digests),
+        "run": {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "host": platform.node(),
+            "duration_s": round(time.time() - started, 3),
+            "workers": workers,
+        },
     }
     atomic_write_text(os.path.join(out_dir, "manifest.json"), json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -21,21 +21,23 @@ A missing or undecodable composite, mask or real image, and a malformed or repea
 become one failures.jsonl line each and the rest goes on; a file the operating system cannot
 read stops its shard like ``hmh-build`` (exit 1; a rerun resumes).
 """
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
 from hmh_builder import __version__, schema
+from hmh_builder.fsio import IHARMONY4_LISTS, IHARMONY4_SUBSETS, iharmony4_partners, read_list_lines
 from hmh_builder.pipeline.plan import ShardTask, shard_tasks
 from hmh_builder.pipeline.sources import failure
-from hmh_builder.fsio import (IHARMONY4_LISTS, IHARMONY4_SUBSETS, iharmony4_partners,
-                              read_list_lines)
 
 LIST_FILES = IHARMONY4_LISTS
-RESIZE_RULE = ("PIL convert('RGB') + resize(BILINEAR) for composite and real image; "
-               "convert('1') + resize for the mask (nearest: Pillow's rule for 1-bit images); "
-               "as DoveNet's iharmony4_dataset.py")
+RESIZE_RULE = (
+    "PIL convert('RGB') + resize(BILINEAR) for composite and real image; "
+    "convert('1') + resize for the mask (nearest: Pillow's rule for 1-bit images); "
+    "as DoveNet's iharmony4_dataset.py"
+)
 
 
 class IHarmony4Error(ValueError):
@@ -56,10 +58,17 @@ class IHarmony4Config:
     shard_size: int = 1000
 
     def to_dict(self) -> dict:
-        return {"dataset": "iharmony4", "source": self.source, "size": list(self.size),
-                "splits": list(self.splits), "shard_size": self.shard_size,
-                "resize": RESIZE_RULE, "kind": schema.KIND_PAIRS,
-                "builder_version": __version__, "format_version": schema.FORMAT_VERSION}
+        return {
+            "dataset": "iharmony4",
+            "source": self.source,
+            "size": list(self.size),
+            "splits": list(self.splits),
+            "shard_size": self.shard_size,
+            "resize": RESIZE_RULE,
+            "kind": schema.KIND_PAIRS,
+            "builder_version": __version__,
+            "format_version": schema.FORMAT_VERSION,
+        }
 
     def hash(self) -> str:
         return schema.config_hash(self.to_dict())
@@ -93,17 +102,23 @@ def read_list(root: str, split: str, seen: dict) -> tuple[list, list]:
     try:
         lines = read_list_lines(path)
     except FileNotFoundError:
-        raise IHarmony4Error(f"{path}: no such file (is {root} an iHarmony4 root holding "
-                             f"{' and '.join(LIST_FILES.values())}?)") from None
+        raise IHarmony4Error(
+            f"{path}: no such file (is {root} an iHarmony4 root holding {' and '.join(LIST_FILES.values())}?)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise IHarmony4Error(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") \
-            from None
+        raise IHarmony4Error(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     entries, failures = [], []
     for number, line in lines:
         where = f"{name}:{number}"
         if line in seen:
-            failures.append(failure(where, name, "pair", f"{where} repeats {line} (first listed "
-                                    f"at {seen[line]}); the repeat is ignored"))
+            failures.append(
+                failure(
+                    where,
+                    name,
+                    "pair",
+                    f"{where} repeats {line} (first listed at {seen[line]}); the repeat is ignored",
+                )
+            )
             continue
         seen[line] = where
         try:
@@ -131,8 +146,9 @@ def discover(config: IHarmony4Config) -> tuple[dict, list]:
 def plan_tasks(by_split: dict, shard_size: int) -> list[ShardTask]:
     """Shard tasks (``build.plan.ShardTask`` of PairEntry), train first, each split cut in
     list order into chunks of ``shard_size``."""
-    return [task for split in schema.SPLITS
-            for task in shard_tasks(split, by_split.get(split, []), shard_size)]
+    return [
+        task for split in schema.SPLITS for task in shard_tasks(split, by_split.get(split, []), shard_size)
+    ]
 
 
 def subset_counts(ids_by_split: dict) -> dict:

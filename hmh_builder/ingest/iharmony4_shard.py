@@ -7,6 +7,7 @@ becomes a failure record and the shard goes on; a file the operating system cann
 shard that cannot be written, abandons the shard (no file left behind) and comes back as
 ``error`` so that a rerun retries it, as in ``hmh-build``.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,12 +15,12 @@ import time
 from dataclasses import dataclass
 
 from hmh_builder import schema
+from hmh_builder.fsio import TMP_SUFFIX, remove_quietly
+from hmh_builder.imageio import DecodeError, decode_pil_resized
 from hmh_builder.pipeline import resume
 from hmh_builder.pipeline.sources import failure
 from hmh_builder.pipeline.worker import FaultError
 from hmh_builder.pipeline.writer import publish
-from hmh_builder.fsio import TMP_SUFFIX, remove_quietly
-from hmh_builder.imageio import DecodeError, decode_pil_resized
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,18 @@ def load_pair(src: str, entry, size) -> dict:
     and composite, mask (H, W) in {0, 255}. Raises PairError (missing or undecodable file) or
     FaultError (a file that exists but cannot be read)."""
     arrays = {}
-    for name, rel, mode, role in (("I_d", entry.composite, "RGB", "composite"),
-                                  ("M", entry.mask, "1", "mask"),
-                                  ("I", entry.real, "RGB", "real image")):
+    for name, rel, mode, role in (
+        ("I_d", entry.composite, "RGB", "composite"),
+        ("M", entry.mask, "1", "mask"),
+        ("I", entry.real, "RGB", "real image"),
+    ):
         path = os.path.join(src, rel)
         try:
             arrays[name] = decode_pil_resized(path, mode, size)
         except FileNotFoundError:
-            named = "listed composite" if role == "composite" else \
-                f"{role} of {entry.id} (DoveNet's naming rule)"
+            named = (
+                "listed composite" if role == "composite" else f"{role} of {entry.id} (DoveNet's naming rule)"
+            )
             raise PairError("pair", rel, f"{rel} is missing: the {named}") from None
         except DecodeError as exc:
             raise PairError("decode", rel, f"{rel} {exc.reason}") from None
@@ -92,10 +96,14 @@ def _write_shard(ctx: PairContext, task, result, progress) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with h5py.File(path + TMP_SUFFIX, "w") as h5:
-            schema.create_shard_datasets(h5, len(task.samples), height, width, resizable=True,
-                                         kind=schema.KIND_PAIRS)
-            h5.attrs.update(schema.shard_attrs(task.split, height, width, ctx.builder_version,
-                                               ctx.config_hash, kind=schema.KIND_PAIRS))
+            schema.create_shard_datasets(
+                h5, len(task.samples), height, width, resizable=True, kind=schema.KIND_PAIRS
+            )
+            h5.attrs.update(
+                schema.shard_attrs(
+                    task.split, height, width, ctx.builder_version, ctx.config_hash, kind=schema.KIND_PAIRS
+                )
+            )
             rows = _write_rows(ctx, task, h5, result, progress)
         result["entry"] = publish(path, task.path, task.split, rows)
     except FaultError:
@@ -114,8 +122,15 @@ def run_pair_shard(task, ctx: PairContext) -> dict:
     """Worker entry point for ``build.distribute.run_tasks`` (picklable): write ``task`` and
     its completion record; returns name, split, planned, entry, digests, failures, error."""
     start = time.perf_counter()
-    result = {"name": task.name, "split": task.split, "planned": len(task.samples),
-              "entry": None, "digests": [], "failures": [], "error": None}
+    result = {
+        "name": task.name,
+        "split": task.split,
+        "planned": len(task.samples),
+        "entry": None,
+        "digests": [],
+        "failures": [],
+        "error": None,
+    }
     progress = resume.ProgressReporter(ctx.out, task.name)
     try:
         _write_shard(ctx, task, result, progress)
@@ -124,8 +139,10 @@ def run_pair_shard(task, ctx: PairContext) -> dict:
     except FaultError as exc:
         result.update(error=str(exc), entry=None)
     except OSError as exc:  # the record itself could not be written
-        result.update(error=f"{os.path.join(ctx.out, resume.STATE_DIR)}: cannot be written "
-                            f"({exc.strerror or exc})", entry=None)
+        result.update(
+            error=f"{os.path.join(ctx.out, resume.STATE_DIR)}: cannot be written ({exc.strerror or exc})",
+            entry=None,
+        )
     finally:
         progress.close()
     result["seconds"] = round(time.perf_counter() - start, 3)

@@ -4,6 +4,7 @@
 disk in the Kaggle "Matting Human Datasets" layout or a plain image/alpha layout; encoding
 is the only place RGB becomes BGR.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,9 @@ def _person_masks(rng: np.random.Generator, h: int, w: int):
     cv2.rectangle(body, (cx - neck_w, cy), (cx + neck_w, cy + int(axes[1] * 1.6)), 255, -1)
     shoulder_y = cy + int(axes[1] * 1.5)
     base_y = h + int(0.1 * h)
-    cv2.ellipse(body, (cx, base_y), (int(w * rng.uniform(0.38, 0.48)), base_y - shoulder_y), 0, 180, 360, 255, -1)
+    cv2.ellipse(
+        body, (cx, base_y), (int(w * rng.uniform(0.38, 0.48)), base_y - shoulder_y), 0, 180, 360, 255, -1
+    )
     return head, hair, body, (cx, cy), axes
 
 
@@ -161,9 +164,16 @@ def _matte_rgb(image: np.ndarray, alpha: np.ndarray, mode: str) -> np.ndarray:
     raise ValueError(f"matte_rgb must be one of {MATTE_RGB_MODES}, got {mode!r}")
 
 
-def write_kaggle_layout(root, n: int, seed: int = 0, height: int = 800, width: int = 600,
-                        group: str = "1803151818", with_truth: bool = True,
-                        matte_rgb: str = "image") -> list[str]:
+def write_kaggle_layout(
+    root,
+    n: int,
+    seed: int = 0,
+    height: int = 800,
+    width: int = 600,
+    group: str = "1803151818",
+    with_truth: bool = True,
+    matte_rgb: str = "image",
+) -> list[str]:
     """Write ``n`` portraits in the AISegment Kaggle layout under ``root``.
 
     ``clip_img/<group>/clip_00000000/<id>.jpg`` (JPEG quality 95) and
@@ -184,11 +194,18 @@ def write_kaggle_layout(root, n: int, seed: int = 0, height: int = 800, width: i
     for k in range(n):
         image, alpha, truth = synthetic_portrait(np.random.default_rng([seed, k]), height, width)
         sid = f"{group}-{k + 1:08d}"
-        _write(root / "clip_img" / group / "clip_00000000" / f"{sid}.jpg", image, ".jpg",
-               (cv2.IMWRITE_JPEG_QUALITY, 95))
-        _write(root / "matting" / group / "matting_00000000" / f"{sid}.png",
-               np.dstack([_matte_rgb(image, alpha, matte_rgb), alpha]), ".png",
-               (cv2.IMWRITE_PNG_COMPRESSION, 9))
+        _write(
+            root / "clip_img" / group / "clip_00000000" / f"{sid}.jpg",
+            image,
+            ".jpg",
+            (cv2.IMWRITE_JPEG_QUALITY, 95),
+        )
+        _write(
+            root / "matting" / group / "matting_00000000" / f"{sid}.png",
+            np.dstack([_matte_rgb(image, alpha, matte_rgb), alpha]),
+            ".png",
+            (cv2.IMWRITE_PNG_COMPRESSION, 9),
+        )
         if with_truth:
             _write(root / "_truth" / f"{sid}.png", truth, ".png")
         ids.append(sid)
@@ -222,4 +239,3 @@ def write_backgrounds(root, n: int, seed: int = 0, height: int = 300, width: int
         _write(root / name, scene, ".jpg", (cv2.IMWRITE_JPEG_QUALITY, 95))
         names.append(name)
     return names
-

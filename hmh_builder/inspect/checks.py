@@ -5,6 +5,7 @@ Three folder kinds are known: ``"hmh"`` (an HMH build or release, FORMAT.md),
 ``"harmonization"`` (harmonization-pair shards, e.g. ``hmh-build iharmony4``; same folder
 layout) and ``"backgrounds"`` (``hmh-build backgrounds`` output, see the schema module).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,7 @@ from hmh_builder import schema
 INVARIANT_TEXT = {
     "F": "F differs from round(A·I/255) by more than 1",
     "I_d": "I_d differs from I where A is 255",
-    "I_d_outside": "I_d differs from I where A is 0 (a foreground-altered shard keeps the "
-                   "background)",
+    "I_d_outside": "I_d differs from I where A is 0 (a foreground-altered shard keeps the background)",
     "M": "the mask M is not binary (values other than 0 and 255)",
     "subset": "the subset differs from the first folder of the id",
 }
@@ -46,8 +46,7 @@ def load_any_manifest(out_dir: str) -> dict:
         return schema.load_manifest(out_dir)  # raises the schema's one-line message
     if isinstance(manifest, dict) and manifest.get("format") == schema.BACKGROUND_MANIFEST_FORMAT:
         if manifest.get("format_version") != schema.FORMAT_VERSION:
-            raise ValueError(f"{path}: format_version {manifest.get('format_version')!r} "
-                             "is not supported")
+            raise ValueError(f"{path}: format_version {manifest.get('format_version')!r} is not supported")
         return manifest
     if not isinstance(manifest, dict):
         raise ValueError(f"{path}: is not a JSON object")
@@ -72,8 +71,7 @@ def shard_entries(manifest: dict, problems: list, problem) -> list:
     for index, entry in enumerate(raw):
         path = entry.get("path") if isinstance(entry, dict) else None
         if not isinstance(path, str) or os.path.isabs(path) or ".." in path.split("/"):
-            problems.append(problem("manifest.json",
-                                    f"shards[{index}] has no usable relative path"))
+            problems.append(problem("manifest.json", f"shards[{index}] has no usable relative path"))
             continue
         if os.path.normpath(path) in seen:
             problems.append(problem("manifest.json", f"shards[{index}] lists {path} twice"))
@@ -117,11 +115,15 @@ def attr_problems(attrs: dict, manifest: dict) -> list:
     """Shard attributes that disagree with the manifest."""
     problems = []
     if attrs.get("builder_version") != manifest.get("builder_version"):
-        problems.append(f"builder_version attribute is {attrs.get('builder_version')!r}, the "
-                        f"manifest says {manifest.get('builder_version')!r}")
+        problems.append(
+            f"builder_version attribute is {attrs.get('builder_version')!r}, the "
+            f"manifest says {manifest.get('builder_version')!r}"
+        )
     if attrs.get("config_hash") != config_hash_of(manifest):
-        problems.append(f"config_hash attribute is {attrs.get('config_hash')!r}, the manifest "
-                        f"says {config_hash_of(manifest)!r}")
+        problems.append(
+            f"config_hash attribute is {attrs.get('config_hash')!r}, the manifest "
+            f"says {config_hash_of(manifest)!r}"
+        )
     size = size_of(manifest)
     if size is not None and list(attrs.get("size", [])) != size:
         problems.append(f"size attribute is {attrs.get('size')}, the manifest config says {size}")
@@ -148,11 +150,12 @@ def metadata(h5, kind: str, n: int) -> list:
         return [decode(v) for v in h5["subset"][()]]
     transforms = [decode(v) for v in h5["transform"][()]]
     params = [decode(v) for v in h5["params"][()]]
-    return list(zip(transforms, params))
+    return list(zip(transforms, params, strict=False))
 
 
-def invariant_failures(kind: str, images: dict, altered: str = schema.DEFAULT_ALTERED,
-                       sample_id: str = "", meta=None) -> list:
+def invariant_failures(
+    kind: str, images: dict, altered: str = schema.DEFAULT_ALTERED, sample_id: str = "", meta=None
+) -> list:
     """Names of the invariants one sample breaks (keys of INVARIANT_TEXT); [] when all hold.
 
     Every HMH sample: F = round(A·I/255) ± 1. ``background``-altered: I_d = I where A = 255;
@@ -174,8 +177,7 @@ def invariant_failures(kind: str, images: dict, altered: str = schema.DEFAULT_AL
     return failed
 
 
-def digest(kind: str, sample_id: str, meta, images: dict,
-           altered: str = schema.DEFAULT_ALTERED) -> str:
+def digest(kind: str, sample_id: str, meta, images: dict, altered: str = schema.DEFAULT_ALTERED) -> str:
     if kind == "backgrounds":
         return schema.background_digest(sample_id, images[schema.BACKGROUND_IMAGE_DATASET])
     if kind == schema.KIND_PAIRS:
@@ -240,11 +242,15 @@ def manifest_problems(out_dir, manifest, kind, facts, digests, recomputed, probl
     config = {k: v for k, v in config_of(manifest).items() if k != "config_hash"}
     if config and recorded_hash != schema.config_hash(config):
         if recorded_hash == _hash_with_source(config):
-            mp(f"config_hash {recorded_hash} was made by an older hmh-build (it hashed the "
-               "source path too); rebuild with --overwrite, then package again")
+            mp(
+                f"config_hash {recorded_hash} was made by an older hmh-build (it hashed the "
+                "source path too); rebuild with --overwrite, then package again"
+            )
         else:
-            mp(f"config_hash {recorded_hash} does not match the recorded config "
-               f"({schema.config_hash(config)}); the config was edited")
+            mp(
+                f"config_hash {recorded_hash} does not match the recorded config "
+                f"({schema.config_hash(config)}); the config was edited"
+            )
     problems += _split_rule_problems(manifest, kind, facts, digests, problem)
     if kind == schema.KIND_PAIRS:
         problems += _pair_count_problems(manifest, counts, facts, problem)
@@ -262,13 +268,18 @@ def _pair_count_problems(manifest, counts, facts, problem) -> list:
         ids.setdefault(fact["split"], []).extend(i for i, _ in fact["digests"])
     held = subset_counts(ids)
     if counts.get("subsets") != held:
-        problems.append(problem("manifest.json", f"counts.subsets is {counts.get('subsets')}, "
-                                f"the shards hold {held}"))
+        problems.append(
+            problem("manifest.json", f"counts.subsets is {counts.get('subsets')}, the shards hold {held}")
+        )
     splits = config_of(manifest).get("splits")
     for fact in facts:
         if isinstance(splits, list) and fact["split"] not in splits:
-            problems.append(problem(fact["path"], f"holds the {fact['split']} split, but the "
-                                    f"config reads only {', '.join(splits)}"))
+            problems.append(
+                problem(
+                    fact["path"],
+                    f"holds the {fact['split']} split, but the config reads only {', '.join(splits)}",
+                )
+            )
     return problems
 
 
@@ -294,16 +305,27 @@ def _failure_problems(out_dir, counts, problem) -> list:
             except json.JSONDecodeError:
                 ok = False
             if not ok:
-                problems.append(problem("failures.jsonl", f"line {number} is not a failure "
-                                        "record with id, path, stage and reason"))
+                problems.append(
+                    problem(
+                        "failures.jsonl",
+                        f"line {number} is not a failure record with id, path, stage and reason",
+                    )
+                )
     if counts.get("failed") != lines:
-        problems.append(problem("manifest.json", f"counts.failed is {counts.get('failed')}, "
-                                f"failures.jsonl has {lines} record(s)"))
+        problems.append(
+            problem(
+                "manifest.json",
+                f"counts.failed is {counts.get('failed')}, failures.jsonl has {lines} record(s)",
+            )
+        )
     written = counts.get("written")
     if isinstance(written, int) and counts.get("discovered") != written + lines:
-        problems.append(problem("manifest.json", f"counts.discovered is "
-                                f"{counts.get('discovered')}, written + failed is "
-                                f"{written + lines}"))
+        problems.append(
+            problem(
+                "manifest.json",
+                f"counts.discovered is {counts.get('discovered')}, written + failed is {written + lines}",
+            )
+        )
     return problems
 
 
@@ -314,10 +336,14 @@ def _split_rule_problems(manifest, kind, facts, digests, problem) -> list:
     problems = []
     position = 0
     for fact in facts:
-        ids = [sample_id for sample_id, _ in digests[position:position + len(fact["digests"])]]
+        ids = [sample_id for sample_id, _ in digests[position : position + len(fact["digests"])]]
         position += len(fact["digests"])
         wrong = [i for i in ids if schema.split_of(i, fraction) != fact["split"]]
         if wrong:
-            problems.append(problem(fact["path"], f"{len(wrong)} sample(s) belong to the other "
-                                    f"split by the split rule (first: {wrong[0]})"))
+            problems.append(
+                problem(
+                    fact["path"],
+                    f"{len(wrong)} sample(s) belong to the other split by the split rule (first: {wrong[0]})",
+                )
+            )
     return problems

@@ -3,6 +3,7 @@
 Used by preview and stats; opens each shard read-only with h5py and yields plain numpy
 arrays (uint8, RGB, channel-last, as stored).
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,7 @@ def shard_list(folder, split: str | None = None) -> list:
     Raises ValueError (one line) when the folder has no usable manifest.
     """
     manifest = schema.load_manifest(folder)
-    entries = [e for e in manifest.get("shards", [])
-               if split is None or e.get("split") == split]
+    entries = [e for e in manifest.get("shards", []) if split is None or e.get("split") == split]
     return sorted(entries, key=lambda e: e["path"])
 
 
@@ -41,8 +41,11 @@ def open_shard(folder, path: str):
     try:
         return h5py.File(full, "r")
     except OSError as exc:
-        reason = "missing" if not os.path.exists(full) else \
-            f"not a readable HDF5 file ({str(exc).split('(', 1)[-1].rstrip(')') or exc})"
+        reason = (
+            "missing"
+            if not os.path.exists(full)
+            else f"not a readable HDF5 file ({str(exc).split('(', 1)[-1].rstrip(')') or exc})"
+        )
         raise ValueError(f"{full}: {reason}; run `hmh-build verify {folder}`") from None
 
 
@@ -52,8 +55,9 @@ def sample_refs(folder, split: str | None = None) -> list:
     for entry in shard_list(folder, split):
         with open_shard(folder, entry["path"]) as h5:
             ids = list(h5["id"].asstr()[()])
-        refs += [SampleRef(entry["path"], row, sample_id, entry["split"])
-                 for row, sample_id in enumerate(ids)]
+        refs += [
+            SampleRef(entry["path"], row, sample_id, entry["split"]) for row, sample_id in enumerate(ids)
+        ]
     return refs
 
 

@@ -8,6 +8,7 @@ transform altered ("I_d (bg altered)" or "I_d (fg altered)", from the manifest's
 integer nearest-neighbour factor when samples are smaller than ``MIN_CELL`` pixels so the
 text stays readable. Works on build and release folders (anything with a manifest).
 """
+
 from __future__ import annotations
 
 import json
@@ -143,8 +144,7 @@ def choose_refs(folder, n: int = 8, split: str | None = "test", ids=None, seed: 
     return sorted((refs[i] for i in chosen), key=lambda ref: ref.sample_id)
 
 
-def write_preview(folder, out_path, n: int = 8, split: str | None = "test", ids=None,
-                  seed: int = 0) -> int:
+def write_preview(folder, out_path, n: int = 8, split: str | None = "test", ids=None, seed: int = 0) -> int:
     """Render the preview of ``folder`` to ``out_path`` (PNG); returns the number of rows."""
     refs = choose_refs(folder, n=n, split=split, ids=ids, seed=seed)
     samples = folder_io.read_samples(folder, refs)

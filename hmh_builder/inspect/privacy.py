@@ -9,6 +9,7 @@ of every file except the shards' pixel data, whose HDF5 attributes, string datas
 virtual-source names are read instead (a pixel array cannot carry a path, and scanning
 gigabytes of pixels for short byte patterns would only find chance matches).
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,8 @@ REDACTED = "<redacted>"
 #: must start the text or follow a character that cannot be part of a URL or word.
 LOCAL_PATH = re.compile(
     rb"(?<![\w.~:/\\-])(?:/(?:home|Users|Volumes|root|tmp|var|private|mnt|media|scratch|data|work|"
-    rb"opt|srv|net|gpfs|lustre|nfs|run|storage)(?=[/\"'\s,;)]|$)|[A-Za-z]:\\\\?(?:Users|home)\b)")
+    rb"opt|srv|net|gpfs|lustre|nfs|run|storage)(?=[/\"'\s,;)]|$)|[A-Za-z]:\\\\?(?:Users|home)\b)"
+)
 #: Files scanned as raw bytes; .h5 files are read with h5py (see the module docstring).
 _HDF5_SUFFIX = ".h5"
 
@@ -31,11 +33,11 @@ def recorded_leaks(manifest: dict) -> list[str]:
     run = manifest.get("run") if isinstance(manifest.get("run"), dict) else {}
     problems = []
     if config.get("source", REDACTED) != REDACTED:
-        problems.append(f"config.source is the build machine's path {config['source']!r}; a "
-                        f"release records {REDACTED!r}")
+        problems.append(
+            f"config.source is the build machine's path {config['source']!r}; a release records {REDACTED!r}"
+        )
     if run.get("host", REDACTED) != REDACTED:
-        problems.append(f"run.host names the build machine ({run['host']!r}); a release "
-                        f"records {REDACTED!r}")
+        problems.append(f"run.host names the build machine ({run['host']!r}); a release records {REDACTED!r}")
     return problems
 
 
@@ -59,7 +61,7 @@ def first_leak(data: bytes, patterns) -> str | None:
         if match:
             start = max(0, match.start() - 20, data.rfind(b"\n", 0, match.start()) + 1)
             end = min(len(data), match.end() + 40)
-            end = min(end, data.find(b"\n", match.end())) if b"\n" in data[match.end():end] else end
+            end = min(end, data.find(b"\n", match.end())) if b"\n" in data[match.end() : end] else end
             return data[start:end].decode("utf-8", "replace")
     return None
 
@@ -124,6 +126,11 @@ def leak_problems(folder: str, manifest: dict, problem) -> list:
     for rel, excerpt in file_leaks(folder, manifest):
         if rel == "manifest.json" and recorded:
             continue
-        problems.append(problem(rel, f"holds a local path or host name (…{excerpt}…); a release "
-                                     "must not carry them: package it again with this hmh-build"))
+        problems.append(
+            problem(
+                rel,
+                f"holds a local path or host name (…{excerpt}…); a release "
+                "must not carry them: package it again with this hmh-build",
+            )
+        )
     return problems

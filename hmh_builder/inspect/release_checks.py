@@ -3,6 +3,7 @@ that every file is listed there, the per-split HDF5 virtual files (schema, sourc
 the split's shards in path order, ids equal to the shards' ids), and that no file carries a
 local path or host name (:mod:`hmh_builder.inspect.privacy`).
 """
+
 from __future__ import annotations
 
 import os
@@ -41,16 +42,20 @@ def release_problems(out_dir, manifest, problem, hashed=None, facts=None) -> lis
             rel = os.path.relpath(os.path.join(root, name), out_dir)
             if rel != SUMS_FILE and rel not in listed:
                 problems.append(problem(rel, f"is not listed in {SUMS_FILE}"))
-    return (problems + _vds_problems(out_dir, manifest, problem, facts)
-            + leak_problems(out_dir, manifest, problem))
+    return (
+        problems
+        + _vds_problems(out_dir, manifest, problem, facts)
+        + leak_problems(out_dir, manifest, problem)
+    )
 
 
 def _vds_problems(out_dir, manifest, problem, facts) -> list:
     """Each split's virtual file: schema, sources = the split's shards in path order, ids."""
     problems = []
     for split in schema.SPLITS:
-        shards = sorted(e["path"] for e in manifest.get("shards", [])
-                        if isinstance(e, dict) and e.get("split") == split)
+        shards = sorted(
+            e["path"] for e in manifest.get("shards", []) if isinstance(e, dict) and e.get("split") == split
+        )
         rel = f"{split}.h5"
         if not os.path.isfile(os.path.join(out_dir, rel)):
             if shards:
@@ -61,8 +66,10 @@ def _vds_problems(out_dir, manifest, problem, facts) -> list:
             by_path = {f["path"]: [i for i, _ in f["digests"]] for f in facts}
             ids = [i for path in shards for i in by_path.get(os.path.normpath(path), [])]
         try:
-            problems += [problem(rel, p) for p in _vds_file_problems(
-                out_dir, rel, split, shards, ids, schema.manifest_kind(manifest))]
+            problems += [
+                problem(rel, p)
+                for p in _vds_file_problems(out_dir, rel, split, shards, ids, schema.manifest_kind(manifest))
+            ]
         except Exception as exc:  # damaged virtual file
             problems.append(problem(rel, f"cannot be read ({str(exc).splitlines()[0]})"))
     return problems

@@ -10,6 +10,7 @@
   on float RGB in [0, 1]): the mean ΔL, Δa, Δb of I_d − I and the mean ΔE*76 (Euclidean Lab
   distance) per sample. Samples without such a pixel are left out of these means.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ import math
 
 import numpy as np
 
-from hmh_builder.inspect import folder as folder_io
 from hmh_builder import schema
+from hmh_builder.inspect import folder as folder_io
 
 BLOCK = 32
 
@@ -31,8 +32,7 @@ def numeric_params(params_json: str) -> dict:
         return {}
     if not isinstance(params, dict):
         return {}
-    return {k: float(v) for k, v in params.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {k: float(v) for k, v in params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def summarize(values) -> dict:
@@ -41,9 +41,14 @@ def summarize(values) -> dict:
     if array.size == 0:
         return {"count": 0}
     counts, edges = np.histogram(array, bins=10)
-    return {"count": int(array.size), "min": float(array.min()), "max": float(array.max()),
-            "mean": float(array.mean()), "median": float(np.median(array)),
-            "histogram": {"counts": counts.tolist(), "edges": edges.tolist()}}
+    return {
+        "count": int(array.size),
+        "min": float(array.min()),
+        "max": float(array.max()),
+        "mean": float(array.mean()),
+        "median": float(np.median(array)),
+        "histogram": {"counts": counts.tolist(), "edges": edges.tolist()},
+    }
 
 
 def text_params(params_json: str) -> dict:
@@ -64,10 +69,13 @@ def metadata_stats(folder) -> dict:
     for entry in folder_io.shard_list(folder):
         with folder_io.open_shard(folder, entry["path"]) as h5:
             if schema.shard_kind(h5) == schema.KIND_PAIRS:  # grouped by subset; no parameters
-                rows = [(i, s, "{}") for i, s in zip(h5["id"].asstr()[()], h5["subset"].asstr()[()])]
+                rows = [
+                    (i, s, "{}") for i, s in zip(h5["id"].asstr()[()], h5["subset"].asstr()[()], strict=False)
+                ]
             else:
-                rows = list(zip(*(list(h5[name].asstr()[()])
-                                  for name in ("id", "transform", "params"))))
+                rows = list(
+                    zip(*(list(h5[name].asstr()[()]) for name in ("id", "transform", "params")), strict=False)
+                )
         per_split = counts.setdefault(entry["split"], {})
         for sample_id, transform, text in rows:
             per_split[transform] = per_split.get(transform, 0) + 1
@@ -81,13 +89,16 @@ def metadata_stats(folder) -> dict:
     for per_split in counts.values():
         for transform, n in per_split.items():
             totals[transform] = totals.get(transform, 0) + n
-    return {"counts": {"splits": counts, "transforms": totals,
-                       "total": sum(totals.values())},
-            "params": {t: {k: summarize(v) for k, v in sorted(keys.items())}
-                       for t, keys in sorted(values.items())},
-            "text_params": {t: {k: _text_summary(v, self_refs[(t, k)])
-                                for k, v in sorted(keys.items())}
-                            for t, keys in sorted(texts.items())}}
+    return {
+        "counts": {"splits": counts, "transforms": totals, "total": sum(totals.values())},
+        "params": {
+            t: {k: summarize(v) for k, v in sorted(keys.items())} for t, keys in sorted(values.items())
+        },
+        "text_params": {
+            t: {k: _text_summary(v, self_refs[(t, k)]) for k, v in sorted(keys.items())}
+            for t, keys in sorted(texts.items())
+        },
+    }
 
 
 def _text_summary(values: list, self_refs: int) -> dict:
@@ -95,8 +106,12 @@ def _text_summary(values: list, self_refs: int) -> dict:
     for value in values:
         distinct[value] = distinct.get(value, 0) + 1
     top = sorted(distinct.items(), key=lambda item: (-item[1], item[0]))[:3]
-    return {"count": len(values), "distinct": len(distinct), "top": [list(t) for t in top],
-            "equal_to_own_id": self_refs}
+    return {
+        "count": len(values),
+        "distinct": len(distinct),
+        "top": [list(t) for t in top],
+        "equal_to_own_id": self_refs,
+    }
 
 
 def alpha_shares(alpha: np.ndarray) -> tuple:
@@ -118,8 +133,9 @@ def rgb_to_lab(image: np.ndarray) -> np.ndarray:
 SHIFT_REGION = {"background": "A = 0", "foreground": "A = 255"}
 
 
-def colour_shift(image: np.ndarray, alpha: np.ndarray, composite: np.ndarray,
-                 altered: str = schema.DEFAULT_ALTERED):
+def colour_shift(
+    image: np.ndarray, alpha: np.ndarray, composite: np.ndarray, altered: str = schema.DEFAULT_ALTERED
+):
     """Mean (ΔL, Δa, Δb, ΔE76) of composite − image over the altered region, or None when it
     has no pixel: A == 0 for ``background``, A == 255 for ``foreground``.
 
@@ -133,12 +149,10 @@ def colour_shift(image: np.ndarray, alpha: np.ndarray, composite: np.ndarray,
     lab_image = rgb_to_lab(image[mask])
     lab_composite = rgb_to_lab(composite[mask])
     delta = lab_composite - lab_image
-    return tuple(float(v) for v in delta.mean(axis=0)) + (
-        float(np.linalg.norm(delta, axis=-1).mean()),)
+    return tuple(float(v) for v in delta.mean(axis=0)) + (float(np.linalg.norm(delta, axis=-1).mean()),)
 
 
-def pixel_stats(folder, max_samples: int | None = None, seed: int = 0,
-                progress: bool = False) -> dict:
+def pixel_stats(folder, max_samples: int | None = None, seed: int = 0, progress: bool = False) -> dict:
     """Matte shares and the colour shift over the altered region, over (a seeded subset of)
     all samples."""
     from tqdm import tqdm
@@ -151,11 +165,17 @@ def pixel_stats(folder, max_samples: int | None = None, seed: int = 0,
     rows = []
     bar = tqdm(total=len(refs), unit="sample", desc="stats", disable=not progress, leave=False)
     for start in range(0, len(refs), BLOCK):
-        block = folder_io.read_samples(folder, refs[start:start + BLOCK], names=("I", "A", "I_d"))
+        block = folder_io.read_samples(folder, refs[start : start + BLOCK], names=("I", "A", "I_d"))
         for sample in block:
             semi, fg = alpha_shares(sample["A"])
-            rows.append((sample["transform"], semi, fg,
-                         colour_shift(sample["I"], sample["A"], sample["I_d"], altered)))
+            rows.append(
+                (
+                    sample["transform"],
+                    semi,
+                    fg,
+                    colour_shift(sample["I"], sample["A"], sample["I_d"], altered),
+                )
+            )
         bar.update(len(block))
     bar.close()
     return _pixel_summary(rows, altered)
@@ -167,24 +187,29 @@ def _pixel_summary(rows, altered: str) -> dict:
     for transform, _, _, shift in rows:
         if shift is not None:
             for target in ("all", transform):
-                for key, value in zip(shift_keys, shift):
+                for key, value in zip(shift_keys, shift, strict=False):
                     shifts.setdefault(target, {}).setdefault(key, []).append(value)
-    return {"samples": len(rows),
-            "alpha": {"semi_transparent_share": summarize([r[1] for r in rows]),
-                      "foreground_share": summarize([r[2] for r in rows])},
-            "altered": altered, "shift_region": SHIFT_REGION[altered],
-            "shift_lab": {t: {k: summarize(v) for k, v in keys.items()}
-                          for t, keys in sorted(shifts.items())}}
+    return {
+        "samples": len(rows),
+        "alpha": {
+            "semi_transparent_share": summarize([r[1] for r in rows]),
+            "foreground_share": summarize([r[2] for r in rows]),
+        },
+        "altered": altered,
+        "shift_region": SHIFT_REGION[altered],
+        "shift_lab": {t: {k: summarize(v) for k, v in keys.items()} for t, keys in sorted(shifts.items())},
+    }
 
 
-def compute_stats(folder, max_samples: int | None = None, seed: int = 0,
-                  progress: bool = False) -> dict:
+def compute_stats(folder, max_samples: int | None = None, seed: int = 0, progress: bool = False) -> dict:
     """Everything ``hmh-build stats`` reports, as a JSON-serialisable dict."""
     manifest = schema.load_manifest(folder)
     if schema.manifest_kind(manifest) != schema.KIND_HMH:
-        raise ValueError(f"{folder} holds {schema.manifest_kind(manifest)} pairs, not HMH samples; "
-                         "hmh-build stats describes HMH builds (counts per subset are in its "
-                         "manifest.json, a grid of pairs comes from hmh-build preview)")
+        raise ValueError(
+            f"{folder} holds {schema.manifest_kind(manifest)} pairs, not HMH samples; "
+            "hmh-build stats describes HMH builds (counts per subset are in its "
+            "manifest.json, a grid of pairs comes from hmh-build preview)"
+        )
     stats = metadata_stats(folder)
     stats["pixels"] = pixel_stats(folder, max_samples, seed, progress)
     stats["content_digest"] = manifest.get("content_digest")
@@ -193,15 +218,17 @@ def compute_stats(folder, max_samples: int | None = None, seed: int = 0,
 
 def _histogram_panels(stats: dict) -> list:
     """(title, summary) for every histogram the plot shows."""
-    panels = [(f"{t}: {k}", s) for t, keys in stats["params"].items()
-              for k, s in keys.items() if s.get("count")]
+    panels = [
+        (f"{t}: {k}", s) for t, keys in stats["params"].items() for k, s in keys.items() if s.get("count")
+    ]
     alpha = stats["pixels"]["alpha"]
     panels.append(("share of semi-transparent pixels (0<A<255)", alpha["semi_transparent_share"]))
     pixels = stats["pixels"]
     shift = pixels["shift_lab"].get("all", {})
     if shift.get("delta_E76", {}).get("count"):
-        panels.append((f"{pixels['altered']} ({pixels['shift_region']}) ΔE*76 (Lab), I vs I_d",
-                       shift["delta_E76"]))
+        panels.append(
+            (f"{pixels['altered']} ({pixels['shift_region']}) ΔE*76 (Lab), I vs I_d", shift["delta_E76"])
+        )
     return panels
 
 
@@ -224,12 +251,12 @@ def plot_stats(stats: dict, path) -> int:
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
     axes = axes.ravel()
     _plot_counts(axes[0], stats["counts"]["splits"])
-    for ax, (title, summary) in zip(axes[1:], panels):
+    for ax, (title, summary) in zip(axes[1:], panels, strict=False):
         hist = summary["histogram"]
         ax.stairs(hist["counts"], hist["edges"], fill=True)
         ax.set_title(title, fontsize=9)
         ax.set_ylabel("samples")
-    for ax in axes[len(panels) + 1:]:
+    for ax in axes[len(panels) + 1 :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -256,19 +283,27 @@ def format_stats(stats: dict) -> str:
         lines.append(f"  {split}: {sum(per.values())} ({detail})")
     for transform, keys in stats["params"].items():
         for key, s in keys.items():
-            lines.append(f"  {transform}.{key}: {s['min']:.4g} .. {s['max']:.4g} "
-                         f"(mean {s['mean']:.4g}, n {s['count']})")
+            lines.append(
+                f"  {transform}.{key}: {s['min']:.4g} .. {s['max']:.4g} "
+                f"(mean {s['mean']:.4g}, n {s['count']})"
+            )
     for transform, keys in stats.get("text_params", {}).items():
         for key, t in keys.items():
-            lines.append(f"  {transform}.{key}: {t['distinct']} distinct of {t['count']}"
-                         f" (most common {t['top'][0][0]!r} ×{t['top'][0][1]}; "
-                         f"{t['equal_to_own_id']} equal to the sample's own id)")
+            lines.append(
+                f"  {transform}.{key}: {t['distinct']} distinct of {t['count']}"
+                f" (most common {t['top'][0][0]!r} ×{t['top'][0][1]}; "
+                f"{t['equal_to_own_id']} equal to the sample's own id)"
+            )
     alpha = stats["pixels"]["alpha"]["semi_transparent_share"]
     if alpha.get("count"):
-        lines.append(f"semi-transparent pixels per sample: mean {alpha['mean']:.2%}, "
-                     f"max {alpha['max']:.2%} over {alpha['count']} samples")
+        lines.append(
+            f"semi-transparent pixels per sample: mean {alpha['mean']:.2%}, "
+            f"max {alpha['max']:.2%} over {alpha['count']} samples"
+        )
     pixels = stats["pixels"]
     for target, keys in pixels["shift_lab"].items():
-        lines.append(f"{pixels['altered']} shift I→I_d (CIELAB, {pixels['shift_region']}) [{target}]: "
-                     + ", ".join(f"{k} {v['mean']:+.2f}" for k, v in keys.items()))
+        lines.append(
+            f"{pixels['altered']} shift I→I_d (CIELAB, {pixels['shift_region']}) [{target}]: "
+            + ", ".join(f"{k} {v['mean']:+.2f}" for k, v in keys.items())
+        )
     return "\n".join(lines)

@@ -13,6 +13,7 @@ a fact recomputed from the files: shard size/sha256/samples/split, counts, conte
 config hash (against the shards' ``config_hash`` attribute and against the config itself),
 builder version, image size and altered side (against the shard attributes).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,7 @@ from hmh_builder.inspect import checks
 from hmh_builder.inspect import release_checks as verify_release
 
 #: Files a release folder (``hmh-build package``) adds next to the shards.
-RELEASE_FILES = ("README.md", "SHA256SUMS", "croissant.json", "preview.png",
-                 "train.h5", "test.h5")
+RELEASE_FILES = ("README.md", "SHA256SUMS", "croissant.json", "preview.png", "train.h5", "test.h5")
 BUILD_FILES = ("manifest.json", "failures.jsonl")
 BLOCK = 32  # samples read per HDF5 access while verifying
 
@@ -83,13 +83,17 @@ def inspect_build(out_dir, progress: bool = False) -> VerifyReport:
     report.content_digest = schema.content_digest(digests)
     unreadable = len(entries) - len(facts)
     if unreadable:  # counts and digest cannot agree; say so once instead of cascading
-        report.problems.append(Problem("manifest.json", f"counts and content_digest not compared: "
-                                       f"{unreadable} shard(s) missing or unreadable"))
+        report.problems.append(
+            Problem(
+                "manifest.json",
+                f"counts and content_digest not compared: {unreadable} shard(s) missing or unreadable",
+            )
+        )
     else:
-        report.problems += checks.manifest_problems(out_dir, manifest, kind, facts, digests,
-                                                    report.content_digest, Problem)
-    report.problems += verify_release.release_problems(out_dir, manifest, Problem, hashed,
-                                                        facts)
+        report.problems += checks.manifest_problems(
+            out_dir, manifest, kind, facts, digests, report.content_digest, Problem
+        )
+    report.problems += verify_release.release_problems(out_dir, manifest, Problem, hashed, facts)
     return report
 
 
@@ -97,11 +101,17 @@ def _read_manifest(out_dir: str, report: VerifyReport):
     if not os.path.isdir(out_dir):
         report.problems.append(Problem(".", f"{out_dir} is not a folder"))
         return None
-    if (not os.path.exists(os.path.join(out_dir, "manifest.json"))
-            and os.path.isdir(os.path.join(out_dir, ".hmh-build"))):
-        report.problems.append(Problem("manifest.json", "no manifest.json: the build is unfinished "
-                                       "(.hmh-build/ holds its state); rerun the same hmh-build "
-                                       "command to finish it, then verify"))
+    if not os.path.exists(os.path.join(out_dir, "manifest.json")) and os.path.isdir(
+        os.path.join(out_dir, ".hmh-build")
+    ):
+        report.problems.append(
+            Problem(
+                "manifest.json",
+                "no manifest.json: the build is unfinished "
+                "(.hmh-build/ holds its state); rerun the same hmh-build "
+                "command to finish it, then verify",
+            )
+        )
         return None
     try:
         return checks.load_any_manifest(out_dir)
@@ -144,18 +154,25 @@ def _check_shard(out_dir, entry, manifest, kind, problems, bar, hashed):
         return None
     size = os.path.getsize(path)
     if entry.get("bytes") is not None and size != entry["bytes"]:
-        problems.append(Problem(rel, f"is {size} bytes, the manifest says {entry['bytes']} "
-                                     "(truncated or replaced?)"))
+        problems.append(
+            Problem(rel, f"is {size} bytes, the manifest says {entry['bytes']} (truncated or replaced?)")
+        )
     sha = hashed[rel] = schema.file_sha256(path)
     if sha != entry.get("sha256"):
-        problems.append(Problem(rel, f"sha256 is {sha}, the manifest says {entry.get('sha256')} "
-                                     "(the file changed or the manifest was edited)"))
+        problems.append(
+            Problem(
+                rel,
+                f"sha256 is {sha}, the manifest says {entry.get('sha256')} "
+                "(the file changed or the manifest was edited)",
+            )
+        )
     try:
         return _read_shard(path, rel, entry, manifest, kind, problems, bar)
     except Exception as exc:  # any HDF5 error means the file is damaged
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        problems.append(Problem(rel, f"cannot be read as an HDF5 shard ({reason}); "
-                                     "it is truncated or corrupt"))
+        problems.append(
+            Problem(rel, f"cannot be read as an HDF5 shard ({reason}); it is truncated or corrupt")
+        )
         return None
 
 
@@ -171,13 +188,15 @@ def _read_shard(path, rel, entry, manifest, kind, problems, bar):
         problems += [Problem(rel, p) for p in checks.attr_problems(attrs, manifest)]
         n = h5["id"].shape[0]
         if entry.get("samples") != n:
-            problems.append(Problem(rel, f"holds {n} samples, the manifest says "
-                                         f"{entry.get('samples')}"))
+            problems.append(Problem(rel, f"holds {n} samples, the manifest says {entry.get('samples')}"))
         altered = schema.altered_of(attrs) if kind == "hmh" else None  # valid: check_shard passed
         digests, bad = _sample_digests(h5, kind, bar, altered)
     for name, ids in bad.items():
-        problems.append(Problem(rel, f"{checks.INVARIANT_TEXT[name]} in {len(ids)} sample(s) "
-                                     f"(first: {', '.join(ids[:3])})"))
+        problems.append(
+            Problem(
+                rel, f"{checks.INVARIANT_TEXT[name]} in {len(ids)} sample(s) (first: {', '.join(ids[:3])})"
+            )
+        )
     return {"path": rel, "split": attrs.get("split"), "samples": n, "digests": digests}
 
 
@@ -197,8 +216,7 @@ def _sample_digests(h5, kind, bar, altered=None):
             images = {name: block[name][offset] for name in names}
             for failed in checks.invariant_failures(kind, images, altered, ids[index], meta[index]):
                 bad.setdefault(failed, []).append(ids[index])
-            digests.append((ids[index], checks.digest(kind, ids[index], meta[index], images,
-                                                      altered)))
+            digests.append((ids[index], checks.digest(kind, ids[index], meta[index], images, altered)))
         bar.update(stop - start)
     return digests, bad
 

@@ -12,6 +12,7 @@ see ``apply_adjustment``'s ``source_weights``). Transforms (names fixed by FORMA
 ``numpy.random.Generator``; ``apply_adjustment`` applies them. Parameters are rounded to 4
 decimals when drawn, so the JSON stored in a shard reproduces B_t exactly.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -72,7 +73,7 @@ class AdjustSettings:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AdjustSettings":
+    def from_dict(cls, data: dict) -> AdjustSettings:
         """Inverse of to_dict; missing keys keep their defaults, unknown keys raise ValueError."""
         if not isinstance(data, dict):
             raise ValueError(f"adjust settings must be a JSON object, got {type(data).__name__}")
@@ -90,7 +91,9 @@ def _range(name: str, value, low_bound=-math.inf, positive=False) -> None:
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair of numbers [low, high], got {value!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or lo < low_bound or (positive and lo <= 0):
-        raise ValueError(f"{name} must be finite with low <= high{' and low > 0' if positive else ''}, got {value!r}")
+        raise ValueError(
+            f"{name} must be finite with low <= high{' and low > 0' if positive else ''}, got {value!r}"
+        )
 
 
 def _validate(s: AdjustSettings) -> None:
@@ -100,7 +103,9 @@ def _validate(s: AdjustSettings) -> None:
     if abs(sum(probs) - 1.0) > 1e-6:
         raise ValueError(f"p_reinhard + p_illumination + p_saturation must be 1, got {sum(probs):.6f}")
     if s.illumination_style not in ILLUMINATION_STYLES:
-        raise ValueError(f"illumination_style must be one of {ILLUMINATION_STYLES}, got {s.illumination_style!r}")
+        raise ValueError(
+            f"illumination_style must be one of {ILLUMINATION_STYLES}, got {s.illumination_style!r}"
+        )
     if s.saturation_style not in SATURATION_STYLES:
         raise ValueError(f"saturation_style must be one of {SATURATION_STYLES}, got {s.saturation_style!r}")
     _range("illumination_offset", s.illumination_offset)
@@ -143,16 +148,25 @@ def draw_adjustment(rng: np.random.Generator, settings: AdjustSettings = DEFAULT
             offset = round(float(rng.uniform(*settings.illumination_offset)), 4)
             return name, {"gain": 1.0, "offset": offset}
         stops = round(float(rng.uniform(*settings.exposure_stops)), 4)
-        return name, {"gain": round(2.0 ** stops, 4), "offset": 0.0, "stops": stops}
+        return name, {"gain": round(2.0**stops, 4), "offset": 0.0, "stops": stops}
     if settings.saturation_style == "msrcr":
-        return name, {"method": "msrcr", "sigmas": [float(v) for v in settings.msrcr_sigmas],
-                      "reference_size": settings.msrcr_reference_size, "stretch": settings.msrcr_stretch}
+        return name, {
+            "method": "msrcr",
+            "sigmas": [float(v) for v in settings.msrcr_sigmas],
+            "reference_size": settings.msrcr_reference_size,
+            "stretch": settings.msrcr_stretch,
+        }
     lo, hi = (math.log(v) for v in settings.saturation_factor)
     return name, {"method": "chroma", "factor": round(math.exp(float(rng.uniform(lo, hi))), 4)}
 
 
-def apply_adjustment(background_rgb: np.ndarray, transform_name: str, params: dict,
-                     target_stats=None, source_weights: np.ndarray | None = None) -> np.ndarray:
+def apply_adjustment(
+    background_rgb: np.ndarray,
+    transform_name: str,
+    params: dict,
+    target_stats=None,
+    source_weights: np.ndarray | None = None,
+) -> np.ndarray:
     """Apply a drawn adjustment to a uint8 RGB image (H, W, 3), uint8 RGB out.
 
     The image is the background B (→ B_t) or, for the foreground variant, the portrait I

@@ -17,6 +17,7 @@ resizing to 256×256 ≈ 38.6 dB in ≈ 9 ms; multilevel at source resolution �
 ≈ 50 ms. So the builder should run ``multilevel`` at the output size and ``telea`` (the
 paper's reference) at source resolution.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,7 +58,7 @@ _SWEEP = ((0, 0), (1, 1), (0, 1), (1, 0))  # red sub-lattices, then black
 
 def _split(x: np.ndarray) -> dict:
     """(C, H, W) with even H, W → its four 2×2 sub-lattices {(p, q): x[:, p::2, q::2]}, contiguous."""
-    return {pq: np.ascontiguousarray(x[:, pq[0]::2, pq[1]::2]) for pq in _PARITIES}
+    return {pq: np.ascontiguousarray(x[:, pq[0] :: 2, pq[1] :: 2]) for pq in _PARITIES}
 
 
 def _merge(parts: dict, h: int, w: int) -> np.ndarray:
@@ -88,8 +89,9 @@ class _Level:
     are relaxed by red-black successive over-relaxation (factor omega), projected onto [0, 1].
     """
 
-    def __init__(self, img: np.ndarray, a: np.ndarray, regularization: float, gradient_weight: float,
-                 omega: float):
+    def __init__(
+        self, img: np.ndarray, a: np.ndarray, regularization: float, gradient_weight: float, omega: float
+    ):
         h, w = a.shape
         hp, wp = h + h % 2, w + w % 2
         right, down = np.zeros((1, hp, wp), np.float32), np.zeros((1, hp, wp), np.float32)
@@ -107,8 +109,9 @@ class _Level:
         c_ff, c_fb, c_bb = (a1 * a1 + wsum) * scale, -(a3 * a1) * scale, (a3 * a3 + wsum) * scale
         # One split of everything per pixel; the named fields are views of its channels.
         ones = np.ones((c, 1, 1), np.float32)
-        parts = _split(np.concatenate([a3 * img, a1 * img, ones * c_ff, ones * c_bb, c_fb,
-                                       right, left, down, up]))
+        parts = _split(
+            np.concatenate([a3 * img, a1 * img, ones * c_ff, ones * c_bb, c_fb, right, left, down, up])
+        )
         fields = {"base": slice(0, 2 * c), "c_diag": slice(2 * c, 4 * c)}
         for k, name in enumerate(("c_fb", "right", "left", "down", "up")):
             fields[name] = slice(4 * c + k, 4 * c + k + 1)
@@ -122,14 +125,14 @@ class _Level:
         p, q = pq
         rhs, tmp = self.rhs, self.tmp
         horiz, vert = x[(p, 1 - q)], x[(1 - p, q)]
-        r, l, d, u = self.right[pq], self.left[pq], self.down[pq], self.up[pq]
+        r, lft, d, u = self.right[pq], self.left[pq], self.down[pq], self.up[pq]
         # rhs = base + Σ_j w_ij x_j. A right/down neighbour has the same sub-lattice index when
         # q/p is 0, else the next one; a left/up neighbour the same index when q/p is 1.
         if q == 0:
             np.multiply(r, horiz, out=rhs)
-            rhs[:, :, 1:] += l[:, :, 1:] * horiz[:, :, :-1]
+            rhs[:, :, 1:] += lft[:, :, 1:] * horiz[:, :, :-1]
         else:
-            np.multiply(l, horiz, out=rhs)
+            np.multiply(lft, horiz, out=rhs)
             rhs[:, :, :-1] += r[:, :, :-1] * horiz[:, :, 1:]
         rhs += self.base[pq]
         if p == 0:
@@ -204,14 +207,22 @@ def _relax_levels(img0: np.ndarray, a0: np.ndarray, x_full: np.ndarray, sizes: l
 #: as 3×4 affine matrices for cv2.transform (and its inverse back to 0..255 RGB).
 _YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 _RGB_TO_YCC = np.hstack([_YCC / 255, [[0.0], [0.5], [0.5]]]).astype(np.float32)
-_YCC_TO_RGB = np.hstack([np.linalg.inv(_YCC) * 255, -np.linalg.inv(_YCC) @ [[0.0], [127.5], [127.5]]]
-                        ).astype(np.float32)
+_YCC_TO_RGB = np.hstack([np.linalg.inv(_YCC) * 255, -np.linalg.inv(_YCC) @ [[0.0], [127.5], [127.5]]]).astype(
+    np.float32
+)
 
 
-def multilevel_background(image: np.ndarray, alpha: np.ndarray, n_small_iterations: int = 5,
-                          n_big_iterations: int = 4, small_size: int = 32,
-                          regularization: float = 1e-5, gradient_weight: float = 1.0,
-                          omega: float = 1.7, chroma_size: int | None = 160) -> np.ndarray:
+def multilevel_background(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    n_small_iterations: int = 5,
+    n_big_iterations: int = 4,
+    small_size: int = 32,
+    regularization: float = 1e-5,
+    gradient_weight: float = 1.0,
+    omega: float = 1.7,
+    chroma_size: int | None = 160,
+) -> np.ndarray:
     """Background B by multi-level foreground/background estimation (Germer et al. 2020).
 
     Levels grow geometrically from 1×1 to H×W (nearest-neighbour samples of image and alpha,
@@ -262,8 +273,9 @@ def multilevel_background(image: np.ndarray, alpha: np.ndarray, n_small_iteratio
         a_c = cv2.resize(a0, (wc, hc), interpolation=cv2.INTER_AREA).reshape(hc, wc)
         x = _relax_levels(ycc_c, a_c, _initial_guess(ycc_c, a_c), _pyramid(hc, wc), settings)
         finer = [size for size in _pyramid(h, w) if max(size) > max(hc, wc)]
-        luma = _relax_levels(np.ascontiguousarray(ycc[..., :1]), a0, np.ascontiguousarray(x[[0, 3]]),
-                             finer, settings)[1]
+        luma = _relax_levels(
+            np.ascontiguousarray(ycc[..., :1]), a0, np.ascontiguousarray(x[[0, 3]]), finer, settings
+        )[1]
         chroma = cv2.resize(x[4:].transpose(1, 2, 0), (w, h), interpolation=cv2.INTER_LINEAR)
         back = np.concatenate([luma[..., None], chroma.reshape(h, w, 2)], axis=2)
     rgb = cv2.transform(np.ascontiguousarray(back), _YCC_TO_RGB)

@@ -4,6 +4,7 @@ Every function takes and returns RGB (never BGR). uint8 images are (H, W, 3) in 
 CIELAB arrays are float32 (H, W, 3) with L in 0..100 and signed a*, b* (D65, OpenCV's
 float path, sRGB companding).
 """
+
 from __future__ import annotations
 
 import math
@@ -59,9 +60,12 @@ def weighted_mean_std(values: np.ndarray, weights: np.ndarray | None = None) -> 
     return mean, np.sqrt(var)
 
 
-def lab_mean_std(image_rgb: np.ndarray, mask: np.ndarray | None = None,
-                 max_pixels: int | None = 1 << 16,
-                 weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def lab_mean_std(
+    image_rgb: np.ndarray,
+    mask: np.ndarray | None = None,
+    max_pixels: int | None = 1 << 16,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel CIELAB mean and standard deviation.
 
     Args:
@@ -96,8 +100,9 @@ def lab_mean_std(image_rgb: np.ndarray, mask: np.ndarray | None = None,
     return weighted_mean_std(lab, None if weights is None else weights.reshape(-1))
 
 
-def reinhard_transfer(image_rgb: np.ndarray, target_mean, target_std,
-                      source_weights: np.ndarray | None = None) -> np.ndarray:
+def reinhard_transfer(
+    image_rgb: np.ndarray, target_mean, target_std, source_weights: np.ndarray | None = None
+) -> np.ndarray:
     """Reinhard et al. (2001) colour transfer in CIELAB.
 
     Per channel c: ``(x − μ_src) · σ_tgt / σ_src + μ_tgt`` (the paper's ratio, not its
@@ -120,8 +125,9 @@ def reinhard_transfer(image_rgb: np.ndarray, target_mean, target_std,
     if np.any(t_std < 0) or not (np.all(np.isfinite(t_mean)) and np.all(np.isfinite(t_std))):
         raise ValueError("target statistics must be finite with non-negative std")
     if source_weights is not None and source_weights.shape != image_rgb.shape[:2]:
-        raise ValueError(f"source_weights shape {source_weights.shape} does not match image "
-                         f"{image_rgb.shape[:2]}")
+        raise ValueError(
+            f"source_weights shape {source_weights.shape} does not match image {image_rgb.shape[:2]}"
+        )
     lab = rgb_to_lab(image_rgb)
     flat = lab.reshape(-1, 3).astype(np.float64)
     if source_weights is None:
@@ -172,9 +178,17 @@ def _blur_large(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(image.shape)
 
 
-def msrcr(image_rgb: np.ndarray, sigmas=(15, 80, 200), gain: float = 5.0, bias: float = 25.0,
-          alpha: float = 125.0, beta: float = 46.0, stretch: bool = True,
-          low_clip: float = 0.01, high_clip: float = 0.99) -> np.ndarray:
+def msrcr(
+    image_rgb: np.ndarray,
+    sigmas=(15, 80, 200),
+    gain: float = 5.0,
+    bias: float = 25.0,
+    alpha: float = 125.0,
+    beta: float = 46.0,
+    stretch: bool = True,
+    low_clip: float = 0.01,
+    high_clip: float = 0.99,
+) -> np.ndarray:
     """Multi-scale retinex with colour restoration (Jobson et al. 1997), uint8 RGB in and out.
 
     On J = I + 1: MSR = mean_σ (log J − log(G_σ * J)); CR = β (log(α J) − log Σ_c J);

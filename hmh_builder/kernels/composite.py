@@ -4,6 +4,7 @@ All images are uint8 RGB arrays of shape (H, W, 3); alphas are uint8 (H, W) with
 0 = background and 255 = foreground. Arithmetic is done in float32 and rounded half
 to even (``np.rint``) back to uint8.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,8 +54,9 @@ def composite(foreground_image: np.ndarray, alpha: np.ndarray, background: np.nd
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def composite_foreground_altered(adjusted: np.ndarray, alpha: np.ndarray, background: np.ndarray,
-                                 image: np.ndarray) -> np.ndarray:
+def composite_foreground_altered(
+    adjusted: np.ndarray, alpha: np.ndarray, background: np.ndarray, image: np.ndarray
+) -> np.ndarray:
     """Foreground-altered composite ``round(A·F_t + (1 − A)·B)``, exactly I where A == 0.
 
     Args:

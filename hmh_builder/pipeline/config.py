@@ -5,6 +5,7 @@ resolved :class:`BuildConfig` is what ``manifest.json`` records under ``config``
 that can change a shard's content is in it. How the build runs (workers, backend, output
 folder) lives in :class:`RunOptions` and never enters the config hash.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,6 +35,8 @@ SHARD_TARGET_BYTES = 1 << 30
 #: ... and a build of ``auto`` size has at least this many shards (when it has that many
 #: samples), so up to this many workers stay busy. Depends on the data only, never on workers.
 AUTO_MIN_SHARDS = 64
+
+
 def _recipe_dir() -> Path:
     """``manifests/`` of a source checkout (editable install), else the copy a wheel installs
     under ``<prefix>/share/hmh-toolkit/manifests`` (setup.cfg data_files)."""
@@ -43,8 +46,18 @@ def _recipe_dir() -> Path:
 
 
 RECIPE_DIR = _recipe_dir()
-RECIPE_KEYS = ("size", "background", "background_resolution", "seed", "test_fraction",
-               "shard_size", "store_b_t", "adjust", "altered", "max_pixels")
+RECIPE_KEYS = (
+    "size",
+    "background",
+    "background_resolution",
+    "seed",
+    "test_fraction",
+    "shard_size",
+    "store_b_t",
+    "adjust",
+    "altered",
+    "max_pixels",
+)
 
 
 class ConfigError(ValueError):
@@ -146,12 +159,17 @@ def _validate(c: BuildConfig) -> None:
     if c.background not in BACKGROUND_METHODS:
         raise ConfigError(f"background must be one of {', '.join(BACKGROUND_METHODS)}, got {c.background!r}")
     if c.background_resolution not in BACKGROUND_RESOLUTIONS:
-        raise ConfigError(f"background_resolution must be one of {', '.join(BACKGROUND_RESOLUTIONS)}, "
-                          f"got {c.background_resolution!r}")
+        raise ConfigError(
+            f"background_resolution must be one of {', '.join(BACKGROUND_RESOLUTIONS)}, "
+            f"got {c.background_resolution!r}"
+        )
     if not isinstance(c.seed, int) or isinstance(c.seed, bool) or c.seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {c.seed!r}")
-    if not isinstance(c.test_fraction, (int, float)) or not 0.0 <= c.test_fraction <= 1.0 \
-            or not math.isfinite(c.test_fraction):
+    if (
+        not isinstance(c.test_fraction, (int, float))
+        or not 0.0 <= c.test_fraction <= 1.0
+        or not math.isfinite(c.test_fraction)
+    ):
         raise ConfigError(f"test_fraction must be a number in [0, 1], got {c.test_fraction!r}")
     if not isinstance(c.shard_size, int) or isinstance(c.shard_size, bool) or c.shard_size < 0:
         raise ConfigError(f"shard_size must be an integer >= 1 (or auto), got {c.shard_size!r}")
@@ -162,9 +180,11 @@ def _validate(c: BuildConfig) -> None:
     if c.altered not in schema.ALTERED_SIDES:
         raise ConfigError(f"altered must be one of {', '.join(schema.ALTERED_SIDES)}, got {c.altered!r}")
     if c.store_b_t and c.altered == "foreground":
-        raise ConfigError("store_b_t stores the adjusted background B_t, which a foreground-altered "
-                          "build does not have (its B is unchanged); drop --store-b-t or use "
-                          "--altered background")
+        raise ConfigError(
+            "store_b_t stores the adjusted background B_t, which a foreground-altered "
+            "build does not have (its B is unchanged); drop --store-b-t or use "
+            "--altered background"
+        )
 
 
 def parse_size(text) -> tuple | None:
@@ -204,8 +224,10 @@ def recipe_path(name: str) -> Path:
     named = RECIPE_DIR / f"{name}.json"
     if named.is_file():
         return named
-    raise ConfigError(f"recipe {name!r} is neither a file nor one of: "
-                      f"{', '.join(sorted(p.stem for p in RECIPE_DIR.glob('*.json') if p.stem != 'manifest.schema'))}")
+    raise ConfigError(
+        f"recipe {name!r} is neither a file nor one of: "
+        f"{', '.join(sorted(p.stem for p in RECIPE_DIR.glob('*.json') if p.stem != 'manifest.schema'))}"
+    )
 
 
 def load_recipe(name: str) -> dict:
@@ -238,9 +260,18 @@ def resolve_config(source, recipe: str | None = None, **overrides) -> BuildConfi
             kwargs["shard_size"] = parse_shard_size(settings["shard_size"])
         if "adjust" in settings:
             adjust = settings["adjust"]
-            kwargs["adjust"] = adjust if isinstance(adjust, AdjustSettings) else AdjustSettings.from_dict(adjust)
-        for key in ("background", "background_resolution", "seed", "test_fraction", "store_b_t",
-                    "altered", "max_pixels"):
+            kwargs["adjust"] = (
+                adjust if isinstance(adjust, AdjustSettings) else AdjustSettings.from_dict(adjust)
+            )
+        for key in (
+            "background",
+            "background_resolution",
+            "seed",
+            "test_fraction",
+            "store_b_t",
+            "altered",
+            "max_pixels",
+        ):
             if key in settings:
                 kwargs[key] = settings[key]
         return BuildConfig(**kwargs)

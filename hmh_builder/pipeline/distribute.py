@@ -4,6 +4,7 @@ One interface, :func:`run_tasks`, yields each task's result dict as it finishes 
 Tasks are small (ids + relative paths) and results are small dicts, so nothing heavy crosses
 process or network boundaries. At most ``2 × workers`` tasks are in flight locally.
 """
+
 from __future__ import annotations
 
 import gc
@@ -24,8 +25,9 @@ def _local(fn, tasks, context, workers: int):
         return
     from joblib import Parallel, delayed
 
-    parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered",
-                        pre_dispatch="2*n_jobs")
+    parallel = Parallel(
+        n_jobs=workers, backend="loky", return_as="generator_unordered", pre_dispatch="2*n_jobs"
+    )
     yield from parallel(delayed(fn)(task, context) for task in tasks)
 
 
@@ -34,7 +36,9 @@ def _dask_client(scheduler: str):
     try:
         from dask.distributed import Client
     except ImportError:
-        raise BackendError("--backend dask needs dask.distributed: pip install 'hmh-toolkit[cluster]'") from None
+        raise BackendError(
+            "--backend dask needs dask.distributed: pip install 'hmh-toolkit[cluster]'"
+        ) from None
     problem = None
     try:
         client = Client(scheduler, timeout="10s")
@@ -59,8 +63,10 @@ def _dask(fn, tasks, context, scheduler: str):
     from dask.distributed import as_completed
 
     with _dask_client(scheduler) as client:
-        futures = [client.submit(fn, task, context, pure=False, key=f"hmh-shard-{task.name}-{id(task)}")
-                   for task in tasks]
+        futures = [
+            client.submit(fn, task, context, pure=False, key=f"hmh-shard-{task.name}-{id(task)}")
+            for task in tasks
+        ]
         try:
             for future in as_completed(futures):
                 yield future.result()

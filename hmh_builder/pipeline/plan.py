@@ -5,6 +5,7 @@ cut into chunks of ``shard_size``: shard k of a split always gets the same ids f
 source and config, whatever the worker count. A task carries only ids, relative paths and the
 drawn choices (small to send to a process or a cluster worker).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,15 @@ class SampleTask:
 
     def plan_row(self) -> list:
         """What this sample is planned to be (ids, paths, choice), as JSON-ready values."""
-        return [self.id, self.image, self.alpha, self.layout, self.choice.transform,
-                self.choice.params, list(self.targets)]
+        return [
+            self.id,
+            self.image,
+            self.alpha,
+            self.layout,
+            self.choice.transform,
+            self.choice.params,
+            list(self.targets),
+        ]
 
 
 @dataclass(frozen=True)
@@ -75,8 +83,10 @@ def shard_tasks(split: str, samples, shard_size: int) -> list[ShardTask]:
     """``samples`` of one split, in order, cut into tasks of ``shard_size`` numbered from 0."""
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
-    return [ShardTask(split, index, tuple(samples[start:start + shard_size]))
-            for index, start in enumerate(range(0, len(samples), shard_size))]
+    return [
+        ShardTask(split, index, tuple(samples[start : start + shard_size]))
+        for index, start in enumerate(range(0, len(samples), shard_size))
+    ]
 
 
 def plan_shards(pairs, seed: int, test_fraction: float, shard_size: int, adjust) -> list[ShardTask]:
@@ -95,8 +105,7 @@ def plan_shards(pairs, seed: int, test_fraction: float, shard_size: int, adjust)
         for sample_id in ids:
             pair = by_id[sample_id]
             choice = draw_choice(seed, sample_id, sorted_ids, adjust)
-            targets = tuple((t, by_id[t].image, by_id[t].alpha, by_id[t].layout)
-                            for t in choice.targets)
+            targets = tuple((t, by_id[t].image, by_id[t].alpha, by_id[t].layout) for t in choice.targets)
             samples.append(SampleTask(pair.id, pair.image, pair.alpha, pair.layout, choice, targets))
         tasks += shard_tasks(split, samples, shard_size)
     return tasks

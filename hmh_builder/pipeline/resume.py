@@ -6,6 +6,7 @@ A shard counts as done on a rerun only when its record has the same config hash 
 planned content (ids, paths, choices), and the shard file has the recorded size and SHA-256.
 Everything else in ``train/``/``test/`` (temporaries, partial or stale shards) is deleted.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,9 @@ def exclusive(out: str):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutError(f"{out} is being written by another hmh-build; wait for it to "
-                           "finish or stop it, then rerun") from None
+            raise OutError(
+                f"{out} is being written by another hmh-build; wait for it to finish or stop it, then rerun"
+            ) from None
         except OSError:
             pass  # no locks on this filesystem
         yield
@@ -91,10 +93,16 @@ def prepare_out(out: str, config: dict, config_hash: str, overwrite: bool) -> di
         if not overwrite:
             old = previous.get("config") or {}
             differs = _differences(old, config)
-            hint = (f"; pass --shard-size {old['shard_size']} to keep its shards (auto sizes "
-                    "follow the number of portraits)" if differs == "shard_size" else "")
-            raise OutError(f"{out} holds a build with a different config (differs in: {differs})"
-                           f"{hint}; rerun with --overwrite to start over, or choose another --out")
+            hint = (
+                f"; pass --shard-size {old['shard_size']} to keep its shards (auto sizes "
+                "follow the number of portraits)"
+                if differs == "shard_size"
+                else ""
+            )
+            raise OutError(
+                f"{out} holds a build with a different config (differs in: {differs})"
+                f"{hint}; rerun with --overwrite to start over, or choose another --out"
+            )
         wipe(out)
         manifest = None
     elif overwrite:
@@ -102,20 +110,29 @@ def prepare_out(out: str, config: dict, config_hash: str, overwrite: bool) -> di
         manifest = None
     foreign = sorted(set(os.listdir(out)) - set(OWN_ENTRIES))
     if foreign:
-        raise OutError(f"{out} is not empty and holds files hmh-build did not write "
-                       f"({', '.join(foreign[:3])}); choose an empty or new folder")
+        raise OutError(
+            f"{out} is not empty and holds files hmh-build did not write "
+            f"({', '.join(foreign[:3])}); choose an empty or new folder"
+        )
     os.makedirs(_state(out, "records"), exist_ok=True)
-    atomic_write_text(_state(out, "config.json"),
-                      json.dumps({"config": config, "config_hash": config_hash}, indent=1))
+    atomic_write_text(
+        _state(out, "config.json"), json.dumps({"config": config, "config_hash": config_hash}, indent=1)
+    )
     return manifest if isinstance(manifest, dict) else None
 
 
 def write_record(out: str, task, config_hash: str, result: dict) -> None:
     """Completion record of a finished shard (atomic)."""
-    record = {"name": task.name, "plan_digest": task.digest(), "config_hash": config_hash,
-              "entry": result["entry"], "digests": result["digests"],
-              "failures": result["failures"], "planned": result["planned"],
-              "seconds": result.get("seconds")}
+    record = {
+        "name": task.name,
+        "plan_digest": task.digest(),
+        "config_hash": config_hash,
+        "entry": result["entry"],
+        "digests": result["digests"],
+        "failures": result["failures"],
+        "planned": result["planned"],
+        "seconds": result.get("seconds"),
+    }
     atomic_write_text(_state(out, "records", task.name + ".json"), json.dumps(record))
 
 
@@ -131,8 +148,11 @@ def _entry_intact(out: str, entry) -> bool:
     if entry is None:
         return True
     path = os.path.join(out, entry["path"])
-    return (os.path.isfile(path) and os.path.getsize(path) == entry["bytes"]
-            and schema.file_sha256(path) == entry["sha256"])
+    return (
+        os.path.isfile(path)
+        and os.path.getsize(path) == entry["bytes"]
+        and schema.file_sha256(path) == entry["sha256"]
+    )
 
 
 def load_records(out: str, tasks, config_hash: str) -> dict:
@@ -140,8 +160,12 @@ def load_records(out: str, tasks, config_hash: str) -> dict:
     done = {}
     for task in tasks:
         record = _read_json(_state(out, "records", task.name + ".json"))
-        if (isinstance(record, dict) and record.get("config_hash") == config_hash
-                and record.get("plan_digest") == task.digest() and _entry_intact(out, record.get("entry"))):
+        if (
+            isinstance(record, dict)
+            and record.get("config_hash") == config_hash
+            and record.get("plan_digest") == task.digest()
+            and _entry_intact(out, record.get("entry"))
+        ):
             done[task.name] = record
     return done
 
@@ -170,8 +194,14 @@ def _record_from_shard(out: str, task, entry: dict, failures: dict, config_hash:
     fails = [f for s in task.samples for f in failures.get(s.id, [])]
     if len(digests) + len({f["id"] for f in fails}) != len(task.samples):
         return None
-    return {"name": task.name, "config_hash": config_hash, "entry": entry, "digests": digests,
-            "failures": fails, "planned": len(task.samples)}
+    return {
+        "name": task.name,
+        "config_hash": config_hash,
+        "entry": entry,
+        "digests": digests,
+        "failures": fails,
+        "planned": len(task.samples),
+    }
 
 
 def records_from_manifest(out: str, manifest: dict, tasks, config_hash: str) -> dict:

@@ -5,6 +5,7 @@ and an exit status. Nothing here touches pixels: workers (``worker.run_shard``) 
 :func:`run_planned` (resume, run, clean up, manifest) and :func:`manifest_for` serve every
 shard build, ``hmh-build iharmony4`` too.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,11 +14,11 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from hmh_builder.pipeline import distribute, resume, sources
 from hmh_builder import imageio, schema
+from hmh_builder.pipeline import distribute, resume, sources
 from hmh_builder.pipeline.config import BuildConfig, RunOptions
 from hmh_builder.pipeline.plan import plan_shards
 from hmh_builder.pipeline.summary import write_outputs
@@ -50,8 +51,9 @@ def resolve_native_size(config: BuildConfig, pairs) -> BuildConfig:
         return config
     for pair in pairs:
         try:
-            header = imageio.read_header(os.path.join(config.source, pair.image),
-                                         config.max_pixels, imageio.READ_FORMATS)
+            header = imageio.read_header(
+                os.path.join(config.source, pair.image), config.max_pixels, imageio.READ_FORMATS
+            )
             return dataclasses.replace(config, size=(header.height, header.width))
         except (imageio.DecodeError, OSError):
             continue
@@ -59,11 +61,19 @@ def resolve_native_size(config: BuildConfig, pairs) -> BuildConfig:
 
 
 def _context(config: BuildConfig, out: str, native: bool) -> ShardContext:
-    return ShardContext(src=config.source, out=out, size=tuple(config.size), native=native,
-                        background=config.background, background_resolution=config.background_resolution,
-                        store_b_t=config.store_b_t, config_hash=config.hash(),
-                        builder_version=config.to_dict()["builder_version"], altered=config.altered,
-                        max_pixels=config.max_pixels)
+    return ShardContext(
+        src=config.source,
+        out=out,
+        size=tuple(config.size),
+        native=native,
+        background=config.background,
+        background_resolution=config.background_resolution,
+        store_b_t=config.store_b_t,
+        config_hash=config.hash(),
+        builder_version=config.to_dict()["builder_version"],
+        altered=config.altered,
+        max_pixels=config.max_pixels,
+    )
 
 
 @dataclass(frozen=True)
@@ -81,10 +91,12 @@ class ShardWork:
 
 def _progress_thread(out: str, bar, base: list, stop: threading.Event):
     """Refresh the bar from the workers' progress files twice a second."""
+
     def loop():
         while not stop.wait(0.5):
             bar.n = min(bar.total, base[0] + resume.running_progress(out))
             bar.refresh()
+
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     return thread
@@ -93,24 +105,32 @@ def _progress_thread(out: str, bar, base: list, stop: threading.Event):
 def _results(todo, work: ShardWork, options: RunOptions):
     """Shard results as they finish; a dead worker process becomes one BuildError line."""
     try:
-        yield from distribute.run_tasks(work.work, todo, work.context, options.workers,
-                                        options.backend, options.scheduler)
+        yield from distribute.run_tasks(
+            work.work, todo, work.context, options.workers, options.backend, options.scheduler
+        )
     except (KeyboardInterrupt, distribute.BackendError):
         raise
     except Exception as exc:  # TerminatedWorkerError, BrokenProcessPool, a lost dask worker...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise BuildError(f"a worker failed ({type(exc).__name__}: {first}); finished shards are "
-                         "kept, rerun the same command to resume") from None
+        raise BuildError(
+            f"a worker failed ({type(exc).__name__}: {first}); finished shards are "
+            "kept, rerun the same command to resume"
+        ) from None
 
 
-def _run_remaining(out: str, todo, work: ShardWork, options: RunOptions, done: dict,
-                   faults: list) -> int:
+def _run_remaining(out: str, todo, work: ShardWork, options: RunOptions, done: dict, faults: list) -> int:
     """Run ``todo``; finished results go into ``done``, fault lines into ``faults``; returns samples written."""
     from tqdm import tqdm
 
     total = sum(len(t.samples) for t in todo)
-    bar = tqdm(total=total, unit=work.unit, desc=work.desc, disable=not options.progress,
-               dynamic_ncols=True, smoothing=0.1)
+    bar = tqdm(
+        total=total,
+        unit=work.unit,
+        desc=work.desc,
+        disable=not options.progress,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
     base, stop, built = [0], threading.Event(), 0
     thread = _progress_thread(out, bar, base, stop) if options.progress else None
     try:
@@ -134,8 +154,16 @@ def _run_remaining(out: str, todo, work: ShardWork, options: RunOptions, done: d
     return built
 
 
-def manifest_for(config, done: dict, tasks, discovered: int, pre_failures, options: RunOptions,
-                 seconds: float, kind: str | None = None) -> tuple[dict, list]:
+def manifest_for(
+    config,
+    done: dict,
+    tasks,
+    discovered: int,
+    pre_failures,
+    options: RunOptions,
+    seconds: float,
+    kind: str | None = None,
+) -> tuple[dict, list]:
     """(manifest.json's dict, every failure) of a finished build of ``tasks`` (all in
     ``done``): shard entries in plan order with their plan digests, counts (discovered,
     written, failed, per split), the content digest and the run facts. ``pre_failures``:
@@ -152,14 +180,24 @@ def manifest_for(config, done: dict, tasks, discovered: int, pre_failures, optio
     for split in schema.SPLITS:
         counts[split] = sum(s["samples"] for s in shards if s["split"] == split)
     data = config.to_dict()
-    manifest = {"format": schema.MANIFEST_FORMAT, "format_version": schema.FORMAT_VERSION,
-                **({"kind": kind} if kind is not None else {}),
-                "builder_version": data["builder_version"], "config": data,
-                "config_hash": config.hash(), "counts": counts, "shards": shards,
-                "content_digest": schema.content_digest(digests),
-                "run": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "host": socket.gethostname(), "duration_s": round(seconds, 3),
-                        "workers": options.workers, "backend": options.backend}}
+    manifest = {
+        "format": schema.MANIFEST_FORMAT,
+        "format_version": schema.FORMAT_VERSION,
+        **({"kind": kind} if kind is not None else {}),
+        "builder_version": data["builder_version"],
+        "config": data,
+        "config_hash": config.hash(),
+        "counts": counts,
+        "shards": shards,
+        "content_digest": schema.content_digest(digests),
+        "run": {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "host": socket.gethostname(),
+            "duration_s": round(seconds, 3),
+            "workers": options.workers,
+            "backend": options.backend,
+        },
+    }
     return manifest, failures
 
 
@@ -168,8 +206,17 @@ def _kept_paths(done: dict) -> list:
     return [r["entry"]["path"] for r in done.values() if r.get("entry")]
 
 
-def run_planned(out: str, config, tasks: list, work: ShardWork, options: RunOptions,
-                outcome: BuildOutcome, manifest_of, start: float, echo=print) -> BuildOutcome:
+def run_planned(
+    out: str,
+    config,
+    tasks: list,
+    work: ShardWork,
+    options: RunOptions,
+    outcome: BuildOutcome,
+    manifest_of,
+    start: float,
+    echo=print,
+) -> BuildOutcome:
     """Resume, run and finish the planned shard ``tasks`` in the absolute folder ``out``: the
     sequence every shard build shares (``hmh-build``, ``hmh-build iharmony4``).
 
@@ -218,14 +265,26 @@ def run_build(config: BuildConfig, options: RunOptions, echo=print) -> BuildOutc
     if not pairs and not pair_failures:
         raise BuildError(f"{config.source}: found no image/matte files to build from")
     native = config.size is None
-    config = resolve_native_size(config, pairs) if pairs else dataclasses.replace(
-        config, size=config.size or (256, 256))
+    config = (
+        resolve_native_size(config, pairs)
+        if pairs
+        else dataclasses.replace(config, size=config.size or (256, 256))
+    )
     shard_size = config.samples_per_shard(*config.size, len(pairs))
     config = dataclasses.replace(config, shard_size=shard_size)
     outcome = BuildOutcome(config=config, discovered=len(pairs) + len(pair_failures))
     tasks = plan_shards(pairs, config.seed, config.test_fraction, shard_size, config.adjust)
     work = ShardWork(run_shard, _context(config, out, native))
-    return run_planned(out, config, tasks, work, options, outcome,
-                       lambda done, seconds: manifest_for(config, done, tasks, outcome.discovered,
-                                                          pair_failures, options, seconds),
-                       start, echo)
+    return run_planned(
+        out,
+        config,
+        tasks,
+        work,
+        options,
+        outcome,
+        lambda done, seconds: manifest_for(
+            config, done, tasks, outcome.discovered, pair_failures, options, seconds
+        ),
+        start,
+        echo,
+    )

@@ -13,6 +13,7 @@ sample comes from ``numpy.random.default_rng(schema.sample_seed(seed, id))`` in
 :func:`draw_choice`, in a fixed order (transform and its parameters first, then the
 Reinhard target candidates), so the content never depends on worker count or order.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -73,13 +74,22 @@ def check_sizes(image_hw: tuple, matte_hw: tuple, image_path: str, matte_path: s
     """SampleError("validate") unless the (H, W) of image and matte agree (from their headers
     before decoding, or from the decoded arrays)."""
     if tuple(matte_hw) != tuple(image_hw):
-        raise SampleError("validate", f"image {image_path} is {image_hw[1]}×{image_hw[0]} but its "
-                                      f"matte {matte_path} is {matte_hw[1]}×{matte_hw[0]}; they "
-                                      "must be the same size")
+        raise SampleError(
+            "validate",
+            f"image {image_path} is {image_hw[1]}×{image_hw[0]} but its "
+            f"matte {matte_path} is {matte_hw[1]}×{matte_hw[0]}; they "
+            "must be the same size",
+        )
 
 
-def validate(image: np.ndarray, alpha: np.ndarray, image_path: str, matte_path: str,
-             size: tuple | None = None, native: bool = False) -> None:
+def validate(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    image_path: str,
+    matte_path: str,
+    size: tuple | None = None,
+    native: bool = False,
+) -> None:
     """Raise SampleError("validate") when the pair cannot be used; one sentence naming files.
 
     Checks: image and matte sizes agree; the matte has foreground and background; with
@@ -92,8 +102,11 @@ def validate(image: np.ndarray, alpha: np.ndarray, image_path: str, matte_path: 
     if (alpha == 255).all():
         raise SampleError("validate", f"matte {matte_path} is 255 everywhere (no background to estimate)")
     if native and size is not None and (ih, iw) != tuple(size):
-        raise SampleError("validate", f"image {image_path} is {iw}×{ih} but --size native builds "
-                                      f"{size[1]}×{size[0]} (the first image's size); use --size N")
+        raise SampleError(
+            "validate",
+            f"image {image_path} is {iw}×{ih} but --size native builds "
+            f"{size[1]}×{size[0]} (the first image's size); use --size N",
+        )
 
 
 def resize(array: np.ndarray, size: tuple) -> np.ndarray:
@@ -102,8 +115,9 @@ def resize(array: np.ndarray, size: tuple) -> np.ndarray:
     if (h, w) == tuple(size):
         return array
     shrink = size[0] * size[1] < h * w
-    out = cv2.resize(array, (int(size[1]), int(size[0])),
-                     interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    out = cv2.resize(
+        array, (int(size[1]), int(size[0])), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    )
     return out.reshape(tuple(size) + array.shape[2:])
 
 
@@ -115,9 +129,16 @@ def params_json(choice: Choice, target: str | None) -> str:
     return json.dumps(params, sort_keys=True)
 
 
-def make_sample(image: np.ndarray, alpha: np.ndarray, size: tuple, background: str,
-                background_resolution: str, choice: Choice, target_stats=None,
-                altered: str = schema.DEFAULT_ALTERED) -> dict:
+def make_sample(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    size: tuple,
+    background: str,
+    background_resolution: str,
+    choice: Choice,
+    target_stats=None,
+    altered: str = schema.DEFAULT_ALTERED,
+) -> dict:
     """Compute the arrays of one sample.
 
     Args:
@@ -141,8 +162,9 @@ def make_sample(image: np.ndarray, alpha: np.ndarray, size: tuple, background: s
         back = estimate_background(small_i, small_a, background)
     arrays = {"I": small_i, "A": small_a, "F": premultiply(small_i, small_a), "B": back}
     if altered == "foreground":
-        adjusted = apply_adjustment(small_i, choice.transform, choice.params, target_stats,
-                                    source_weights=small_a)
+        adjusted = apply_adjustment(
+            small_i, choice.transform, choice.params, target_stats, source_weights=small_a
+        )
         arrays.update(F_t=adjusted, I_d=composite_foreground_altered(adjusted, small_a, back, small_i))
     else:
         adjusted = apply_adjustment(back, choice.transform, choice.params, target_stats)

@@ -12,6 +12,7 @@ their format. Anything else under SRC (e.g. a ``_truth/`` folder) is ignored. Sy
 are followed (each real folder is walked once); names starting with "." are skipped. A file without its partner,
 or a second file with an id already seen, becomes a failure record with stage ``"pair"``.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,7 +52,7 @@ def _kaggle_key(rel: str, top: str, prefix: str):
     parts = rel.split("/")
     if len(parts) != 4 or parts[0] != top or not parts[2].startswith(prefix + "_"):
         return None
-    return parts[1], parts[2][len(prefix) + 1:], _stem(rel)
+    return parts[1], parts[2][len(prefix) + 1 :], _stem(rel)
 
 
 def _pair_up(images: dict, mattes: dict, layout: str, describe) -> tuple[list[Pair], list[dict]]:
@@ -61,14 +62,32 @@ def _pair_up(images: dict, mattes: dict, layout: str, describe) -> tuple[list[Pa
         image, matte = images.get(key), mattes.get(key)
         sample_id = key[-1]
         if image is None:
-            failures.append(failure(sample_id, matte, "pair", f"matte {matte} has no image "
-                                    f"(expected {describe(key, 'image')})"))
+            failures.append(
+                failure(
+                    sample_id,
+                    matte,
+                    "pair",
+                    f"matte {matte} has no image (expected {describe(key, 'image')})",
+                )
+            )
         elif matte is None:
-            failures.append(failure(sample_id, image, "pair", f"image {image} has no matte "
-                                    f"(expected {describe(key, 'matte')})"))
+            failures.append(
+                failure(
+                    sample_id,
+                    image,
+                    "pair",
+                    f"image {image} has no matte (expected {describe(key, 'matte')})",
+                )
+            )
         elif sample_id in seen:
-            failures.append(failure(sample_id, image, "pair", f"id {sample_id} is used twice: "
-                                    f"{image} and {seen[sample_id]}; ids must be unique"))
+            failures.append(
+                failure(
+                    sample_id,
+                    image,
+                    "pair",
+                    f"id {sample_id} is used twice: {image} and {seen[sample_id]}; ids must be unique",
+                )
+            )
         else:
             seen[sample_id] = image
             pairs.append(Pair(sample_id, image, matte, layout))
@@ -77,23 +96,35 @@ def _pair_up(images: dict, mattes: dict, layout: str, describe) -> tuple[list[Pa
 
 def _discover_kaggle(src: str) -> tuple[list[Pair], list[dict]]:
     images, mattes, failures = {}, {}, []
-    for top, prefix, exts, into in (("clip_img", "clip", _IMAGE_FILES, images),
-                                    ("matting", "matting", _MATTE_FILES, mattes)):
+    for top, prefix, exts, into in (
+        ("clip_img", "clip", _IMAGE_FILES, images),
+        ("matting", "matting", _MATTE_FILES, mattes),
+    ):
         for rel in walk_files(src, top, exts):
             key = _kaggle_key(rel, top, prefix)
             if key is None:
-                failures.append(failure(_stem(rel), rel, "pair", f"{rel} is not at "
-                                        f"{top}/<group>/{prefix}_<n>/<id>; it cannot be paired"))
+                failures.append(
+                    failure(
+                        _stem(rel),
+                        rel,
+                        "pair",
+                        f"{rel} is not at {top}/<group>/{prefix}_<n>/<id>; it cannot be paired",
+                    )
+                )
             elif key in into:
-                failures.append(failure(key[2], rel, "pair", f"{rel} has the same id as "
-                                        f"{into[key]}; ids must be unique"))
+                failures.append(
+                    failure(key[2], rel, "pair", f"{rel} has the same id as {into[key]}; ids must be unique")
+                )
             else:
                 into[key] = rel
 
     def describe(key, what):
         group, n, sid = key
-        return f"clip_img/{group}/clip_{n}/{sid}.jpg" if what == "image" \
+        return (
+            f"clip_img/{group}/clip_{n}/{sid}.jpg"
+            if what == "image"
             else f"matting/{group}/matting_{n}/{sid}.png"
+        )
 
     pairs, more = _pair_up(images, mattes, "kaggle", describe)
     return pairs, failures + more
@@ -105,8 +136,11 @@ def _discover_plain(src: str) -> tuple[list[Pair], list[dict]]:
         for rel in walk_files(src, top, exts):
             key = (_stem(rel),)
             if key in into:
-                failures.append(failure(key[0], rel, "pair", f"{rel} has the same stem as "
-                                        f"{into[key]}; stems must be unique"))
+                failures.append(
+                    failure(
+                        key[0], rel, "pair", f"{rel} has the same stem as {into[key]}; stems must be unique"
+                    )
+                )
             else:
                 into[key] = rel
 
@@ -126,8 +160,9 @@ def detect_layout(src) -> str:
         return "kaggle"
     if os.path.isdir(os.path.join(src, "image")) or os.path.isdir(os.path.join(src, "alpha")):
         return "plain"
-    raise SourceError(f"{src}: found neither clip_img/ + matting/ (Kaggle layout) nor "
-                      "image/ + alpha/ (plain layout)")
+    raise SourceError(
+        f"{src}: found neither clip_img/ + matting/ (Kaggle layout) nor image/ + alpha/ (plain layout)"
+    )
 
 
 def discover(src) -> tuple[list[Pair], list[dict]]:

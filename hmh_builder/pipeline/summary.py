@@ -1,5 +1,6 @@
 """Write ``failures.jsonl`` and ``manifest.json`` (atomically, manifest last), and format
 the end-of-build summary a user reads."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,9 @@ from hmh_builder.fsio import atomic_write_text
 
 def write_outputs(out: str, manifest: dict, failures: list) -> None:
     """failures.jsonl (sorted by path, id), then manifest.json: the manifest marks completion."""
-    lines = [json.dumps(f, sort_keys=True) for f in sorted(failures, key=lambda f: (f["path"] or "", f["id"]))]
+    lines = [
+        json.dumps(f, sort_keys=True) for f in sorted(failures, key=lambda f: (f["path"] or "", f["id"]))
+    ]
     atomic_write_text(os.path.join(out, "failures.jsonl"), "".join(line + "\n" for line in lines))
     atomic_write_text(os.path.join(out, "manifest.json"), json.dumps(manifest, indent=2) + "\n")
 
@@ -25,8 +28,9 @@ def _bytes(n: int) -> str:
     return f"{n:.1f} TB"
 
 
-def summary_lines(manifest: dict, failures: list, seconds: float, kept_shards: int = 0,
-                  built: int | None = None) -> list[str]:
+def summary_lines(
+    manifest: dict, failures: list, seconds: float, kept_shards: int = 0, built: int | None = None
+) -> list[str]:
     """Human summary: counts, failures by stage, per split, wall time, rate, bytes, content
     digest, and pairs per subset when the manifest counts them.
 
@@ -37,8 +41,11 @@ def summary_lines(manifest: dict, failures: list, seconds: float, kept_shards: i
     lines = [f"discovered {counts['discovered']}, written {counts['written']}, failed {counts['failed']}"]
     if failures:
         by_stage = Counter(f["stage"] for f in failures)
-        lines.append("failed by stage: " + ", ".join(f"{s} {by_stage[s]}" for s in schema.FAILURE_STAGES
-                                                      if by_stage[s]) + " (reasons in failures.jsonl)")
+        lines.append(
+            "failed by stage: "
+            + ", ".join(f"{s} {by_stage[s]}" for s in schema.FAILURE_STAGES if by_stage[s])
+            + " (reasons in failures.jsonl)"
+        )
         for record in failures[:5]:
             lines.append(f"  {record['stage']}: {record['reason']}")
         if len(failures) > 5:
@@ -53,7 +60,12 @@ def summary_lines(manifest: dict, failures: list, seconds: float, kept_shards: i
     lines.append(f"wall time {seconds:.1f} s, {rate:.1f} samples/s, {_bytes(total_bytes)} in shards{kept}")
     lines.append(f"content-digest: {manifest['content_digest']}")
     if "subsets" in counts:  # harmonization pairs (hmh-build iharmony4)
-        lines.append("subsets: " + (", ".join(f"{name} {per['train']}/{per['test']}"
-                                             for name, per in counts["subsets"].items())
-                                   or "none") + " (train/test)")
+        lines.append(
+            "subsets: "
+            + (
+                ", ".join(f"{name} {per['train']}/{per['test']}" for name, per in counts["subsets"].items())
+                or "none"
+            )
+            + " (train/test)"
+        )
     return lines

@@ -6,6 +6,7 @@ input becomes a failure record and the shard goes on; an I/O fault (a source fil
 be read, a disk that is full or read-only) abandons the shard without leaving any file and is
 returned as ``error`` so a rerun retries it.
 """
+
 from __future__ import annotations
 
 import gc
@@ -17,8 +18,7 @@ from dataclasses import dataclass
 
 from hmh_builder import imageio, schema
 from hmh_builder.pipeline import resume
-from hmh_builder.pipeline.sample import (SampleError, check_sizes, make_sample, params_json, resize,
-                                      validate)
+from hmh_builder.pipeline.sample import SampleError, check_sizes, make_sample, params_json, resize, validate
 from hmh_builder.pipeline.sources import failure
 from hmh_builder.pipeline.writer import ShardWriter
 
@@ -98,8 +98,9 @@ def _target_stats(ctx: ShardContext, sample, cache: dict) -> tuple:
         if cache[target_id] is not None:
             return target_id, cache[target_id]
     usable = "decoded" if ctx.altered != "foreground" else "decoded with a usable matte"
-    raise SampleError("process", f"none of the Reinhard targets "
-                                 f"{', '.join(t[0] for t in sample.targets)} could be {usable}")
+    raise SampleError(
+        "process", f"none of the Reinhard targets {', '.join(t[0] for t in sample.targets)} could be {usable}"
+    )
 
 
 def _decode_pair(ctx: ShardContext, image_rel: str, alpha_rel: str, layout: str) -> tuple:
@@ -112,11 +113,14 @@ def _decode_pair(ctx: ShardContext, image_rel: str, alpha_rel: str, layout: str)
         limits = ctx.max_pixels, imageio.READ_FORMATS
         image_header = imageio.read_header(image_path, None, imageio.READ_FORMATS)
         matte_header = imageio.read_header(matte_path, None, imageio.READ_FORMATS)
-        check_sizes((image_header.height, image_header.width),
-                    (matte_header.height, matte_header.width), image_rel, alpha_rel)
+        check_sizes(
+            (image_header.height, image_header.width),
+            (matte_header.height, matte_header.width),
+            image_rel,
+            alpha_rel,
+        )
         imageio.check_header(image_path, image_header, *limits)
-        return (imageio.decode_image(image_path, *limits),
-                imageio.decode_matte(matte_path, layout, *limits))
+        return (imageio.decode_image(image_path, *limits), imageio.decode_matte(matte_path, layout, *limits))
     except OSError as exc:
         raise _fault(exc, image_path, "read") from None
 
@@ -129,8 +133,16 @@ def _one_sample(ctx: ShardContext, sample, cache: dict) -> tuple:
     if sample.choice.transform == "reinhard":
         target, stats = _target_stats(ctx, sample, cache)
     try:
-        arrays = make_sample(image, alpha, ctx.size, ctx.background, ctx.background_resolution,
-                             sample.choice, stats, ctx.altered)
+        arrays = make_sample(
+            image,
+            alpha,
+            ctx.size,
+            ctx.background,
+            ctx.background_resolution,
+            sample.choice,
+            stats,
+            ctx.altered,
+        )
     except Exception as exc:  # a kernel rejecting this input (cv2.error, ValueError, ...)
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise SampleError("process", f"{sample.image}: processing failed ({first})") from None
@@ -189,14 +201,31 @@ def run_shard(task, ctx: ShardContext) -> dict:
 def _run_shard(task, ctx: ShardContext) -> dict:
     start = time.perf_counter()
     digests, failures = [], []
-    result = {"name": task.name, "split": task.split, "planned": len(task.samples),
-              "entry": None, "digests": digests, "failures": failures, "error": None}
+    result = {
+        "name": task.name,
+        "split": task.split,
+        "planned": len(task.samples),
+        "entry": None,
+        "digests": digests,
+        "failures": failures,
+        "error": None,
+    }
     progress = resume.ProgressReporter(ctx.out, task.name)
     try:
         height, width = ctx.size
         try:
-            writer = ShardWriter(ctx.out, task.path, task.split, len(task.samples), height, width,
-                                 ctx.builder_version, ctx.config_hash, ctx.store_b_t, ctx.altered)
+            writer = ShardWriter(
+                ctx.out,
+                task.path,
+                task.split,
+                len(task.samples),
+                height,
+                width,
+                ctx.builder_version,
+                ctx.config_hash,
+                ctx.store_b_t,
+                ctx.altered,
+            )
         except (OSError, RuntimeError) as exc:
             raise _fault(exc, os.path.join(ctx.out, task.path + ".tmp"), "written") from None
         with writer:
@@ -210,8 +239,7 @@ def _run_shard(task, ctx: ShardContext) -> dict:
     except FaultError as exc:
         result.update(error=str(exc), entry=None)
     except OSError as exc:  # writing the record itself failed
-        result.update(error=str(_fault(exc, os.path.join(ctx.out, resume.STATE_DIR), "written")),
-                      entry=None)
+        result.update(error=str(_fault(exc, os.path.join(ctx.out, resume.STATE_DIR), "written")), entry=None)
     finally:
         progress.close()
     result["seconds"] = round(time.perf_counter() - start, 3)

@@ -3,12 +3,14 @@ datasets to the rows written, sets the FORMAT.md attributes, closes, fsyncs, ren
 place and fsyncs the folder. A folder therefore never holds a half-written file under a final
 name. The atomic writer for small text files is ``hmh_builder.fsio.atomic_write_text``.
 """
+
 from __future__ import annotations
 
 import os
 
 from hmh_builder import schema
 from hmh_builder.fsio import TMP_SUFFIX, fsync_dir, remove_quietly
+
 
 def publish(path: str, rel_path: str, split: str, rows: int) -> dict | None:
     """Move the closed ``path.tmp`` into place (fsync file, rename, fsync folder); returns its
@@ -21,8 +23,13 @@ def publish(path: str, rel_path: str, split: str, rows: int) -> dict | None:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     fsync_dir(os.path.dirname(path))
-    return {"path": rel_path, "split": split, "samples": rows,
-            "bytes": os.path.getsize(path), "sha256": schema.file_sha256(path)}
+    return {
+        "path": rel_path,
+        "split": split,
+        "samples": rows,
+        "bytes": os.path.getsize(path),
+        "sha256": schema.file_sha256(path),
+    }
 
 
 class ShardWriter:
@@ -35,9 +42,19 @@ class ShardWriter:
     sample was added (no file is written then).
     """
 
-    def __init__(self, out_dir: str, rel_path: str, split: str, capacity: int, height: int,
-                 width: int, builder_version: str, config_hash: str, store_b_t: bool = False,
-                 altered: str = schema.DEFAULT_ALTERED):
+    def __init__(
+        self,
+        out_dir: str,
+        rel_path: str,
+        split: str,
+        capacity: int,
+        height: int,
+        width: int,
+        builder_version: str,
+        config_hash: str,
+        store_b_t: bool = False,
+        altered: str = schema.DEFAULT_ALTERED,
+    ):
         import h5py
 
         self.rel_path = rel_path
@@ -63,7 +80,7 @@ class ShardWriter:
         """Append one sample: ``arrays`` holds uint8 I, A, F, B, I_d (and B_t) for it."""
         for name in schema.IMAGE_DATASETS + (("B_t",) if self.store_b_t else ()):
             self._h5[name][self.rows] = arrays[name]
-        for name, value in zip(schema.STRING_DATASETS, (sample_id, transform, params)):
+        for name, value in zip(schema.STRING_DATASETS, (sample_id, transform, params), strict=False):
             self._strings[name].append(value)
         self.rows += 1
         return schema.sample_digest(sample_id, transform, params, arrays, self.altered)

@@ -5,22 +5,29 @@ helpers it uses): the manifest, the metadata statistics (samples per split and s
 release options become Markdown. Nothing is invented: a source licence the releaser did not
 give is written as "not stated".
 """
+
 from __future__ import annotations
 
 import json
 
-from hmh_builder.release.card import (CardFacts, build_config, counts_table, file_list, licences,
-                                      present_splits)
+from hmh_builder.release.card import (
+    CardFacts,
+    build_config,
+    counts_table,
+    file_list,
+    licences,
+    present_splits,
+)
 
 SOURCE_NAME = "iHarmony4 dataset (HCOCO, HAdobe5k, HFlickr, Hday2night)"
 SOURCE_URL = "https://github.com/bcmi/Image-Harmonization-Dataset-iHarmony4"
 
-LOAD_SNIPPET = '''```python
+LOAD_SNIPPET = """```python
 import h5py
 with h5py.File("{first}.h5", "r") as f:  # one file per split
     I, I_d, M = (f[k][0] for k in ("I", "I_d", "M"))  # uint8: real RGB, composite RGB, mask
     sample_id, subset = f["id"].asstr()[0], f["subset"].asstr()[0]
-```'''
+```"""
 
 
 def render_card(facts: CardFacts) -> str:
@@ -70,10 +77,15 @@ def render_card(facts: CardFacts) -> str:
         "## Uses\n\nIntended: research on image harmonization (training, pretraining and "
         "evaluation). Not intended: any use the source licence does not allow.",
         "## Distribution\n\n"
-        + licences(facts, f"Source images and masks ({SOURCE_URL})", SOURCE_NAME,
-                   "Every pair is a resized copy of an iHarmony4 pair, so the source terms "
-                   "apply too.")
-        + "\n\n" + file_list(splits, "docs/FORMAT.md") + " Check: `sha256sum -c SHA256SUMS`; "
+        + licences(
+            facts,
+            f"Source images and masks ({SOURCE_URL})",
+            SOURCE_NAME,
+            "Every pair is a resized copy of an iHarmony4 pair, so the source terms apply too.",
+        )
+        + "\n\n"
+        + file_list(splits, "docs/FORMAT.md")
+        + " Check: `sha256sum -c SHA256SUMS`; "
         "`hmh-build verify .` recomputes the content digest.",
         f"## Maintenance\n\nVersion {facts.version}. A rebuild from the same source lists, "
         "size and builder version gives the same content digest.",
@@ -82,23 +94,30 @@ def render_card(facts: CardFacts) -> str:
 
 
 def _preprocessing(config: dict) -> str:
-    return ("Each composite and real image is opened with PIL, converted to RGB and resized "
-            "with PIL's bilinear filter to the output size; the mask is converted to a 1-bit "
-            "image and resized by the same call, which Pillow performs as nearest-neighbour "
-            "for 1-bit images, so the mask stays exactly 0/255 — DoveNet's "
-            "`iharmony4_dataset.py` reading. The split is the list a pair was read from "
-            "(train: `IHD_train.txt`, test: `IHD_test.txt`); rows keep the list order.\n\n"
-            "Full build config (from `manifest.json`):\n\n```json\n"
-            + json.dumps(config, indent=2, sort_keys=True) + "\n```")
+    return (
+        "Each composite and real image is opened with PIL, converted to RGB and resized "
+        "with PIL's bilinear filter to the output size; the mask is converted to a 1-bit "
+        "image and resized by the same call, which Pillow performs as nearest-neighbour "
+        "for 1-bit images, so the mask stays exactly 0/255 — DoveNet's "
+        "`iharmony4_dataset.py` reading. The split is the list a pair was read from "
+        "(train: `IHD_train.txt`, test: `IHD_test.txt`); rows keep the list order.\n\n"
+        "Full build config (from `manifest.json`):\n\n```json\n"
+        + json.dumps(config, indent=2, sort_keys=True)
+        + "\n```"
+    )
 
 
 def description(name: str, manifest: dict) -> str:
     """One-paragraph description for croissant.json."""
-    return (f"{name}: {manifest.get('counts', {}).get('written')} image harmonization pairs "
-            f"(real image, composite, mask of the changed region) from the {SOURCE_NAME}, "
-            "as HDF5 shards. See README.md.")
+    return (
+        f"{name}: {manifest.get('counts', {}).get('written')} image harmonization pairs "
+        f"(real image, composite, mask of the changed region) from the {SOURCE_NAME}, "
+        "as HDF5 shards. See README.md."
+    )
 
 
 def citation(name: str, version: str, manifest: dict) -> str:
-    return (f"{name} {version}, built with hmh-toolkit {manifest.get('builder_version')} from "
-            f"the {SOURCE_NAME} ({SOURCE_URL}); content digest {manifest.get('content_digest')}.")
+    return (
+        f"{name} {version}, built with hmh-toolkit {manifest.get('builder_version')} from "
+        f"the {SOURCE_NAME} ({SOURCE_URL}); content digest {manifest.get('content_digest')}."
+    )

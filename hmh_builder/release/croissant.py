@@ -6,6 +6,7 @@ the HDF5 shards of each split are a ``cr:FileSet`` (``application/x-hdf5``). One
 split lists its shard files (HDF5 datasets inside a file are described in the card, since
 Croissant has no extractor for HDF5).
 """
+
 from __future__ import annotations
 
 from hmh_builder.release.card import SOURCE_URL
@@ -69,25 +70,46 @@ def encoding_of(path: str) -> str:
 
 
 def file_object(path: str, sha256: str, description: str) -> dict:
-    return {"@type": "cr:FileObject", "@id": path, "name": path, "description": description,
-            "contentUrl": path, "encodingFormat": encoding_of(path), "sha256": sha256}
+    return {
+        "@type": "cr:FileObject",
+        "@id": path,
+        "name": path,
+        "description": description,
+        "contentUrl": path,
+        "encodingFormat": encoding_of(path),
+        "sha256": sha256,
+    }
 
 
 def shard_file_set(split: str) -> dict:
-    return {"@type": "cr:FileSet", "@id": f"{split}-shards", "name": f"{split}-shards",
-            "description": f"HDF5 shards of the {split} split (FORMAT.md version 1).",
-            "encodingFormat": "application/x-hdf5", "includes": f"{split}/*.h5"}
+    return {
+        "@type": "cr:FileSet",
+        "@id": f"{split}-shards",
+        "name": f"{split}-shards",
+        "description": f"HDF5 shards of the {split} split (FORMAT.md version 1).",
+        "encodingFormat": "application/x-hdf5",
+        "includes": f"{split}/*.h5",
+    }
 
 
 def shard_record_set(split: str) -> dict:
     field_id = f"{split}-shard-files/path"
-    return {"@type": "cr:RecordSet", "@id": f"{split}-shard-files", "name": f"{split}-shard-files",
-            "description": f"The shard files of the {split} split.",
-            "field": [{"@type": "cr:Field", "@id": field_id, "name": field_id,
-                       "description": "Path of the shard relative to the release folder.",
-                       "dataType": "sc:Text",
-                       "source": {"fileSet": {"@id": f"{split}-shards"},
-                                  "extract": {"fileProperty": "fullpath"}}}]}
+    return {
+        "@type": "cr:RecordSet",
+        "@id": f"{split}-shard-files",
+        "name": f"{split}-shard-files",
+        "description": f"The shard files of the {split} split.",
+        "field": [
+            {
+                "@type": "cr:Field",
+                "@id": field_id,
+                "name": field_id,
+                "description": "Path of the shard relative to the release folder.",
+                "dataType": "sc:Text",
+                "source": {"fileSet": {"@id": f"{split}-shards"}, "extract": {"fileProperty": "fullpath"}},
+            }
+        ],
+    }
 
 
 FILE_DESCRIPTIONS = {
@@ -107,9 +129,17 @@ PAIR_DESCRIPTIONS = {
 }
 
 
-def croissant_metadata(name: str, version: str, license_text: str, description: str,
-                       files: dict, splits: list, date_published: str,
-                       citation: str, kind: str = "hmh") -> dict:
+def croissant_metadata(
+    name: str,
+    version: str,
+    license_text: str,
+    description: str,
+    files: dict,
+    splits: list,
+    date_published: str,
+    citation: str,
+    kind: str = "hmh",
+) -> dict:
     """The Croissant JSON-LD document.
 
     Args:
@@ -120,8 +150,7 @@ def croissant_metadata(name: str, version: str, license_text: str, description: 
     """
     pairs = kind == "harmonization"
     texts = {**FILE_DESCRIPTIONS, **(PAIR_DESCRIPTIONS if pairs else {})}
-    distribution = [file_object(path, sha, texts.get(path, path))
-                    for path, sha in sorted(files.items())]
+    distribution = [file_object(path, sha, texts.get(path, path)) for path, sha in sorted(files.items())]
     distribution += [shard_file_set(split) for split in splits]
     return {
         "@context": CONTEXT,
@@ -134,8 +163,11 @@ def croissant_metadata(name: str, version: str, license_text: str, description: 
         "datePublished": date_published,
         "citeAs": citation,
         "isBasedOn": PAIR_SOURCE_URL if pairs else SOURCE_URL,
-        "keywords": (["image harmonization", "iHarmony4", "HDF5"] if pairs else
-                     ["image matting", "image harmonization", "portraits", "HDF5"]),
+        "keywords": (
+            ["image harmonization", "iHarmony4", "HDF5"]
+            if pairs
+            else ["image matting", "image harmonization", "portraits", "HDF5"]
+        ),
         "distribution": distribution,
         "recordSet": [shard_record_set(split) for split in splits],
     }

@@ -8,6 +8,7 @@ and host name redacted: a release carries no local path), per split an HDF5 virt
 Everything is assembled in a hidden staging folder beside DIR and renamed into place at the
 end, so DIR never holds a half-made release.
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,12 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hmh_builder.release import card, card_pairs, croissant
 from hmh_builder import schema
 from hmh_builder.inspect.preview import write_preview
 from hmh_builder.inspect.privacy import REDACTED
 from hmh_builder.inspect.stats import metadata_stats
 from hmh_builder.inspect.verify import verify_build
+from hmh_builder.release import card, card_pairs, croissant
 
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 SUMS_FILE = "SHA256SUMS"
@@ -51,8 +52,10 @@ class PackageOptions:
 def check_options(options: PackageOptions) -> None:
     """Raise PackageError for a missing licence, a bad version or name."""
     if not options.license or not options.license.strip():
-        raise PackageError("no --license given: state the licence of this release "
-                           "(e.g. CC-BY-NC-4.0); hmh-build never chooses one for you")
+        raise PackageError(
+            "no --license given: state the licence of this release "
+            "(e.g. CC-BY-NC-4.0); hmh-build never chooses one for you"
+        )
     if not VERSION_RE.match(options.version):
         raise PackageError(f"--version {options.version!r} is not X.Y.Z (e.g. 1.0.0)")
     if not options.name.strip():
@@ -64,19 +67,19 @@ def package_release(options: PackageOptions) -> dict:
     check_options(options)
     problems = verify_build(options.out_dir, progress=options.progress)
     if problems:
-        raise PackageError(f"{options.out_dir} does not verify ({len(problems)} problem(s), "
-                           f"first: {problems[0]}); run `hmh-build verify {options.out_dir}`")
+        raise PackageError(
+            f"{options.out_dir} does not verify ({len(problems)} problem(s), "
+            f"first: {problems[0]}); run `hmh-build verify {options.out_dir}`"
+        )
     if not schema.load_manifest(options.out_dir).get("shards"):
         raise PackageError(f"{options.out_dir} holds no samples; there is nothing to release")
     target = os.path.abspath(options.release_dir)
     source = os.path.abspath(options.out_dir)
     if os.path.commonpath([source, target]) in (source, target):
-        raise PackageError(f"{options.release_dir} must be outside {options.out_dir} "
-                           "(and not contain it)")
+        raise PackageError(f"{options.release_dir} must be outside {options.out_dir} (and not contain it)")
     if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
         raise PackageError(f"{options.release_dir} already exists and is not empty")
-    staging = os.path.join(os.path.dirname(target),
-                           f".{os.path.basename(target)}.tmp-{os.getpid()}")
+    staging = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
         summary = _assemble(options, staging)
@@ -108,8 +111,10 @@ def public_failures(text: str, source: str | None) -> str:
     lines = []
     for line in text.splitlines():
         if line.strip():
-            record = {k: (v.replace(source.rstrip("/") + "/", "").replace(source, ".")
-                          if isinstance(v, str) else v) for k, v in json.loads(line).items()}
+            record = {
+                k: (v.replace(source.rstrip("/") + "/", "").replace(source, ".") if isinstance(v, str) else v)
+                for k, v in json.loads(line).items()
+            }
             lines.append(json.dumps(record, sort_keys=True) + "\n")
     return "".join(lines)
 
@@ -122,29 +127,45 @@ def _assemble(options: PackageOptions, staging: str) -> dict:
     splits = [s for s in schema.SPLITS if any(e["split"] == s for e in manifest["shards"])]
     for split in splits:
         write_split_file(staging, manifest, split)
-    write_preview(staging, os.path.join(staging, "preview.png"), n=options.preview_n,
-                  split="test" if "test" in splits else splits[0], seed=options.seed)
+    write_preview(
+        staging,
+        os.path.join(staging, "preview.png"),
+        n=options.preview_n,
+        split="test" if "test" in splits else splits[0],
+        seed=options.seed,
+    )
     meta = metadata_stats(staging)
     size = _shard_size(staging, manifest)
-    facts = card.CardFacts(options.name, options.version, options.license,
-                           options.source_license, manifest, meta, size)
+    facts = card.CardFacts(
+        options.name, options.version, options.license, options.source_license, manifest, meta, size
+    )
     kind = schema.manifest_kind(manifest)
     described = card_pairs if kind == schema.KIND_PAIRS else card
     _write_text(staging, "README.md", described.render_card(facts))
-    top = ["manifest.json", "failures.jsonl", "README.md", "preview.png"] + \
-        [f"{s}.h5" for s in splits]
+    top = ["manifest.json", "failures.jsonl", "README.md", "preview.png"] + [f"{s}.h5" for s in splits]
     sums = {rel: schema.file_sha256(os.path.join(staging, rel)) for rel in top}
     metadata = croissant.croissant_metadata(
-        options.name, options.version, options.license,
-        described.description(options.name, manifest), sums, splits,
+        options.name,
+        options.version,
+        options.license,
+        described.description(options.name, manifest),
+        sums,
+        splits,
         datetime.date.today().isoformat(),
-        described.citation(options.name, options.version, manifest), kind)
+        described.citation(options.name, options.version, manifest),
+        kind,
+    )
     _write_text(staging, "croissant.json", json.dumps(metadata, indent=2) + "\n")
     sums["croissant.json"] = schema.file_sha256(os.path.join(staging, "croissant.json"))
     sums.update({e["path"]: e["sha256"] for e in manifest["shards"]})
     _write_text(staging, SUMS_FILE, "".join(f"{sha}  {rel}\n" for rel, sha in sorted(sums.items())))
-    return {"files": len(sums) + 1, "shards": len(manifest["shards"]), "hard_linked": linked,
-            "samples": meta["counts"]["total"], "content_digest": manifest["content_digest"]}
+    return {
+        "files": len(sums) + 1,
+        "shards": len(manifest["shards"]),
+        "hard_linked": linked,
+        "samples": meta["counts"]["total"],
+        "content_digest": manifest["content_digest"],
+    }
 
 
 def _place(out_dir: str, staging: str, manifest: dict, source: str | None) -> int:
@@ -177,8 +198,7 @@ def write_split_file(folder: str, manifest: dict, split: str) -> str:
     paths, in shard-path order), the string datasets copied, and the shard attributes."""
     import h5py
 
-    entries = sorted((e for e in manifest["shards"] if e["split"] == split),
-                     key=lambda e: e["path"])
+    entries = sorted((e for e in manifest["shards"] if e["split"] == split), key=lambda e: e["path"])
     total = sum(e["samples"] for e in entries)
     kind = schema.manifest_kind(manifest)
     strings, with_b_t = _shard_strings(folder, entries, kind)
@@ -194,7 +214,7 @@ def write_split_file(folder: str, manifest: dict, split: str) -> str:
             position = 0
             for e in entries:
                 source = h5py.VirtualSource(e["path"], name, shape=(e["samples"],) + shape)
-                layout[position:position + e["samples"]] = source
+                layout[position : position + e["samples"]] = source
                 position += e["samples"]
             out.create_virtual_dataset(name, layout, fillvalue=0)
         for name, values in strings.items():

@@ -1,5 +1,6 @@
 """``hmh-train matte`` and ``hmh-train harmonize``: parse options into an ApplyConfig and call
 ``infer.apply.matte`` / ``harmonize``."""
+
 from __future__ import annotations
 
 import click
@@ -10,13 +11,14 @@ from hmh_train.nets.forward import HARMONIZER_OUTPUTS
 
 FILE = click.Path(dir_okay=False)
 DIR = click.Path(file_okay=False)
-OUTPUT_HELP = ("how the U-Net's output becomes the result: paper (its image as is), keep (its "
-               "image inside the mask, the input kept exactly where the mask is 0, the grey mask "
-               "blending) or residual (a change added inside the mask); a net trained as an image "
-               "(paper/keep) cannot run as residual, nor the reverse [default: the form the "
-               "checkpoint's run trained with; paper for DoveNet's released file]")
-CKPT_HELP = ("run folder (checkpoints/best.pt, else last.pt), .pt checkpoint, or the released "
-             "file ({})")
+OUTPUT_HELP = (
+    "how the U-Net's output becomes the result: paper (its image as is), keep (its "
+    "image inside the mask, the input kept exactly where the mask is 0, the grey mask "
+    "blending) or residual (a change added inside the mask); a net trained as an image "
+    "(paper/keep) cannot run as residual, nor the reverse [default: the form the "
+    "checkpoint's run trained with; paper for DoveNet's released file]"
+)
+CKPT_HELP = "run folder (checkpoints/best.pt, else last.pt), .pt checkpoint, or the released file ({})"
 
 
 def _report(result: dict, single: bool, what: str) -> None:
@@ -27,8 +29,9 @@ def _report(result: dict, single: bool, what: str) -> None:
     if single:
         click.echo(f"wrote the {what} to {result['out']}")
         return
-    click.echo(f"wrote {result['written']} {what}s to {result['out']}; {result['failed']} failed "
-               "(failures.csv)")
+    click.echo(
+        f"wrote {result['written']} {what}s to {result['out']}; {result['failed']} failed (failures.csv)"
+    )
     finish_batch(result, "no image could be processed (see failures.csv)")
 
 
@@ -44,10 +47,18 @@ def _call(func, options: dict, guide: str, what: str) -> None:
         raise click.UsageError(f"the single form needs --{guide}")
     if not single and not options[f"{guide}s"]:
         raise click.UsageError(f"the batch form needs --{guide}s")
-    cfg = ApplyConfig(ckpt=options["ckpt"], out=options["out"], image=options["image"],
-                      guide=options[guide], images=options["images"], guides=options[f"{guide}s"],
-                      size=options.get("size", DOVENET_SIZE), device=options["device"],
-                      harmonizer_output=options.get("harmonizer_output"), progress=options["progress"])
+    cfg = ApplyConfig(
+        ckpt=options["ckpt"],
+        out=options["out"],
+        image=options["image"],
+        guide=options[guide],
+        images=options["images"],
+        guides=options[f"{guide}s"],
+        size=options.get("size", DOVENET_SIZE),
+        device=options["device"],
+        harmonizer_output=options.get("harmonizer_output"),
+        progress=options["progress"],
+    )
     try:
         result = func(cfg)
     except (CompositeError, CheckpointError, ValueError, OSError) as exc:
@@ -56,23 +67,34 @@ def _call(func, options: dict, guide: str, what: str) -> None:
 
 
 def _common(func):
-    for decorator in reversed([
-        click.option("--out", required=True, type=click.Path(),
-                     help="single form: output file (.png/.jpg/.jpeg/.webp/.bmp); batch form: "
-                          "output folder (<stem>.png, failures.csv)"),
-        click.option("--image", type=FILE, help="input image [single form]"),
-        click.option("--images", type=DIR, help="folder of input images [batch form]"),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
-        click.option("--progress/--no-progress", default=True, show_default=True,
-                     help="progress bar on stderr [batch form]"),
-    ]):
+    for decorator in reversed(
+        [
+            click.option(
+                "--out",
+                required=True,
+                type=click.Path(),
+                help="single form: output file (.png/.jpg/.jpeg/.webp/.bmp); batch form: "
+                "output folder (<stem>.png, failures.csv)",
+            ),
+            click.option("--image", type=FILE, help="input image [single form]"),
+            click.option("--images", type=DIR, help="folder of input images [batch form]"),
+            click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
+            click.option(
+                "--progress/--no-progress",
+                default=True,
+                show_default=True,
+                help="progress bar on stderr [batch form]",
+            ),
+        ]
+    ):
         func = decorator(func)
     return func
 
 
 @click.command("matte")
-@click.option("--ckpt", required=True, type=click.Path(),
-              help=CKPT_HELP.format("IndexNet's indexnet_matting.pth.tar"))
+@click.option(
+    "--ckpt", required=True, type=click.Path(), help=CKPT_HELP.format("IndexNet's indexnet_matting.pth.tar")
+)
 @click.option("--trimap", type=FILE, help="trimap of --image: gray PNG, 0 bg / 128 unknown / 255 fg")
 @click.option("--trimaps", type=DIR, help="folder of trimaps named like the images [batch form]")
 @_common
@@ -91,17 +113,23 @@ def matte_command(**options):
 
 
 @click.command("harmonize")
-@click.option("--ckpt", required=True, type=click.Path(),
-              help=CKPT_HELP.format("DoveNet's latest_net_G.pth"))
-@click.option("--mask", type=FILE,
-              help="mask of the region whose colours are adjusted (255 = adjust; for an HMH "
-                   "portrait composite: the background, i.e. 255 − alpha), gray PNG")
+@click.option("--ckpt", required=True, type=click.Path(), help=CKPT_HELP.format("DoveNet's latest_net_G.pth"))
+@click.option(
+    "--mask",
+    type=FILE,
+    help="mask of the region whose colours are adjusted (255 = adjust; for an HMH "
+    "portrait composite: the background, i.e. 255 − alpha), gray PNG",
+)
 @click.option("--masks", type=DIR, help="folder of masks named like the images [batch form]")
-@click.option("--size", default=DOVENET_SIZE, show_default=True, type=click.IntRange(min=1),
-              help="square side the U-Net runs at (DoveNet's test size); the change is carried "
-                   "back to full resolution for other image sizes")
-@click.option("--harmonizer-output", type=click.Choice(HARMONIZER_OUTPUTS), default=None,
-              help=OUTPUT_HELP)
+@click.option(
+    "--size",
+    default=DOVENET_SIZE,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="square side the U-Net runs at (DoveNet's test size); the change is carried "
+    "back to full resolution for other image sizes",
+)
+@click.option("--harmonizer-output", type=click.Choice(HARMONIZER_OUTPUTS), default=None, help=OUTPUT_HELP)
 @_common
 def harmonize_command(**options):
     """Harmonize a composite image, by DoveNet's test transforms (resize to --size, [-1, 1],

@@ -1,5 +1,6 @@
 """The end of a batch command (``matte``, ``harmonize``, ``composite`` with folders): the
 failed inputs, then the exit status ``hmh-build`` uses."""
+
 from __future__ import annotations
 
 import sys

@@ -1,5 +1,6 @@
 """``hmh-train eval``: parse options into an EvalConfig (shards) or a BenchmarkConfig (the
 published test sets) and call ``evaluate.evaluate`` / ``benchmark_run.run_benchmark``."""
+
 from __future__ import annotations
 
 import sys
@@ -12,12 +13,19 @@ from hmh_train.nets.forward import HARMONIZER_OUTPUTS
 
 #: Options that only one form reads, and the forms (None = shards, else the benchmark names).
 ONLY = {
-    "region": (None,), "batch_size": (None,), "trimap_radius": (None,),
-    "src": ("composition-1k", "iharmony4"), "workers": ("composition-1k", "iharmony4"),
+    "region": (None,),
+    "batch_size": (None,),
+    "trimap_radius": (None,),
+    "src": ("composition-1k", "iharmony4"),
+    "workers": ("composition-1k", "iharmony4"),
     "save_predictions": ("composition-1k", "iharmony4"),
-    "backgrounds": ("composition-1k",), "layout": ("composition-1k",),
-    "protocol": ("iharmony4",), "seed": ("iharmony4",), "split": (None, "iharmony4"),
-    "allow_other_side": (None,), "harmonizer_output": (None, "iharmony4"),
+    "backgrounds": ("composition-1k",),
+    "layout": ("composition-1k",),
+    "protocol": ("iharmony4",),
+    "seed": ("iharmony4",),
+    "split": (None, "iharmony4"),
+    "allow_other_side": (None,),
+    "harmonizer_output": (None, "iharmony4"),
 }
 SHOWN_LINES = 20
 
@@ -61,80 +69,186 @@ def _benchmark(options: dict) -> None:
     if len(problems) > SHOWN_LINES:
         click.echo(f"... and {len(problems) - SHOWN_LINES} more (failures.txt)", err=True)
     click.echo(result["table"])
-    click.echo(f"scored {result['evaluated']} of {result['listed']} listed test images; wrote "
-               f"{result['out']}/table.md, table.csv, samples.csv, failures.txt, summary.json")
+    click.echo(
+        f"scored {result['evaluated']} of {result['listed']} listed test images; wrote "
+        f"{result['out']}/table.md, table.csv, samples.csv, failures.txt, summary.json"
+    )
     if problems:
         click.echo(f"{len(problems)} test images could not be used (failures.txt)", err=True)
         sys.exit(3)  # as hmh-build: some inputs failed, all others were scored
 
 
 @click.command("eval")
-@click.option("--ckpt", required=True, type=click.Path(),
-              help="run folder (uses checkpoints/best.pt, else last.pt), a .pt checkpoint, or a "
-                   "released file (IndexNet's .pth.tar, DoveNet's latest_net_G.pth)")
-@click.option("--shards", default=None, type=click.Path(),
-              help="hmh-build output or release folder holding the split to evaluate (HMH "
-                   "shards, or harmonization pairs from hmh-build iharmony4: then the "
-                   "iHarmony4 table per subset)")
-@click.option("--benchmark", type=click.Choice(["composition-1k", "iharmony4"]), default=None,
-              help="instead of shards, a published test set read from --src: Composition-1k "
-                   "(IndexNet's demo procedure at native resolution; SAD/MSE/Grad/Conn) or "
-                   "iHarmony4 (MSE/fMSE/PSNR per subset, --protocol)")
-@click.option("--src", type=click.Path(), default=None,
-              help="benchmark folder: Composition-1k's Combined_Dataset (or its Test_set), or "
-                   "the iHarmony4 root holding IHD_test.txt")
-@click.option("--backgrounds", type=click.Path(), default=None,
-              help="composition-1k: PASCAL VOC 2012 (a folder holding JPEGImages/); composes "
-                   "the test set from the Adobe layout as DIM's Composition_code.py does")
-@click.option("--layout", type=click.Choice(["auto", "adobe", "merged"]), default="auto",
-              show_default=True,
-              help="composition-1k: auto = compose from the Adobe layout when --backgrounds is "
-                   "given, else read Test_set/merged (IndexNet's layout)")
-@click.option("--protocol", type=click.Choice(["standard", "dovenet"]), default="standard",
-              show_default=True,
-              help="iharmony4: standard = eval mode, float output, PSNR peak 255; dovenet = "
-                   "DoveNet's published computation (training mode, seeded dropout, tensor2im "
-                   "output, PSNR range = output max - min)")
-@click.option("--seed", default=0, show_default=True, type=int,
-              help="iharmony4 --protocol dovenet: seed of the dropout draws (per pair)")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="benchmarks: threads decoding (and composing) images ahead; results and "
-                   "their order do not depend on it")
-@click.option("--save-predictions", is_flag=True, default=False,
-              help="benchmarks: also write the scored alphas / harmonized images to "
-                   "OUT/predictions/<run>/ (PNG)")
-@click.option("--split", default="test", show_default=True,
-              help="split to evaluate (shards), or the iHarmony4 list (test/train)")
-@click.option("--region", type=click.Choice(["unknown", "all"]), default="unknown", show_default=True,
-              help="shards: pixels the matting metrics count: the trimap's unknown band, or all")
-@click.option("--out", type=click.Path(), default=None,
-              help="folder for the tables and per-sample files [default: beside the first "
-                   "checkpoint: RUN/eval-SPLIT, RUN/eval-composition-1k or "
-                   "RUN/eval-iharmony4-SPLIT-PROTOCOL]")
-@click.option("--compare", multiple=True, type=click.Path(), metavar="RUN",
-              help="more runs/.pt files/released files to put in the same table (repeatable; "
-                   "one row each)")
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
-              help="shards: samples per forward pass")
-@click.option("--device", default="auto", show_default=True,
-              help="auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...")
-@click.option("--trimap-radius", default=EVAL_TRIMAP_RADIUS, show_default=True, type=click.IntRange(min=0),
-              help="shards: px the unknown band (0 < alpha < 1) is widened by; keep fixed to compare runs")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="evaluate only the first N samples / listed test images (quick looks) [default: all]")
-@click.option("--allow-other-side", is_flag=True,
-              help="shards: evaluate a harmonizer trained on shards of the other altered side "
-                   "anyway (refused otherwise); the mask and fMSE region follow --shards")
-@click.option("--harmonizer-output", type=click.Choice(HARMONIZER_OUTPUTS), default=None,
-              help="shards and iharmony4: output form of every run's harmonizer: paper (its "
-                   "image), keep (its image over the altered region, the rest kept exactly) or "
-                   "residual (a change added there) "
-                   "[default: the form each run trained with; paper for DoveNet's released file]")
+@click.option(
+    "--ckpt",
+    required=True,
+    type=click.Path(),
+    help="run folder (uses checkpoints/best.pt, else last.pt), a .pt checkpoint, or a "
+    "released file (IndexNet's .pth.tar, DoveNet's latest_net_G.pth)",
+)
+@click.option(
+    "--shards",
+    default=None,
+    type=click.Path(),
+    help="hmh-build output or release folder holding the split to evaluate (HMH "
+    "shards, or harmonization pairs from hmh-build iharmony4: then the "
+    "iHarmony4 table per subset)",
+)
+@click.option(
+    "--benchmark",
+    type=click.Choice(["composition-1k", "iharmony4"]),
+    default=None,
+    help="instead of shards, a published test set read from --src: Composition-1k "
+    "(IndexNet's demo procedure at native resolution; SAD/MSE/Grad/Conn) or "
+    "iHarmony4 (MSE/fMSE/PSNR per subset, --protocol)",
+)
+@click.option(
+    "--src",
+    type=click.Path(),
+    default=None,
+    help="benchmark folder: Composition-1k's Combined_Dataset (or its Test_set), or "
+    "the iHarmony4 root holding IHD_test.txt",
+)
+@click.option(
+    "--backgrounds",
+    type=click.Path(),
+    default=None,
+    help="composition-1k: PASCAL VOC 2012 (a folder holding JPEGImages/); composes "
+    "the test set from the Adobe layout as DIM's Composition_code.py does",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "adobe", "merged"]),
+    default="auto",
+    show_default=True,
+    help="composition-1k: auto = compose from the Adobe layout when --backgrounds is "
+    "given, else read Test_set/merged (IndexNet's layout)",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["standard", "dovenet"]),
+    default="standard",
+    show_default=True,
+    help="iharmony4: standard = eval mode, float output, PSNR peak 255; dovenet = "
+    "DoveNet's published computation (training mode, seeded dropout, tensor2im "
+    "output, PSNR range = output max - min)",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="iharmony4 --protocol dovenet: seed of the dropout draws (per pair)",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="benchmarks: threads decoding (and composing) images ahead; results and "
+    "their order do not depend on it",
+)
+@click.option(
+    "--save-predictions",
+    is_flag=True,
+    default=False,
+    help="benchmarks: also write the scored alphas / harmonized images to OUT/predictions/<run>/ (PNG)",
+)
+@click.option(
+    "--split",
+    default="test",
+    show_default=True,
+    help="split to evaluate (shards), or the iHarmony4 list (test/train)",
+)
+@click.option(
+    "--region",
+    type=click.Choice(["unknown", "all"]),
+    default="unknown",
+    show_default=True,
+    help="shards: pixels the matting metrics count: the trimap's unknown band, or all",
+)
+@click.option(
+    "--out",
+    type=click.Path(),
+    default=None,
+    help="folder for the tables and per-sample files [default: beside the first "
+    "checkpoint: RUN/eval-SPLIT, RUN/eval-composition-1k or "
+    "RUN/eval-iharmony4-SPLIT-PROTOCOL]",
+)
+@click.option(
+    "--compare",
+    multiple=True,
+    type=click.Path(),
+    metavar="RUN",
+    help="more runs/.pt files/released files to put in the same table (repeatable; one row each)",
+)
+@click.option(
+    "--batch-size",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="shards: samples per forward pass",
+)
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...",
+)
+@click.option(
+    "--trimap-radius",
+    default=EVAL_TRIMAP_RADIUS,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="shards: px the unknown band (0 < alpha < 1) is widened by; keep fixed to compare runs",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="evaluate only the first N samples / listed test images (quick looks) [default: all]",
+)
+@click.option(
+    "--allow-other-side",
+    is_flag=True,
+    help="shards: evaluate a harmonizer trained on shards of the other altered side "
+    "anyway (refused otherwise); the mask and fMSE region follow --shards",
+)
+@click.option(
+    "--harmonizer-output",
+    type=click.Choice(HARMONIZER_OUTPUTS),
+    default=None,
+    help="shards and iharmony4: output form of every run's harmonizer: paper (its "
+    "image), keep (its image over the altered region, the rest kept exactly) or "
+    "residual (a change added there) "
+    "[default: the form each run trained with; paper for DoveNet's released file]",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 @click.pass_context
-def eval_command(ctx, ckpt, shards, benchmark, src, backgrounds, layout, protocol, seed, workers,
-                 save_predictions, split, region, out, compare, batch_size, device, trimap_radius,
-                 limit, allow_other_side, harmonizer_output, progress):
+def eval_command(
+    ctx,
+    ckpt,
+    shards,
+    benchmark,
+    src,
+    backgrounds,
+    layout,
+    protocol,
+    seed,
+    workers,
+    save_predictions,
+    split,
+    region,
+    out,
+    compare,
+    batch_size,
+    device,
+    trimap_radius,
+    limit,
+    allow_other_side,
+    harmonizer_output,
+    progress,
+):
     """Metrics of one or several runs (or released files), in fixed order: on shards, the
     paper's Table 1 (matting MSE/SAD/Grad/Conn; harmonization MSE/fMSE/PSNR and the
     do-nothing I_d baseline); with --benchmark, the field's published test sets and tables.
@@ -156,18 +270,42 @@ def eval_command(ctx, ckpt, shards, benchmark, src, backgrounds, layout, protoco
     _check_form(ctx, benchmark, shards, src)
     runs = (ckpt,) + tuple(compare)
     if benchmark is not None:
-        _benchmark({"benchmark": benchmark, "runs": runs, "src": src, "backgrounds": backgrounds,
-                    "layout": layout, "split": split, "protocol": protocol, "seed": seed,
-                    "out": out, "device": device, "limit": limit, "workers": workers,
-                    "save_predictions": save_predictions, "harmonizer_output": harmonizer_output,
-                    "progress": progress})
+        _benchmark(
+            {
+                "benchmark": benchmark,
+                "runs": runs,
+                "src": src,
+                "backgrounds": backgrounds,
+                "layout": layout,
+                "split": split,
+                "protocol": protocol,
+                "seed": seed,
+                "out": out,
+                "device": device,
+                "limit": limit,
+                "workers": workers,
+                "save_predictions": save_predictions,
+                "harmonizer_output": harmonizer_output,
+                "progress": progress,
+            }
+        )
         return
     from hmh_train.evaluate.run import EvalConfig, evaluate
 
-    cfg = EvalConfig(runs=runs, shards=shards, split=split, region=region,
-                     out=out, batch_size=batch_size, device=device, trimap_radius=trimap_radius,
-                     limit=limit, allow_other_side=allow_other_side,
-                     harmonizer_output=harmonizer_output, progress=progress)
+    cfg = EvalConfig(
+        runs=runs,
+        shards=shards,
+        split=split,
+        region=region,
+        out=out,
+        batch_size=batch_size,
+        device=device,
+        trimap_radius=trimap_radius,
+        limit=limit,
+        allow_other_side=allow_other_side,
+        harmonizer_output=harmonizer_output,
+        progress=progress,
+    )
     result = _run_and_report(evaluate, cfg)
     click.echo(result["table"])
     click.echo(f"wrote {result['out']}/table.md, table.csv, samples.csv, summary.json")

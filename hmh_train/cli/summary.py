@@ -1,4 +1,5 @@
 """``hmh-train summary``: each network's parameter count and one forward pass's shapes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,18 +17,43 @@ class SummaryConfig:
 
 
 @click.command("summary")
-@click.option("--width", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="channel width multiplier of every network (1.0 = the paper's networks)")
-@click.option("--size", default=256, show_default=True, type=click.IntRange(min=32),
-              help="side of the square test input (multiple of 32 and of 2**num-downs)")
-@click.option("--num-downs", default=8, show_default=True, type=click.IntRange(min=5),
-              help="downsamplings of the U-Net (8 takes 256 down to 1)")
-@click.option("--matting-head", "head", default="published", show_default=True,
-              type=click.Choice(["published", "wide"]),
-              help="IndexNet prediction head: the official one, or the 32-channel variant")
-@click.option("--unet-norm", "norm", default="batch", show_default=True,
-              type=click.Choice(["batch", "instance"]),
-              help="U-Net normalisation: batch (released DoveNet) or instance")
+@click.option(
+    "--width",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="channel width multiplier of every network (1.0 = the paper's networks)",
+)
+@click.option(
+    "--size",
+    default=256,
+    show_default=True,
+    type=click.IntRange(min=32),
+    help="side of the square test input (multiple of 32 and of 2**num-downs)",
+)
+@click.option(
+    "--num-downs",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=5),
+    help="downsamplings of the U-Net (8 takes 256 down to 1)",
+)
+@click.option(
+    "--matting-head",
+    "head",
+    default="published",
+    show_default=True,
+    type=click.Choice(["published", "wide"]),
+    help="IndexNet prediction head: the official one, or the 32-channel variant",
+)
+@click.option(
+    "--unet-norm",
+    "norm",
+    default="batch",
+    show_default=True,
+    type=click.Choice(["batch", "instance"]),
+    help="U-Net normalisation: batch (released DoveNet) or instance",
+)
 def summary_command(**options):
     """Build IndexNet, the attention U-Net and the SAGAN critic on the CPU, run one forward
     pass of a zero image through each and print parameters and input/output shapes.

@@ -1,10 +1,17 @@
 """``hmh-train matting | harmonization | joint``: parse options into a TrainConfig, call engine.train."""
+
 from __future__ import annotations
 
 import click
 
-from hmh_train.train.config import (GAN_LOSSES, HARMONIZER_OUTPUTS, MATTING_HEADS, UNET_NORMS, load_config,
-                                    parse_set)
+from hmh_train.train.config import (
+    GAN_LOSSES,
+    HARMONIZER_OUTPUTS,
+    MATTING_HEADS,
+    UNET_NORMS,
+    load_config,
+    parse_set,
+)
 
 # (option, config key, type, help) shared by the three commands; defaults come from the mode's
 # packaged YAML and are shown in --help.
@@ -15,8 +22,13 @@ COMMON = [
     ("--batch-size", "batch_size", int, "samples per step and process"),
     ("--device", "device", str, "auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."),
     ("--seed", "seed", int, "seed of weights, data order and augmentation"),
-    ("--width", "width", float, "channel width multiplier of every fresh network (0.25 for smoke runs; networks "
-     "loaded with --matting-ckpt/--harmonization-ckpt keep theirs)"),
+    (
+        "--width",
+        "width",
+        float,
+        "channel width multiplier of every fresh network (0.25 for smoke runs; networks "
+        "loaded with --matting-ckpt/--harmonization-ckpt keep theirs)",
+    ),
     ("--num-downs", "num_downs", int, "U-Net depth; image side must be a multiple of 2**num_downs"),
     ("--crop-min", "crop_min", float, "random crop side fraction in [crop_min, 1], resized back"),
     ("--workers", "workers", int, "DataLoader worker processes per training process"),
@@ -28,26 +40,50 @@ COMMON = [
 MATTING = [
     ("--lr-matting", "lr_matting", float, "IndexNet decoder/index/ASPP/head learning rate"),
     ("--lr-matting-encoder", "lr_matting_encoder", float, "IndexNet encoder learning rate"),
-    ("--matting-ckpt", "matting_ckpt", click.Path(exists=True),
-     "start IndexNet from this run folder, .pt, or IndexNet's released indexnet_matting.pth.tar "
-     "(the paper's fine-tuning, IN†)"),
-    ("--matting-head", "matting_head", click.Choice(MATTING_HEADS),
-     "IndexNet prediction head of a fresh net: published (official 32->1->1) or wide (32->32->1, "
-     "for from-scratch experiments; cannot load released weights)"),
-    ("--backbone-weights", "backbone_weights", click.Path(exists=True, dir_okay=False),
-     "ImageNet MobileNetV2 weights (local file) for IndexNet's encoder"),
+    (
+        "--matting-ckpt",
+        "matting_ckpt",
+        click.Path(exists=True),
+        "start IndexNet from this run folder, .pt, or IndexNet's released indexnet_matting.pth.tar "
+        "(the paper's fine-tuning, IN†)",
+    ),
+    (
+        "--matting-head",
+        "matting_head",
+        click.Choice(MATTING_HEADS),
+        "IndexNet prediction head of a fresh net: published (official 32->1->1) or wide (32->32->1, "
+        "for from-scratch experiments; cannot load released weights)",
+    ),
+    (
+        "--backbone-weights",
+        "backbone_weights",
+        click.Path(exists=True, dir_okay=False),
+        "ImageNet MobileNetV2 weights (local file) for IndexNet's encoder",
+    ),
 ]
 HARMONIZATION = [
     ("--lr-harmonization", "lr_harmonization", float, "U-Net learning rate"),
-    ("--harmonization-ckpt", "harmonization_ckpt", click.Path(exists=True),
-     "start the U-Net from this run folder, .pt, or DoveNet's released latest_net_G.pth"),
-    ("--unet-norm", "unet_norm", click.Choice(UNET_NORMS),
-     "U-Net normalisation of a fresh net: batch (released DoveNet) or instance"),
-    ("--harmonizer-output", "harmonizer_output", click.Choice(HARMONIZER_OUTPUTS),
-     "how the U-Net's output becomes I_h: paper (its image as is), keep (its image over the "
-     "region to adjust, the input kept exactly elsewhere, soft alpha at the edge) or residual "
-     "(a change added to its input over that region); recorded in the run and used by eval, "
-     "composite, harmonize and study make"),
+    (
+        "--harmonization-ckpt",
+        "harmonization_ckpt",
+        click.Path(exists=True),
+        "start the U-Net from this run folder, .pt, or DoveNet's released latest_net_G.pth",
+    ),
+    (
+        "--unet-norm",
+        "unet_norm",
+        click.Choice(UNET_NORMS),
+        "U-Net normalisation of a fresh net: batch (released DoveNet) or instance",
+    ),
+    (
+        "--harmonizer-output",
+        "harmonizer_output",
+        click.Choice(HARMONIZER_OUTPUTS),
+        "how the U-Net's output becomes I_h: paper (its image as is), keep (its image over the "
+        "region to adjust, the input kept exactly elsewhere, soft alpha at the edge) or residual "
+        "(a change added to its input over that region); recorded in the run and used by eval, "
+        "composite, harmonize and study make",
+    ),
 ]
 JOINT = [
     ("--lr-discriminator", "lr_discriminator", float, "discriminator learning rate"),
@@ -58,12 +94,18 @@ JOINT = [
 FLAGS = [
     ("amp", "bf16 autocast on CUDA"),
     ("compile", "torch.compile every network"),
-    ("online-adjust", "redraw the altered side (B_t, or F_t on --altered foreground shards) and I_d "
-                      "on the device every step"),
+    (
+        "online-adjust",
+        "redraw the altered side (B_t, or F_t on --altered foreground shards) and I_d "
+        "on the device every step",
+    ),
     ("progress", "progress bar on stderr"),
 ]
-MODE_OPTIONS = {"matting": COMMON + MATTING, "harmonization": COMMON + HARMONIZATION,
-                "joint": COMMON + MATTING + HARMONIZATION + JOINT}
+MODE_OPTIONS = {
+    "matting": COMMON + MATTING,
+    "harmonization": COMMON + HARMONIZATION,
+    "joint": COMMON + MATTING + HARMONIZATION + JOINT,
+}
 DOCS = {
     "matting": "Fine-tune IndexNet alone (alpha + composition Charbonnier loss on the unknown region).",
     "harmonization": "Train the attention U-Net alone (L1 to the real image I).",
@@ -76,33 +118,60 @@ def _options(mode: str):
 
     def decorate(func):
         for name, key, kind, text in reversed(MODE_OPTIONS[mode]):
-            func = click.option(name, key, type=kind, default=None,
-                                help=f"{text} [default: {getattr(defaults, key)}]")(func)
+            func = click.option(
+                name, key, type=kind, default=None, help=f"{text} [default: {getattr(defaults, key)}]"
+            )(func)
         for name, text in reversed(FLAGS):
             key = name.replace("-", "_")
-            func = click.option(f"--{name}/--no-{name}", key, default=None,
-                                help=f"{text} [default: {getattr(defaults, key)}]")(func)
+            func = click.option(
+                f"--{name}/--no-{name}", key, default=None, help=f"{text} [default: {getattr(defaults, key)}]"
+            )(func)
         return func
+
     return decorate
 
 
 def _make_command(mode: str):
-    @click.command(mode, help=DOCS[mode] + " Settings: defaults < configs/" + mode +
-                   ".yaml < --config < options and --set (saved as RUN/config.yaml).")
-    @click.option("--shards", type=click.Path(), default=None,
-                  help="hmh-build output or release folder (required unless --resume); the "
-                  "harmonizer adjusts the side its shards alter (1 - alpha for the background, "
-                  "alpha for --altered foreground), recorded as 'altered' in RUN/config.yaml")
-    @click.option("--config", "config_path", type=click.Path(), default=None,
-                  help="YAML file of config keys (see RUN/config.yaml of any run)")
-    @click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE",
-                  help="set any config key (repeatable), e.g. --set lr_gamma=0.5")
-    @click.option("--resume", type=click.Path(), default=None,
-                  help="continue the run in this folder from checkpoints/last.pt with its "
-                  "config.yaml; options given with --resume (e.g. --max-steps) override it")
+    @click.command(
+        mode,
+        help=DOCS[mode]
+        + " Settings: defaults < configs/"
+        + mode
+        + ".yaml < --config < options and --set (saved as RUN/config.yaml).",
+    )
+    @click.option(
+        "--shards",
+        type=click.Path(),
+        default=None,
+        help="hmh-build output or release folder (required unless --resume); the "
+        "harmonizer adjusts the side its shards alter (1 - alpha for the background, "
+        "alpha for --altered foreground), recorded as 'altered' in RUN/config.yaml",
+    )
+    @click.option(
+        "--config",
+        "config_path",
+        type=click.Path(),
+        default=None,
+        help="YAML file of config keys (see RUN/config.yaml of any run)",
+    )
+    @click.option(
+        "--set",
+        "set_items",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="set any config key (repeatable), e.g. --set lr_gamma=0.5",
+    )
+    @click.option(
+        "--resume",
+        type=click.Path(),
+        default=None,
+        help="continue the run in this folder from checkpoints/last.pt with its "
+        "config.yaml; options given with --resume (e.g. --max-steps) override it",
+    )
     @_options(mode)
     def command(shards, config_path, set_items, resume, **options):
         _run(mode, shards, config_path, set_items, resume, options)
+
     return command
 
 
@@ -126,11 +195,15 @@ def _run(mode, shards, config_path, set_items, resume, options):
         return
     losses = ", ".join(f"{k} {v:.4g}" for k, v in (summary["last_losses"] or {}).items())
     best = "n/a" if summary["best"] is None else f"{summary['best']:.4g}"
-    click.echo(f"{mode}: {summary['step']} steps (epoch {summary['epoch']}) in {summary['run']}; "
-               f"best {best}; last: {losses}")
+    click.echo(
+        f"{mode}: {summary['step']} steps (epoch {summary['epoch']}) in {summary['run']}; "
+        f"best {best}; last: {losses}"
+    )
     if summary["interrupted"]:
-        click.echo(f"stopped by {summary['interrupted']}; resume with: "
-                   f"hmh-train {mode} --resume {summary['run']}", err=True)
+        click.echo(
+            f"stopped by {summary['interrupted']}; resume with: hmh-train {mode} --resume {summary['run']}",
+            err=True,
+        )
 
 
 matting = _make_command("matting")

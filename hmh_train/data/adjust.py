@@ -23,6 +23,7 @@ One of three transfers per sample, chosen uniformly (as the builder does):
 All tensors float32 RGB in [0, 1]; images ``(B,3,H,W)``, alpha ``(B,1,H,W)``. The random draws
 do not depend on the side.
 """
+
 from __future__ import annotations
 
 import kornia.color
@@ -54,9 +55,12 @@ def lab_stats(rgb01: torch.Tensor, eps: float = 1e-6, weights: torch.Tensor | No
     return _mean_std(kornia.color.rgb_to_lab(rgb01), eps, weights)
 
 
-def reinhard_lab(source01: torch.Tensor, target01: torch.Tensor,
-                 source_weights: torch.Tensor | None = None,
-                 target_weights: torch.Tensor | None = None) -> torch.Tensor:
+def reinhard_lab(
+    source01: torch.Tensor,
+    target01: torch.Tensor,
+    source_weights: torch.Tensor | None = None,
+    target_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Reinhard colour transfer of ``source01`` toward ``target01``'s Lab statistics.
 
     Per channel in CIELAB: ``(x − μ_src) · σ_tgt/σ_src + μ_tgt``, back to RGB, clipped to [0, 1].
@@ -82,8 +86,9 @@ def _uniform(generator, n, low, high) -> torch.Tensor:
     return low + (high - low) * torch.rand(n, generator=generator)
 
 
-def adjust_side(image: torch.Tensor, source: torch.Tensor, generator: torch.Generator,
-                alpha: torch.Tensor | None = None) -> torch.Tensor:
+def adjust_side(
+    image: torch.Tensor, source: torch.Tensor, generator: torch.Generator, alpha: torch.Tensor | None = None
+) -> torch.Tensor:
     """T(``source``) ``(B,3,H,W)`` in [0, 1]: one random transfer per sample.
 
     ``source`` is B (background side: B_t) or I (foreground side: F_t, then ``alpha`` weights
@@ -102,9 +107,12 @@ def adjust_side(image: torch.Tensor, source: torch.Tensor, generator: torch.Gene
     if len(rows[0]):
         idx = rows[0].to(device)
         other = partner[rows[0]].to(device)
-        out[idx] = reinhard_lab(source[idx], image[other],
-                                None if alpha is None else alpha[idx],
-                                None if alpha is None else alpha[other])
+        out[idx] = reinhard_lab(
+            source[idx],
+            image[other],
+            None if alpha is None else alpha[idx],
+            None if alpha is None else alpha[other],
+        )
     if len(rows[1]):
         idx = rows[1].to(device)
         out[idx] = (source[idx] + offset[rows[1]].to(device).view(-1, 1, 1, 1)).clamp(0.0, 1.0)
@@ -119,15 +127,21 @@ def recomposite(image: torch.Tensor, alpha: torch.Tensor, background: torch.Tens
     return torch.where(alpha >= 1, image, alpha * image + (1 - alpha) * background)
 
 
-def recomposite_foreground(image: torch.Tensor, alpha: torch.Tensor, adjusted: torch.Tensor,
-                           background: torch.Tensor) -> torch.Tensor:
+def recomposite_foreground(
+    image: torch.Tensor, alpha: torch.Tensor, adjusted: torch.Tensor, background: torch.Tensor
+) -> torch.Tensor:
     """A·F_t + (1−A)·B with F_t = ``adjusted``, all float in [0, 1]; exactly I where A == 0
     (the untouched side is the real image, as the builder's ``composite_foreground_altered``)."""
     return torch.where(alpha <= 0, image, alpha * adjusted + (1 - alpha) * background)
 
 
-def online_adjust(image: torch.Tensor, alpha: torch.Tensor, background: torch.Tensor,
-                  generator: torch.Generator, altered: str = "background") -> torch.Tensor:
+def online_adjust(
+    image: torch.Tensor,
+    alpha: torch.Tensor,
+    background: torch.Tensor,
+    generator: torch.Generator,
+    altered: str = "background",
+) -> torch.Tensor:
     """A fresh disharmonious composite I_d ``(B,3,H,W)`` from I, A and B, altering the
     ``altered`` side (``schema.ALTERED_SIDES``; see module doc)."""
     if altered == "background":

@@ -9,6 +9,7 @@ alpha ``(B, 1, H, W)`` in [0, 1]; trimap ``(B, 1, H, W)`` with values {0, 0.5, 1
 harmonization-pair shards (loader items I, I_d, M) have no alpha, background or trimap
 (None) and carry ``mask`` ``(B, 1, H, W)`` in {0, 1} instead (1 = the changed region).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -119,12 +120,17 @@ def to_unit(raw: dict, device, keys=("I", "A", "B", "I_d")) -> dict:
     """uint8 loader batch {I, A, B, I_d: (B,C,H,W)} → float32 [0, 1] tensors on ``device``
     (only ``keys``)."""
     non_blocking = torch.device(device).type == "cuda"
-    return {key: raw[key].to(device, non_blocking=non_blocking).float().div_(255.0)
-            for key in keys}
+    return {key: raw[key].to(device, non_blocking=non_blocking).float().div_(255.0) for key in keys}
 
 
-def make_pair_batch(raw: dict, device, generator: torch.Generator | None = None,
-                    train: bool = True, crop_min: float = 1.0, flip: bool = True) -> Batch:
+def make_pair_batch(
+    raw: dict,
+    device,
+    generator: torch.Generator | None = None,
+    train: bool = True,
+    crop_min: float = 1.0,
+    flip: bool = True,
+) -> Batch:
     """A device ``Batch`` from a uint8 loader batch of harmonization pairs {I, I_d, M}.
 
     Training: one random crop/flip per sample applied to I, I_d and M together (as
@@ -139,13 +145,20 @@ def make_pair_batch(raw: dict, device, generator: torch.Generator | None = None,
         stack = stack.mul_(255.0).round_().div_(255.0)
         image, composite_, mask = stack.split([3, 3, 1], dim=1)
         t = {"I": image, "I_d": composite_, "M": (mask >= 0.5).to(mask.dtype)}
-    return Batch(t["I"].contiguous(), None, None, t["I_d"].contiguous(), None,
-                 t["M"].contiguous())
+    return Batch(t["I"].contiguous(), None, None, t["I_d"].contiguous(), None, t["M"].contiguous())
 
 
-def make_batch(raw: dict, device, generator: torch.Generator | None = None, train: bool = True,
-               trimap_radius=None, crop_min: float = 1.0, flip: bool = True,
-               online: bool = False, altered: str | None = "background") -> Batch:
+def make_batch(
+    raw: dict,
+    device,
+    generator: torch.Generator | None = None,
+    train: bool = True,
+    trimap_radius=None,
+    crop_min: float = 1.0,
+    flip: bool = True,
+    online: bool = False,
+    altered: str | None = "background",
+) -> Batch:
     """Turn one uint8 loader batch into a device ``Batch``.
 
     ``altered``: the side the shards' I_d alters (``ShardDataset.altered``), kept on the batch
@@ -161,8 +174,10 @@ def make_batch(raw: dict, device, generator: torch.Generator | None = None, trai
     """
     if "M" in raw and "A" not in raw:
         if online and train:
-            raise ValueError("--online-adjust redraws the background of HMH samples; "
-                             "harmonization-pair shards have no alpha or background")
+            raise ValueError(
+                "--online-adjust redraws the background of HMH samples; "
+                "harmonization-pair shards have no alpha or background"
+            )
         return make_pair_batch(raw, device, generator, train, crop_min, flip)
     altered = altered or "background"
     online = online and train  # the stored I_d is then replaced: not copied, cropped or flipped
@@ -187,5 +202,11 @@ def make_batch(raw: dict, device, generator: torch.Generator | None = None, trai
     elif trimap_radius is None:
         trimap_radius = EVAL_TRIMAP_RADIUS
     trimap = trimap_from_alpha(alpha, trimap_radius)
-    return Batch(image.contiguous(), alpha.contiguous(), background.contiguous(),
-                 disharmonious.contiguous(), trimap, altered=altered)
+    return Batch(
+        image.contiguous(),
+        alpha.contiguous(),
+        background.contiguous(),
+        disharmonious.contiguous(),
+        trimap,
+        altered=altered,
+    )

@@ -12,6 +12,7 @@ changed region; no A, F, B). ``ShardDataset.kind`` says which; one split holds o
 Sample order is a pure function of ``(seed, epoch)`` so a resumed run sees exactly the batches
 an uninterrupted one would (``ResumableSampler.set_epoch(epoch, skip_batches)``).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -59,8 +60,10 @@ def split_files(root: str, split: str, virtual: bool = False) -> list[str]:
     vds = os.path.join(root, f"{split}.h5")
     if os.path.isfile(vds):
         return [vds]
-    raise ValueError(f"{root}: no {split} shards ({split}/{split}-*.h5 or {split}.h5); "
-                     "is this an hmh-build output or release folder?")
+    raise ValueError(
+        f"{root}: no {split} shards ({split}/{split}-*.h5 or {split}.h5); "
+        "is this an hmh-build output or release folder?"
+    )
 
 
 def _shard_length(path: str, split: str) -> tuple[int, tuple[int, int], str]:
@@ -73,8 +76,12 @@ def _shard_length(path: str, split: str) -> tuple[int, tuple[int, int], str]:
             problems = schema.check_shard(h5, expect_split=split)
             if problems:
                 raise ValueError(f"{path}: {problems[0]}")
-            return (int(h5["id"].shape[0]), tuple(int(v) for v in h5.attrs["size"]),
-                    schema.shard_kind(h5), schema.altered_of(h5.attrs))
+            return (
+                int(h5["id"].shape[0]),
+                tuple(int(v) for v in h5.attrs["size"]),
+                schema.shard_kind(h5),
+                schema.altered_of(h5.attrs),
+            )
     except OSError as exc:
         raise ValueError(f"{path}: not a readable HDF5 file ({exc})") from None
 
@@ -96,7 +103,7 @@ class ShardDataset(Dataset):
     def __init__(self, root, split: str = "train", virtual: bool = False):
         self.root, self.split = os.fspath(root), split
         self.files = split_files(self.root, split, virtual)
-        lengths, sizes, kinds, sides = zip(*(_shard_length(path, split) for path in self.files))
+        lengths, sizes, kinds, sides = zip(*(_shard_length(path, split) for path in self.files), strict=False)
         if len(set(sizes)) != 1:
             raise ValueError(f"{self.root}: {split} shards have different sizes {sorted(set(sizes))}")
         if len(set(kinds)) != 1:
@@ -182,10 +189,10 @@ class ResumableSampler(Sampler):
             perm = list(range(self.n))
         total = self.per_rank * self.world_size
         perm = (perm * (total // self.n + 1))[:total]
-        return perm[self.rank::self.world_size]
+        return perm[self.rank :: self.world_size]
 
     def __iter__(self):
-        return iter(self.order(self.epoch)[self.skip:])
+        return iter(self.order(self.epoch)[self.skip :])
 
     def __len__(self) -> int:
         return max(0, self.per_rank - self.skip)
@@ -203,9 +210,18 @@ def seed_worker(worker_id: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_loader(dataset, batch_size: int, shuffle: bool = True, workers: int = 0, seed: int = 0,
-                drop_last: bool = True, rank: int = 0, world_size: int = 1,
-                prefetch: int = 4, pin_memory: bool | None = None) -> DataLoader:
+def make_loader(
+    dataset,
+    batch_size: int,
+    shuffle: bool = True,
+    workers: int = 0,
+    seed: int = 0,
+    drop_last: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
+    prefetch: int = 4,
+    pin_memory: bool | None = None,
+) -> DataLoader:
     """A DataLoader over ``dataset`` with a ``ResumableSampler`` (``loader.sampler``).
 
     Pinned memory when the batches go to a CUDA device (``pin_memory``; None: whenever CUDA
@@ -213,8 +229,14 @@ def make_loader(dataset, batch_size: int, shuffle: bool = True, workers: int = 0
     """
     sampler = ResumableSampler(len(dataset), seed, shuffle, rank, world_size)
     extra = {"prefetch_factor": prefetch, "persistent_workers": True} if workers > 0 else {}
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      drop_last=drop_last,
-                      pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
-                      worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed),
-                      **extra)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=drop_last,
+        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
+        worker_init_fn=seed_worker,
+        generator=torch.Generator().manual_seed(seed),
+        **extra,
+    )

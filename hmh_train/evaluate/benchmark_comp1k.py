@@ -9,6 +9,7 @@ is scored against the true alpha over the trimap's unknown pixels (= 128) with
 ``evaluation_code/hleval.m`` runs on the PNGs the demo writes: SAD, Grad and Conn ÷ 1000, MSE
 a fraction. Table means are over images (``benchmark_tables.summarise_matting``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,7 @@ CAPTION = (
     "images. The last row is the published figure (all 1,000 composites), for reference."
 )
 SOURCES = {
-    "adobe": "composed from the Adobe test set over PASCAL VOC 2012 as DIM's Composition_code.py "
-             "composes it",
+    "adobe": "composed from the Adobe test set over PASCAL VOC 2012 as DIM's Composition_code.py composes it",
     "merged": "read from an already composed Test_set/merged (IndexNet's layout)",
 }
 
@@ -39,8 +39,10 @@ def score_alpha(pred: np.ndarray, alpha: np.ndarray, trimap: np.ndarray) -> dict
     ``pred``, ``alpha``: uint8 ``(H, W)`` 0–255; ``trimap``: uint8 ``(H, W)``, unknown = 128.
     Units of the published tables (``evaluate.metrics``); MSE is NaN when nothing is unknown.
     """
-    row = {key: fn(pred, alpha, trimap, "unknown") for key, fn in
-           zip(SCORES, (M.sad, M.mse, M.gradient_error, M.connectivity_error))}
+    row = {
+        key: fn(pred, alpha, trimap, "unknown")
+        for key, fn in zip(SCORES, (M.sad, M.mse, M.gradient_error, M.connectivity_error), strict=False)
+    }
     row["unknown_pixels"] = int(np.count_nonzero(trimap == 128))
     return row
 
@@ -63,5 +65,6 @@ def matting_rows(nets: dict, sample, on_alpha=None) -> list[dict]:
 def caption(layout: str, evaluated: int, listed: int, limit: int | None) -> str:
     """The table caption: the source, how many composites were scored, the procedure."""
     limited = f" (--limit {limit})" if limit is not None else ""
-    return CAPTION.format(source=SOURCES.get(layout, layout), evaluated=evaluated, listed=listed,
-                          limited=limited)
+    return CAPTION.format(
+        source=SOURCES.get(layout, layout), evaluated=evaluated, listed=listed, limited=limited
+    )

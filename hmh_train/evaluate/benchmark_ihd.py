@@ -19,6 +19,7 @@ scored against the real image with MSE, fMSE over the mask and PSNR
 The identity row scores the composite itself the same way (under ``dovenet`` the round-tripped
 composite is the "output", so its own max − min is the PSNR range).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,11 +33,11 @@ from hmh_train.infer.protocols import dovenet_published_output, dovenet_tensor2i
 PROTOCOLS = ("standard", "dovenet")
 PROTOCOL_TEXT = {
     "standard": "the standard protocol: networks in eval mode, float output not quantised, "
-                "PSNR with peak 255",
+    "PSNR with peak 255",
     "dovenet": "DoveNet's published protocol (test.py without --eval): networks in training "
-               "mode (batch statistics at batch size 1, dropout active, seeded), output, real "
-               "image and composite quantised by util.tensor2im, PSNR with data_range = output "
-               "max − min",
+    "mode (batch statistics at batch size 1, dropout active, seeded), output, real "
+    "image and composite quantised by util.tensor2im, PSNR with data_range = output "
+    "max − min",
 }
 CAPTION = (
     "iHarmony4 ({split} list), {evaluated} of the {listed} listed pairs{limited}, read as DoveNet "
@@ -44,8 +45,10 @@ CAPTION = (
     "the changed region on the 0–255 scale, PSNR in dB; means over images per subset and over "
     "all. `identity` scores the composite itself.{reference}"
 )
-REFERENCE = (" The rows 'DoveNet (published, README)' are DoveNet's figures for its released "
-             "model on the full test lists, computed with the dovenet protocol.")
+REFERENCE = (
+    " The rows 'DoveNet (published, README)' are DoveNet's figures for its released "
+    "model on the full test lists, computed with the dovenet protocol."
+)
 
 
 def pair_seed(seed: int, pair_id: str) -> int:
@@ -59,20 +62,26 @@ def harmonized(net, sample, protocol: str, seed: int = 0, output: str = "paper")
     ``(256, 256, 3)`` in [0, 1]; ``dovenet`` → uint8 ``(256, 256, 3)`` (tensor2im). ``output``
     is the harmonizer's output form (``forward.harmonize``; DoveNet's file: ``paper``)."""
     if protocol == "dovenet":
-        return dovenet_published_output(net, sample.composite, sample.mask,
-                                         pair_seed(seed, sample.id), output)
+        return dovenet_published_output(
+            net, sample.composite, sample.mask, pair_seed(seed, sample.id), output
+        )
     if protocol != "standard":
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     device = next(net.parameters()).device
     net.eval()
     with torch.no_grad():
-        out = harmonize_any_size(net, to_tensor(np.array(sample.composite), device),
-                                 to_tensor(np.array(sample.mask), device), output=output)
+        out = harmonize_any_size(
+            net,
+            to_tensor(np.array(sample.composite), device),
+            to_tensor(np.array(sample.mask), device),
+            output=output,
+        )
     return out[0].float().cpu().permute(1, 2, 0).numpy()
 
 
-def pair_rows(nets: dict, sample, protocol: str, seed: int = 0, on_output=None,
-              forms: dict | None = None) -> list[dict]:
+def pair_rows(
+    nets: dict, sample, protocol: str, seed: int = 0, on_output=None, forms: dict | None = None
+) -> list[dict]:
     """Rows ``{"run", "id", "subset", "mask_pixels", "mse", "fmse", "psnr"}`` for one pair: one
     per run of ``nets`` ({label: U-Net}, each in its output form ``forms[label]``, default
     ``paper``), then the ``identity`` row. ``on_output(label, id, image)`` (optional) receives
@@ -81,8 +90,11 @@ def pair_rows(nets: dict, sample, protocol: str, seed: int = 0, on_output=None,
     real, composite = sample.real, sample.composite
     if protocol == "dovenet":
         real, composite = dovenet_tensor2im(real), dovenet_tensor2im(composite)
-    base = {"id": sample.id, "subset": sample.subset,
-            "mask_pixels": int(np.count_nonzero(sample.mask >= 128))}
+    base = {
+        "id": sample.id,
+        "subset": sample.subset,
+        "mask_pixels": int(np.count_nonzero(sample.mask >= 128)),
+    }
     rows = []
     for label, net in nets.items():
         out = harmonized(net, sample, protocol, seed, (forms or {}).get(label, "paper"))
@@ -93,9 +105,16 @@ def pair_rows(nets: dict, sample, protocol: str, seed: int = 0, on_output=None,
     return rows
 
 
-def caption(protocol: str, split: str, evaluated: int, listed: int, limit: int | None,
-            reference: bool) -> str:
+def caption(
+    protocol: str, split: str, evaluated: int, listed: int, limit: int | None, reference: bool
+) -> str:
     """The table caption, naming the protocol used."""
     limited = f" (--limit {limit})" if limit is not None else ""
-    return CAPTION.format(split=split, evaluated=evaluated, listed=listed, limited=limited,
-                          protocol=PROTOCOL_TEXT[protocol], reference=REFERENCE if reference else "")
+    return CAPTION.format(
+        split=split,
+        evaluated=evaluated,
+        listed=listed,
+        limited=limited,
+        protocol=PROTOCOL_TEXT[protocol],
+        reference=REFERENCE if reference else "",
+    )

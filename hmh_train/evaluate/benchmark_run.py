@@ -12,6 +12,7 @@ the procedure/protocol, the table, the published row(s) for reference), ``table.
 ``run,SAD,MSE,Grad,Conn`` or ``run,subset,MSE,fMSE,PSNR``), ``failures.txt``, optionally
 ``predictions/<run>/…`` (the alphas / harmonized images scored, PNG), and ``summary.json`` last.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,33 +27,39 @@ from hmh_train.evaluate import benchmark_comp1k as BC
 from hmh_train.evaluate import benchmark_ihd as BH
 from hmh_train.evaluate import composition1k as C
 from hmh_train.evaluate import iharmony4 as H
-from hmh_train.evaluate.benchmark_tables import (PUBLISHED_IHARMONY4, summarise_matting,
-                                                 write_composition1k_table, write_iharmony4_table)
+from hmh_train.evaluate.benchmark_tables import (
+    PUBLISHED_IHARMONY4,
+    summarise_matting,
+    write_composition1k_table,
+    write_iharmony4_table,
+)
 from hmh_train.evaluate.report import json_safe, write_samples_csv
 from hmh_train.evaluate.run import run_name
 
 BENCHMARKS = ("composition-1k", "iharmony4")
 NEEDS = {"composition-1k": "matting", "iharmony4": "harmonization"}
-HINTS = {"matting": "IndexNet's .pth.tar or a run with a matting net",
-         "harmonization": "DoveNet's latest_net_G.pth or a run with a harmonization net"}
+HINTS = {
+    "matting": "IndexNet's .pth.tar or a run with a matting net",
+    "harmonization": "DoveNet's latest_net_G.pth or a run with a harmonization net",
+}
 
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
     """Settings of ``hmh-train eval --benchmark`` (see ``hmh-train eval --help``)."""
 
-    benchmark: str = "composition-1k"   # composition-1k | iharmony4
-    runs: tuple = ()                    # run folders, .pt files, released files; first = --ckpt
-    src: str = ""                       # Combined_Dataset (or Test_set) | IHD root
-    backgrounds: str | None = None      # PASCAL VOC 2012 (Adobe layout)
-    layout: str = "auto"                # auto | adobe | merged (Composition-1k)
-    split: str = "test"                 # iHarmony4 list: IHD_test.txt / IHD_train.txt
-    protocol: str = "standard"          # standard | dovenet (iHarmony4)
-    seed: int = 0                       # dovenet protocol: dropout draws
+    benchmark: str = "composition-1k"  # composition-1k | iharmony4
+    runs: tuple = ()  # run folders, .pt files, released files; first = --ckpt
+    src: str = ""  # Combined_Dataset (or Test_set) | IHD root
+    backgrounds: str | None = None  # PASCAL VOC 2012 (Adobe layout)
+    layout: str = "auto"  # auto | adobe | merged (Composition-1k)
+    split: str = "test"  # iHarmony4 list: IHD_test.txt / IHD_train.txt
+    protocol: str = "standard"  # standard | dovenet (iHarmony4)
+    seed: int = 0  # dovenet protocol: dropout draws
     out: str | None = None
     device: str = "auto"
-    limit: int | None = None            # first N listed images only
-    workers: int = 1                    # decoding threads
+    limit: int | None = None  # first N listed images only
+    workers: int = 1  # decoding threads
     save_predictions: bool = False
     harmonizer_output: str | None = None  # iHarmony4: output form of every run; None = each run's own
     progress: bool = True
@@ -78,8 +85,11 @@ def default_out(cfg: BenchmarkConfig) -> str:
     """Beside the first checkpoint: ``eval-composition-1k`` or ``eval-iharmony4-SPLIT-PROTOCOL``."""
     first = os.path.normpath(cfg.runs[0])
     where = first if os.path.isdir(first) else os.path.dirname(os.path.dirname(first)) or "."
-    name = ("eval-composition-1k" if cfg.benchmark == "composition-1k" else
-            f"eval-iharmony4-{cfg.split}-{cfg.protocol}")
+    name = (
+        "eval-composition-1k"
+        if cfg.benchmark == "composition-1k"
+        else f"eval-iharmony4-{cfg.split}-{cfg.protocol}"
+    )
     return os.path.join(where, name)
 
 
@@ -91,14 +101,15 @@ def load_runs(cfg: BenchmarkConfig, device, log) -> tuple[dict, dict]:
     from hmh_train.train.checkpoint import checkpoint_file, load_nets
 
     need = NEEDS[cfg.benchmark]
-    files = [checkpoint_file(path) for path in cfg.runs]   # every path checked before loading
+    files = [checkpoint_file(path) for path in cfg.runs]  # every path checked before loading
     taken, nets, forms = ({H.IDENTITY} if cfg.benchmark == "iharmony4" else set()), {}, {}
-    for path, file in zip(cfg.runs, files):
+    for path, file in zip(cfg.runs, files, strict=False):
         loaded, _ = load_nets(file, device=device, log=log)
         net = getattr(loaded, need)
         if net is None:
-            raise ValueError(f"{path}: holds no {need} network, which {cfg.benchmark} needs "
-                             f"(give {HINTS[need]})")
+            raise ValueError(
+                f"{path}: holds no {need} network, which {cfg.benchmark} needs (give {HINTS[need]})"
+            )
         label = run_name(path, taken)
         nets[label] = net
         if need == "harmonization":
@@ -133,11 +144,13 @@ def prediction_writer(out: str, benchmark: str):
         if image.dtype != np.uint8:
             image = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
         write_image(path, image)
+
     return write
 
 
-def score(cfg: BenchmarkConfig, nets: dict, items: list, problems: list, on_output=None,
-          forms: dict | None = None) -> list:
+def score(
+    cfg: BenchmarkConfig, nets: dict, items: list, problems: list, on_output=None, forms: dict | None = None
+) -> list:
     """Rows of every run on every item (list order); an item that cannot be read adds its
     line to ``problems`` instead. ``forms``: {label: harmonizer output form} (iHarmony4)."""
     from tqdm import tqdm
@@ -145,8 +158,13 @@ def score(cfg: BenchmarkConfig, nets: dict, items: list, problems: list, on_outp
     matting = cfg.benchmark == "composition-1k"
     samples = C.iter_samples(items, cfg.workers) if matting else H.iter_pairs(items, workers=cfg.workers)
     rows = []
-    for _, sample in tqdm(samples, total=len(items), desc=cfg.benchmark,
-                          unit="image" if matting else "pair", disable=not cfg.progress):
+    for _, sample in tqdm(
+        samples,
+        total=len(items),
+        desc=cfg.benchmark,
+        unit="image" if matting else "pair",
+        disable=not cfg.progress,
+    ):
         if isinstance(sample, str):
             problems.append(sample)
         elif matting:
@@ -170,14 +188,18 @@ def write_tables(cfg: BenchmarkConfig, out: str, rows: list, labels, info: dict)
     if cfg.benchmark == "composition-1k":
         results = {label: summarise_matting(grouped[label]) for label in labels}
         remarks = {label: f"{results[label]['samples']} images, this toolkit" for label in labels}
-        text = write_composition1k_table(out, results, BC.caption(kind, evaluated, listed, cfg.limit),
-                                         remarks)
+        text = write_composition1k_table(
+            out, results, BC.caption(kind, evaluated, listed, cfg.limit), remarks
+        )
         return text, results
     results = {label: H.summarise(grouped[label]) for label in list(labels) + [H.IDENTITY]}
     reference = cfg.split == "test"
-    text = write_iharmony4_table(out, results, BH.caption(cfg.protocol, cfg.split, evaluated, listed,
-                                                          cfg.limit, reference),
-                                 PUBLISHED_IHARMONY4 if reference else None)
+    text = write_iharmony4_table(
+        out,
+        results,
+        BH.caption(cfg.protocol, cfg.split, evaluated, listed, cfg.limit, reference),
+        PUBLISHED_IHARMONY4 if reference else None,
+    )
     return text, results
 
 
@@ -192,11 +214,12 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
     items, problems, kind = discover(cfg)
     listed = len(items) + len(problems)
     if cfg.limit is not None:
-        items = items[:cfg.limit]
+        items = items[: cfg.limit]
     if not items:
         first = f"; first: {problems[0]}" if problems else ""
-        raise ValueError(f"{cfg.src}: no usable {cfg.benchmark} test images "
-                         f"({len(problems)} problems{first})")
+        raise ValueError(
+            f"{cfg.src}: no usable {cfg.benchmark} test images ({len(problems)} problems{first})"
+        )
     loaded = []
     device = pick_device(cfg.device)
     nets, forms = load_runs(cfg, device, loaded.append)
@@ -211,19 +234,34 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
         torch.backends.cudnn.deterministic = previous
     evaluated = len({row["id"] for row in rows})
     if not evaluated:
-        raise ValueError(f"{cfg.src}: none of the {len(items)} test images could be read; "
-                         f"first: {problems[0]}")
+        raise ValueError(
+            f"{cfg.src}: none of the {len(items)} test images could be read; first: {problems[0]}"
+        )
     info = {"evaluated": evaluated, "listed": listed, "kind": kind}
     table, results = write_tables(cfg, out, rows, list(nets), info)
     write_samples_csv(os.path.join(out, "samples.csv"), rows)
     atomic_write_text(os.path.join(out, "failures.txt"), "".join(f"{line}\n" for line in problems))
     settings = {k: v for k, v in asdict(cfg).items() if k != "progress"}
-    settings["runs"] = dict(zip(nets, cfg.runs))
+    settings["runs"] = dict(zip(nets, cfg.runs, strict=False))
     if forms:
         settings["harmonizer_outputs"] = forms
-    summary = {"benchmark": cfg.benchmark, "settings": settings, **info, "failed": len(problems),
-               "results": results}
-    atomic_write_text(os.path.join(out, "summary.json"),
-                      json.dumps(json_safe(summary), indent=2, default=str) + "\n")
-    return {"out": out, "table": table, "results": results, "problems": problems,
-            "evaluated": evaluated, "listed": listed, "loaded": loaded, "harmonizer_outputs": forms}
+    summary = {
+        "benchmark": cfg.benchmark,
+        "settings": settings,
+        **info,
+        "failed": len(problems),
+        "results": results,
+    }
+    atomic_write_text(
+        os.path.join(out, "summary.json"), json.dumps(json_safe(summary), indent=2, default=str) + "\n"
+    )
+    return {
+        "out": out,
+        "table": table,
+        "results": results,
+        "problems": problems,
+        "evaluated": evaluated,
+        "listed": listed,
+        "loaded": loaded,
+        "harmonizer_outputs": forms,
+    }

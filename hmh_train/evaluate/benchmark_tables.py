@@ -15,6 +15,7 @@ Published rows appear only in ``table.md``, never in ``table.csv`` (one row per 
 CSV values are full-precision floats (empty for a missing value); the Markdown rounds. Both
 files are written atomically. No networks, no files read.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,14 +33,23 @@ IHARMONY4_HEADER = ("run", "subset", "MSE", "fMSE", "PSNR")
 FORMATS = {"SAD": "{:.2f}", "MSE": "{:.4f}", "Grad": "{:.2f}", "Conn": "{:.2f}"}
 HARM_FORMATS = {"MSE": "{:.2f}", "fMSE": "{:.2f}", "PSNR": "{:.2f}"}
 #: IndexNet's README row for its released model on Composition-1k (as printed there).
-PUBLISHED_COMPOSITION1K = ("IndexNet Matting", "published (IndexNet README, released model)",
-                           ("45.8", "0.013", "25.9", "43.7"))
+PUBLISHED_COMPOSITION1K = (
+    "IndexNet Matting",
+    "published (IndexNet README, released model)",
+    ("45.8", "0.013", "25.9", "43.7"),
+)
 #: DoveNet's README rows for its released model on the iHarmony4 test sets: (subset, MSE, PSNR),
 #: computed with the published protocol (``--protocol dovenet``). No fMSE per subset there.
-PUBLISHED_IHARMONY4 = ("DoveNet (published, README)",
-                       (("HCOCO", "33.65", "35.95"), ("HAdobe5k", "55.99", "34.26"),
-                        ("HFlickr", "125.73", "30.58"), ("Hday2night", "56.26", "34.76"),
-                        ("all", "50.87", "34.83")))
+PUBLISHED_IHARMONY4 = (
+    "DoveNet (published, README)",
+    (
+        ("HCOCO", "33.65", "35.95"),
+        ("HAdobe5k", "55.99", "34.26"),
+        ("HFlickr", "125.73", "30.58"),
+        ("Hday2night", "56.26", "34.76"),
+        ("all", "50.87", "34.83"),
+    ),
+)
 #: Per-image matting keys (``hmh_train.evaluate.metrics`` names) → table columns.
 MATTING_KEYS = {"sad": "SAD", "mse": "MSE", "grad": "Grad", "conn": "Conn"}
 
@@ -74,8 +84,9 @@ def _write(out: str, caption: str, table: str, header, csv_rows) -> str:
     return text
 
 
-def write_composition1k_table(out: str, summaries: dict, caption: str, remarks: dict | None = None,
-                              reference=PUBLISHED_COMPOSITION1K) -> str:
+def write_composition1k_table(
+    out: str, summaries: dict, caption: str, remarks: dict | None = None, reference=PUBLISHED_COMPOSITION1K
+) -> str:
     """Write ``out/table.md`` and ``out/table.csv``; returns the Markdown.
 
     ``summaries``: {run label: {"SAD", "MSE", "Grad", "Conn"}} (e.g. from
@@ -84,8 +95,7 @@ def write_composition1k_table(out: str, summaries: dict, caption: str, remarks: 
     to the Markdown only (None: no reference row).
     """
     columns = COMPOSITION1K_HEADER[1:]
-    lines = ["| Methods | Remark | " + " | ".join(columns) + " |",
-             "|" + " :--: |" * (2 + len(columns))]
+    lines = ["| Methods | Remark | " + " | ".join(columns) + " |", "|" + " :--: |" * (2 + len(columns))]
     csv_rows = []
     for run, values in summaries.items():
         cells = [run, (remarks or {}).get(run, "")] + [fmt(values.get(c), FORMATS[c]) for c in columns]
@@ -109,8 +119,9 @@ def write_iharmony4_table(out: str, results: dict, caption: str, reference=None)
     md_rows, csv_rows = [], []
     for run, subsets in results.items():
         for subset, values in subsets.items():
-            md_rows.append([run, subset] + [fmt(values.get(c), HARM_FORMATS[c])
-                                            for c in IHARMONY4_HEADER[2:]])
+            md_rows.append(
+                [run, subset] + [fmt(values.get(c), HARM_FORMATS[c]) for c in IHARMONY4_HEADER[2:]]
+            )
             csv_rows.append([run, subset] + [_number(values.get(c)) for c in IHARMONY4_HEADER[2:]])
     if reference is not None:
         label, rows = reference

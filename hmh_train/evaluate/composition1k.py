@@ -22,6 +22,7 @@ A missing or unreadable file, or a list too short, costs only the composites tha
 :func:`discover` returns one plain line per composite that cannot be made, and the rest goes
 on. Images are RGB uint8 (H, W, 3); alphas and trimaps uint8 (H, W).
 """
+
 from __future__ import annotations
 
 import math
@@ -77,8 +78,7 @@ def fit_background(bg: np.ndarray, height: int, width: int) -> np.ndarray:
     bh, bw = bg.shape[:2]
     ratio = max(float(width) / float(bw), float(height) / float(bh))
     if ratio > 1:
-        bg = cv2.resize(bg, (math.ceil(bw * ratio), math.ceil(bh * ratio)),
-                        interpolation=cv2.INTER_CUBIC)
+        bg = cv2.resize(bg, (math.ceil(bw * ratio), math.ceil(bh * ratio)), interpolation=cv2.INTER_CUBIC)
     return bg[0:height, 0:width]
 
 
@@ -92,7 +92,7 @@ def compose(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
     fg32 = np.array(fg, np.float32)
     bg32 = np.array(bg[0:height, 0:width], np.float32)
     a = np.zeros((height, width, 1), np.float32)
-    a[:, :, 0] = alpha / 255.
+    a[:, :, 0] = alpha / 255.0
     return (a * fg32 + (1 - a) * bg32).astype(np.uint8)
 
 
@@ -106,8 +106,7 @@ def voc_folder(backgrounds: str) -> str:
     """The folder the background names are relative to: the deepest of
     ``VOCdevkit/VOC2012/JPEGImages``, ``VOC2012/JPEGImages``, ``JPEGImages`` under
     ``backgrounds`` that exists, else ``backgrounds`` itself."""
-    for sub in (("VOCdevkit", "VOC2012", "JPEGImages"), ("VOC2012", "JPEGImages"),
-                ("JPEGImages",)):
+    for sub in (("VOCdevkit", "VOC2012", "JPEGImages"), ("VOC2012", "JPEGImages"), ("JPEGImages",)):
         candidate = os.path.join(backgrounds, *sub)
         if os.path.isdir(candidate):
             return candidate
@@ -138,8 +137,10 @@ def adobe_items(src: str, backgrounds: str) -> tuple[list, list]:
             name, index = f"{stem}_{k}", f * BACKGROUNDS_PER_FOREGROUND + k
             trimap = os.path.join(adobe, "trimaps", f"{name}.png")
             if index >= len(bg_names) or not bg_names[index]:
-                problems.append(f"{os.path.join(test, BG_LIST)}: no background name on line "
-                                f"{index + 1} for {name}; it is skipped")
+                problems.append(
+                    f"{os.path.join(test, BG_LIST)}: no background name on line "
+                    f"{index + 1} for {name}; it is skipped"
+                )
                 continue
             background = os.path.join(voc, bg_names[index])
             missing = lost + [p for p in (background, trimap) if not os.path.isfile(p)]
@@ -169,7 +170,7 @@ def merged_items(src: str) -> tuple[list, list]:
             problems.append(f"{os.path.join(merged, file)}: not named <fg stem>_<k>.png; skipped")
             continue
         keyed.append((key, file))
-    for (stem, k), file in sorted(keyed):
+    for (stem, _k), file in sorted(keyed):
         name = os.path.splitext(file)[0]
         alpha = os.path.join(test, "alpha", f"{stem}.png")
         trimap = os.path.join(test, "trimaps", f"{name}.png")
@@ -196,13 +197,17 @@ def discover(src: str, backgrounds: str | None = None, layout: str = "auto") -> 
         if not has_adobe:
             raise Comp1kError(f"{os.path.join(test, ADOBE_DIR)}: no such folder (the Adobe layout)")
         if not backgrounds or not os.path.isdir(backgrounds):
-            raise Comp1kError(f"{backgrounds or '--backgrounds'}: the Adobe layout needs the "
-                              "PASCAL VOC 2012 images (a folder holding JPEGImages/)")
+            raise Comp1kError(
+                f"{backgrounds or '--backgrounds'}: the Adobe layout needs the "
+                "PASCAL VOC 2012 images (a folder holding JPEGImages/)"
+            )
         return adobe_items(src, backgrounds)
     if has_merged:
         return merged_items(src)
-    raise Comp1kError(f"{src}: neither Test_set/merged/ (IndexNet's layout) nor "
-                      f"Test_set/{ADOBE_DIR}/ with --backgrounds (the Adobe layout) was found")
+    raise Comp1kError(
+        f"{src}: neither Test_set/merged/ (IndexNet's layout) nor "
+        f"Test_set/{ADOBE_DIR}/ with --backgrounds (the Adobe layout) was found"
+    )
 
 
 def _channel0(array: np.ndarray) -> np.ndarray:
@@ -221,18 +226,23 @@ def load_sample(item: Comp1kItem) -> Comp1kSample:
             fg = decode_as_imread(item.fg)
             alpha = decode_as_imread(item.alpha, grayscale=True)
             if fg.shape[:2] != alpha.shape:
-                raise Comp1kError(f"{item.alpha}: alpha is {alpha.shape[1]}×{alpha.shape[0]}, "
-                                  f"the foreground {fg.shape[1]}×{fg.shape[0]}; {item.name} is skipped")
+                raise Comp1kError(
+                    f"{item.alpha}: alpha is {alpha.shape[1]}×{alpha.shape[0]}, "
+                    f"the foreground {fg.shape[1]}×{fg.shape[0]}; {item.name} is skipped"
+                )
             bg = fit_background(decode_as_imread(item.background), *alpha.shape)
             image = compose(fg, alpha, bg)
     except DecodeError as exc:
         raise Comp1kError(f"{exc}; {item.name} is skipped") from None
     except OSError as exc:
-        raise Comp1kError(f"{exc.filename}: cannot be read ({exc.strerror}); "
-                          f"{item.name} is skipped") from None
+        raise Comp1kError(
+            f"{exc.filename}: cannot be read ({exc.strerror}); {item.name} is skipped"
+        ) from None
     if not image.shape[:2] == alpha.shape == trimap.shape:
-        raise Comp1kError(f"{item.trimap}: image, alpha and trimap sizes differ "
-                          f"({image.shape[:2]}, {alpha.shape}, {trimap.shape}); {item.name} is skipped")
+        raise Comp1kError(
+            f"{item.trimap}: image, alpha and trimap sizes differ "
+            f"({image.shape[:2]}, {alpha.shape}, {trimap.shape}); {item.name} is skipped"
+        )
     return Comp1kSample(item.name, image, alpha, trimap)
 
 

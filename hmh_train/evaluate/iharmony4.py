@@ -13,6 +13,7 @@ channels, fMSE over the mask's pixels (3 channels), PSNR = 10·log10(peak² / MS
 ``test.py``: ``data_range = output.max() − output.min()``). Means are over images, per subset
 and over all images of the split (the published "all" row).
 """
+
 from __future__ import annotations
 
 import math
@@ -75,8 +76,7 @@ def discover_pairs(root: str, split: str = "test") -> tuple[list, list]:
     try:
         lines = read_list_lines(path)
     except (OSError, UnicodeDecodeError) as exc:
-        raise IHarmony4Error(f"{path}: cannot be read "
-                             f"({getattr(exc, 'strerror', None) or exc})") from None
+        raise IHarmony4Error(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     items, problems, seen = [], [], set()
     for number, line in lines:
         if line in seen:
@@ -107,8 +107,9 @@ def load_pair(item: PairItem, size=SIZE) -> PairSample:
     except DecodeError as exc:
         raise IHarmony4Error(f"{exc}; {item.id} is skipped") from None
     except OSError as exc:
-        raise IHarmony4Error(f"{exc.filename}: cannot be read ({exc.strerror}); "
-                             f"{item.id} is skipped") from None
+        raise IHarmony4Error(
+            f"{exc.filename}: cannot be read ({exc.strerror}); {item.id} is skipped"
+        ) from None
     return PairSample(item.id, item.subset, real, composite, mask)
 
 
@@ -148,10 +149,11 @@ def image_metrics(pred, real, mask, psnr_peak: float | None = 255.0) -> dict:
     region = mask if mask.dtype == np.bool_ else np.asarray(mask) >= 128
     mse = M.harmonization_mse(pred, real)
     if psnr_peak is None:
-        values = np.asarray(pred, np.float64) * (1.0 if np.issubdtype(np.asarray(pred).dtype,
-                                                                       np.integer) else 255.0)
+        values = np.asarray(pred, np.float64) * (
+            1.0 if np.issubdtype(np.asarray(pred).dtype, np.integer) else 255.0
+        )
         psnr_peak = float(values.max() - values.min())
-    psnr = float("inf") if mse == 0 else 10.0 * math.log10(psnr_peak ** 2 / mse)
+    psnr = float("inf") if mse == 0 else 10.0 * math.log10(psnr_peak**2 / mse)
     return {"mse": mse, "fmse": M.fmse(pred, real, region), "psnr": psnr}
 
 
@@ -170,7 +172,10 @@ def summarise(rows) -> dict:
     order = sorted(groups, key=lambda s: (SUBSETS.index(s) if s in SUBSETS else len(SUBSETS), s))
     out = {}
     for name, members in [(s, groups[s]) for s in order] + [(ALL, list(rows))]:
-        out[name] = {"MSE": _mean(r["mse"] for r in members),
-                     "fMSE": _mean(r["fmse"] for r in members),
-                     "PSNR": _mean(r["psnr"] for r in members), "samples": len(members)}
+        out[name] = {
+            "MSE": _mean(r["mse"] for r in members),
+            "fMSE": _mean(r["fmse"] for r in members),
+            "PSNR": _mean(r["psnr"] for r in members),
+            "samples": len(members),
+        }
     return out

@@ -35,6 +35,7 @@ both the same), uint8 0–255 or float 0–1 (converted to 0–255).
   for shards built with ``--altered foreground``).
 - ``psnr``: 10·log10(255² / harmonization_mse); +inf for identical images.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,8 +58,9 @@ def to_unit(x: np.ndarray) -> np.ndarray:
     if np.issubdtype(x.dtype, np.floating) or x.dtype == np.bool_:
         x = x.astype(np.float64)
         if x.size and (x.min() < -1e-6 or x.max() > 1 + 1e-6):
-            raise ValueError(f"float input must be in 0-1 (got {x.min():g}..{x.max():g}); "
-                             "pass uint8 for 0-255 values")
+            raise ValueError(
+                f"float input must be in 0-1 (got {x.min():g}..{x.max():g}); pass uint8 for 0-255 values"
+            )
         return x
     raise TypeError(f"expected an integer (0-255) or float (0-1) array, got dtype {x.dtype}")
 
@@ -66,8 +68,10 @@ def to_unit(x: np.ndarray) -> np.ndarray:
 def _checked_255(x: np.ndarray) -> np.ndarray:
     """Integer array as float64 0–255; ValueError for values outside 0–255 (e.g. 16-bit PNGs)."""
     if x.size and (x.min() < 0 or x.max() > 255):
-        raise ValueError(f"integer input must be in 0-255 (got {x.min()}..{x.max()}); convert "
-                         "16-bit images with >> 8 (or / 65535 as float) first")
+        raise ValueError(
+            f"integer input must be in 0-255 (got {x.min()}..{x.max()}); convert "
+            "16-bit images with >> 8 (or / 65535 as float) first"
+        )
     return x.astype(np.float64)
 
 
@@ -119,10 +123,10 @@ def gaussian_gradient_kernels(sigma: float = GRAD_SIGMA, epsilon: float = GRAD_E
     """(kx, ky) float64 kernels of DIM's ``gaussgradient``: G(y)·G'(x), unit L2 norm; ky = kx.T."""
     half = math.ceil(sigma * math.sqrt(-2.0 * math.log(math.sqrt(2 * math.pi) * sigma * epsilon)))
     u = np.arange(-half, half + 1, dtype=np.float64)
-    gauss = np.exp(-u ** 2 / (2 * sigma ** 2)) / (sigma * math.sqrt(2 * math.pi))
-    dgauss = -u * gauss / sigma ** 2
+    gauss = np.exp(-(u**2) / (2 * sigma**2)) / (sigma * math.sqrt(2 * math.pi))
+    dgauss = -u * gauss / sigma**2
     kx = gauss[:, None] * dgauss[None, :]  # rows: Gaussian along y; columns: derivative along x
-    kx = kx / np.sqrt((kx ** 2).sum())
+    kx = kx / np.sqrt((kx**2).sum())
     return kx, kx.T.copy()
 
 
@@ -140,14 +144,14 @@ def gradient_magnitude(x: np.ndarray, sigma: float = GRAD_SIGMA) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     gx = cv2.filter2D(x, cv2.CV_64F, kx, borderType=cv2.BORDER_REPLICATE)
     gy = cv2.filter2D(x, cv2.CV_64F, ky, borderType=cv2.BORDER_REPLICATE)
-    return np.sqrt(gx ** 2 + gy ** 2)
+    return np.sqrt(gx**2 + gy**2)
 
 
 def gradient_error(pred, gt, trimap=None, region="unknown", sigma: float = GRAD_SIGMA) -> float:
     """Σ(|∇p| − |∇g|)² over the region after min-max normalisation, ÷ 1000."""
     p, g, mask = _prepare(pred, gt, trimap, region)
     diff = gradient_magnitude(minmax_normalise(p), sigma) - gradient_magnitude(minmax_normalise(g), sigma)
-    return float((diff ** 2)[mask].sum() / 1000.0)
+    return float((diff**2)[mask].sum() / 1000.0)
 
 
 def largest_component(binary: np.ndarray) -> np.ndarray:
@@ -232,4 +236,4 @@ def fmse(pred, gt, region_mask) -> float:
 def psnr(pred, gt) -> float:
     """Peak signal-to-noise ratio in dB with a fixed peak of 255; +inf for identical images."""
     error = harmonization_mse(pred, gt)
-    return float("inf") if error == 0 else float(10.0 * math.log10(255.0 ** 2 / error))
+    return float("inf") if error == 0 else float(10.0 * math.log10(255.0**2 / error))

@@ -10,6 +10,7 @@ function returns for that sample (computation is in float64).
 Connected components (for Conn) are found on the device by min-label propagation over the
 4-neighbourhood with pointer jumping, for all samples and all thresholds at once.
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,7 +43,9 @@ def _mask(trimap, region, like: torch.Tensor) -> torch.Tensor:
 def _prepare(pred, gt, trimap, region):
     p, g = to_unit(pred), to_unit(gt)
     if p.shape != g.shape or p.dim() != 3:
-        raise ValueError(f"pred and gt must be equal (B, H, W) tensors, got {tuple(p.shape)}, {tuple(g.shape)}")
+        raise ValueError(
+            f"pred and gt must be equal (B, H, W) tensors, got {tuple(p.shape)}, {tuple(g.shape)}"
+        )
     mask = _mask(trimap, region, p).to(p.device)
     if mask.shape != p.shape:
         raise ValueError(f"trimap/region {tuple(mask.shape)} does not match alpha {tuple(p.shape)}")
@@ -76,15 +79,16 @@ def minmax_normalise(x: torch.Tensor) -> torch.Tensor:
     """Per-sample (x − min)/(max − min) over the image; zeros for a constant sample."""
     low = x.amin((1, 2), keepdim=True)
     span = x.amax((1, 2), keepdim=True) - low
-    return torch.where(span > 0, (x - low) / torch.where(span > 0, span, torch.ones_like(span)),
-                       torch.zeros_like(x))
+    return torch.where(
+        span > 0, (x - low) / torch.where(span > 0, span, torch.ones_like(span)), torch.zeros_like(x)
+    )
 
 
 def gradient_error(pred, gt, trimap=None, region="unknown", sigma=np_metrics.GRAD_SIGMA) -> torch.Tensor:
     """Σ(|∇p| − |∇g|)² over the region after min-max normalisation, ÷ 1000; ``(B,)``."""
     p, g, mask = _prepare(pred, gt, trimap, region)
     diff = gradient_magnitude(minmax_normalise(p), sigma) - gradient_magnitude(minmax_normalise(g), sigma)
-    return (diff ** 2 * mask).sum((1, 2)) / 1000.0
+    return (diff**2 * mask).sum((1, 2)) / 1000.0
 
 
 def component_labels(binary: torch.Tensor) -> torch.Tensor:
@@ -97,8 +101,10 @@ def component_labels(binary: torch.Tensor) -> torch.Tensor:
     tail = torch.full((n, 1), sentinel, device=binary.device, dtype=torch.int32)
     while True:
         padded = F.pad(labels, (1, 1, 1, 1), value=sentinel)
-        new = torch.minimum(torch.minimum(padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]),
-                            torch.minimum(padded[:, :-2, 1:-1], padded[:, 2:, 1:-1]))
+        new = torch.minimum(
+            torch.minimum(padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]),
+            torch.minimum(padded[:, :-2, 1:-1], padded[:, 2:, 1:-1]),
+        )
         new = torch.where(binary, torch.minimum(labels, new), labels)
         flat = torch.cat([new.reshape(n, -1), tail], 1)
         new = flat.gather(1, new.reshape(n, -1).long()).view(n, h, w)  # pointer jumping
@@ -179,4 +185,4 @@ def fmse(pred: torch.Tensor, gt: torch.Tensor, region_mask: torch.Tensor) -> tor
 
 def psnr(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """Per-sample PSNR (dB) with peak 255; +inf for identical images; ``(B,)``."""
-    return 10.0 * torch.log10(255.0 ** 2 / harmonization_mse(pred, gt))
+    return 10.0 * torch.log10(255.0**2 / harmonization_mse(pred, gt))

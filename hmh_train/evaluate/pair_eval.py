@@ -11,6 +11,7 @@ Outputs: ``samples.csv`` (one row per run and pair), ``summary.json`` and the iH
 subset plus ``all``, then the ``identity`` rows. Networks run in eval mode and the output is
 scored as float (not quantized to 8 bit).
 """
+
 from __future__ import annotations
 
 import json
@@ -49,19 +50,27 @@ def pair_rows(nets, raw: dict, device) -> list[dict]:
     masks = raw["M"][:, 0].numpy()
     rows = []
     for i, sample_id in enumerate(raw["id"]):
-        row = {"id": sample_id, "subset": subset_of(sample_id),
-               "mask_pixels": int((masks[i] >= 128).sum())}
+        row = {"id": sample_id, "subset": subset_of(sample_id), "mask_pixels": int((masks[i] >= 128).sum())}
         for group, images in (("harm", harmonized), ("identity", composite_np)):
             if images is not None:
-                row.update({f"{group}_{k}": v
-                            for k, v in image_metrics(images[i], real[i], masks[i]).items()})
+                row.update(
+                    {f"{group}_{k}": v for k, v in image_metrics(images[i], real[i], masks[i]).items()}
+                )
         rows.append(row)
     return rows
 
 
 def _grouped(rows: list, group: str) -> list:
-    return [{"subset": r["subset"], "mse": r[f"{group}_mse"], "fmse": r[f"{group}_fmse"],
-             "psnr": r[f"{group}_psnr"]} for r in rows if f"{group}_mse" in r]
+    return [
+        {
+            "subset": r["subset"],
+            "mse": r[f"{group}_mse"],
+            "fmse": r[f"{group}_fmse"],
+            "psnr": r[f"{group}_psnr"],
+        }
+        for r in rows
+        if f"{group}_mse" in r
+    ]
 
 
 def pair_results(rows_by_run: dict) -> dict:
@@ -80,11 +89,10 @@ def write_pair_outputs(out: str, rows_by_run: dict, settings: dict, size) -> dic
     write_samples_csv(os.path.join(out, "samples.csv"), all_rows)
     results = pair_results(rows_by_run)
     samples = len(next(iter(rows_by_run.values()), []))
-    caption = CAPTION.format(samples=samples, split=settings.get("split", "?"),
-                             size=f"{size[0]}×{size[1]}")
+    caption = CAPTION.format(samples=samples, split=settings.get("split", "?"), size=f"{size[0]}×{size[1]}")
     table = write_iharmony4_table(out, results, caption)
     summary = {"settings": settings, "kind": "harmonization", "results": results}
-    atomic_write_text(os.path.join(out, "summary.json"),
-                      json.dumps(json_safe(summary), indent=2, default=str) + "\n")
+    atomic_write_text(
+        os.path.join(out, "summary.json"), json.dumps(json_safe(summary), indent=2, default=str) + "\n"
+    )
     return {"table": table, "results": results}
-

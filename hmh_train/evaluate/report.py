@@ -9,6 +9,7 @@ shards built with ``--altered foreground``), read from the metric keys ``*_fmse_
 caption of their own (``hmh-train sweep`` on iHarmony4 shards). A value a run cannot have (no
 matting net, no harmonization net) is shown as "–".
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,9 +40,10 @@ CAPTION = (
     "{samples} samples of split '{split}'."
 )
 #: What the caption says of each side: (fMSE region, the harmonizer's mask).
-SIDE_CAPTIONS = {"bg": ("the background, α < 1", "1 − α (the altered background)"),
-                 "fg": ("the person, α > 0; shards built with --altered foreground",
-                        "α (the altered person)")}
+SIDE_CAPTIONS = {
+    "bg": ("the background, α < 1", "1 − α (the altered background)"),
+    "fg": ("the person, α > 0; shards built with --altered foreground", "α (the altered person)"),
+}
 #: The caption of runs scored on harmonization-pair shards (no alpha: no matting metrics).
 PAIR_CAPTION = (
     "Harmonization-pair shards (no alpha, so no matting metrics): against the real image I on "
@@ -52,7 +54,7 @@ PAIR_CAPTION = (
 
 
 def side_tag(summaries: dict) -> str:
-    """"fg" when the runs' fMSE was measured over the person (keys ``*_fmse_fg``), "mask" when
+    """ "fg" when the runs' fMSE was measured over the person (keys ``*_fmse_fg``), "mask" when
     over the stored mask of harmonization pairs (keys ``*_fmse``), else "bg"."""
     keys = [k for summary in summaries.values() for k in summary]
     if any(k.endswith("_fmse_fg") for k in keys):
@@ -70,8 +72,7 @@ def columns(tag: str) -> list[tuple[str, str, str]]:
     """COLUMNS with the side filled in: (summary key pattern, title, format); for "mask" the
     fMSE key is the pair evaluation's ``{g}_fmse``."""
     suffix = "" if tag == "mask" else f"_{tag}"
-    return [(key.replace("_{r}", suffix), title.format(r=tag), pattern)
-            for key, title, pattern in COLUMNS]
+    return [(key.replace("_{r}", suffix), title.format(r=tag), pattern) for key, title, pattern in COLUMNS]
 
 
 def table_rows(summaries: dict) -> list[tuple[str, dict]]:
@@ -121,17 +122,25 @@ def table1_markdown(summaries: dict, settings: dict, extra: dict | None = None) 
     body = []
     for label, values in rows:
         own = (extra or {}).get(label, {})
-        body.append([label] + [str(own.get(c, "")) for c in extra_cols]
-                    + [fmt(values[title], pattern) for _, title, pattern in columns(tag)])
+        body.append(
+            [label]
+            + [str(own.get(c, "")) for c in extra_cols]
+            + [fmt(values[title], pattern) for _, title, pattern in columns(tag)]
+        )
     samples = next(iter(summaries.values()), {}).get("samples", 0)
     region = " (here: all pixels)" if settings.get("region") == "all" else ""
     if tag == "mask":
         caption = PAIR_CAPTION.format(samples=samples, split=settings.get("split", "?"))
         return caption + "\n\n" + markdown_table(headers, body)
     side, mask = SIDE_CAPTIONS[tag]
-    caption = CAPTION.format(region=region, radius=settings.get("trimap_radius", "?"),
-                             samples=samples, split=settings.get("split", "?"), side=side,
-                             mask=mask)
+    caption = CAPTION.format(
+        region=region,
+        radius=settings.get("trimap_radius", "?"),
+        samples=samples,
+        split=settings.get("split", "?"),
+        side=side,
+        mask=mask,
+    )
     return caption + "\n\n" + markdown_table(headers, body)
 
 
@@ -143,9 +152,11 @@ def write_table_csv(path: str, summaries: dict, extra: dict | None = None) -> No
         writer.writerow(["run"] + extra_cols + [key.format(g="h") for key, _, _ in columns(tag)])
         for label, values in rows:
             own = (extra or {}).get(label, {})
-            writer.writerow([label] + [own.get(c, "") for c in extra_cols]
-                            + ["" if values[t] is None else repr(float(values[t]))
-                               for _, t, _ in columns(tag)])
+            writer.writerow(
+                [label]
+                + [own.get(c, "") for c in extra_cols]
+                + ["" if values[t] is None else repr(float(values[t])) for _, t, _ in columns(tag)]
+            )
 
 
 def write_samples_csv(path: str, rows: list[dict]) -> None:
@@ -166,5 +177,7 @@ def write_outputs(out: str, rows: list[dict], summaries: dict, settings: dict) -
     atomic_write_text(os.path.join(out, "table.md"), table)
     write_table_csv(os.path.join(out, "table.csv"), summaries)
     summary = {"settings": settings, "runs": summaries}
-    atomic_write_text(os.path.join(out, "summary.json"), json.dumps(json_safe(summary), indent=2, default=str) + "\n")
+    atomic_write_text(
+        os.path.join(out, "summary.json"), json.dumps(json_safe(summary), indent=2, default=str) + "\n"
+    )
     return table

@@ -31,6 +31,7 @@ Harmonization-pair shards (``hmh-build iharmony4``) are evaluated by
 ``hmh_train.evaluate.pair_eval`` instead: the harmonizer on the stored composite and mask,
 MSE / fMSE over the mask / PSNR per subset and over all, the identity row, the iHarmony4 table.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,11 +40,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from hmh_train.evaluate import metrics as M
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
+from hmh_train.evaluate import metrics as M
+from hmh_train.infer.ops import harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
 from hmh_train.nets.forward import altered_input, check_output_form, region_mask
 from hmh_train.train.distributed import pick_device
-from hmh_train.infer.ops import harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
 
 MATTING_KEYS = ("alpha_mse", "sad", "grad", "conn")
 GROUPS = ("harm", "e2e", "identity")  # I_h with true α, I_h with predicted α, I_d as is
@@ -55,15 +56,15 @@ SIDE_TAGS = {"background": "bg", "foreground": "fg"}
 class EvalConfig:
     """Settings of ``hmh-train eval`` (see ``hmh-train eval --help``)."""
 
-    runs: tuple = ()                # run folders or .pt files; the first is --ckpt
+    runs: tuple = ()  # run folders or .pt files; the first is --ckpt
     shards: str = ""
     split: str = "test"
-    region: str = "unknown"         # unknown | all (matting metrics)
+    region: str = "unknown"  # unknown | all (matting metrics)
     out: str | None = None
     batch_size: int = 8
     device: str = "auto"
     trimap_radius: int = EVAL_TRIMAP_RADIUS
-    limit: int | None = None        # first N samples only (quick looks)
+    limit: int | None = None  # first N samples only (quick looks)
     allow_other_side: bool = False  # evaluate a harmonizer trained on the other side anyway
     harmonizer_output: str | None = None  # output form for every run; None = each run's own
     progress: bool = True
@@ -95,8 +96,11 @@ def default_out(cfg: EvalConfig) -> str:
 
 
 def _harm_metrics(pred: np.ndarray, real: np.ndarray, region: np.ndarray, tag: str) -> dict:
-    return {"mse": M.harmonization_mse(pred, real), f"fmse_{tag}": M.fmse(pred, real, region),
-            "psnr": M.psnr(pred, real)}
+    return {
+        "mse": M.harmonization_mse(pred, real),
+        f"fmse_{tag}": M.fmse(pred, real, region),
+        "psnr": M.psnr(pred, real),
+    }
 
 
 def sample_rows(batch_np: dict, alpha_r, harmonized, e2e) -> list[dict]:
@@ -107,14 +111,27 @@ def sample_rows(batch_np: dict, alpha_r, harmonized, e2e) -> list[dict]:
     for i, sample_id in enumerate(batch_np["id"]):
         real, alpha, trimap = batch_np["I"][i], batch_np["A"][i], batch_np["trimap"][i]
         altered = M.altered_region(alpha, side)
-        row = {"id": sample_id, "unknown_pixels": int((trimap == 128).sum()),
-               f"{side}_pixels": int(altered.sum())}
+        row = {
+            "id": sample_id,
+            "unknown_pixels": int((trimap == 128).sum()),
+            f"{side}_pixels": int(altered.sum()),
+        }
         if alpha_r is not None:
-            row.update(zip(MATTING_KEYS, (fn(alpha_r[i], alpha, trimap, batch_np["region"]) for fn in
-                                          (M.mse, M.sad, M.gradient_error, M.connectivity_error))))
+            row.update(
+                zip(
+                    MATTING_KEYS,
+                    (
+                        fn(alpha_r[i], alpha, trimap, batch_np["region"])
+                        for fn in (M.mse, M.sad, M.gradient_error, M.connectivity_error)
+                    ),
+                    strict=False,
+                )
+            )
         for group, images in (("harm", harmonized), ("e2e", e2e), ("identity", batch_np["I_d"])):
             if images is not None:
-                row.update({f"{group}_{k}": v for k, v in _harm_metrics(images[i], real, altered, tag).items()})
+                row.update(
+                    {f"{group}_{k}": v for k, v in _harm_metrics(images[i], real, altered, tag).items()}
+                )
         rows.append(row)
     return rows
 
@@ -124,8 +141,9 @@ def _hwc(x: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate_batch(nets, raw: dict, device, radius: int, region: str,
-                   altered: str = "background") -> list[dict]:
+def evaluate_batch(
+    nets, raw: dict, device, radius: int, region: str, altered: str = "background"
+) -> list[dict]:
     """Metrics of one uint8 loader batch for the networks present in ``nets``; ``altered``:
     the side the shards alter (the harmonizer's mask and the fMSE region)."""
     image = raw["I"].to(device).float() / 255.0
@@ -137,14 +155,21 @@ def evaluate_batch(nets, raw: dict, device, radius: int, region: str,
         alpha_r = predict_alpha_any_size(nets.matting, image, trimap)
     if nets.harmonization is not None:
         form = nets.harmonizer_output
-        harmonized = _hwc(harmonize_any_size(nets.harmonization, disharmonious,
-                                             region_mask(alpha, altered), output=form))
+        harmonized = _hwc(
+            harmonize_any_size(nets.harmonization, disharmonious, region_mask(alpha, altered), output=form)
+        )
         if alpha_r is not None:  # as trained: I_d inside the region of A_r to adjust, I outside
             e2e_input, e2e_mask = altered_input(alpha_r, image, disharmonious, altered)
             e2e = _hwc(harmonize_any_size(nets.harmonization, e2e_input, e2e_mask, output=form))
-    batch_np = {"id": list(raw["id"]), "I": raw["I"].permute(0, 2, 3, 1).numpy(),
-                "A": raw["A"][:, 0].numpy(), "I_d": raw["I_d"].permute(0, 2, 3, 1).numpy(),
-                "trimap": trimap_to_uint8(trimap[:, 0]), "region": region, "altered": altered}
+    batch_np = {
+        "id": list(raw["id"]),
+        "I": raw["I"].permute(0, 2, 3, 1).numpy(),
+        "A": raw["A"][:, 0].numpy(),
+        "I_d": raw["I_d"].permute(0, 2, 3, 1).numpy(),
+        "trimap": trimap_to_uint8(trimap[:, 0]),
+        "region": region,
+        "altered": altered,
+    }
     alpha_np = None if alpha_r is None else alpha_r[:, 0].double().cpu().numpy()
     return sample_rows(batch_np, alpha_np, harmonized, e2e)
 
@@ -166,20 +191,29 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
         nets.harmonizer_output = check_output_form(cfg.harmonizer_output, nets.harmonizer_output, path)
     pairs = side is None
     if pairs and nets.harmonization is None:
-        raise ValueError(f"{path}: the checkpoint holds no harmonization net, and "
-                         f"{cfg.shards} holds harmonization pairs (no alpha to score matting on)")
+        raise ValueError(
+            f"{path}: the checkpoint holds no harmonization net, and "
+            f"{cfg.shards} holds harmonization pairs (no alpha to score matting on)"
+        )
     if nets.matting is None and nets.harmonization is None:
         raise ValueError(f"{path}: the checkpoint holds neither a matting nor a harmonization net")
     count = len(dataset) if cfg.limit is None else min(cfg.limit, len(dataset))
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(count)),
-                                         batch_size=cfg.batch_size, shuffle=False, num_workers=0)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(dataset, range(count)),
+        batch_size=cfg.batch_size,
+        shuffle=False,
+        num_workers=0,
+    )
     rows = []
     previous = torch.backends.cudnn.deterministic
     torch.backends.cudnn.deterministic = True
     try:
         for raw in tqdm(loader, desc=f"eval {label}", unit="batch", disable=not cfg.progress):
-            rows.extend(pair_rows(nets, raw, device) if pairs else
-                        evaluate_batch(nets, raw, device, cfg.trimap_radius, cfg.region, side))
+            rows.extend(
+                pair_rows(nets, raw, device)
+                if pairs
+                else evaluate_batch(nets, raw, device, cfg.trimap_radius, cfg.region, side)
+            )
     finally:
         torch.backends.cudnn.deterministic = previous
     for row in rows:
@@ -192,8 +226,9 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
 def summarise(rows: list[dict]) -> dict:
     """Mean of every metric column over the rows (NaN/inf skipped); ``samples`` = row count."""
     summary = {"samples": len(rows)}
-    keys = [k for k, v in rows[0].items() if k not in ("id", "run") and not isinstance(v, str)] \
-        if rows else []
+    keys = (
+        [k for k, v in rows[0].items() if k not in ("id", "run") and not isinstance(v, str)] if rows else []
+    )
     for key in keys:
         values = np.array([r[key] for r in rows if key in r], dtype=np.float64)
         finite = values[np.isfinite(values)]
@@ -217,16 +252,17 @@ def evaluate(cfg: EvalConfig) -> dict:
     dataset = ShardDataset(cfg.shards, split=cfg.split)
     out = cfg.out or default_out(cfg)
     taken, all_rows, summaries, loaded = set(), [], {}, []
-    for path, file in zip(cfg.runs, files):
+    for path, file in zip(cfg.runs, files, strict=False):
         label = run_name(path, taken)
         rows = evaluate_checkpoint(file, dataset, cfg, label, loaded.append)
         summaries[label] = summarise(rows)
         all_rows.extend(rows)
     settings = {k: v for k, v in asdict(cfg).items() if k != "progress"}
     settings["runs"] = list(cfg.runs)
-    settings["checkpoint_files"] = dict(zip(summaries, files))
-    settings["harmonizer_outputs"] = {row["run"]: row["harmonizer_output"] for row in all_rows
-                                      if "harmonizer_output" in row}
+    settings["checkpoint_files"] = dict(zip(summaries, files, strict=False))
+    settings["harmonizer_outputs"] = {
+        row["run"]: row["harmonizer_output"] for row in all_rows if "harmonizer_output" in row
+    }
     if dataset.kind == "harmonization":
         from hmh_train.evaluate.pair_eval import write_pair_outputs
 
@@ -234,10 +270,20 @@ def evaluate(cfg: EvalConfig) -> dict:
         for row in all_rows:
             by_run.setdefault(row.pop("run"), []).append(row)
         written = write_pair_outputs(out, by_run, settings, dataset.size)
-        return {"out": out, "runs": summaries, "table": written["table"],
-                "results": written["results"], "loaded": loaded,
-                "harmonizer_outputs": settings["harmonizer_outputs"]}
+        return {
+            "out": out,
+            "runs": summaries,
+            "table": written["table"],
+            "results": written["results"],
+            "loaded": loaded,
+            "harmonizer_outputs": settings["harmonizer_outputs"],
+        }
     settings["altered"] = dataset.altered  # the harmonizer's mask and the fMSE region
     table = write_outputs(out, all_rows, summaries, settings)
-    return {"out": out, "runs": summaries, "table": table, "loaded": loaded,
-            "harmonizer_outputs": settings["harmonizer_outputs"]}
+    return {
+        "out": out,
+        "runs": summaries,
+        "table": table,
+        "loaded": loaded,
+        "harmonizer_outputs": settings["harmonizer_outputs"],
+    }

@@ -21,6 +21,7 @@ from scratch. A rerun with other settings (another --set, --max-steps, --config,
 evaluation split/limit) refuses before anything runs instead of reusing points made with the
 old ones; a resumable point may only change its length (max_steps/epochs).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -38,13 +39,13 @@ from hmh_train.evaluate.report import json_safe, table1_markdown, write_table_cs
 class SweepConfig:
     """Settings of ``hmh-train sweep`` (see its --help)."""
 
-    grid: tuple = ()                 # ((key, (value, ...)), ...) as strings
+    grid: tuple = ()  # ((key, (value, ...)), ...) as strings
     shards: str = ""
     out: str = "sweep"
-    config: str | None = None        # base YAML (its ``mode`` picks the mode)
-    mode: str | None = None          # default: the YAML's mode, else joint
+    config: str | None = None  # base YAML (its ``mode`` picks the mode)
+    mode: str | None = None  # default: the YAML's mode, else joint
     max_steps: int | None = None
-    overrides: dict = field(default_factory=dict)   # --set key=value for every point
+    overrides: dict = field(default_factory=dict)  # --set key=value for every point
     eval_split: str = "test"
     eval_limit: int | None = None
     eval_batch_size: int = 8
@@ -77,7 +78,7 @@ def point_name(point: dict) -> str:
 
 def grid_points(grid: tuple) -> list[dict]:
     keys = [k for k, _ in grid]
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(v for _, v in grid))]
+    return [dict(zip(keys, combo, strict=False)) for combo in itertools.product(*(v for _, v in grid))]
 
 
 def _mode(cfg: SweepConfig) -> str:
@@ -95,8 +96,12 @@ def point_configs(cfg: SweepConfig) -> list[tuple[str, dict, object]]:
     mode, out = _mode(cfg), []
     for point in grid_points(cfg.grid):
         name = point_name(point)
-        overrides = {**cfg.overrides, **point, "shards": cfg.shards,
-                     "out": os.path.join(cfg.out, "points", name)}
+        overrides = {
+            **cfg.overrides,
+            **point,
+            "shards": cfg.shards,
+            "out": os.path.join(cfg.out, "points", name),
+        }
         if cfg.max_steps is not None:
             overrides["max_steps"] = cfg.max_steps
         if not cfg.progress:
@@ -106,8 +111,9 @@ def point_configs(cfg: SweepConfig) -> list[tuple[str, dict, object]]:
 
 
 #: Keys that do not change a point's result (logging, speed, where it runs).
-NEUTRAL_KEYS = frozenset({"out", "resume", "progress", "workers", "device", "log_every",
-                          "image_every", "ckpt_every"})
+NEUTRAL_KEYS = frozenset(
+    {"out", "resume", "progress", "workers", "device", "log_every", "image_every", "ckpt_every"}
+)
 #: Also allowed to differ for a point that resumes training: it trains on to the new length.
 LENGTH_KEYS = frozenset({"max_steps", "epochs"})
 
@@ -147,13 +153,16 @@ def check_reuse(points: list, cfg: SweepConfig) -> None:
     for _name, _values, train_cfg in points:
         run = train_cfg.out
         finished = os.path.isfile(os.path.join(run, "eval", "summary.json"))
-        if not (finished or os.path.isfile(os.path.join(run, "checkpoints", "last.pt"))) or \
-                not os.path.isfile(os.path.join(run, "config.yaml")):
+        if not (
+            finished or os.path.isfile(os.path.join(run, "checkpoints", "last.pt"))
+        ) or not os.path.isfile(os.path.join(run, "config.yaml")):
             continue
         difference = _recorded_difference(run, train_cfg, cfg, finished)
         if difference:
-            raise ValueError(f"{run}: this point was {'run' if finished else 'started'} with "
-                             f"{difference}; use another --out, or delete {run} to redo it")
+            raise ValueError(
+                f"{run}: this point was {'run' if finished else 'started'} with "
+                f"{difference}; use another --out, or delete {run} to redo it"
+            )
 
 
 def check_points(points: list, shards: str) -> str | None:
@@ -175,34 +184,45 @@ def check_points(points: list, shards: str) -> str | None:
         check_shard_kind(train_cfg, train_set.kind)
         resolve_side(train_cfg, train_set)
         check_image_size(train_cfg, train_set.size)
-        for net, path in (("matting", train_cfg.matting_ckpt),
-                          ("harmonization", train_cfg.harmonization_ckpt)):
+        for net, path in (
+            ("matting", train_cfg.matting_ckpt),
+            ("harmonization", train_cfg.harmonization_ckpt),
+        ):
             started = os.path.isfile(os.path.join(train_cfg.out, "checkpoints", "last.pt"))
             if path and net in MODE_NETS[train_cfg.mode] and not started:  # else resumed
                 if path not in loaded:
                     loaded[path] = load_nets(path)[0]
-                check_pretrained(loaded[path], path, net, train_cfg.num_downs,
-                                 train_cfg.harmonizer_output)
+                check_pretrained(loaded[path], path, net, train_cfg.num_downs, train_cfg.harmonizer_output)
     return altered_side(train_set)
 
 
 def run_point(name: str, train_cfg, cfg: SweepConfig) -> tuple[str, dict]:
     """Train (or resume) and evaluate one point; returns (status, summary of the run)."""
-    from hmh_train.train.engine import train
     from hmh_train.evaluate.run import EvalConfig, evaluate
+    from hmh_train.train.engine import train
 
     run = train_cfg.out
     summary_path = os.path.join(run, "eval", "summary.json")
     if os.path.isfile(summary_path):
         with open(summary_path, encoding="utf-8") as handle:
             return "skipped", next(iter(json.load(handle)["runs"].values()))
-    resumable = os.path.isfile(os.path.join(run, "checkpoints", "last.pt")) and \
-        os.path.isfile(os.path.join(run, "config.yaml"))
+    resumable = os.path.isfile(os.path.join(run, "checkpoints", "last.pt")) and os.path.isfile(
+        os.path.join(run, "config.yaml")
+    )
     status = "resumed" if resumable else "trained"
     train(replace(train_cfg, resume=run) if resumable else train_cfg)
-    result = evaluate(EvalConfig(runs=(run,), shards=cfg.shards, split=cfg.eval_split,
-                                 out=os.path.join(run, "eval"), batch_size=cfg.eval_batch_size,
-                                 device=train_cfg.device, limit=cfg.eval_limit, progress=cfg.progress))
+    result = evaluate(
+        EvalConfig(
+            runs=(run,),
+            shards=cfg.shards,
+            split=cfg.eval_split,
+            out=os.path.join(run, "eval"),
+            batch_size=cfg.eval_batch_size,
+            device=train_cfg.device,
+            limit=cfg.eval_limit,
+            progress=cfg.progress,
+        )
+    )
     return status, next(iter(result["runs"].values()))
 
 
@@ -237,7 +257,14 @@ def _write_table(cfg: SweepConfig, summaries: dict, extra: dict) -> str:
 
 
 def _write_state(cfg: SweepConfig, status: list, total: int, altered: str | None) -> None:
-    state = {"grid": [[k, list(v)] for k, v in cfg.grid], "shards": cfg.shards,
-             "altered": altered, "config": cfg.config, "max_steps": cfg.max_steps,
-             "overrides": cfg.overrides, "points_total": total, "points": status}
+    state = {
+        "grid": [[k, list(v)] for k, v in cfg.grid],
+        "shards": cfg.shards,
+        "altered": altered,
+        "config": cfg.config,
+        "max_steps": cfg.max_steps,
+        "overrides": cfg.overrides,
+        "points_total": total,
+        "points": status,
+    }
     atomic_write_text(os.path.join(cfg.out, "sweep.json"), json.dumps(json_safe(state), indent=2) + "\n")

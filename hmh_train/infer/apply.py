@@ -15,6 +15,7 @@ read as RGB / gray uint8 (``infer.composite``'s readers; PNG decodes are exact) 
 extension. Any checkpoint ``load_nets`` takes works: a run folder, a ``.pt``, IndexNet's
 released ``.pth.tar`` (matte), DoveNet's ``latest_net_G.pth`` (harmonize).
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,11 +38,11 @@ class ApplyConfig:
 
     ckpt: str
     out: str
-    image: str | None = None       # single form
-    guide: str | None = None       # its trimap (matte) or mask (harmonize)
-    images: str | None = None      # batch form: folder of images
-    guides: str | None = None      # ... and the folder of same-stem trimaps / masks
-    size: int = protocols.DOVENET_SIZE   # harmonize: side the U-Net runs at
+    image: str | None = None  # single form
+    guide: str | None = None  # its trimap (matte) or mask (harmonize)
+    images: str | None = None  # batch form: folder of images
+    guides: str | None = None  # ... and the folder of same-stem trimaps / masks
+    size: int = protocols.DOVENET_SIZE  # harmonize: side the U-Net runs at
     harmonizer_output: str | None = None  # harmonize: output form; None = the checkpoint's own
     device: str = "auto"
     progress: bool = True
@@ -57,8 +58,11 @@ def load_net(path: str, name: str, device, log=None, with_nets: bool = False):
     nets, _ = load_nets(ckpt, device=device, log=log)
     net = getattr(nets, name)
     if net is None:
-        hint = ("IndexNet's .pth.tar or a run with a matting net" if name == "matting" else
-                "DoveNet's latest_net_G.pth or a run with a harmonization net")
+        hint = (
+            "IndexNet's .pth.tar or a run with a matting net"
+            if name == "matting"
+            else "DoveNet's latest_net_G.pth or a run with a harmonization net"
+        )
         raise CompositeError(f"{path}: holds no {name} network (give {hint})")
     return (net, nets) if with_nets else net
 
@@ -69,8 +73,10 @@ def read_trimap(path: str, shape) -> np.ndarray:
     trimap = read_gray(path, shape, "trimap")
     odd = np.setdiff1d(np.unique(trimap), TRIMAP_VALUES)
     if odd.size:
-        raise CompositeError(f"{path}: trimap has values other than 0, 128, 255 (e.g. {odd[0]}); "
-                             "save it losslessly (PNG) with exactly these three values")
+        raise CompositeError(
+            f"{path}: trimap has values other than 0, 128, 255 (e.g. {odd[0]}); "
+            "save it losslessly (PNG) with exactly these three values"
+        )
     return trimap
 
 
@@ -80,8 +86,7 @@ def matte_one(net, image_path: str, trimap_path: str, out: str) -> None:
     write_image(out, protocols.indexnet_demo_alpha(net, image, trimap))
 
 
-def harmonize_one(net, image_path: str, mask_path: str, out: str, size: int,
-                  output: str = "paper") -> None:
+def harmonize_one(net, image_path: str, mask_path: str, out: str, size: int, output: str = "paper") -> None:
     image = read_rgb(image_path)
     mask = read_gray(mask_path, image.shape[:2], "mask")
     write_image(out, protocols.dovenet_harmonize(net, image, mask, size, output))
@@ -94,8 +99,10 @@ def _batch(cfg: ApplyConfig, work, what: str) -> dict:
         raise CompositeError(f"{cfg.images}: no images (.png, .jpg, .jpeg, .webp, .bmp)")
     for name, folder in (("--images", cfg.images), ("the guide", cfg.guides)):
         if os.path.realpath(folder) == os.path.realpath(cfg.out):
-            raise CompositeError(f"{cfg.out}: --out is also {name} folder; results would "
-                                 "overwrite the inputs (<stem>.png); choose another --out")
+            raise CompositeError(
+                f"{cfg.out}: --out is also {name} folder; results would "
+                "overwrite the inputs (<stem>.png); choose another --out"
+            )
     os.makedirs(cfg.out, exist_ok=True)
     written, failures = 0, []
     for path in tqdm(images, desc=what, unit="image", disable=not cfg.progress):
@@ -154,8 +161,7 @@ def harmonize(cfg: ApplyConfig) -> dict:
     def check(net, nets):
         step = 2 ** int(getattr(net, "num_downs", 8))
         if cfg.size % step:
-            raise CompositeError(f"--size {cfg.size} is not a multiple of {step} (2**num_downs of "
-                                 "the U-Net)")
+            raise CompositeError(f"--size {cfg.size} is not a multiple of {step} (2**num_downs of the U-Net)")
         form["output"] = check_output_form(cfg.harmonizer_output, nets.harmonizer_output, cfg.ckpt)
         return net
 

@@ -12,6 +12,7 @@ RGB for trimaps/alphas/masks); trimap values are snapped to {0, 128, 255} (< 64 
 ≥ 192 → 255, else unknown). Results are written by extension (.png lossless, .jpg/.jpeg
 quality 95, .webp, .bmp) after converting RGB → BGR here, once.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,26 +35,26 @@ class CompositeError(ValueError):
 class CompositeConfig:
     """Settings of ``hmh-train composite`` (see its --help)."""
 
-    ckpt: str | tuple                  # one checkpoint, or several merged (later files win)
+    ckpt: str | tuple  # one checkpoint, or several merged (later files win)
     out: str
-    background: str | None = None      # single form: one image
+    background: str | None = None  # single form: one image
     image: str | None = None
     trimap: str | None = None
     alpha: str | None = None
     mask: str | None = None
     figure: str | None = None
-    images: str | None = None          # batch form: folder of portraits
-    trimaps: str | None = None         # ... and folders of same-stem trimaps/alphas/masks
+    images: str | None = None  # batch form: folder of portraits
+    trimaps: str | None = None  # ... and folders of same-stem trimaps/alphas/masks
     alphas: str | None = None
     masks: str | None = None
-    backgrounds: str | None = None     # folder of images, background .h5, or BG build folder
+    backgrounds: str | None = None  # folder of images, background .h5, or BG build folder
     figures: bool = False
     seed: int = 0
     band: int = infer.MASK_BAND
-    harmonize_size: int = infer.HARMONIZE_SIDE   # 0 = full resolution
-    harmonize: str | None = None       # side adjusted: background | foreground; None = the
-                                       # checkpoint's trained side (background without a record)
-    harmonizer_output: str | None = None          # output form; None = the checkpoint's own
+    harmonize_size: int = infer.HARMONIZE_SIDE  # 0 = full resolution
+    harmonize: str | None = None  # side adjusted: background | foreground; None = the
+    # checkpoint's trained side (background without a record)
+    harmonizer_output: str | None = None  # output form; None = the checkpoint's own
     device: str = "auto"
     progress: bool = True
 
@@ -84,8 +85,10 @@ def read_gray(path: str, shape: tuple, what: str) -> np.ndarray:
     except OSError as exc:
         raise CompositeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if gray.shape != tuple(shape):
-        raise CompositeError(f"{path}: {what} is {gray.shape[1]}×{gray.shape[0]} but the image is "
-                             f"{shape[1]}×{shape[0]} (width×height); they must match")
+        raise CompositeError(
+            f"{path}: {what} is {gray.shape[1]}×{gray.shape[0]} but the image is "
+            f"{shape[1]}×{shape[0]} (width×height); they must match"
+        )
     return gray
 
 
@@ -93,8 +96,9 @@ def output_type(path: str) -> str:
     """The lower-case extension of an output path; CompositeError when it is not one we write."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in IMAGE_EXTENSIONS:
-        raise CompositeError(f"{path}: unknown output type {ext or '(none)'}; use one of "
-                             f"{', '.join(IMAGE_EXTENSIONS)}")
+        raise CompositeError(
+            f"{path}: unknown output type {ext or '(none)'}; use one of {', '.join(IMAGE_EXTENSIONS)}"
+        )
     return ext
 
 
@@ -118,8 +122,16 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], gap: int = 4) -> np.ndarr
     for label, panel in panels:
         tile = np.repeat(panel[..., None], 3, axis=2) if panel.ndim == 2 else panel.copy()
         scale = max(0.4, tile.shape[0] / 600)
-        cv2.putText(tile, label, (6, int(22 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
+        cv2.putText(
+            tile,
+            label,
+            (6, int(22 * scale) + 4),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            max(1, int(2 * scale)),
+            cv2.LINE_AA,
+        )
         tiles += [tile, np.full((tile.shape[0], gap, 3), 255, np.uint8)]
     return np.concatenate(tiles[:-1], axis=1)
 
@@ -136,9 +148,16 @@ def guide_from_files(image_shape, trimap=None, alpha=None, mask=None, band=infer
     return kind, gray
 
 
-def compose_arrays(nets, image: np.ndarray, background: np.ndarray, kind: str, guide: np.ndarray,
-                   device, harmonize_size: int = infer.HARMONIZE_SIDE,
-                   altered: str = "background") -> dict:
+def compose_arrays(
+    nets,
+    image: np.ndarray,
+    background: np.ndarray,
+    kind: str,
+    guide: np.ndarray,
+    device,
+    harmonize_size: int = infer.HARMONIZE_SIDE,
+    altered: str = "background",
+) -> dict:
     """uint8 arrays {"alpha", "composite", "harmonized" (or None)} for one portrait; the
     harmonizer adjusts the ``altered`` side ("background": the new scene, "foreground": the
     person)."""
@@ -147,13 +166,20 @@ def compose_arrays(nets, image: np.ndarray, background: np.ndarray, kind: str, g
     image_t, bg_t = infer.to_tensor(image, device), infer.to_tensor(bg, device)
     side = harmonize_size or None
     if kind == "alpha":
-        result = infer.compose(nets, image_t, bg_t, alpha=infer.to_tensor(guide, device),
-                               harmonize_side=side, altered=altered)
+        result = infer.compose(
+            nets, image_t, bg_t, alpha=infer.to_tensor(guide, device), harmonize_side=side, altered=altered
+        )
     else:
         if nets.matting is None:
             raise CompositeError("the checkpoint has no matting network; give --alpha instead")
-        result = infer.compose(nets, image_t, bg_t, trimap=infer.trimap_to_unit(guide).to(device),
-                               harmonize_side=side, altered=altered)
+        result = infer.compose(
+            nets,
+            image_t,
+            bg_t,
+            trimap=infer.trimap_to_unit(guide).to(device),
+            harmonize_side=side,
+            altered=altered,
+        )
     return {k: None if v is None else infer.to_uint8(v) for k, v in result.items()}
 
 
@@ -175,7 +201,8 @@ def composite_one(cfg: CompositeConfig, nets, device) -> dict:
     image = read_rgb(cfg.image)
     kind, guide = guide_from_files(image.shape, cfg.trimap, cfg.alpha, cfg.mask, cfg.band)
     background = read_rgb(cfg.background)
-    arrays = compose_arrays(nets, image, background, kind, guide, device, cfg.harmonize_size,
-                            cfg.harmonize or "background")
+    arrays = compose_arrays(
+        nets, image, background, kind, guide, device, cfg.harmonize_size, cfg.harmonize or "background"
+    )
     write_result(arrays, image, cfg.out, cfg.figure)
     return {"out": cfg.out, "figure": cfg.figure, "harmonized": arrays["harmonized"] is not None}

@@ -11,6 +11,7 @@ Outputs: ``OUT/<stem>.png`` (harmonized, or the plain composite without a harmon
 ``OUT/figures/<stem>.jpg`` with ``--figures``, ``OUT/backgrounds.csv`` (stem, background id),
 and ``OUT/failures.csv`` (stem, reason) for portraits that could not be used; the others go on.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -22,8 +23,14 @@ import numpy as np
 from tqdm import tqdm
 
 from hmh_builder import schema
-from hmh_train.infer.composite import (IMAGE_EXTENSIONS, CompositeError, compose_arrays, guide_from_files,
-                                 read_rgb, write_result)
+from hmh_train.infer.composite import (
+    IMAGE_EXTENSIONS,
+    CompositeError,
+    compose_arrays,
+    guide_from_files,
+    read_rgb,
+    write_result,
+)
 
 
 class BackgroundPool:
@@ -43,8 +50,10 @@ class BackgroundPool:
         for path in self.files:
             self.offsets.append(self.offsets[-1] + self._count(path))
         if len(self) == 0:
-            raise CompositeError(f"{self.source}: no backgrounds found (images, *.h5 background "
-                                 "shards, or an hmh-build backgrounds folder)")
+            raise CompositeError(
+                f"{self.source}: no backgrounds found (images, *.h5 background "
+                "shards, or an hmh-build backgrounds folder)"
+            )
 
     @staticmethod
     def _count(path: str) -> int:
@@ -122,11 +131,17 @@ def composite_folder(cfg, nets, device) -> dict:
         raise CompositeError(f"{cfg.images}: no images ({', '.join(IMAGE_EXTENSIONS)})")
     if sum(bool(x) for x in (cfg.trimaps, cfg.alphas, cfg.masks)) != 1:
         raise CompositeError("the batch form needs exactly one of --trimaps, --alphas or --masks (folders)")
-    for name, folder in (("--images", cfg.images), ("--trimaps", cfg.trimaps),
-                         ("--alphas", cfg.alphas), ("--masks", cfg.masks)):
+    for name, folder in (
+        ("--images", cfg.images),
+        ("--trimaps", cfg.trimaps),
+        ("--alphas", cfg.alphas),
+        ("--masks", cfg.masks),
+    ):
         if folder and os.path.realpath(folder) == os.path.realpath(cfg.out):
-            raise CompositeError(f"{cfg.out}: --out is also the {name} folder; results would "
-                                 "overwrite the inputs (<stem>.png); choose another --out")
+            raise CompositeError(
+                f"{cfg.out}: --out is also the {name} folder; results would "
+                "overwrite the inputs (<stem>.png); choose another --out"
+            )
     pool = BackgroundPool(cfg.backgrounds)
     os.makedirs(cfg.out, exist_ok=True)
     chosen, failures = [], []
@@ -135,11 +150,24 @@ def composite_folder(cfg, nets, device) -> dict:
             stem = os.path.splitext(os.path.basename(path))[0]
             try:
                 image = read_rgb(path)
-                kind, guide = guide_from_files(image.shape, same_stem(cfg.trimaps, stem),
-                                               same_stem(cfg.alphas, stem), same_stem(cfg.masks, stem), cfg.band)
+                kind, guide = guide_from_files(
+                    image.shape,
+                    same_stem(cfg.trimaps, stem),
+                    same_stem(cfg.alphas, stem),
+                    same_stem(cfg.masks, stem),
+                    cfg.band,
+                )
                 bg_id, background = pool[background_index(cfg.seed, stem, len(pool))]
-                arrays = compose_arrays(nets, image, background, kind, guide, device,
-                                        cfg.harmonize_size, cfg.harmonize or "background")
+                arrays = compose_arrays(
+                    nets,
+                    image,
+                    background,
+                    kind,
+                    guide,
+                    device,
+                    cfg.harmonize_size,
+                    cfg.harmonize or "background",
+                )
                 figure = os.path.join(cfg.out, "figures", f"{stem}.jpg") if cfg.figures else None
                 write_result(arrays, image, os.path.join(cfg.out, f"{stem}.png"), figure)
                 chosen.append((stem, bg_id))

@@ -1,5 +1,6 @@
 """``hmh-train composite``: load the checkpoint(s) once, choose the side the harmonizer adjusts,
 then run the single form (``infer.composite``) or the batch form (``infer.composite_batch``)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -24,7 +25,7 @@ def load_all(paths, device, log=None, harmonizer_output: str | None = None):
 
     files = [checkpoint_file(p) for p in paths]  # one-line error naming --ckpt when there is none
     merged, side, source = Nets(), None, None
-    for path, file in zip(paths, files):
+    for path, file in zip(paths, files, strict=False):
         nets, config = load_nets(file, device=device, log=log)
         for name in NET_NAMES:
             if getattr(nets, name) is not None:
@@ -47,8 +48,10 @@ def choose_side(asked: str | None, trained: str | None) -> tuple[str, str | None
     side = asked or trained or "background"
     note = None
     if asked is not None and trained is not None and asked != trained:
-        note = (f"note: the harmonizer was trained on {trained}-altered shards; --harmonize "
-                f"{asked} asks it to adjust the {asked}")
+        note = (
+            f"note: the harmonizer was trained on {trained}-altered shards; --harmonize "
+            f"{asked} asks it to adjust the {asked}"
+        )
     return side, note
 
 

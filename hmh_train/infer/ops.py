@@ -20,6 +20,7 @@ Conventions: images float32 RGB in [0, 1], torch ``(B, 3, H, W)``; alpha ``(B, 1
 - A new background is fitted to the portrait by ``fit_background``: scaled (aspect kept) until
   it covers the portrait, then centre-cropped.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,10 @@ HARMONIZE_SIDE = 256
 def composite(image: torch.Tensor, alpha: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
     """I·A + B·(1 − A): ``image``, ``background`` ``(B,3,H,W)``, ``alpha`` ``(B,1,H,W)``, all [0, 1]."""
     if image.shape != background.shape or alpha.shape[-2:] != image.shape[-2:]:
-        raise ValueError(f"image {tuple(image.shape)}, alpha {tuple(alpha.shape)} and background "
-                         f"{tuple(background.shape)} must share H and W")
+        raise ValueError(
+            f"image {tuple(image.shape)}, alpha {tuple(alpha.shape)} and background "
+            f"{tuple(background.shape)} must share H and W"
+        )
     return image * alpha + background * (1.0 - alpha)
 
 
@@ -77,7 +80,7 @@ def fit_background(background: np.ndarray, height: int, width: int) -> np.ndarra
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
         background = cv2.resize(background, (new_w, new_h), interpolation=interp)
     top, left = (new_h - height) // 2, (new_w - width) // 2
-    return np.ascontiguousarray(background[top:top + height, left:left + width])
+    return np.ascontiguousarray(background[top : top + height, left : left + width])
 
 
 def round_to_multiple(size: int, multiple: int) -> int:
@@ -115,8 +118,13 @@ def predict_alpha_any_size(matting_net, image: torch.Tensor, trimap: torch.Tenso
 
 
 @torch.no_grad()
-def harmonize_any_size(harmonization_net, composite01: torch.Tensor, mask01: torch.Tensor,
-                       work_side: int | None = None, output: str = "paper") -> torch.Tensor:
+def harmonize_any_size(
+    harmonization_net,
+    composite01: torch.Tensor,
+    mask01: torch.Tensor,
+    work_side: int | None = None,
+    output: str = "paper",
+) -> torch.Tensor:
     """I_h ``(B,3,H,W)`` in [0, 1] for any H, W; ``mask01`` ``(B,1,H,W)`` marks the region to
     adjust (``forward.region_mask(alpha, altered)``: 1 − alpha for the background, alpha for
     the person); ``output`` is the harmonizer's output form (``forward.harmonize``).
@@ -142,9 +150,15 @@ def harmonize_any_size(harmonization_net, composite01: torch.Tensor, mask01: tor
     return finish_harmonized(full, composite01, mask01, output).clamp(0.0, 1.0)
 
 
-def compose(nets, image: torch.Tensor, background: torch.Tensor, trimap: torch.Tensor | None = None,
-            alpha: torch.Tensor | None = None, harmonize_side: int | None = HARMONIZE_SIDE,
-            altered: str = "background") -> dict:
+def compose(
+    nets,
+    image: torch.Tensor,
+    background: torch.Tensor,
+    trimap: torch.Tensor | None = None,
+    alpha: torch.Tensor | None = None,
+    harmonize_side: int | None = HARMONIZE_SIDE,
+    altered: str = "background",
+) -> dict:
     """The paper's test phase for one batch: {"alpha", "composite", "harmonized"} tensors.
 
     ``alpha`` given → used as is; else ``trimap`` and ``nets.matting`` predict A_r.
@@ -163,8 +177,13 @@ def compose(nets, image: torch.Tensor, background: torch.Tensor, trimap: torch.T
     plain = composite(image, alpha, background)
     harmonized = None
     if getattr(nets, "harmonization", None) is not None:
-        harmonized = harmonize_any_size(nets.harmonization, plain, region_mask(alpha, altered),
-                                        harmonize_side, getattr(nets, "harmonizer_output", "paper"))
+        harmonized = harmonize_any_size(
+            nets.harmonization,
+            plain,
+            region_mask(alpha, altered),
+            harmonize_side,
+            getattr(nets, "harmonizer_output", "paper"),
+        )
     return {"alpha": alpha, "composite": plain, "harmonized": harmonized}
 
 

@@ -16,6 +16,7 @@ then float32, OpenCV/PIL resizes, truncation to uint8), so that the results equa
 ones up to the network's float rounding (checked against ``shared/anchors/``: within one gray
 level on ≥ 99.9 % of pixels).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,7 @@ def indexnet_demo_input(image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray) -
     if trimap.shape != image.shape[:2] or trimap.dtype != np.uint8:
         raise ValueError(f"trimap must be uint8 {image.shape[:2]}, got {trimap.dtype} {trimap.shape}")
     stacked = np.concatenate((image, trimap[:, :, None]), axis=2).astype(np.float32)
-    scaled = stacked * np.float32(1.0 / 255)          # float32, as the demo's IMG_SCALE * image
+    scaled = stacked * np.float32(1.0 / 255)  # float32, as the demo's IMG_SCALE * image
     x = ((scaled - DEMO_MEAN) / DEMO_STD).astype(np.float32)
     h, w = image.shape[:2]
     new_h, new_w = (int(math.ceil(s / DEMO_STRIDE) * DEMO_STRIDE) for s in (h, w))
@@ -79,8 +80,9 @@ def indexnet_demo_alpha(matting_net, image_rgb_uint8: np.ndarray, trimap_uint8: 
     return alpha.astype(np.uint8)
 
 
-def dovenet_inputs(composite_rgb_uint8: np.ndarray, mask_uint8: np.ndarray,
-                   size: int = DOVENET_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def dovenet_inputs(
+    composite_rgb_uint8: np.ndarray, mask_uint8: np.ndarray, size: int = DOVENET_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
     """DoveNet's test transforms: ``(composite float32 (size, size, 3) in [−1, 1], mask float32
     (size, size) in {0, 1})``. The composite is resized with PIL bilinear (torchvision's
     ``resize`` of a PIL image), scaled to [0, 1] and normalised with mean = std = 0.5; the mask
@@ -99,8 +101,13 @@ def dovenet_inputs(composite_rgb_uint8: np.ndarray, mask_uint8: np.ndarray,
 
 
 @torch.no_grad()
-def dovenet_harmonize(harmonization_net, composite_rgb_uint8: np.ndarray, mask_uint8: np.ndarray,
-                      size: int = DOVENET_SIZE, output: str = "paper") -> np.ndarray:
+def dovenet_harmonize(
+    harmonization_net,
+    composite_rgb_uint8: np.ndarray,
+    mask_uint8: np.ndarray,
+    size: int = DOVENET_SIZE,
+    output: str = "paper",
+) -> np.ndarray:
     """Harmonized image, uint8 ``(H, W, 3)`` RGB, of an RGB uint8 ``(H, W, 3)`` composite and
     the uint8 ``(H, W)`` mask of the region whose colours are adjusted (255 = adjust; DoveNet's
     convention: the pasted foreground in iHarmony4, the background in HMH).
@@ -126,10 +133,10 @@ def dovenet_harmonize(harmonization_net, composite_rgb_uint8: np.ndarray, mask_u
     h, w = comp.shape[:2]
     if output != "paper":
         return _keep_form(y, x, comp, mask_uint8, output)
-    out = (np.transpose(y, (1, 2, 0)) + 1) / 2.0 * 255.0      # float32, util.tensor2im
+    out = (np.transpose(y, (1, 2, 0)) + 1) / 2.0 * 255.0  # float32, util.tensor2im
     if (h, w) == (size, size):
         return out.astype(np.uint8)
-    small = (x + 1) / 2.0 * 255.0                             # the composite the net saw
+    small = (x + 1) / 2.0 * 255.0  # the composite the net saw
     change = cv2.resize(out - small, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.clip(comp.astype(np.float32) + change, 0, 255).astype(np.uint8)
 
@@ -148,8 +155,13 @@ def dovenet_tensor2im(image_rgb_uint8: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def dovenet_published_output(harmonization_net, composite_rgb_uint8: np.ndarray,
-                             mask_uint8: np.ndarray, seed: int, output: str = "paper") -> np.ndarray:
+def dovenet_published_output(
+    harmonization_net,
+    composite_rgb_uint8: np.ndarray,
+    mask_uint8: np.ndarray,
+    seed: int,
+    output: str = "paper",
+) -> np.ndarray:
     """DoveNet's ``test.py`` output as scored for the published figures, uint8
     ``(256, 256, 3)`` RGB, of a 256×256 composite (uint8 RGB) and mask (uint8, 255 = the
     changed region), both as DoveNet's loader reads them.
@@ -165,8 +177,10 @@ def dovenet_published_output(harmonization_net, composite_rgb_uint8: np.ndarray,
     """
     comp = np.asarray(composite_rgb_uint8)
     if comp.shape[:2] != (DOVENET_SIZE, DOVENET_SIZE):
-        raise ValueError(f"the published protocol reads {DOVENET_SIZE}×{DOVENET_SIZE} images, "
-                         f"got {comp.shape[1]}×{comp.shape[0]}")
+        raise ValueError(
+            f"the published protocol reads {DOVENET_SIZE}×{DOVENET_SIZE} images, "
+            f"got {comp.shape[1]}×{comp.shape[0]}"
+        )
     x, mask = dovenet_inputs(comp, mask_uint8, DOVENET_SIZE)
     inputs = torch.from_numpy(np.concatenate((x, mask[:, :, None]), axis=2).transpose(2, 0, 1)[None])
     device = _device(harmonization_net)
@@ -187,8 +201,9 @@ def dovenet_published_output(harmonization_net, composite_rgb_uint8: np.ndarray,
     return ((np.transpose(y, (1, 2, 0)) + 1) / 2.0 * 255.0).astype(np.uint8)
 
 
-def _keep_form(y: np.ndarray, x: np.ndarray, comp: np.ndarray, mask_uint8: np.ndarray,
-               output: str) -> np.ndarray:
+def _keep_form(
+    y: np.ndarray, x: np.ndarray, comp: np.ndarray, mask_uint8: np.ndarray, output: str
+) -> np.ndarray:
     """uint8 ``(H, W, 3)``: the ``keep``/``residual`` forms of ``dovenet_harmonize`` from the raw
     output ``y`` (3, s, s), the network's input composite ``x`` (s, s, 3) in [−1, 1], the uint8
     composite and mask at full resolution."""
@@ -197,9 +212,9 @@ def _keep_form(y: np.ndarray, x: np.ndarray, comp: np.ndarray, mask_uint8: np.nd
     small = torch.from_numpy(np.ascontiguousarray(((x + 1) / 2.0).transpose(2, 0, 1)))[None]
     proposal = proposal_from_raw(torch.from_numpy(y)[None], small, output)
     h, w = comp.shape[:2]
-    if tuple(small.shape[-2:]) == (h, w):   # the proposal itself (as the paper form's output)
+    if tuple(small.shape[-2:]) == (h, w):  # the proposal itself (as the paper form's output)
         full = (proposal[0] * 255.0).permute(1, 2, 0)
-    else:                                   # its change, resized, on the full-resolution input
+    else:  # its change, resized, on the full-resolution input
         change = ((proposal - small)[0] * 255.0).permute(1, 2, 0).numpy()
         change = cv2.resize(change, (w, h), interpolation=cv2.INTER_LINEAR)
         full = torch.from_numpy(comp.astype(np.float32) + change)

@@ -5,6 +5,7 @@
   ``(B,3,H,W)`` in [-1,1].
 - ``build_discriminator``: SAGAN critic, ``(B,3,H,W)`` in [-1,1] → ``(B,)`` scores.
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,9 +16,20 @@ from hmh_train.nets.discriminator import SAGANDiscriminator
 from hmh_train.nets.indexnet import IndexNet
 from hmh_train.nets.unet import AttentionUNet
 
-__all__ = ["build_matting_net", "build_harmonization_net", "build_discriminator", "build_net",
-           "load_backbone_weights", "BackboneReport", "network_summary", "count_parameters",
-           "format_summary", "IndexNet", "AttentionUNet", "SAGANDiscriminator"]
+__all__ = [
+    "build_matting_net",
+    "build_harmonization_net",
+    "build_discriminator",
+    "build_net",
+    "load_backbone_weights",
+    "BackboneReport",
+    "network_summary",
+    "count_parameters",
+    "format_summary",
+    "IndexNet",
+    "AttentionUNet",
+    "SAGANDiscriminator",
+]
 
 
 def build_matting_net(width: float = 1.0, head: str = "published") -> IndexNet:
@@ -26,8 +38,7 @@ def build_matting_net(width: float = 1.0, head: str = "published") -> IndexNet:
     return IndexNet(width=width, head=head)
 
 
-def build_harmonization_net(width: float = 1.0, num_downs: int = 8,
-                            norm: str = "batch") -> AttentionUNet:
+def build_harmonization_net(width: float = 1.0, num_downs: int = 8, norm: str = "batch") -> AttentionUNet:
     """DoveNet attention U-Net; 54,759,939 parameters at width 1.0, ``num_downs`` 8, batch norm
     (the released model); ``norm="instance"`` is DoveNet's training default."""
     return AttentionUNet(width=width, num_downs=num_downs, norm=norm)
@@ -38,8 +49,11 @@ def build_discriminator(width: float = 1.0) -> SAGANDiscriminator:
     return SAGANDiscriminator(width=width)
 
 
-_BUILDERS = {"matting": build_matting_net, "harmonization": build_harmonization_net,
-             "discriminator": build_discriminator}
+_BUILDERS = {
+    "matting": build_matting_net,
+    "harmonization": build_harmonization_net,
+    "discriminator": build_discriminator,
+}
 
 
 def build_net(name: str, arch: dict) -> nn.Module:
@@ -55,8 +69,9 @@ def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-def network_summary(width: float = 1.0, size: int = 256, num_downs: int = 8,
-                    head: str = "published", norm: str = "batch"):
+def network_summary(
+    width: float = 1.0, size: int = 256, num_downs: int = 8, head: str = "published", norm: str = "batch"
+):
     """One eval-mode forward of each network at ``size × size`` on CPU (IndexNet with ``head``,
     the U-Net with ``norm``).
 
@@ -64,12 +79,13 @@ def network_summary(width: float = 1.0, size: int = 256, num_downs: int = 8,
     the harmonization net and the discriminator. ``size`` must be a multiple of 32 and of
     ``2**num_downs``.
     """
-    if size % 32 or size % (2 ** num_downs):
-        raise ValueError(f"size {size} must be a multiple of 32 and of 2**num_downs "
-                         f"= {2 ** num_downs}")
-    nets = [("matting (IndexNet)", build_matting_net(width, head), 4),
-            ("harmonization (attention U-Net)", build_harmonization_net(width, num_downs, norm), 4),
-            ("discriminator (SAGAN)", build_discriminator(width), 3)]
+    if size % 32 or size % (2**num_downs):
+        raise ValueError(f"size {size} must be a multiple of 32 and of 2**num_downs = {2**num_downs}")
+    nets = [
+        ("matting (IndexNet)", build_matting_net(width, head), 4),
+        ("harmonization (attention U-Net)", build_harmonization_net(width, num_downs, norm), 4),
+        ("discriminator (SAGAN)", build_discriminator(width), 3),
+    ]
     rows = []
     for name, net, channels in nets:
         x = torch.zeros(1, channels, size, size)

@@ -7,6 +7,7 @@ named as in the official IndexNet code, e.g. ``layer2.1.conv.3``). The stem's RG
 copied and the fourth (trimap) input channel's filters set to zero. Nothing is downloaded; the
 file is read with ``torch.load(weights_only=True)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,13 +25,15 @@ class BackboneReport:
     """What ``load_backbone_weights`` did: source layout, loaded/missing/unused tensor names."""
 
     layout: str
-    loaded: list[str] = field(default_factory=list)    # our encoder tensor names filled
-    missing: list[str] = field(default_factory=list)   # our encoder tensor names not in the file
-    unused: list[str] = field(default_factory=list)    # file keys not used (head, classifier)
+    loaded: list[str] = field(default_factory=list)  # our encoder tensor names filled
+    missing: list[str] = field(default_factory=list)  # our encoder tensor names not in the file
+    unused: list[str] = field(default_factory=list)  # file keys not used (head, classifier)
 
     def summary(self) -> str:
-        return (f"backbone ({self.layout}): {len(self.loaded)} tensors loaded, "
-                f"{len(self.missing)} missing, {len(self.unused)} unused in file")
+        return (
+            f"backbone ({self.layout}): {len(self.loaded)} tensors loaded, "
+            f"{len(self.missing)} missing, {len(self.unused)} unused in file"
+        )
 
 
 def torchvision_units() -> list[tuple[str, str]]:
@@ -57,8 +60,11 @@ def timm_units() -> list[tuple[str, str]]:
             if t == 1:
                 units += [(f"{p}.conv_dw", f"{p}.bn1"), (f"{p}.conv_pw", f"{p}.bn2")]
             else:
-                units += [(f"{p}.conv_pw", f"{p}.bn1"), (f"{p}.conv_dw", f"{p}.bn2"),
-                          (f"{p}.conv_pwl", f"{p}.bn3")]
+                units += [
+                    (f"{p}.conv_pw", f"{p}.bn1"),
+                    (f"{p}.conv_dw", f"{p}.bn2"),
+                    (f"{p}.conv_pwl", f"{p}.bn3"),
+                ]
     return units
 
 
@@ -81,22 +87,28 @@ def detect_layout(state: dict, path="state dict") -> str:
     if "conv_stem.weight" in state:
         return "timm"
     sample = ", ".join(sorted(state)[:3])
-    raise ValueError(f"{path}: unknown MobileNetV2 key layout (expected torchvision "
-                     f"'features.0.0.weight' or timm 'conv_stem.weight'; found {sample}, ...)")
+    raise ValueError(
+        f"{path}: unknown MobileNetV2 key layout (expected torchvision "
+        f"'features.0.0.weight' or timm 'conv_stem.weight'; found {sample}, ...)"
+    )
 
 
 def _copy(dst: torch.Tensor, src: torch.Tensor, name: str, key: str, path, stem: bool) -> None:
     """Copy ``src`` into ``dst``; for the stem conv copy RGB filters and zero extra channels."""
     if stem and dst.dim() == 4 and src.dim() == 4 and dst.shape[1] > src.shape[1]:
         if dst.shape[0] != src.shape[0] or dst.shape[2:] != src.shape[2:] or src.shape[1] != 3:
-            raise ValueError(f"{path}: shape mismatch for {key} {tuple(src.shape)} -> "
-                             f"{name} {tuple(dst.shape)} (backbone weights fit only width 1.0)")
+            raise ValueError(
+                f"{path}: shape mismatch for {key} {tuple(src.shape)} -> "
+                f"{name} {tuple(dst.shape)} (backbone weights fit only width 1.0)"
+            )
         dst.zero_()
         dst[:, :3].copy_(src)
         return
     if dst.shape != src.shape:
-        raise ValueError(f"{path}: shape mismatch for {key} {tuple(src.shape)} -> {name} "
-                         f"{tuple(dst.shape)} (backbone weights fit only width 1.0)")
+        raise ValueError(
+            f"{path}: shape mismatch for {key} {tuple(src.shape)} -> {name} "
+            f"{tuple(dst.shape)} (backbone weights fit only width 1.0)"
+        )
     dst.copy_(src)
 
 
@@ -110,7 +122,7 @@ def load_backbone_state(matting_net, state: dict, path="state dict") -> Backbone
     names = {id(m): n for n, m in matting_net.named_modules()}
     loaded, missing, used = [], [], set()
     with torch.no_grad():
-        for k, ((conv, bn), (src_conv, src_bn)) in enumerate(zip(ours, source)):
+        for k, ((conv, bn), (src_conv, src_bn)) in enumerate(zip(ours, source, strict=False)):
             pairs = [(conv.weight, f"{names[id(conv)]}.weight", f"{src_conv}.weight")]
             pairs += [(getattr(bn, b), f"{names[id(bn)]}.{b}", f"{src_bn}.{b}") for b in BN_KEYS]
             for dst, name, key in pairs:

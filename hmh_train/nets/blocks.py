@@ -3,6 +3,7 @@
 All blocks take and return float tensors ``(B, C, H, W)``; none of them changes the value range
 of its input except where an activation says so (ReLU6 → [0, 6], sigmoid → (0, 1)).
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,9 @@ def scaled(channels: int, width: float) -> int:
     return max(1, int(channels * width))
 
 
-def sn_conv(inp: int, oup: int, kernel: int, stride: int = 1, padding: int = 0,
-            bias: bool = True) -> nn.Module:
+def sn_conv(
+    inp: int, oup: int, kernel: int, stride: int = 1, padding: int = 0, bias: bool = True
+) -> nn.Module:
     """``nn.Conv2d`` wrapped in spectral normalisation (Miyato et al. 2018, as in SAGAN)."""
     return spectral_norm(nn.Conv2d(inp, oup, kernel, stride, padding, bias=bias))
 
@@ -41,9 +43,9 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        q = self.query(x).flatten(2)                       # (B, C/8, N)
-        k = self.key(x).flatten(2)                         # (B, C/8, N)
-        v = self.value(x).flatten(2)                       # (B, C/2, N)
+        q = self.query(x).flatten(2)  # (B, C/8, N)
+        k = self.key(x).flatten(2)  # (B, C/8, N)
+        v = self.value(x).flatten(2)  # (B, C/2, N)
         attn = torch.softmax(q.transpose(1, 2) @ k, dim=-1)  # (B, N query, N key)
-        o = (v @ attn.transpose(1, 2)).view(b, -1, h, w)   # weighted sum of values per query
+        o = (v @ attn.transpose(1, 2)).view(b, -1, h, w)  # weighted sum of values per query
         return x + self.gamma * self.out(o)

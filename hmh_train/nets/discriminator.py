@@ -6,6 +6,7 @@ Five spectrally normalised 4×4/s2 convolutions with LeakyReLU 0.1 (no batch nor
 256 × 256 input, 8×8 and 4×4 at 64 × 64), then a spectrally normalised 3×3 conv to one channel
 averaged over positions. H, W must be multiples of 32 (at least 32).
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,6 +53,8 @@ class SAGANDiscriminator(nn.Module):
         if h % 32 or w % 32:
             raise ValueError(f"discriminator needs H, W multiples of 32, got {(h, w)}")
         if max(h, w) // 8 > MAX_ATTENTION_SIDE:
-            raise ValueError(f"input {(h, w)} would put self-attention on a map larger than "
-                             f"{MAX_ATTENTION_SIDE}×{MAX_ATTENTION_SIDE}; use at most 512×512")
+            raise ValueError(
+                f"input {(h, w)} would put self-attention on a map larger than "
+                f"{MAX_ATTENTION_SIDE}×{MAX_ATTENTION_SIDE}; use at most 512×512"
+            )
         return self.score(self.features(x)).mean(dim=(1, 2, 3))

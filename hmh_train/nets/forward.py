@@ -31,6 +31,7 @@ halves, for callers that resize between them (``infer.ops.harmonize_any_size``,
 as a change: a network trained with one kind cannot be run with the other
 (``check_output_form``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -77,13 +78,15 @@ def to_pm1(x):
     return x * 2 - 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imagenet_stats(device: torch.device, dtype: torch.dtype):
     """ImageNet mean and std ``(1,3,1,1)`` on ``device``: built once, not copied to the device
     every step."""
     with torch.inference_mode(False):  # usable by training even if first built under inference
-        return (torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(1, 3, 1, 1),
-                torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(1, 3, 1, 1))
+        return (
+            torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(1, 3, 1, 1),
+            torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(1, 3, 1, 1),
+        )
 
 
 def predict_alpha(matting_net, image, trimap, raw: bool = False):
@@ -98,8 +101,13 @@ def predict_alpha(matting_net, image, trimap, raw: bool = False):
     h, w = image.shape[2:]
     size = (max(32, round(h / 32) * 32), max(32, round(w / 32) * 32))
     if size != (h, w):
-        x = torch.cat((F.interpolate(x[:, :3], size=size, mode="bilinear", align_corners=False),
-                       F.interpolate(x[:, 3:], size=size, mode="nearest")), dim=1)
+        x = torch.cat(
+            (
+                F.interpolate(x[:, :3], size=size, mode="bilinear", align_corners=False),
+                F.interpolate(x[:, 3:], size=size, mode="nearest"),
+            ),
+            dim=1,
+        )
     pred = matting_net(x).float()
     if size != (h, w):
         pred = F.interpolate(pred, size=(h, w), mode="bilinear", align_corners=False)
@@ -123,8 +131,7 @@ def region_mask(alpha, altered: str = "background"):
 def output_kind(output: str) -> str:
     """``"image"`` (paper, keep: y is a picture) or ``"change"`` (residual); ValueError else."""
     if output not in HARMONIZER_OUTPUTS:
-        raise ValueError(f"harmonizer output must be one of {', '.join(HARMONIZER_OUTPUTS)}, "
-                         f"got {output!r}")
+        raise ValueError(f"harmonizer output must be one of {', '.join(HARMONIZER_OUTPUTS)}, got {output!r}")
     return "change" if output == "residual" else "image"
 
 
@@ -137,9 +144,11 @@ def check_output_form(requested: str | None, trained: str | None, where: str = "
         output_kind(trained)
         return trained
     if output_kind(requested) != output_kind(trained):
-        raise ValueError(f"{where}: its harmonizer was trained with output '{trained}' (the network "
-                         f"predicts {'a change' if trained == 'residual' else 'an image'}); it cannot "
-                         f"run as '{requested}' (use {' or '.join(_same_kind(trained))})")
+        raise ValueError(
+            f"{where}: its harmonizer was trained with output '{trained}' (the network "
+            f"predicts {'a change' if trained == 'residual' else 'an image'}); it cannot "
+            f"run as '{requested}' (use {' or '.join(_same_kind(trained))})"
+        )
     return requested
 
 

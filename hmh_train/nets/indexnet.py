@@ -18,6 +18,7 @@ normalises a 1×1 map, which batch norm cannot do in training mode with one samp
 one BN uses its running statistics (``PooledBatchNorm``). Batches of two or more, and eval
 mode, compute exactly what the official code computes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -41,9 +42,11 @@ HEADS = ("published", "wide")
 def conv_bn_relu6(inp: int, oup: int, kernel: int, groups: int = 1, dilation: int = 1):
     """``Sequential(conv k×k 'same' no bias, BatchNorm, ReLU6)`` (official ``conv_bn``)."""
     pad = dilation * (kernel - 1) // 2
-    return nn.Sequential(nn.Conv2d(inp, oup, kernel, 1, pad, dilation=dilation, groups=groups,
-                                   bias=False),
-                         nn.BatchNorm2d(oup), nn.ReLU6(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(inp, oup, kernel, 1, pad, dilation=dilation, groups=groups, bias=False),
+        nn.BatchNorm2d(oup),
+        nn.ReLU6(inplace=True),
+    )
 
 
 class InvertedResidual(nn.Module):
@@ -60,11 +63,14 @@ class InvertedResidual(nn.Module):
         hidden = int(round(inp * expand_ratio))
         layers = []
         if expand_ratio != 1:
-            layers += [nn.Conv2d(inp, hidden, 1, bias=False), nn.BatchNorm2d(hidden),
-                       nn.ReLU6(inplace=True)]
-        layers += [nn.Conv2d(hidden, hidden, 3, 1, 0, groups=hidden, bias=False),
-                   nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True),
-                   nn.Conv2d(hidden, oup, 1, bias=False), nn.BatchNorm2d(oup)]
+            layers += [nn.Conv2d(inp, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
+        layers += [
+            nn.Conv2d(hidden, hidden, 3, 1, 0, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, oup, 1, bias=False),
+            nn.BatchNorm2d(oup),
+        ]
         self.conv = nn.Sequential(*layers)
         self.use_residual = inp == oup
 
@@ -90,14 +96,20 @@ class IndexBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         for k in range(1, 5):
-            self.add_module(f"indexnet{k}", nn.Sequential(
-                nn.Conv2d(channels, channels, 4, 2, 1, bias=False), nn.BatchNorm2d(channels),
-                nn.ReLU6(inplace=True), nn.Conv2d(channels, channels, 1, bias=False)))
+            self.add_module(
+                f"indexnet{k}",
+                nn.Sequential(
+                    nn.Conv2d(channels, channels, 4, 2, 1, bias=False),
+                    nn.BatchNorm2d(channels),
+                    nn.ReLU6(inplace=True),
+                    nn.Conv2d(channels, channels, 1, bias=False),
+                ),
+            )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, c, h, w = x.shape
         branches = [getattr(self, f"indexnet{k}")(x) for k in range(1, 5)]
-        y = torch.sigmoid(torch.stack(branches, dim=2))           # (B, C, 4, h/2, w/2)
+        y = torch.sigmoid(torch.stack(branches, dim=2))  # (B, C, 4, h/2, w/2)
         z = torch.softmax(y, dim=2)
         shape = (b, 4 * c, h // 2, w // 2)
         return F.pixel_shuffle(z.reshape(shape), 2), F.pixel_shuffle(y.reshape(shape), 2)
@@ -109,8 +121,9 @@ class PooledBatchNorm(nn.BatchNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and x.shape[0] * x.shape[2] * x.shape[3] == 1:
-            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                                False, 0.0, self.eps)
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
         return super().forward(x)
 
 
@@ -128,12 +141,16 @@ class ASPP(nn.Module):
         self.aspp1.atrous_conv = conv_bn_relu6(inp, mid, 1)
         for k, d in enumerate(ASPP_DILATIONS, start=2):
             branch = nn.Module()
-            branch.atrous_conv = nn.Sequential(*conv_bn_relu6(inp, inp, 3, groups=inp, dilation=d),
-                                               *conv_bn_relu6(inp, mid, 1))
+            branch.atrous_conv = nn.Sequential(
+                *conv_bn_relu6(inp, inp, 3, groups=inp, dilation=d), *conv_bn_relu6(inp, mid, 1)
+            )
             self.add_module(f"aspp{k}", branch)
-        self.global_avg_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1),
-                                             nn.Conv2d(inp, mid, 1, bias=False),
-                                             PooledBatchNorm(mid), nn.ReLU6(inplace=True))
+        self.global_avg_pool = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(inp, mid, 1, bias=False),
+            PooledBatchNorm(mid),
+            nn.ReLU6(inplace=True),
+        )
         self.bottleneck_conv = conv_bn_relu6(5 * mid, oup, 1)
         self.dropout = nn.Dropout(0.5)
 
@@ -179,19 +196,20 @@ class IndexNet(nn.Module):
         self.width, self.head = float(width), head
         enc = [scaled(32, width)] + [scaled(c, width) for _, c, _ in STAGES]
         self.layer0 = conv_bn_relu6(in_channels, enc[0], 3)
-        for k, ((t, _, n), inp, oup) in enumerate(zip(STAGES, enc[:-1], enc[1:]), start=1):
-            self.add_module(f"layer{k}", nn.Sequential(
-                *[InvertedResidual(inp if i == 0 else oup, oup, t) for i in range(n)]))
+        for k, ((t, _, n), inp, oup) in enumerate(zip(STAGES, enc[:-1], enc[1:], strict=False), start=1):
+            self.add_module(
+                f"layer{k}",
+                nn.Sequential(*[InvertedResidual(inp if i == 0 else oup, oup, t) for i in range(n)]),
+            )
         for k in POOLED_LAYERS:
             self.add_module(f"index{k}", IndexBlock(enc[k]))
         self.dconv_pp = ASPP(enc[7], enc[6], scaled(256, width))
         prev = enc[6]
-        for layer, out in zip(range(6, -1, -1), (scaled(c, width) for c in DECODER_OUT)):
+        for layer, out in zip(range(6, -1, -1), (scaled(c, width) for c in DECODER_OUT), strict=False):
             self.add_module(f"decoder_layer{layer}", IndexedUpsampling(prev + enc[layer], out))
             prev = out
         mid = 1 if head == "published" else prev
-        self.pred = nn.Sequential(conv_bn_relu6(prev, mid, 5),
-                                  nn.Conv2d(mid, 1, 5, 1, 2, bias=False))
+        self.pred = nn.Sequential(conv_bn_relu6(prev, mid, 5), nn.Conv2d(mid, 1, 5, 1, 2, bias=False))
 
     @property
     def arch(self) -> dict:

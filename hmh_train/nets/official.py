@@ -16,6 +16,7 @@ the U-Net depth and its norm are read from the tensors. Files are read with
 ``torch.load(weights_only=True)``: a pickle that would import or call anything beyond tensors,
 numbers, strings, containers and numpy scalars is refused before anything in it runs.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,9 +31,11 @@ from hmh_train.nets.indexnet import IndexNet
 from hmh_train.nets.unet import AttentionUNet
 
 LAYOUT_NAMES = {"indexnet": "IndexNet .pth.tar", "dovenet": "DoveNet generator .pth"}
-EXPECTED = ("an hmh-train checkpoint (.pt or run folder), IndexNet's released .pth.tar "
-            "(a dict with 'state_dict': layer0.0.weight, index0.indexnet1…, pred…) or DoveNet's "
-            "generator .pth (a state_dict with model.model.0.weight, …)")
+EXPECTED = (
+    "an hmh-train checkpoint (.pt or run folder), IndexNet's released .pth.tar "
+    "(a dict with 'state_dict': layer0.0.weight, index0.indexnet1…, pred…) or DoveNet's "
+    "generator .pth (a state_dict with model.model.0.weight, …)"
+)
 #: Buffers older PyTorch versions did not save; absent ones keep their fresh value (0).
 OPTIONAL_SUFFIX = "num_batches_tracked"
 
@@ -67,19 +70,26 @@ def safe_load(path) -> object:
     except pickle.UnpicklingError as exc:
         wanted = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if wanted:
-            raise LayoutError(f"{path}: refused: its pickle would import and run "
-                              f"{wanted.group(1)}; only tensors and plain data are loaded "
-                              "(weights_only), nothing in it was executed") from None
-        raise LayoutError(f"{path}: not a readable checkpoint (its pickle holds something "
-                          "other than tensors and plain data; nothing in it was executed)") from None
+            raise LayoutError(
+                f"{path}: refused: its pickle would import and run "
+                f"{wanted.group(1)}; only tensors and plain data are loaded "
+                "(weights_only), nothing in it was executed"
+            ) from None
+        raise LayoutError(
+            f"{path}: not a readable checkpoint (its pickle holds something "
+            "other than tensors and plain data; nothing in it was executed)"
+        ) from None
     except Exception as exc:  # zip/pickle/format errors have many types
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LayoutError(f"{path}: not a readable checkpoint ({reason})") from None
 
 
 def _is_state(obj) -> bool:
-    return isinstance(obj, dict) and bool(obj) and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    return (
+        isinstance(obj, dict)
+        and bool(obj)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
 
 
 def _strip(state: dict) -> dict:
@@ -106,8 +116,9 @@ def indexnet_arch(state: dict) -> dict:
 def dovenet_arch(state: dict) -> dict:
     """``{"width", "num_downs", "norm"}`` of a DoveNet generator state_dict."""
     ngf = state["model.model.0.weight"].shape[0]
-    depth = [k.count(".model.3") for k in state
-             if k.startswith("model.model.1.") and k.endswith(".model.1.weight")]
+    depth = [
+        k.count(".model.3") for k in state if k.startswith("model.model.1.") and k.endswith(".model.1.weight")
+    ]
     norm = "instance" if "model.model.1.model.1.bias" in state else "batch"
     return {"width": ngf / 64, "num_downs": max(depth, default=0) + 2, "norm": norm}
 
@@ -117,17 +128,19 @@ class LoadReport:
     """What was loaded from a file into one network (printed for the user)."""
 
     path: str
-    layout: str                  # "IndexNet .pth.tar", "DoveNet generator .pth", "hmh-train …"
-    net: str                     # matting | harmonization | discriminator
+    layout: str  # "IndexNet .pth.tar", "DoveNet generator .pth", "hmh-train …"
+    net: str  # matting | harmonization | discriminator
     arch: dict
-    matched: int                 # tensors copied
-    missing: list = field(default_factory=list)    # num_batches_tracked the file lacked
-    ignored: list = field(default_factory=list)    # entries of the file not used
+    matched: int  # tensors copied
+    missing: list = field(default_factory=list)  # num_batches_tracked the file lacked
+    ignored: list = field(default_factory=list)  # entries of the file not used
 
     def summary(self) -> str:
         arch = ", ".join(f"{k} {v}" for k, v in self.arch.items())
-        text = (f"{self.path}: {self.layout} -> {self.net} ({arch}): {self.matched} tensors "
-                f"matched, {len(self.missing) or 'none'} missing")
+        text = (
+            f"{self.path}: {self.layout} -> {self.net} ({arch}): {self.matched} tensors "
+            f"matched, {len(self.missing) or 'none'} missing"
+        )
         if self.missing:
             text += f" (only {OPTIONAL_SUFFIX}, kept at 0)"
         if self.ignored:
@@ -145,12 +158,13 @@ def fill(net: torch.nn.Module, state: dict, path: str, what: str) -> tuple[int, 
     if bad or extra:
         key = (bad or extra)[0]
         kind = "lacks" if bad else "has an unexpected"
-        raise LayoutError(f"{path}: {what} {kind} tensor {key} "
-                          f"({len(bad)} missing, {len(extra)} unexpected)")
+        raise LayoutError(f"{path}: {what} {kind} tensor {key} ({len(bad)} missing, {len(extra)} unexpected)")
     for key, value in state.items():
         if own[key].shape != value.shape:
-            raise LayoutError(f"{path}: {what} tensor {key} is {tuple(value.shape)}, the network "
-                              f"expects {tuple(own[key].shape)}")
+            raise LayoutError(
+                f"{path}: {what} tensor {key} is {tuple(value.shape)}, the network "
+                f"expects {tuple(own[key].shape)}"
+            )
     net.load_state_dict({**own, **state})
     return len(state), missing
 

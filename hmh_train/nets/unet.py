@@ -14,6 +14,7 @@ What the official code computes, including its quirk: every inner level starts w
 inner skips carry LeakyReLU(x), not x. Here the activation is applied once, not in place, and
 its result is both the skip and the input of the level's down convolution (same values).
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,36 +43,60 @@ class UNetLevel(nn.Module):
     ``cat(LeakyReLU(x), model(x))``, gated by ``attention`` = sigmoid(1×1 conv) when it has one.
     """
 
-    def __init__(self, outer: int, inner: int, input_nc: int | None = None,
-                 submodule: nn.Module | None = None, outermost: bool = False,
-                 innermost: bool = False, norm: str = "batch", dropout: bool = False,
-                 attention: bool = False):
+    def __init__(
+        self,
+        outer: int,
+        inner: int,
+        input_nc: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+        norm: str = "batch",
+        dropout: bool = False,
+        attention: bool = False,
+    ):
         super().__init__()
         self.outermost = outermost
         input_nc = outer if input_nc is None else input_nc
         bias = norm == "instance"
         down = nn.Conv2d(input_nc, inner, 4, 2, 1, bias=bias)
         if outermost:
-            layers = [down, submodule, nn.ReLU(True), nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1),
-                      nn.Tanh()]
+            layers = [
+                down,
+                submodule,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1),
+                nn.Tanh(),
+            ]
         elif innermost:
-            layers = [nn.LeakyReLU(0.2), down, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=bias), _norm(norm, outer)]
+            layers = [
+                nn.LeakyReLU(0.2),
+                down,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=bias),
+                _norm(norm, outer),
+            ]
         else:
-            layers = [nn.LeakyReLU(0.2), down, _norm(norm, inner), submodule, nn.ReLU(True),
-                      nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1, bias=bias), _norm(norm, outer)]
+            layers = [
+                nn.LeakyReLU(0.2),
+                down,
+                _norm(norm, inner),
+                submodule,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1, bias=bias),
+                _norm(norm, outer),
+            ]
             if dropout:
                 layers.append(nn.Dropout(0.5))
         self.attention = None  # registered before ``model``: the official key order
         if attention:
-            self.attention = nn.Sequential(nn.Conv2d(outer + input_nc, outer + input_nc, 1),
-                                           nn.Sigmoid())
+            self.attention = nn.Sequential(nn.Conv2d(outer + input_nc, outer + input_nc, 1), nn.Sigmoid())
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.outermost:
             return self.model(x)
-        skip = self.model[0](x)                 # LeakyReLU(x): the official in-place skip
+        skip = self.model[0](x)  # LeakyReLU(x): the official in-place skip
         y = skip
         for layer in list(self.model)[1:]:
             y = layer(y)
@@ -87,8 +112,15 @@ class AttentionUNet(nn.Module):
     (``dropout=True``, DoveNet's training default) in the ``num_downs − 5`` middle 8ngf levels.
     """
 
-    def __init__(self, width: float = 1.0, num_downs: int = 8, norm: str = "batch",
-                 dropout: bool = True, in_channels: int = 4, out_channels: int = 3):
+    def __init__(
+        self,
+        width: float = 1.0,
+        num_downs: int = 8,
+        norm: str = "batch",
+        dropout: bool = True,
+        in_channels: int = 4,
+        out_channels: int = 3,
+    ):
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"num_downs must be >= 5, got {num_downs}")
@@ -101,8 +133,9 @@ class AttentionUNet(nn.Module):
             block = UNetLevel(8 * ngf, 8 * ngf, submodule=block, norm=norm, dropout=dropout)
         for outer in (4 * ngf, 2 * ngf, ngf):
             block = UNetLevel(outer, 2 * outer, submodule=block, norm=norm, attention=True)
-        self.model = UNetLevel(out_channels, ngf, input_nc=in_channels, submodule=block,
-                               outermost=True, norm=norm)
+        self.model = UNetLevel(
+            out_channels, ngf, input_nc=in_channels, submodule=block, outermost=True, norm=norm
+        )
 
     @property
     def arch(self) -> dict:
@@ -110,8 +143,10 @@ class AttentionUNet(nn.Module):
         return {"width": self.width, "num_downs": self.num_downs, "norm": self.norm}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        step = 2 ** self.num_downs
+        step = 2**self.num_downs
         if x.shape[2] % step or x.shape[3] % step:
-            raise ValueError(f"AttentionUNet(num_downs={self.num_downs}) needs H, W multiples "
-                             f"of {step}, got {tuple(x.shape[2:])}")
+            raise ValueError(
+                f"AttentionUNet(num_downs={self.num_downs}) needs H, W multiples "
+                f"of {step}, got {tuple(x.shape[2:])}"
+            )
         return self.model(x)

@@ -15,6 +15,7 @@ Item ids are 12 lower-case hex digits drawn from the study's seed and a digest o
 (``make.id_generator``), so neither the id nor the file name says which method or sample an
 image shows, even to someone who knows the seed.
 """
+
 from __future__ import annotations
 
 import json
@@ -92,12 +93,15 @@ def method_name(path: str) -> str:
     if os.path.isdir(path):
         return name
     parent = os.path.dirname(path)
-    if name in ("best.pt", "last.pt") and os.path.basename(parent) == "checkpoints" \
-            and os.path.basename(os.path.dirname(parent)):
+    if (
+        name in ("best.pt", "last.pt")
+        and os.path.basename(parent) == "checkpoints"
+        and os.path.basename(os.path.dirname(parent))
+    ):
         return os.path.basename(os.path.dirname(parent))  # RUN/checkpoints/best.pt → RUN's name
     for suffix in CKPT_SUFFIXES:
         if name.lower().endswith(suffix) and len(name) > len(suffix):
-            return name[:-len(suffix)]
+            return name[: -len(suffix)]
     return name
 
 
@@ -106,7 +110,7 @@ def draw_item_ids(rng: np.random.Generator, count: int) -> list[str]:
     ids: list[str] = []
     seen = set()
     while len(ids) < count:
-        item = f"{int(rng.integers(0, 2 ** 48)):012x}"
+        item = f"{int(rng.integers(0, 2**48)):012x}"
         if item not in seen:
             seen.add(item)
             ids.append(item)
@@ -134,8 +138,11 @@ def _check_items(path: str, items, methods, samples) -> dict:
     for item, entry in items.items():
         if not ITEM_ID.fullmatch(str(item)):
             _fail(path, f"item id {item!r} is not 12 lower-case hex digits")
-        if not isinstance(entry, dict) or entry.get("method") not in methods \
-                or entry.get("sample") not in samples:
+        if (
+            not isinstance(entry, dict)
+            or entry.get("method") not in methods
+            or entry.get("sample") not in samples
+        ):
             _fail(path, f"item {item}: needs a 'sample' from 'samples' and a 'method' from 'methods'")
     return {item: {"sample": e["sample"], "method": e["method"]} for item, e in items.items()}
 
@@ -170,5 +177,11 @@ def load_study(root, check_images: bool = True) -> Study:
     if os.path.isfile(os.path.join(root, INSTRUCTIONS_TXT)):
         with open(os.path.join(root, INSTRUCTIONS_TXT), encoding="utf-8", errors="replace") as handle:
             instructions = handle.read().strip() or DEFAULT_INSTRUCTIONS
-    return Study(root=root, seed=int(data.get("seed", 0)), methods=tuple(methods),
-                 samples=tuple(samples), items=items, instructions=instructions)
+    return Study(
+        root=root,
+        seed=int(data.get("seed", 0)),
+        methods=tuple(methods),
+        samples=tuple(samples),
+        items=items,
+        instructions=instructions,
+    )

@@ -15,6 +15,7 @@ URL tells a rater which method made it.
 
 Same shards, checkpoints, images and seed ⇒ the same study folder, byte for byte.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,8 @@ class MakeConfig:
 
     out: str
     shards: str
-    ckpts: tuple = ()               # run folders or checkpoint files, one method each
-    images: str | None = None       # folder of ready-made outputs, one sub-folder per method
+    ckpts: tuple = ()  # run folders or checkpoint files, one method each
+    images: str | None = None  # folder of ready-made outputs, one sub-folder per method
     n: int = 40
     seed: int = 0
     split: str = "test"
@@ -53,8 +54,9 @@ class MakeConfig:
     progress: bool = True
 
 
-def render_harmonized(net, composite01: torch.Tensor, alpha01: torch.Tensor,
-                      altered: str = "background", output: str = "paper") -> torch.Tensor:
+def render_harmonized(
+    net, composite01: torch.Tensor, alpha01: torch.Tensor, altered: str = "background", output: str = "paper"
+) -> torch.Tensor:
     """The one place the study renders a harmonized picture of HMH shards (pairs use their
     stored mask, ``render_checkpoint``): I_h ``(B,3,H,W)`` in [0, 1] from
     the composite I_d ``(B,3,H,W)`` RGB in [0, 1] and the true alpha ``(B,1,H,W)`` in [0, 1],
@@ -67,8 +69,9 @@ def render_harmonized(net, composite01: torch.Tensor, alpha01: torch.Tensor,
 def pick_samples(dataset, n: int, seed: int) -> list[int]:
     """``n`` distinct dataset indices drawn with ``default_rng([seed, 0])``, ascending."""
     if n > len(dataset):
-        raise F.StudyError(f"{dataset.root}: asked for {n} samples but the {dataset.split} split "
-                           f"has only {len(dataset)}")
+        raise F.StudyError(
+            f"{dataset.root}: asked for {n} samples but the {dataset.split} split has only {len(dataset)}"
+        )
     rng = np.random.default_rng([int(seed), 0])
     return sorted(int(i) for i in rng.choice(len(dataset), size=n, replace=False))
 
@@ -83,10 +86,13 @@ def read_samples(dataset, indices) -> dict:
     rows = [dataset[i] for i in indices]
     side = altered_side(dataset)
     guide = "A" if side is not None else "M"
-    return {"id": [str(r["id"]) for r in rows], "altered": side,
-            "I": np.stack([r["I"].permute(1, 2, 0).numpy() for r in rows]),
-            "I_d": np.stack([r["I_d"].permute(1, 2, 0).numpy() for r in rows]),
-            guide: np.stack([r[guide][0].numpy() for r in rows])}
+    return {
+        "id": [str(r["id"]) for r in rows],
+        "altered": side,
+        "I": np.stack([r["I"].permute(1, 2, 0).numpy() for r in rows]),
+        "I_d": np.stack([r["I_d"].permute(1, 2, 0).numpy() for r in rows]),
+        guide: np.stack([r[guide][0].numpy() for r in rows]),
+    }
 
 
 def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> tuple[np.ndarray, str]:
@@ -111,9 +117,10 @@ def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> tuple[n
                 harmonized = harmonize_any_size(nets.harmonization, composite, mask, output=form)
             else:
                 alpha = torch.from_numpy(samples["A"][part]).to(device)[:, None].float() / 255
-                harmonized = render_harmonized(nets.harmonization, composite, alpha,
-                                               samples["altered"], form)
-            out.append((harmonized.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+                harmonized = render_harmonized(nets.harmonization, composite, alpha, samples["altered"], form)
+            out.append(
+                (harmonized.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            )
             bar.update(composite.shape[0])
     del nets
     return np.concatenate(out), form
@@ -133,17 +140,21 @@ def read_method_images(method_dir: str, samples: dict) -> np.ndarray:
     from hmh_builder.imageio import decode_image
 
     paths = [find_image(method_dir, sid) for sid in samples["id"]]
-    missing = [sid for sid, p in zip(samples["id"], paths) if p is None]
+    missing = [sid for sid, p in zip(samples["id"], paths, strict=False) if p is None]
     if missing:
-        raise F.StudyError(f"{method_dir}: no image for {len(missing)} of {len(paths)} samples "
-                           f"(first: {missing[0]}.png; expected <sample id>.png|jpg|jpeg|webp|bmp)")
+        raise F.StudyError(
+            f"{method_dir}: no image for {len(missing)} of {len(paths)} samples "
+            f"(first: {missing[0]}.png; expected <sample id>.png|jpg|jpeg|webp|bmp)"
+        )
     size = samples["I_d"].shape[1:3]
     images = []
     for path in paths:
         image = decode_image(path)
         if image.shape[:2] != size:
-            raise F.StudyError(f"{path}: {image.shape[1]}×{image.shape[0]} pixels, but the shards' "
-                               f"pictures are {size[1]}×{size[0]}; resize the outputs first")
+            raise F.StudyError(
+                f"{path}: {image.shape[1]}×{image.shape[0]} pixels, but the shards' "
+                f"pictures are {size[1]}×{size[0]}; resize the outputs first"
+            )
         images.append(image)
     return np.stack(images)
 
@@ -160,19 +171,26 @@ def list_methods(cfg: MakeConfig) -> list[tuple[str, str, str]]:
     if cfg.images is not None:
         if not os.path.isdir(cfg.images):
             raise F.StudyError(f"{cfg.images}: no such folder (--images expects one sub-folder per method)")
-        subs = sorted(d for d in os.listdir(cfg.images)
-                      if os.path.isdir(os.path.join(cfg.images, d)) and not d.startswith("."))
+        subs = sorted(
+            d
+            for d in os.listdir(cfg.images)
+            if os.path.isdir(os.path.join(cfg.images, d)) and not d.startswith(".")
+        )
         if not subs:
             raise F.StudyError(f"{cfg.images}: no method sub-folders")
         methods += [(d, "images", os.path.join(cfg.images, d)) for d in subs]
     seen = set()
     for name, _, source in methods:
         if name in seen:
-            raise F.StudyError(f"{source}: a second method named {name!r}; method names come from run "
-                               "folder or checkpoint file names and must differ")
+            raise F.StudyError(
+                f"{source}: a second method named {name!r}; method names come from run "
+                "folder or checkpoint file names and must differ"
+            )
         seen.add(name)
     if len(methods) < 2:
-        raise F.StudyError("a study needs at least one method besides I_d (--ckpt, --images or --include-real)")
+        raise F.StudyError(
+            "a study needs at least one method besides I_d (--ckpt, --images or --include-real)"
+        )
     return methods
 
 
@@ -206,14 +224,15 @@ def id_generator(seed: int, pairs, pictures: dict, index: dict) -> np.random.Gen
     digest = hashlib.sha256()
     for sid, name in pairs:
         picture = np.ascontiguousarray(pictures[name][index[sid]])
-        digest.update(f"{sid}\0{name}\0{picture.shape}\0".encode("utf-8"))
+        digest.update(f"{sid}\0{name}\0{picture.shape}\0".encode())
         digest.update(picture.tobytes())
     words = np.frombuffer(digest.digest(), dtype=">u4").tolist()
     return np.random.default_rng([int(seed), 1, *words])
 
 
-def write_folder(stage: str, pictures: dict, methods, samples: dict, cfg: MakeConfig,
-                 forms: dict | None = None) -> dict:
+def write_folder(
+    stage: str, pictures: dict, methods, samples: dict, cfg: MakeConfig, forms: dict | None = None
+) -> dict:
     """Write images, study.json and instructions.txt into ``stage``; returns study.json's dict.
     A checkpoint's source names the harmonizer output form it was rendered with (``forms``)."""
     from PIL import Image
@@ -223,16 +242,24 @@ def write_folder(stage: str, pictures: dict, methods, samples: dict, cfg: MakeCo
     ids = F.draw_item_ids(id_generator(cfg.seed, pairs, pictures, index), len(pairs))
     os.makedirs(os.path.join(stage, F.IMAGES_DIR))
     items = {}
-    for item, (sid, name) in sorted(zip(ids, pairs)):
+    for item, (sid, name) in sorted(zip(ids, pairs, strict=False)):
         Image.fromarray(pictures[name][index[sid]], "RGB").save(F.image_path(stage, item), format="PNG")
         items[item] = {"sample": sid, "method": name}
-    study = {"format": F.STUDY_FORMAT, "version": F.STUDY_VERSION, "seed": int(cfg.seed),
-             "split": cfg.split, "image_size": list(samples["I_d"].shape[1:3]),
-             "methods": [name for name, _, _ in methods],
-             "method_sources": {name: f"{kind}: {source}" + (f" (harmonizer output {forms[name]})"
-                                                              if name in (forms or {}) else "")
-                                for name, kind, source in methods},
-             "samples": list(samples["id"]), "items": items}
+    study = {
+        "format": F.STUDY_FORMAT,
+        "version": F.STUDY_VERSION,
+        "seed": int(cfg.seed),
+        "split": cfg.split,
+        "image_size": list(samples["I_d"].shape[1:3]),
+        "methods": [name for name, _, _ in methods],
+        "method_sources": {
+            name: f"{kind}: {source}"
+            + (f" (harmonizer output {forms[name]})" if name in (forms or {}) else "")
+            for name, kind, source in methods
+        },
+        "samples": list(samples["id"]),
+        "items": items,
+    }
     atomic_write_text(os.path.join(stage, F.STUDY_JSON), json.dumps(study, indent=1) + "\n")
     atomic_write_text(os.path.join(stage, F.INSTRUCTIONS_TXT), F.DEFAULT_INSTRUCTIONS + "\n")
     return study
@@ -263,5 +290,9 @@ def make_study(cfg: MakeConfig) -> dict:
         os.replace(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    return {"out": out, "items": len(study["items"]), "samples": len(study["samples"]),
-            "methods": study["methods"]}
+    return {
+        "out": out,
+        "items": len(study["items"]),
+        "samples": len(study["samples"]),
+        "methods": study["methods"],
+    }

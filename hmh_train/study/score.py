@@ -4,6 +4,7 @@ bootstrap confidence intervals, pairwise tests, per-rater counts and warnings
 
 Each rater's last score of an item counts (a re-score replaces the earlier one).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,8 @@ class ScoreConfig:
     """Settings of ``hmh-train study score`` (see its ``--help``)."""
 
     study: str
-    out: str | None = None          # default STUDY/results
-    std: str = "images"             # which Std goes into mos.csv: images | ratings
+    out: str | None = None  # default STUDY/results
+    std: str = "images"  # which Std goes into mos.csv: images | ratings
     n_boot: int = 2000
     n_perm: int = 10000
     alpha: float = 0.05
@@ -48,9 +49,16 @@ def read_ratings(study) -> tuple[list[dict], list[str]]:
         if entry is None:
             unknown += 1
             continue
-        rows.append({"rater": record["rater"], "item": record["item"], "sample": entry["sample"],
-                     "method": entry["method"], "score": int(record["score"]),
-                     "time": str(record.get("time", ""))})
+        rows.append(
+            {
+                "rater": record["rater"],
+                "item": record["item"],
+                "sample": entry["sample"],
+                "method": entry["method"],
+                "score": int(record["score"]),
+                "time": str(record.get("time", "")),
+            }
+        )
     if unknown:
         warnings.append(f"{RATINGS_JSONL}: {unknown} ratings of items this study does not have; ignored")
     return rows, warnings
@@ -61,34 +69,56 @@ def rater_table(rows: list[dict]) -> list[dict]:
     table = {}
     for row in rows:
         table.setdefault(row["rater"], []).append(row["score"])
-    return [{"rater": name, "ratings": len(scores), "mean": float(np.mean(scores)),
-             "distinct": len(set(scores)), "constant": len(scores) >= 2 and len(set(scores)) == 1}
-            for name, scores in sorted(table.items())]
+    return [
+        {
+            "rater": name,
+            "ratings": len(scores),
+            "mean": float(np.mean(scores)),
+            "distinct": len(set(scores)),
+            "constant": len(scores) >= 2 and len(set(scores)) == 1,
+        }
+        for name, scores in sorted(table.items())
+    ]
 
 
 def compute(rows: list[dict], methods, samples, cfg: ScoreConfig) -> dict:
     """Everything the report shows, from the counted rating rows."""
     raters = sorted({r["rater"] for r in rows})
-    index = {kind: {name: k for k, name in enumerate(names)}
-             for kind, names in (("method", methods), ("rater", raters), ("sample", samples))}
-    arrays = {kind: np.array([index[kind][r[kind]] for r in rows], dtype=np.int64)
-              for kind in ("method", "rater", "sample")}
+    index = {
+        kind: {name: k for k, name in enumerate(names)}
+        for kind, names in (("method", methods), ("rater", raters), ("sample", samples))
+    }
+    arrays = {
+        kind: np.array([index[kind][r[kind]] for r in rows], dtype=np.int64)
+        for kind in ("method", "rater", "sample")
+    }
     score = np.array([r["score"] for r in rows], dtype=np.float64)
-    sums, counts = S.cell_sums(arrays["method"], arrays["rater"], arrays["sample"], score,
-                               (len(methods), len(raters), len(samples)))
+    sums, counts = S.cell_sums(
+        arrays["method"], arrays["rater"], arrays["sample"], score, (len(methods), len(raters), len(samples))
+    )
     means = S.image_means(sums, counts)
     summary = S.summarise(arrays["method"], arrays["rater"], arrays["sample"], score, len(methods), means)
     rng = np.random.default_rng(cfg.seed)
     wr, ws = S.bootstrap_weights(rng, len(raters), len(samples), cfg.n_boot)
     ci = S.percentile_ci(S.bootstrap_mos(sums, counts, wr, ws), cfg.level)
-    for row, name, (low, high) in zip(summary, methods, ci):
-        row.update(method=name, ci_low=float(low), ci_high=float(high),
-                   Std=row["std_images"] if cfg.std == "images" else row["std_ratings"])
+    for row, name, (low, high) in zip(summary, methods, ci, strict=False):
+        row.update(
+            method=name,
+            ci_low=float(low),
+            ci_high=float(high),
+            Std=row["std_images"] if cfg.std == "images" else row["std_ratings"],
+        )
     pairs = S.paired_tests(means, np.random.default_rng([cfg.seed, 1]), cfg.n_perm, cfg.alpha)
     for pair in pairs:
         pair["a"], pair["b"] = methods[pair["a"]], methods[pair["b"]]
-    return {"methods": summary, "pairs": pairs, "raters": rater_table(rows),
-            "n_ratings": len(rows), "n_raters": len(raters), "n_images": len(samples)}
+    return {
+        "methods": summary,
+        "pairs": pairs,
+        "raters": rater_table(rows),
+        "n_ratings": len(rows),
+        "n_raters": len(raters),
+        "n_images": len(samples),
+    }
 
 
 def score_study(cfg: ScoreConfig) -> dict:
@@ -113,8 +143,10 @@ def score_study(cfg: ScoreConfig) -> dict:
     result = compute(rows, list(study.methods), list(study.samples), cfg)
     for rater in result["raters"]:
         if rater["constant"]:
-            warnings.append(f"rater {rater['rater']!r} gave {rater['mean']:g} to all {rater['ratings']} "
-                            "pictures they scored (check them; --exclude-rater drops a rater)")
+            warnings.append(
+                f"rater {rater['rater']!r} gave {rater['mean']:g} to all {rater['ratings']} "
+                "pictures they scored (check them; --exclude-rater drops a rater)"
+            )
     for row in result["methods"]:
         if row["n_ratings"] == 0:
             warnings.append(f"method {row['method']!r} has no ratings yet")

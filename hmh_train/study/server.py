@@ -14,6 +14,7 @@ Routes (nothing else is served; ``study.json`` never is):
 
 Method and sample names never leave the server.
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,12 +36,17 @@ from hmh_train.study.store import BadRating, RatingStore, check_rater, check_rat
 MAX_BODY = 4096
 IMAGE_URL = re.compile(r"/images/([0-9a-f]{12})\.png")
 SCALE = {"1": "bad", "2": "poor", "3": "fair", "4": "good", "5": "excellent"}
-STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
-          "/index.html": ("index.html", "text/html; charset=utf-8"),
-          "/app.js": ("app.js", "text/javascript; charset=utf-8"),
-          "/app.css": ("app.css", "text/css; charset=utf-8")}
-HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-           "Content-Security-Policy": "default-src 'self'; img-src 'self'; object-src 'none'"}
+STATIC = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/index.html": ("index.html", "text/html; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/app.css": ("app.css", "text/css; charset=utf-8"),
+}
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self'; object-src 'none'",
+}
 
 
 @dataclass(frozen=True)
@@ -75,8 +81,12 @@ class StudyServer(ThreadingHTTPServer):
         """The ``/api/next`` answer for ``rater``."""
         done = self.store.rated(rater)
         item = next((i for i in self.order_of(rater) if i not in done), None)
-        return {"item": item, "image": None if item is None else f"/images/{item}.png",
-                "done": len(done), "total": len(self.study.items)}
+        return {
+            "item": item,
+            "image": None if item is None else f"/images/{item}.png",
+            "done": len(done),
+            "total": len(self.study.items),
+        }
 
 
 class StudyHandler(BaseHTTPRequestHandler):
@@ -103,7 +113,9 @@ class StudyHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def send_json(self, status: int, obj):
-        self.send(status, json.dumps(obj, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
+        self.send(
+            status, json.dumps(obj, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8"
+        )
 
     def fail(self, status: int, message: str):
         self.send_json(status, {"error": message})
@@ -114,8 +126,14 @@ class StudyHandler(BaseHTTPRequestHandler):
             name, ctype = STATIC[url.path]
             return self.send(200, self.server.files[name], ctype)
         if url.path == "/api/study":
-            return self.send_json(200, {"instructions": self.server.study.instructions,
-                                        "total": len(self.server.study.items), "scale": SCALE})
+            return self.send_json(
+                200,
+                {
+                    "instructions": self.server.study.instructions,
+                    "total": len(self.server.study.items),
+                    "scale": SCALE,
+                },
+            )
         if url.path == "/api/next":
             try:
                 query = parse_qs(url.query, keep_blank_values=True, max_num_fields=8)
@@ -168,8 +186,9 @@ class StudyHandler(BaseHTTPRequestHandler):
             self.server.log(f"error: cannot write {self.server.store.path}: {exc}")
             return self.fail(500, "the server could not save the score; tell the study's organiser")
         done = len(self.server.store.rated(rater))
-        self.send_json(200, {"stored": True, "replaced": previous, "done": done,
-                             "total": len(self.server.study.items)})
+        self.send_json(
+            200, {"stored": True, "replaced": previous, "done": done, "total": len(self.server.study.items)}
+        )
 
 
 def open_server(study_dir, host: str = "127.0.0.1", port: int = 0, log=print, verbose=False) -> StudyServer:
@@ -181,8 +200,9 @@ def open_server(study_dir, host: str = "127.0.0.1", port: int = 0, log=print, ve
         return StudyServer((host, port), study, store, log=log, verbose=verbose)
     except OSError as exc:
         store.close()
-        raise StudyError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                         "pick another --port or --host") from None
+        raise StudyError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port or --host"
+        ) from None
     except BaseException:
         store.close()
         raise
@@ -217,10 +237,15 @@ def serve(cfg: ServeConfig, log=None) -> dict:
         for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: ignored when started with &
             previous[signum] = signal.signal(signum, _stop)
     ratings, raters = server.store.counts()
-    print(f"study {os.path.normpath(cfg.study)}: {len(server.study.items)} images; {ratings} ratings "
-          f"from {raters} raters so far", flush=True)
-    print(f"serving on {page_url(server)}  (Ctrl-C stops; every score is on disk as soon as it is "
-          "given)", flush=True)
+    print(
+        f"study {os.path.normpath(cfg.study)}: {len(server.study.items)} images; {ratings} ratings "
+        f"from {raters} raters so far",
+        flush=True,
+    )
+    print(
+        f"serving on {page_url(server)}  (Ctrl-C stops; every score is on disk as soon as it is given)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -231,6 +256,9 @@ def serve(cfg: ServeConfig, log=None) -> dict:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     ratings, raters = server.store.counts()
-    print(f"stopped: {ratings} ratings from {raters} raters in "
-          f"{os.path.join(os.path.normpath(cfg.study), 'ratings.jsonl')}", flush=True)
+    print(
+        f"stopped: {ratings} ratings from {raters} raters in "
+        f"{os.path.join(os.path.normpath(cfg.study), 'ratings.jsonl')}",
+        flush=True,
+    )
     return {"ratings": ratings, "raters": raters}

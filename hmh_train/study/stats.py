@@ -14,6 +14,7 @@ Ratings are parallel integer arrays ``method`` (M methods), ``rater`` (R raters)
   two-sided sign-flip permutation test of the mean paired difference (exact for ≤ 16 images,
   else Monte Carlo with ``(1 + hits) / (1 + draws)``); p-values Holm-corrected over all pairs.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -49,10 +50,16 @@ def summarise(method, rater, image, score, n_methods: int, means: np.ndarray) ->
     for m in range(n_methods):
         mine = method == m
         per_image = means[m][np.isfinite(means[m])]
-        rows.append({"MOS": float(score[mine].mean()) if mine.any() else float("nan"),
-                     "std_images": _std(per_image), "std_ratings": _std(score[mine]),
-                     "n_ratings": int(mine.sum()), "n_raters": int(np.unique(rater[mine]).size),
-                     "n_images": int(per_image.size)})
+        rows.append(
+            {
+                "MOS": float(score[mine].mean()) if mine.any() else float("nan"),
+                "std_images": _std(per_image),
+                "std_ratings": _std(score[mine]),
+                "n_ratings": int(mine.sum()),
+                "n_raters": int(np.unique(rater[mine]).size),
+                "n_images": int(per_image.size),
+            }
+        )
     return rows
 
 
@@ -93,7 +100,7 @@ def sign_flip_p(diffs: np.ndarray, rng: np.random.Generator, n_perm: int = 10000
         return 1.0
     observed = abs(d.sum()) - 1e-9 * max(1.0, float(np.abs(d).sum()))
     if d.size <= EXACT_MAX:
-        codes = np.arange(2 ** d.size)[:, None] >> np.arange(d.size) & 1
+        codes = np.arange(2**d.size)[:, None] >> np.arange(d.size) & 1
         return float((np.abs((2 * codes - 1) @ d) >= observed).mean())
     signs = rng.choice(np.array([-1.0, 1.0]), size=(n_perm, d.size))
     return float((1 + (np.abs(signs @ d) >= observed).sum()) / (1 + n_perm))
@@ -109,18 +116,25 @@ def holm(p_values) -> np.ndarray:
     return adjusted
 
 
-def paired_tests(means: np.ndarray, rng: np.random.Generator, n_perm: int = 10000,
-                 alpha: float = 0.05) -> list[dict]:
+def paired_tests(
+    means: np.ndarray, rng: np.random.Generator, n_perm: int = 10000, alpha: float = 0.05
+) -> list[dict]:
     """One dict per pair of methods (a < b): images both were rated on, mean difference
     a − b of the per-image means, p, Holm-adjusted p and whether it is below ``alpha``."""
     rows = []
     for a, b in itertools.combinations(range(means.shape[0]), 2):
         both = np.isfinite(means[a]) & np.isfinite(means[b])
         d = means[a][both] - means[b][both]
-        rows.append({"a": a, "b": b, "n_images": int(both.sum()),
-                     "mean_diff": float(d.mean()) if d.size else float("nan"),
-                     "p": sign_flip_p(d, rng, n_perm)})
-    for row, adjusted in zip(rows, holm([r["p"] for r in rows]) if rows else []):
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "n_images": int(both.sum()),
+                "mean_diff": float(d.mean()) if d.size else float("nan"),
+                "p": sign_flip_p(d, rng, n_perm),
+            }
+        )
+    for row, adjusted in zip(rows, holm([r["p"] for r in rows]) if rows else [], strict=False):
         row["p_holm"] = float(adjusted)
         row["significant"] = bool(adjusted < alpha)
     return rows

@@ -6,6 +6,7 @@ A line: ``{"time": "2026-…Z", "rater": str, "item": str, "score": 1..5}``, plu
 in the file as the log). A line cut short by a crash (no final newline) was never
 acknowledged: the server cuts it off when it starts, with a warning.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,7 +63,9 @@ def parse_lines(data: bytes, name: str = RATINGS_JSONL) -> tuple[list[dict], lis
         if not raw.strip():
             continue
         if number == len(lines):  # no newline after it: cut short while being written
-            problems.append(f"{name} line {number}: incomplete (the server stopped while writing it); ignored")
+            problems.append(
+                f"{name} line {number}: incomplete (the server stopped while writing it); ignored"
+            )
             continue
         try:
             record = json.loads(raw)
@@ -110,8 +113,10 @@ class RatingStore:
         data = self.handle.read()
         if data and not data.endswith(b"\n"):
             keep = data.rfind(b"\n") + 1
-            self.log(f"warning: {self.path}: cutting off an incomplete last line ({len(data) - keep} "
-                     "bytes, never acknowledged to a rater)")
+            self.log(
+                f"warning: {self.path}: cutting off an incomplete last line ({len(data) - keep} "
+                "bytes, never acknowledged to a rater)"
+            )
             self.handle.truncate(keep)
             os.fsync(self.handle.fileno())
             data = data[:keep]
@@ -120,7 +125,9 @@ class RatingStore:
             self.log(f"warning: {problem}")
         unknown = [r for r in records if r["item"] not in study.items]
         if unknown:
-            self.log(f"warning: {self.path}: {len(unknown)} ratings of items this study does not have; ignored")
+            self.log(
+                f"warning: {self.path}: {len(unknown)} ratings of items this study does not have; ignored"
+            )
         self.ratings: dict[str, dict[str, int]] = {}  # rater → {item: score}
         for (rater, item), record in effective(records).items():
             if item in study.items:
@@ -152,7 +159,9 @@ class RatingStore:
             self.ratings.setdefault(rater, {})[item] = score
             self.lines += 1
         if previous is not None:
-            self.log(f"rater {rater!r} scored item {item} again: {previous} → {score} (the new score replaces it)")
+            self.log(
+                f"rater {rater!r} scored item {item} again: {previous} → {score} (the new score replaces it)"
+            )
         return previous
 
     def rated(self, rater: str) -> set:

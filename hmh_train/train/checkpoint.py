@@ -15,6 +15,7 @@ the published IndexNet and DoveNet U-Net) are refused: their weights do not fit.
 Files: ``RUN/checkpoints/last.pt`` (latest) and ``RUN/checkpoints/best.pt`` (lowest validation
 loss), each written to a temporary name, fsynced, then renamed into place.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,10 @@ def checkpoint_file(path: str) -> str:
     try:
         return resolve_path(path, "last")
     except CheckpointError:
-        raise CheckpointError(f"{path}: no such checkpoint (expected a .pt file or a run folder "
-                              "with checkpoints/best.pt or last.pt)") from None
+        raise CheckpointError(
+            f"{path}: no such checkpoint (expected a .pt file or a run folder "
+            "with checkpoints/best.pt or last.pt)"
+        ) from None
 
 
 def atomic_save(obj, path: str) -> None:
@@ -79,12 +82,16 @@ def check_ours(ckpt, path: str) -> dict:
         raise CheckpointError(f"{path}: not an hmh-train checkpoint")
     version = ckpt.get("version")
     if version == 1:
-        raise CheckpointError(f"{path}: checkpoint version 1 predates the published IndexNet and "
-                              f"DoveNet U-Net (version {CKPT_VERSION}); its weights do not fit "
-                              "them: retrain, or start from the official files")
+        raise CheckpointError(
+            f"{path}: checkpoint version 1 predates the published IndexNet and "
+            f"DoveNet U-Net (version {CKPT_VERSION}); its weights do not fit "
+            "them: retrain, or start from the official files"
+        )
     if version != CKPT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {version!r} is not supported "
-                              f"(this hmh-train reads version {CKPT_VERSION})")
+        raise CheckpointError(
+            f"{path}: checkpoint version {version!r} is not supported "
+            f"(this hmh-train reads version {CKPT_VERSION})"
+        )
     return ckpt
 
 
@@ -133,24 +140,46 @@ def restore_rng(state: dict, augment_generator: torch.Generator | None = None) -
 
 
 def _states(container) -> dict:
-    return {name: unwrap(getattr(container, name)).state_dict()
-            for name in NET_NAMES if getattr(container, name, None) is not None}
+    return {
+        name: unwrap(getattr(container, name)).state_dict()
+        for name in NET_NAMES
+        if getattr(container, name, None) is not None
+    }
 
 
-def make_checkpoint(nets, optims, schedulers: dict, step: int, epoch: int, batch_in_epoch: int,
-                    config: dict, augment_generator=None, best: float | None = None) -> dict:
+def make_checkpoint(
+    nets,
+    optims,
+    schedulers: dict,
+    step: int,
+    epoch: int,
+    batch_in_epoch: int,
+    config: dict,
+    augment_generator=None,
+    best: float | None = None,
+) -> dict:
     """The checkpoint dict of the current training state (``schedulers``: {name: scheduler})."""
     return {
-        "format": CKPT_FORMAT, "version": CKPT_VERSION,
+        "format": CKPT_FORMAT,
+        "version": CKPT_VERSION,
         "nets": _states(nets),
-        "net_arch": {name: dict(unwrap(getattr(nets, name)).arch)
-                     for name in NET_NAMES if getattr(nets, name, None) is not None},
+        "net_arch": {
+            name: dict(unwrap(getattr(nets, name)).arch)
+            for name in NET_NAMES
+            if getattr(nets, name, None) is not None
+        },
         "net_config": {"width": float(config["width"]), "num_downs": int(config["num_downs"])},
-        "optimizers": {name: getattr(optims, name).state_dict()
-                       for name in NET_NAMES if getattr(optims, name, None) is not None},
+        "optimizers": {
+            name: getattr(optims, name).state_dict()
+            for name in NET_NAMES
+            if getattr(optims, name, None) is not None
+        },
         "schedulers": {name: s.state_dict() for name, s in schedulers.items()},
-        "step": int(step), "epoch": int(epoch), "batch_in_epoch": int(batch_in_epoch),
-        "rng": rng_state(augment_generator), "config": dict(config),
+        "step": int(step),
+        "epoch": int(epoch),
+        "batch_in_epoch": int(batch_in_epoch),
+        "rng": rng_state(augment_generator),
+        "config": dict(config),
         "best": None if best is None else float(best),
     }
 
@@ -166,12 +195,13 @@ def restore_training(ckpt: dict, nets, optims, schedulers: dict, augment_generat
     restore_rng(ckpt["rng"], augment_generator)
 
 
-def build_nets(names, width: float, num_downs: int, head: str = "published",
-               norm: str = "batch"):
+def build_nets(names, width: float, num_downs: int, head: str = "published", norm: str = "batch"):
     """A ``Nets`` holding freshly built networks for ``names`` (others None)."""
-    archs = {"matting": {"width": width, "head": head},
-             "harmonization": {"width": width, "num_downs": num_downs, "norm": norm},
-             "discriminator": {"width": width}}
+    archs = {
+        "matting": {"width": width, "head": head},
+        "harmonization": {"width": width, "num_downs": num_downs, "norm": norm},
+        "discriminator": {"width": width},
+    }
     return nets_from_arch({name: archs[name] for name in names})
 
 
@@ -179,8 +209,7 @@ def nets_from_arch(archs: dict):
     """A ``Nets`` with a fresh network per ``{name: arch}`` entry (others None)."""
     from hmh_train.nets import build_net
 
-    return Nets(**{name: build_net(name, archs[name]) if name in archs else None
-                   for name in NET_NAMES})
+    return Nets(**{name: build_net(name, archs[name]) if name in archs else None for name in NET_NAMES})
 
 
 def saved_arch(ckpt: dict) -> dict:
@@ -189,9 +218,11 @@ def saved_arch(ckpt: dict) -> dict:
     if "net_arch" in ckpt:
         return {name: dict(ckpt["net_arch"][name]) for name in ckpt["nets"]}
     cfg = ckpt["net_config"]
-    base = {"matting": {"width": cfg["width"]},
-            "harmonization": {"width": cfg["width"], "num_downs": cfg["num_downs"]},
-            "discriminator": {"width": cfg["width"]}}
+    base = {
+        "matting": {"width": cfg["width"]},
+        "harmonization": {"width": cfg["width"], "num_downs": cfg["num_downs"]},
+        "discriminator": {"width": cfg["width"]},
+    }
     return {name: base[name] for name in ckpt["nets"]}
 
 
@@ -210,8 +241,7 @@ def checkpoint_nets(ckpt: dict, path: str) -> tuple:
             raise CheckpointError(str(exc)) from None
         getattr(nets, name).eval()
         step = f" (step {ckpt['step']})" if "step" in ckpt else ""
-        reports.append(LoadReport(path, f"hmh-train checkpoint{step}", name, archs[name],
-                                  matched, missing))
+        reports.append(LoadReport(path, f"hmh-train checkpoint{step}", name, archs[name], matched, missing))
     return nets, reports
 
 
@@ -228,8 +258,7 @@ def pretrained(path: str, name: str, num_downs: int, harmonizer_output: str | No
     return net, next(line for line in lines if f"-> {name} " in line)
 
 
-def check_pretrained(loaded, path: str, name: str, num_downs: int,
-                     harmonizer_output: str | None = None):
+def check_pretrained(loaded, path: str, name: str, num_downs: int, harmonizer_output: str | None = None):
     """The ``name`` network of ``loaded`` (``load_nets`` of ``path``) if a run with
     ``num_downs`` and ``harmonizer_output`` can start from it (see ``pretrained``);
     CheckpointError (one line) else. Also used by ``hmh-train sweep`` to check every point
@@ -238,8 +267,9 @@ def check_pretrained(loaded, path: str, name: str, num_downs: int,
     if net is None:
         raise CheckpointError(f"{path}: holds no {name} network")
     if name == "harmonization" and net.num_downs != num_downs:
-        raise CheckpointError(f"{path}: its U-Net has num_downs {net.num_downs}; pass "
-                              f"--num-downs {net.num_downs}")
+        raise CheckpointError(
+            f"{path}: its U-Net has num_downs {net.num_downs}; pass --num-downs {net.num_downs}"
+        )
     if name == "harmonization" and harmonizer_output is not None:
         try:
             check_output_form(harmonizer_output, loaded.harmonizer_output, path)
@@ -298,16 +328,24 @@ def trained_side(config: dict) -> str | None:
     return config.get("altered", "background")
 
 
-def check_side(path: str, config: dict, nets, shards: str, shards_side: str | None,
-               allow_other: bool = False) -> None:
+def check_side(
+    path: str, config: dict, nets, shards: str, shards_side: str | None, allow_other: bool = False
+) -> None:
     """CheckpointError (one line) when the harmonizer of ``path`` was trained on one side and
     ``shards`` alter the other, unless ``allow_other`` (``--allow-other-side``). Nothing to
     check without a harmonization net, without a recorded side, or for shards without a side
     (harmonization pairs: ``shards_side`` None)."""
     trained = trained_side(config)
-    if (allow_other or nets.harmonization is None or trained is None or shards_side is None
-            or trained == shards_side):
+    if (
+        allow_other
+        or nets.harmonization is None
+        or trained is None
+        or shards_side is None
+        or trained == shards_side
+    ):
         return
-    raise CheckpointError(f"{path}: its harmonizer was trained on {trained}-altered shards, but "
-                          f"{shards} alter the {shards_side}; pass --allow-other-side to use it "
-                          "there anyway")
+    raise CheckpointError(
+        f"{path}: its harmonizer was trained on {trained}-altered shards, but "
+        f"{shards} alter the {shards_side}; pass --allow-other-side to use it "
+        "there anyway"
+    )

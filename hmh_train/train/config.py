@@ -6,6 +6,7 @@ packaged ``hmh_train/configs/{mode}.yaml``, then the user's YAML file, then ``ov
 Every key is checked: an unknown key or a value of the wrong type raises ``ConfigError`` with
 one line naming the key and its source. The resolved config is saved as ``RUN/config.yaml``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,11 +21,11 @@ from hmh_builder.schema import ALTERED_SIDES
 
 MODES = ("matting", "harmonization", "joint")
 GAN_LOSSES = ("paper", "hinge", "wgan-gp")
-MATTING_HEADS = ("published", "wide")   # hmh_train.nets.indexnet.HEADS
-UNET_NORMS = ("batch", "instance")      # hmh_train.nets.unet.NORMS
+MATTING_HEADS = ("published", "wide")  # hmh_train.nets.indexnet.HEADS
+UNET_NORMS = ("batch", "instance")  # hmh_train.nets.unet.NORMS
 HARMONIZER_OUTPUTS = ("paper", "keep", "residual")  # hmh_train.nets.forward.HARMONIZER_OUTPUTS
 #: The form a saved run config without the key was trained with (runs made before it existed).
-UNRECORDED_OUTPUT = "paper"                        # hmh_train.nets.forward.UNRECORDED_OUTPUT
+UNRECORDED_OUTPUT = "paper"  # hmh_train.nets.forward.UNRECORDED_OUTPUT
 
 
 class ConfigError(ValueError):
@@ -36,35 +37,35 @@ class TrainConfig:
     """Every setting of one training run (see the README's Training section)."""
 
     mode: str = "joint"
-    shards: str = ""                  # hmh-build output or release folder
-    out: str = "runs/run"             # run folder: config.yaml, metrics.csv, tb/, checkpoints/
-    resume: str | None = None         # run folder (or .pt file) to continue from
+    shards: str = ""  # hmh-build output or release folder
+    out: str = "runs/run"  # run folder: config.yaml, metrics.csv, tb/, checkpoints/
+    resume: str | None = None  # run folder (or .pt file) to continue from
     epochs: int = 30
-    max_steps: int | None = None      # stop after this many optimizer steps in total
-    batch_size: int = 8               # per process
-    workers: int = 4                  # DataLoader worker processes per process
+    max_steps: int | None = None  # stop after this many optimizer steps in total
+    batch_size: int = 8  # per process
+    workers: int = 4  # DataLoader worker processes per process
     seed: int = 0
-    device: str = "auto"              # auto = cuda if available, else cpu
-    amp: bool = True                  # bf16 autocast (CUDA only)
-    compile: bool = False             # torch.compile every network
-    width: float = 1.0                # channel width multiplier of every network
-    num_downs: int = 8                # U-Net depth (input side must be a multiple of 2**num_downs)
-    matting_head: str = "published"   # IndexNet head: published (official) | wide (from scratch)
-    unet_norm: str = "batch"          # U-Net norm: batch (released DoveNet) | instance
+    device: str = "auto"  # auto = cuda if available, else cpu
+    amp: bool = True  # bf16 autocast (CUDA only)
+    compile: bool = False  # torch.compile every network
+    width: float = 1.0  # channel width multiplier of every network
+    num_downs: int = 8  # U-Net depth (input side must be a multiple of 2**num_downs)
+    matting_head: str = "published"  # IndexNet head: published (official) | wide (from scratch)
+    unet_norm: str = "batch"  # U-Net norm: batch (released DoveNet) | instance
     harmonizer_output: str = "residual"  # residual (change, region kept) | keep (region kept) | paper
-    crop_min: float = 1.0             # random crop side fraction in [crop_min, 1], resized back
-    flip: bool = True                 # random horizontal flip
-    online_adjust: bool = False       # redraw the altered side and I_d on the device every step
-    altered: str | None = None        # side the shards alter (read from them and recorded); set
-                                      # it to refuse shards of the other side
-    gan_loss: str = "hinge"           # paper | hinge | wgan-gp
-    lambda1: float = 0.02             # adversarial weight of the matting generator
-    lambda2: float = 0.01             # adversarial weight of the harmonization generator
+    crop_min: float = 1.0  # random crop side fraction in [crop_min, 1], resized back
+    flip: bool = True  # random horizontal flip
+    online_adjust: bool = False  # redraw the altered side and I_d on the device every step
+    altered: str | None = None  # side the shards alter (read from them and recorded); set
+    # it to refuse shards of the other side
+    gan_loss: str = "hinge"  # paper | hinge | wgan-gp
+    lambda1: float = 0.02  # adversarial weight of the matting generator
+    lambda2: float = 0.01  # adversarial weight of the harmonization generator
     gp_weight: float = 10.0
     alpha_loss_weight: float = 0.5
     comp_loss_weight: float = 0.5
     harmonization_l1_weight: float = 1.0
-    lr_matting: float = 1e-2          # IndexNet decoder, index blocks, ASPP, prediction head
+    lr_matting: float = 1e-2  # IndexNet decoder, index blocks, ASPP, prediction head
     lr_matting_encoder: float = 1e-4  # IndexNet MobileNetV2 encoder
     lr_harmonization: float = 2e-4
     lr_discriminator: float = 2e-4
@@ -75,10 +76,10 @@ class TrainConfig:
     matting_ckpt: str | None = None
     harmonization_ckpt: str | None = None
     backbone_weights: str | None = None
-    log_every: int = 10               # steps between CSV/TensorBoard/progress updates
-    ckpt_every: int = 1000            # steps between checkpoints (and validation)
-    image_every: int = 500            # steps between TensorBoard image grids
-    val_batches: int = 8              # test-split batches per validation (0 = use train loss)
+    log_every: int = 10  # steps between CSV/TensorBoard/progress updates
+    ckpt_every: int = 1000  # steps between checkpoints (and validation)
+    image_every: int = 500  # steps between TensorBoard image grids
+    val_batches: int = 8  # test-split batches per validation (0 = use train loss)
     progress: bool = True
 
 
@@ -116,9 +117,14 @@ def _coerce(key: str, value, source: str):
 
 #: Keys whose value is one of a fixed set, checked in this order (``altered`` may also be None:
 #: the side is then read from the shards).
-_CHOICES = {"mode": MODES, "gan_loss": GAN_LOSSES, "matting_head": MATTING_HEADS,
-            "unet_norm": UNET_NORMS, "altered": ALTERED_SIDES,
-            "harmonizer_output": HARMONIZER_OUTPUTS}
+_CHOICES = {
+    "mode": MODES,
+    "gan_loss": GAN_LOSSES,
+    "matting_head": MATTING_HEADS,
+    "unet_norm": UNET_NORMS,
+    "altered": ALTERED_SIDES,
+    "harmonizer_output": HARMONIZER_OUTPUTS,
+}
 
 
 def _validate(cfg: TrainConfig) -> None:
@@ -141,13 +147,15 @@ def _validate(cfg: TrainConfig) -> None:
 def check_image_size(cfg: TrainConfig, size) -> None:
     """Shard images must fit the U-Net (multiples of 2**num_downs) and the critic (of 32)."""
     h, w = size
-    need = 2 ** cfg.num_downs if cfg.mode != "matting" else 1
+    need = 2**cfg.num_downs if cfg.mode != "matting" else 1
     need = max(need, 32) if cfg.mode == "joint" else need
     if h % need or w % need:
-        fit = max([d for d in range(5, cfg.num_downs) if h % 2 ** d == 0 == w % 2 ** d], default=None)
+        fit = max([d for d in range(5, cfg.num_downs) if h % 2**d == 0 == w % 2**d], default=None)
         hint = f"use --num-downs {fit} or less" if fit else "rebuild the shards with --size 256"
-        raise ConfigError(f"{cfg.shards}: images are {h}×{w} but the {cfg.mode} networks need "
-                          f"multiples of {need} (--num-downs {cfg.num_downs}); {hint}")
+        raise ConfigError(
+            f"{cfg.shards}: images are {h}×{w} but the {cfg.mode} networks need "
+            f"multiples of {need} (--num-downs {cfg.num_downs}); {hint}"
+        )
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -192,8 +200,10 @@ def _apply(values: dict, layer: dict, source: str) -> None:
 
 def load_config(mode: str, yaml_path=None, overrides: dict | None = None) -> TrainConfig:
     """Resolve defaults < ``configs/{mode}.yaml`` < ``yaml_path`` < ``overrides`` into a TrainConfig."""
-    values = {name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-              for name, f in _FIELDS.items()}
+    values = {
+        name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for name, f in _FIELDS.items()
+    }
     values["mode"] = mode
     _apply(values, mode_defaults(mode), f"configs/{mode}.yaml")
     if yaml_path is not None:
@@ -215,8 +225,11 @@ def resume_config(cfg: TrainConfig, explicit=None) -> TrainConfig:
     if not os.path.isfile(saved):
         raise ConfigError(f"{run}: not a run folder (no config.yaml); cannot resume")
     base, defaults = load_saved_config(cfg.mode, saved), load_config(cfg.mode)
-    keys = ({str(k).replace("-", "_") for k in explicit} if explicit is not None else
-            {k for k, v in config_dict(cfg).items() if v != getattr(defaults, k)})
+    keys = (
+        {str(k).replace("-", "_") for k in explicit}
+        if explicit is not None
+        else {k for k, v in config_dict(cfg).items() if v != getattr(defaults, k)}
+    )
     changed = {k: getattr(cfg, k) for k in keys if k in _FIELDS and k not in ("out", "resume")}
     if "harmonizer_output" in changed and cfg.mode != "matting":
         from hmh_train.nets.forward import check_output_form  # torch: only when resuming

@@ -5,6 +5,7 @@ we initialise with ``init_method="env://"``, backend ``nccl`` on CUDA and ``gloo
 Every rank builds identical networks, DistributedDataParallel broadcasts rank 0's weights and
 averages gradients; only rank 0 writes logs and checkpoints.
 """
+
 from __future__ import annotations
 
 import os

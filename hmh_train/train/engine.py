@@ -8,6 +8,7 @@ every RNG, optimizer and scheduler is restored. SIGTERM/SIGINT finish the curren
 ``last.pt`` and return; a non-finite loss stops the run without overwriting the last good
 checkpoint (``TrainingError``).
 """
+
 from __future__ import annotations
 
 import math
@@ -20,17 +21,20 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from hmh_builder import schema
+from hmh_train.data.augment import make_batch
+from hmh_train.data.shards import ShardDataset, make_loader, split_files
 from hmh_train.train import checkpoint as ckpt_io
 from hmh_train.train import distributed as dist_utils
-from hmh_train.data.augment import make_batch
 from hmh_train.train.config import TrainConfig, check_image_size, config_dict, resume_config, save_config
-from hmh_train.data.shards import ShardDataset, make_loader, split_files
 from hmh_train.train.logs import RunLogger
 from hmh_train.train.optim import build_optimizers, build_schedulers, current_lrs
 from hmh_train.train.preview import preview_columns, validation_loss
 
-MODE_NETS = {"matting": ("matting",), "harmonization": ("harmonization",),
-             "joint": ("matting", "harmonization", "discriminator")}
+MODE_NETS = {
+    "matting": ("matting",),
+    "harmonization": ("harmonization",),
+    "joint": ("matting", "harmonization", "discriminator"),
+}
 
 
 class TrainingError(RuntimeError):
@@ -78,10 +82,16 @@ def step_config(cfg: TrainConfig, device: torch.device):
     from hmh_train.train.steps import StepConfig
 
     amp = torch.bfloat16 if cfg.amp and device.type == "cuda" else None
-    return StepConfig(lambda1=cfg.lambda1, lambda2=cfg.lambda2, gan_loss=cfg.gan_loss,
-                      gp_weight=cfg.gp_weight, alpha_loss_weight=cfg.alpha_loss_weight,
-                      comp_loss_weight=cfg.comp_loss_weight,
-                      harmonization_l1_weight=cfg.harmonization_l1_weight, amp_dtype=amp)
+    return StepConfig(
+        lambda1=cfg.lambda1,
+        lambda2=cfg.lambda2,
+        gan_loss=cfg.gan_loss,
+        gp_weight=cfg.gp_weight,
+        alpha_loss_weight=cfg.alpha_loss_weight,
+        comp_loss_weight=cfg.comp_loss_weight,
+        harmonization_l1_weight=cfg.harmonization_l1_weight,
+        amp_dtype=amp,
+    )
 
 
 def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
@@ -108,6 +118,7 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
                     print(line, file=sys.stderr)
         if cfg.backbone_weights and nets.matting is not None and not cfg.matting_ckpt:
             from hmh_train.nets import load_backbone_weights
+
             report = load_backbone_weights(nets.matting, cfg.backbone_weights)
             if runtime.is_main:  # e.g. "backbone (timm): 306 tensors loaded, 0 missing, ..."
                 print(f"{cfg.backbone_weights}: {report.summary()}", file=sys.stderr)
@@ -134,13 +145,17 @@ def check_shard_kind(cfg: TrainConfig, kind: str) -> None:
     if kind != schema.KIND_PAIRS:
         return
     if cfg.mode != "harmonization":
-        raise TrainingError(f"{cfg.shards} holds harmonization pairs (real image, composite, "
-                            f"mask; no alpha): hmh-train {cfg.mode} needs HMH shards; train the "
-                            f"harmonizer with hmh-train harmonization --shards {cfg.shards}, then "
-                            "pass it to joint --harmonization-ckpt RUN on HMH shards")
+        raise TrainingError(
+            f"{cfg.shards} holds harmonization pairs (real image, composite, "
+            f"mask; no alpha): hmh-train {cfg.mode} needs HMH shards; train the "
+            f"harmonizer with hmh-train harmonization --shards {cfg.shards}, then "
+            "pass it to joint --harmonization-ckpt RUN on HMH shards"
+        )
     if cfg.online_adjust:
-        raise TrainingError(f"{cfg.shards} holds harmonization pairs (no alpha or background): "
-                            "--online-adjust needs HMH shards; drop it")
+        raise TrainingError(
+            f"{cfg.shards} holds harmonization pairs (no alpha or background): "
+            "--online-adjust needs HMH shards; drop it"
+        )
 
 
 def resolve_side(cfg: TrainConfig, train_set, val_set=None) -> TrainConfig:
@@ -150,17 +165,22 @@ def resolve_side(cfg: TrainConfig, train_set, val_set=None) -> TrainConfig:
     resumed run on other shards, or ``--set altered=...``) or the test split alters another."""
     if train_set.kind == schema.KIND_PAIRS:
         if cfg.altered is not None:
-            raise TrainingError(f"{cfg.shards} holds harmonization pairs, whose stored mask marks "
-                                f"the region to adjust; altered={cfg.altered} does not apply: drop it")
+            raise TrainingError(
+                f"{cfg.shards} holds harmonization pairs, whose stored mask marks "
+                f"the region to adjust; altered={cfg.altered} does not apply: drop it"
+            )
         return cfg
     side = train_set.altered
     if val_set is not None and val_set.altered != side:
-        raise TrainingError(f"{cfg.shards}: the train shards alter the {side}, the test shards "
-                            f"the {val_set.altered}")
+        raise TrainingError(
+            f"{cfg.shards}: the train shards alter the {side}, the test shards the {val_set.altered}"
+        )
     if cfg.altered not in (None, side):
-        raise TrainingError(f"{cfg.shards}: the shards alter the {side}, but this run is set to "
-                            f"altered={cfg.altered} (its config.yaml or --set); train on shards "
-                            f"built with hmh-build --altered {cfg.altered}, or drop the setting")
+        raise TrainingError(
+            f"{cfg.shards}: the shards alter the {side}, but this run is set to "
+            f"altered={cfg.altered} (its config.yaml or --set); train on shards "
+            f"built with hmh-build --altered {cfg.altered}, or drop the setting"
+        )
     return replace(cfg, altered=side)
 
 
@@ -170,8 +190,17 @@ def _loaders(cfg: TrainConfig, runtime):
     per_rank = -(-len(train_set) // runtime.world_size)
     # full batches only, unless the split is smaller than one batch (tiny example builds)
     pin = runtime.device.type == "cuda"
-    loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, cfg.seed,
-                         per_rank >= cfg.batch_size, runtime.rank, runtime.world_size, pin_memory=pin)
+    loader = make_loader(
+        train_set,
+        cfg.batch_size,
+        True,
+        cfg.workers,
+        cfg.seed,
+        per_rank >= cfg.batch_size,
+        runtime.rank,
+        runtime.world_size,
+        pin_memory=pin,
+    )
     if cfg.val_batches <= 0:
         return loader, None
     try:
@@ -180,8 +209,9 @@ def _loaders(cfg: TrainConfig, runtime):
         return loader, None
     val_set = ShardDataset(cfg.shards, "test")  # a broken test shard is an error, not a skip
     if val_set.kind != train_set.kind:
-        raise TrainingError(f"{cfg.shards}: the test shards are {val_set.kind}, the train shards "
-                            f"{train_set.kind}")
+        raise TrainingError(
+            f"{cfg.shards}: the test shards are {val_set.kind}, the train shards {train_set.kind}"
+        )
     return loader, make_loader(val_set, cfg.batch_size, False, 0, cfg.seed, False, pin_memory=pin)
 
 
@@ -190,9 +220,11 @@ def _check_finite(state: LoopState, losses: dict, runtime) -> None:
     bad = [(k, v) for k, v in losses.items() if not math.isfinite(v)]
     if dist_utils.any_flag(bool(bad), runtime):
         what = f"loss {bad[0][0]}={bad[0][1]}" if bad else "loss on another rank"
-        raise TrainingError(f"non-finite {what} at step {state.step + 1}; stopped. The last good "
-                            "checkpoint is kept; lower the learning rates or use --gan-loss hinge, "
-                            "then --resume")
+        raise TrainingError(
+            f"non-finite {what} at step {state.step + 1}; stopped. The last good "
+            "checkpoint is kept; lower the learning rates or use --gan-loss hinge, "
+            "then --resume"
+        )
 
 
 def _accumulate(state: LoopState, losses: dict) -> None:
@@ -236,8 +268,17 @@ def _save(state, nets, optims, schedulers, cfg, generator, runtime, logger, val_
     improved = score is not None and (state.best is None or score < state.best)
     if improved:
         state.best = score
-    data = ckpt_io.make_checkpoint(nets, optims, schedulers, state.step, state.epoch,
-                                   state.batch_in_epoch, config_dict(cfg), generator, state.best)
+    data = ckpt_io.make_checkpoint(
+        nets,
+        optims,
+        schedulers,
+        state.step,
+        state.epoch,
+        state.batch_in_epoch,
+        config_dict(cfg),
+        generator,
+        state.best,
+    )
     folder = ckpt_io.checkpoint_dir(cfg.out)
     ckpt_io.atomic_save(data, os.path.join(folder, "last.pt"))
     if improved:
@@ -280,37 +321,86 @@ def _train(cfg, runtime, steps) -> dict:
         save_config(cfg, os.path.join(cfg.out, "config.yaml"))
     total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * len(loader)
     logger = RunLogger(cfg.out, runtime.is_main, total, state.step, cfg.progress)
-    logger.message(f"{cfg.mode}: {len(loader.dataset)} training samples, {len(loader)} steps/epoch "
-                   f"on {runtime.device} x{runtime.world_size}, steps {state.step}->{total}; "
-                   f"logs in {cfg.out} (tensorboard --logdir {os.path.join(cfg.out, 'tb')})")
-    step_fn = {"matting": steps.matting_step, "harmonization": steps.harmonization_step,
-               "joint": steps.joint_step}[cfg.mode]
+    logger.message(
+        f"{cfg.mode}: {len(loader.dataset)} training samples, {len(loader)} steps/epoch "
+        f"on {runtime.device} x{runtime.world_size}, steps {state.step}->{total}; "
+        f"logs in {cfg.out} (tensorboard --logdir {os.path.join(cfg.out, 'tb')})"
+    )
+    step_fn = {
+        "matting": steps.matting_step,
+        "harmonization": steps.harmonization_step,
+        "joint": steps.joint_step,
+    }[cfg.mode]
     scfg = step_config(cfg, runtime.device)
     try:
         with StopFlag() as stop:
-            stopped, last = _loop(cfg, runtime, loader, nets, optims, schedulers, generator, state,
-                                  logger, step_fn, scfg, stop, total, val_loader)
-        _save(state, nets, optims, schedulers, cfg, generator, runtime, logger, val_loader,
-              _main_loss(last))
+            stopped, last = _loop(
+                cfg,
+                runtime,
+                loader,
+                nets,
+                optims,
+                schedulers,
+                generator,
+                state,
+                logger,
+                step_fn,
+                scfg,
+                stop,
+                total,
+                val_loader,
+            )
+        _save(state, nets, optims, schedulers, cfg, generator, runtime, logger, val_loader, _main_loss(last))
         if stopped:
-            logger.message(f"{stopped}: saved step {state.step} to {cfg.out}/checkpoints/last.pt; "
-                           f"continue with: hmh-train {cfg.mode} --resume {cfg.out}")
+            logger.message(
+                f"{stopped}: saved step {state.step} to {cfg.out}/checkpoints/last.pt; "
+                f"continue with: hmh-train {cfg.mode} --resume {cfg.out}"
+            )
     finally:
         logger.close()
-    return {"run": cfg.out, "mode": cfg.mode, "step": state.step, "epoch": state.epoch,
-            "best": state.best, "interrupted": stopped, "last_losses": last,
-            "is_main": runtime.is_main}
+    return {
+        "run": cfg.out,
+        "mode": cfg.mode,
+        "step": state.step,
+        "epoch": state.epoch,
+        "best": state.best,
+        "interrupted": stopped,
+        "last_losses": last,
+        "is_main": runtime.is_main,
+    }
 
 
-def _loop(cfg, runtime, loader, nets, optims, schedulers, generator, state, logger, step_fn, scfg,
-          stop, total, val_loader):
+def _loop(
+    cfg,
+    runtime,
+    loader,
+    nets,
+    optims,
+    schedulers,
+    generator,
+    state,
+    logger,
+    step_fn,
+    scfg,
+    stop,
+    total,
+    val_loader,
+):
     """Epochs of steps until ``total`` steps, ``cfg.epochs`` or a stop signal."""
     last, stopped = None, None
     while state.step < total and state.epoch < cfg.epochs:
         loader.sampler.set_epoch(state.epoch, state.batch_in_epoch * cfg.batch_size)
         for raw in _batches(loader, stop):
-            batch = make_batch(raw, runtime.device, generator, True, crop_min=cfg.crop_min,
-                               flip=cfg.flip, online=cfg.online_adjust, altered=cfg.altered)
+            batch = make_batch(
+                raw,
+                runtime.device,
+                generator,
+                True,
+                crop_min=cfg.crop_min,
+                flip=cfg.flip,
+                online=cfg.online_adjust,
+                altered=cfg.altered,
+            )
             last = step_fn(nets, optims, batch, scfg)
             _check_finite(state, last, runtime)
             _accumulate(state, last)
@@ -323,8 +413,18 @@ def _loop(cfg, runtime, loader, nets, optims, schedulers, generator, state, logg
             if runtime.is_main and state.step % cfg.image_every == 0:
                 logger.images(state.step, preview_columns(nets, batch, cfg.mode))
             if state.step % cfg.ckpt_every == 0 and state.step < total:
-                _save(state, nets, optims, schedulers, cfg, generator, runtime, logger, val_loader,
-                      _main_loss(last))
+                _save(
+                    state,
+                    nets,
+                    optims,
+                    schedulers,
+                    cfg,
+                    generator,
+                    runtime,
+                    logger,
+                    val_loader,
+                    _main_loss(last),
+                )
             stopped = stop.signal if dist_utils.any_flag(stop.signal is not None, runtime) else None
             if stopped or state.step >= total:
                 return stopped, last

@@ -6,6 +6,7 @@ resume, after dropping rows newer than the checkpoint resumed from. TensorBoard 
 to ``RUN/tb/`` (events after that step are purged too). Only rank 0 creates a ``RunLogger`` that
 writes; other ranks get one with ``enabled=False`` that does nothing.
 """
+
 from __future__ import annotations
 
 import csv
@@ -73,8 +74,14 @@ def image_grid(columns: dict, max_rows: int = 4) -> torch.Tensor:
 class RunLogger:
     """Scalars to CSV and TensorBoard, image grids to TensorBoard, losses on a tqdm bar."""
 
-    def __init__(self, run_dir: str, enabled: bool = True, total_steps: int | None = None,
-                 initial_step: int = 0, progress: bool = True):
+    def __init__(
+        self,
+        run_dir: str,
+        enabled: bool = True,
+        total_steps: int | None = None,
+        initial_step: int = 0,
+        progress: bool = True,
+    ):
         self.enabled = enabled
         self.tb = self.bar = None
         if not enabled:
@@ -86,15 +93,24 @@ class RunLogger:
             log.drop_after(initial_step)
         try:
             from torch.utils.tensorboard import SummaryWriter
+
             # purge_step drops events at steps >= it: keep the checkpoint's own step
-            self.tb = SummaryWriter(os.path.join(run_dir, "tb"),
-                                    purge_step=initial_step + 1 if initial_step else None)
+            self.tb = SummaryWriter(
+                os.path.join(run_dir, "tb"), purge_step=initial_step + 1 if initial_step else None
+            )
         except ImportError:  # tensorboard is an optional extra
             self.tb = None
         if progress:
             from tqdm import tqdm
-            self.bar = tqdm(total=total_steps, initial=initial_step, unit="step", file=sys.stderr,
-                            dynamic_ncols=True, disable=None)
+
+            self.bar = tqdm(
+                total=total_steps,
+                initial=initial_step,
+                unit="step",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                disable=None,
+            )
 
     def step(self, n: int = 1) -> None:
         if self.bar is not None:

@@ -4,6 +4,7 @@ Conventions: alpha ``(B,1,H,W)`` in [0, 1]; images ``(B,3,H,W)`` RGB in [0, 1]; 
 ``(B,1,H,W)`` with values {0, 0.5, 1} (0.5 = unknown); critic scores ``(B,)``.
 Every loss returns a 0-dim tensor averaged over the batch.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,14 +30,21 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (total / count).mean()
 
 
-def composite(alpha: torch.Tensor, foreground: torch.Tensor,
-              background: torch.Tensor) -> torch.Tensor:
+def composite(alpha: torch.Tensor, foreground: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
     """Differentiable alpha composite ``alpha·foreground + (1 − alpha)·background``."""
     return alpha * foreground + (1 - alpha) * background
 
 
-def matting_loss(pred_alpha, alpha, image, background, trimap, alpha_weight: float = 0.5,
-                 comp_weight: float = 0.5, eps: float = 1e-6):
+def matting_loss(
+    pred_alpha,
+    alpha,
+    image,
+    background,
+    trimap,
+    alpha_weight: float = 0.5,
+    comp_weight: float = 0.5,
+    eps: float = 1e-6,
+):
     """IndexNet's loss: ``alpha_weight·ℓ_alpha + comp_weight·ℓ_comp`` on unknown pixels.
 
     Both terms are Charbonnier (``eps``) summed over the trimap's unknown pixels and divided by
@@ -85,8 +93,9 @@ def discriminator_loss(kind: str, real: torch.Tensor, fakes) -> torch.Tensor:
     return torch.stack([f.mean() for f in fakes]).mean() - real.mean()
 
 
-def generator_adversarial_loss(kind: str, fake: torch.Tensor,
-                               real: torch.Tensor | None = None) -> torch.Tensor:
+def generator_adversarial_loss(
+    kind: str, fake: torch.Tensor, real: torch.Tensor | None = None
+) -> torch.Tensor:
     """Generator's adversarial term for one fake type (scores ``(B,)``).
 
     ``"paper"``: Eq. 4, ``E[D(I) − D(fake)]`` (needs ``real``; the real term carries no generator
@@ -100,9 +109,13 @@ def generator_adversarial_loss(kind: str, fake: torch.Tensor,
     return -fake.mean()
 
 
-def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor,
-                     eps: torch.Tensor | None = None,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def gradient_penalty(
+    critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    eps: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """WGAN-GP penalty ``E[(‖∇D(x̂)‖₂ − 1)²]``, ``x̂ = eps·real + (1 − eps)·fake`` (Gulrajani 2017).
 
     ``real``/``fake`` ``(B,C,H,W)``; ``eps`` ``(B,1,1,1)`` in [0, 1] (drawn uniformly from

@@ -7,6 +7,7 @@
 - U-Net (harmonization) and SAGAN critic (discriminator): Adam, ``lr_harmonization`` /
   ``lr_discriminator`` (paper: 2e-4), betas ``betas_gan`` (0.5, 0.999), constant.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,10 @@ from hmh_train.nets.forward import unwrap
 def matting_param_groups(net, lr: float, lr_encoder: float) -> list[dict]:
     """Adam parameter groups for IndexNet: [encoder @ lr_encoder, everything else @ lr]."""
     net = unwrap(net)
-    return [{"params": net.decoder_parameters(), "lr": lr, "name": "matting"},
-            {"params": net.encoder_parameters(), "lr": lr_encoder, "name": "matting_encoder"}]
+    return [
+        {"params": net.decoder_parameters(), "lr": lr, "name": "matting"},
+        {"params": net.encoder_parameters(), "lr": lr_encoder, "name": "matting_encoder"},
+    ]
 
 
 def build_optimizers(nets, cfg):
@@ -30,11 +33,13 @@ def build_optimizers(nets, cfg):
         groups = matting_param_groups(nets.matting, cfg.lr_matting, cfg.lr_matting_encoder)
         matting = torch.optim.Adam(groups, betas=tuple(cfg.betas_matting))
     if nets.harmonization is not None:
-        harmonization = torch.optim.Adam(unwrap(nets.harmonization).parameters(),
-                                         lr=cfg.lr_harmonization, betas=tuple(cfg.betas_gan))
+        harmonization = torch.optim.Adam(
+            unwrap(nets.harmonization).parameters(), lr=cfg.lr_harmonization, betas=tuple(cfg.betas_gan)
+        )
     if nets.discriminator is not None:
-        discriminator = torch.optim.Adam(unwrap(nets.discriminator).parameters(),
-                                         lr=cfg.lr_discriminator, betas=tuple(cfg.betas_gan))
+        discriminator = torch.optim.Adam(
+            unwrap(nets.discriminator).parameters(), lr=cfg.lr_discriminator, betas=tuple(cfg.betas_gan)
+        )
     return Optimizers(matting=matting, harmonization=harmonization, discriminator=discriminator)
 
 
@@ -44,7 +49,8 @@ def build_schedulers(optims, cfg, steps_per_epoch: int) -> dict:
     if optims.matting is not None:
         milestones = [int(m) * steps_per_epoch for m in cfg.lr_milestones]
         schedulers["matting"] = torch.optim.lr_scheduler.MultiStepLR(
-            optims.matting, milestones=milestones, gamma=cfg.lr_gamma)
+            optims.matting, milestones=milestones, gamma=cfg.lr_gamma
+        )
     return schedulers
 
 

@@ -3,6 +3,7 @@
 Both run the *plain* networks (DDP/compile wrappers removed) in eval mode and put them back in
 train mode, draw no random numbers, and so never change what the training steps see.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,8 +39,7 @@ def _forward(plain: dict, batch, output: str):
     if "matting" in plain:  # as steps.joint_step: I_c with B, U-Net input with I_d, both via A_r
         alpha_r = predict_alpha(plain["matting"], batch.image, batch.trimap)
         composite = alpha_r * batch.image + (1 - alpha_r) * batch.background
-        harmonization_input, mask = altered_input(alpha_r, batch.image, batch.disharmonious,
-                                                  batch.altered)
+        harmonization_input, mask = altered_input(alpha_r, batch.image, batch.disharmonious, batch.altered)
     if "harmonization" in plain:
         harmonized = harmonize(plain["harmonization"], harmonization_input, mask, output).clamp(0, 1)
     return alpha_r, composite, harmonized

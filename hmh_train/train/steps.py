@@ -5,6 +5,7 @@ trimap ``(B,1,H,W)`` in {0, 0.5, 1}. The networks see IndexNet's ImageNet-normal
 and [-1, 1] for the U-Net and the critic; these functions convert. Every step zeroes the
 gradients, steps its optimizers and returns python floats.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -13,15 +14,42 @@ from dataclasses import dataclass
 import torch
 
 from hmh_train.data.augment import Batch
-from hmh_train.nets.forward import (Nets, altered_input, harmonization_mask, harmonize,
-                                    predict_alpha, to_pm1, unwrap)
-from hmh_train.train.losses import (GAN_KINDS, alpha_l1_unknown, composite, discriminator_loss,
-                              generator_adversarial_loss, gradient_penalty, harmonization_l1,
-                              matting_loss)
+from hmh_train.nets.forward import (
+    Nets,
+    altered_input,
+    harmonization_mask,
+    harmonize,
+    predict_alpha,
+    to_pm1,
+    unwrap,
+)
+from hmh_train.train.losses import (
+    GAN_KINDS,
+    alpha_l1_unknown,
+    composite,
+    discriminator_loss,
+    generator_adversarial_loss,
+    gradient_penalty,
+    harmonization_l1,
+    matting_loss,
+)
 
-__all__ = ["StepConfig", "Nets", "Optimizers", "Batch", "predict_alpha", "harmonize",
-           "matting_step", "harmonization_step", "joint_step", "frozen", "critic_step",
-           "generate", "generator_losses", "Fakes"]
+__all__ = [
+    "StepConfig",
+    "Nets",
+    "Optimizers",
+    "Batch",
+    "predict_alpha",
+    "harmonize",
+    "matting_step",
+    "harmonization_step",
+    "joint_step",
+    "frozen",
+    "critic_step",
+    "generate",
+    "generator_losses",
+    "Fakes",
+]
 
 
 @dataclass(frozen=True)
@@ -40,8 +68,7 @@ class StepConfig:
 
     def __post_init__(self):
         if self.gan_loss not in GAN_KINDS:
-            raise ValueError(f"gan_loss must be one of {', '.join(GAN_KINDS)}, "
-                             f"got {self.gan_loss!r}")
+            raise ValueError(f"gan_loss must be one of {', '.join(GAN_KINDS)}, got {self.gan_loss!r}")
 
 
 @dataclass
@@ -60,8 +87,7 @@ def _core(module):
 
 
 def _autocast(cfg: StepConfig, device: torch.device):
-    return torch.autocast(device_type=device.type, dtype=cfg.amp_dtype,
-                          enabled=cfg.amp_dtype is not None)
+    return torch.autocast(device_type=device.type, dtype=cfg.amp_dtype, enabled=cfg.amp_dtype is not None)
 
 
 @contextmanager
@@ -74,7 +100,7 @@ def frozen(module):
     try:
         yield module
     finally:
-        for p, flag in zip(params, flags):
+        for p, flag in zip(params, flags, strict=False):
             p.requires_grad_(flag)
 
 
@@ -82,7 +108,7 @@ def _floats(values: dict) -> dict:
     """``{name: python float}`` of 0-dim tensors, read in one device→host copy (one sync per
     step on CUDA, not one per logged value); key order kept."""
     numbers = torch.stack([v.detach() for v in values.values()]).tolist()
-    return dict(zip(values, numbers))
+    return dict(zip(values, numbers, strict=False))
 
 
 def _require(nets, optims, names, step):
@@ -97,16 +123,23 @@ def matting_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) 
     nets.matting.train()
     with _autocast(cfg, batch.image.device):
         pred = predict_alpha(nets.matting, batch.image, batch.trimap, raw=True)
-    total, l_alpha, l_comp = matting_loss(pred, batch.alpha, batch.image, batch.background,
-                                          batch.trimap, cfg.alpha_loss_weight,
-                                          cfg.comp_loss_weight)
+    total, l_alpha, l_comp = matting_loss(
+        pred,
+        batch.alpha,
+        batch.image,
+        batch.background,
+        batch.trimap,
+        cfg.alpha_loss_weight,
+        cfg.comp_loss_weight,
+    )
     optims.matting.zero_grad(set_to_none=True)
     total.backward()
     optims.matting.step()
     with torch.no_grad():
         l_gm = alpha_l1_unknown(pred.clamp(0, 1), batch.alpha, batch.trimap)
-    return _floats({"loss_matting": total, "loss_alpha": l_alpha, "loss_comp": l_comp,
-                    "loss_gm": l_gm, "total": total})
+    return _floats(
+        {"loss_matting": total, "loss_alpha": l_alpha, "loss_comp": l_comp, "loss_gm": l_gm, "total": total}
+    )
 
 
 def harmonization_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig) -> dict:
@@ -117,8 +150,9 @@ def harmonization_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepCo
     _require(nets, optims, ["harmonization"], "harmonization_step")
     nets.harmonization.train()
     with _autocast(cfg, batch.image.device):
-        out = harmonize(nets.harmonization, batch.disharmonious, harmonization_mask(batch),
-                        nets.harmonizer_output)
+        out = harmonize(
+            nets.harmonization, batch.disharmonious, harmonization_mask(batch), nets.harmonizer_output
+        )
     l_gh = harmonization_l1(out, batch.image)
     total = cfg.harmonization_l1_weight * l_gh
     optims.harmonization.zero_grad(set_to_none=True)
@@ -147,8 +181,7 @@ def critic_step(disc, optim, real, fakes, cfg: StepConfig, generator=None):
         rows = torch.arange(n, device=real.device)
         mixed_fakes = torch.stack([f.detach() for f in fakes])[pick, rows]
         # the plain critic: a torch.compile'd module cannot double-backward
-        gp = gradient_penalty(unwrap(disc), to_pm1(real), to_pm1(mixed_fakes),
-                              generator=generator)
+        gp = gradient_penalty(unwrap(disc), to_pm1(real), to_pm1(mixed_fakes), generator=generator)
         loss = loss + cfg.gp_weight * gp
         logged["loss_gp"] = gp
     optim.zero_grad(set_to_none=True)
@@ -214,12 +247,20 @@ def generator_losses(disc, fakes: Fakes, batch: Batch, cfg: StepConfig) -> dict:
     l_gh = harmonization_l1(fakes.harmonized, img)
     loss_m = l_gm + cfg.lambda1 * adv_m
     loss_h = cfg.harmonization_l1_weight * l_gh + cfg.lambda2 * adv_h
-    return {"loss_gm": l_gm, "loss_gh": l_gh, "adv_gm": adv_m, "adv_gh": adv_h,
-            "loss_Gm": loss_m, "loss_Gh": loss_h, "total": loss_m + loss_h}
+    return {
+        "loss_gm": l_gm,
+        "loss_gh": l_gh,
+        "adv_gm": adv_m,
+        "adv_gh": adv_h,
+        "loss_Gm": loss_m,
+        "loss_Gh": loss_h,
+        "total": loss_m + loss_h,
+    }
 
 
-def joint_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig,
-               generator: torch.Generator | None = None) -> dict:
+def joint_step(
+    nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig, generator: torch.Generator | None = None
+) -> dict:
     """Eq. 1–5: critic step on detached (I_c, I_d, I_h) vs I, then both generators with D frozen.
 
     See ``generate`` and ``generator_losses``; ``total`` = ℓ_Gm + ℓ_Gh. ``generator`` draws the
@@ -229,9 +270,14 @@ def joint_step(nets: Nets, optims: Optimizers, batch: Batch, cfg: StepConfig,
     for net in (nets.matting, nets.harmonization, nets.discriminator):
         net.train()
     fakes = generate(nets, batch, cfg)
-    out, d_fakes = critic_step(nets.discriminator, optims.discriminator, batch.image,
-                               [fakes.composite, batch.disharmonious, fakes.harmonized], cfg,
-                               generator)
+    out, d_fakes = critic_step(
+        nets.discriminator,
+        optims.discriminator,
+        batch.image,
+        [fakes.composite, batch.disharmonious, fakes.harmonized],
+        cfg,
+        generator,
+    )
     with frozen(nets.discriminator):
         losses = generator_losses(nets.discriminator, fakes, batch, cfg)
         optims.matting.zero_grad(set_to_none=True)

@@ -5,6 +5,7 @@
 at 64×64, three samples per shard and a test fraction of 0.3, so both splits and several
 shards exist.
 """
+
 from __future__ import annotations
 
 from click.testing import CliRunner
@@ -18,8 +19,21 @@ def make_build(tmp, n=10, size=64, store_b_t=False, altered=None):
     ``--altered`` with that side; None leaves the default)."""
     src, out = tmp / "src", tmp / "out"
     write_kaggle_layout(src, n, seed=0, height=160, width=120, matte_rgb="zero")
-    args = ["--src", str(src), "--out", str(out), "--size", str(size), "--shard-size", "3",
-            "--test-fraction", "0.3", "--workers", "1", "--no-progress"]
+    args = [
+        "--src",
+        str(src),
+        "--out",
+        str(out),
+        "--size",
+        str(size),
+        "--shard-size",
+        "3",
+        "--test-fraction",
+        "0.3",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     if store_b_t:
         args.append("--store-b-t")
     if altered:

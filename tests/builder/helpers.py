@@ -1,4 +1,5 @@
 """Small shared helpers for the build pipeline tests (synthetic sources, CLI runs, reading)."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ def build_args(src, out, *extra) -> list[str]:
 
 def run_cli(src, out, *extra, timeout=300) -> subprocess.CompletedProcess:
     """Run the real ``hmh-build`` console script in a subprocess."""
-    return subprocess.run([HMH_BUILD, *build_args(src, out, *extra)], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [HMH_BUILD, *build_args(src, out, *extra)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def manifest(out) -> dict:

@@ -1,12 +1,19 @@
 """A minimal JSON Schema checker for the keywords manifests/manifest.schema.json uses
 (type, const, enum, required, properties, additionalProperties: false, items, minItems,
 maxItems, minimum, maximum, pattern). The ``jsonschema`` package is not a dependency."""
+
 from __future__ import annotations
 
 import re
 
-TYPES = {"object": dict, "array": list, "string": str, "boolean": bool,
-         "integer": int, "number": (int, float)}
+TYPES = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "integer": int,
+    "number": (int, float),
+}
 
 
 def _type_ok(value, name) -> bool:

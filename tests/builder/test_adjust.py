@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from hmh_builder.kernels import colour
-from hmh_builder.kernels.adjust import (DEFAULT_ADJUST, PAPER_ADJUST, TRANSFORMS, AdjustSettings,
-                                        apply_adjustment, draw_adjustment)
+from hmh_builder.kernels.adjust import (
+    DEFAULT_ADJUST,
+    PAPER_ADJUST,
+    TRANSFORMS,
+    AdjustSettings,
+    apply_adjustment,
+    draw_adjustment,
+)
 
 
 def _image(seed=0, h=40, w=50):
@@ -28,17 +34,20 @@ def test_dict_round_trip_is_json(settings):
     assert AdjustSettings.from_dict(data) == settings
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"p_reinhard": 0.5}, "must be 1"),
-    ({"p_reinhard": -0.1, "p_illumination": 0.6, "p_saturation": 0.5}, ">= 0"),
-    ({"illumination_style": "gamma"}, "illumination_style"),
-    ({"saturation_style": "hsv"}, "saturation_style"),
-    ({"illumination_offset": [200, -100]}, "illumination_offset"),
-    ({"saturation_factor": [0, 2]}, "saturation_factor"),
-    ({"exposure_stops": "wide"}, "exposure_stops"),
-    ({"msrcr_sigmas": []}, "msrcr_sigmas"),
-    ({"brightness": 3}, "unknown adjust setting"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"p_reinhard": 0.5}, "must be 1"),
+        ({"p_reinhard": -0.1, "p_illumination": 0.6, "p_saturation": 0.5}, ">= 0"),
+        ({"illumination_style": "gamma"}, "illumination_style"),
+        ({"saturation_style": "hsv"}, "saturation_style"),
+        ({"illumination_offset": [200, -100]}, "illumination_offset"),
+        ({"saturation_factor": [0, 2]}, "saturation_factor"),
+        ({"exposure_stops": "wide"}, "exposure_stops"),
+        ({"msrcr_sigmas": []}, "msrcr_sigmas"),
+        ({"brightness": 3}, "unknown adjust setting"),
+    ],
+)
 def test_from_dict_rejects_bad_values(bad, match):
     with pytest.raises(ValueError, match=match):
         AdjustSettings.from_dict(bad)

@@ -1,5 +1,6 @@
 """hmh-build --altered foreground end to end: shards, manifest, verify, resume, workers,
 stats, preview and release follow the side; older files without it read as background."""
+
 import json
 import os
 import shutil
@@ -11,13 +12,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from hmh_builder import schema
-from hmh_builder.pipeline.config import ConfigError, resolve_config
 from hmh_builder.cli import main
 from hmh_builder.inspect import folder as folder_io
 from hmh_builder.inspect.preview import Layout, column_labels, scale_for, write_preview
 from hmh_builder.inspect.stats import colour_shift, compute_stats
 from hmh_builder.inspect.verify import inspect_build, verify_build
 from hmh_builder.kernels.colour import lab_mean_std, reinhard_transfer
+from hmh_builder.pipeline.config import ConfigError, resolve_config
 from hmh_train.data.shards import ShardDataset
 from tests.builder.buildfixture import make_build
 from tests.builder.helpers import build_args, manifest, run_cli
@@ -40,7 +41,7 @@ def _samples(out):
     """{id: sample dict} with every image dataset and the shard's side."""
     refs = folder_io.sample_refs(out)
     samples = {}
-    for ref, sample in zip(refs, folder_io.read_samples(out, refs)):
+    for ref, sample in zip(refs, folder_io.read_samples(out, refs), strict=False):
         with h5py.File(out / ref.shard, "r") as h5:
             sample["altered"] = schema.altered_of(h5.attrs)
         samples[ref.sample_id] = sample
@@ -210,8 +211,9 @@ def test_a_foreground_build_resumes_to_the_same_digest(fg, tmp_path):
     assert manifest(out)["content_digest"] == manifest(fg)["content_digest"]
     assert verify_build(out) == []
     # the other side into the same OUT is another config
-    other = CliRunner().invoke(main, [str(a) for a in build_args(fg.parent / "src", out,
-                                                                 "--workers", 1, *SAME)])
+    other = CliRunner().invoke(
+        main, [str(a) for a in build_args(fg.parent / "src", out, "--workers", 1, *SAME)]
+    )
     assert other.exit_code == 1 and "altered" in other.output
 
 
@@ -241,7 +243,7 @@ def test_preview_labels_the_side(fg, bg, tmp_path):
         scale = scale_for(height, width)
         layout = Layout(2, height * scale, width * scale)
         x0 = layout.panel_box(0, 4)[0]
-        headers.append((grid[:layout.band, :x0], grid[:layout.band, x0:]))
+        headers.append((grid[: layout.band, :x0], grid[: layout.band, x0:]))
         assert headers[-1][1].std() > 0
     assert np.array_equal(headers[0][0], headers[1][0]), "the other column labels changed"
     assert not np.array_equal(headers[0][1], headers[1][1]), "the I_d header does not name the side"
@@ -249,8 +251,21 @@ def test_preview_labels_the_side(fg, bg, tmp_path):
 
 def test_release_card_croissant_and_virtual_files_follow_the_side(fg, tmp_path):
     release = tmp_path / "rel"
-    result = CliRunner().invoke(main, ["package", str(fg), "--release", str(release), "--name",
-                                       "hmh-fg", "--version", "1.0.0", "--license", "CC-BY-4.0"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "package",
+            str(fg),
+            "--release",
+            str(release),
+            "--name",
+            "hmh-fg",
+            "--version",
+            "1.0.0",
+            "--license",
+            "CC-BY-4.0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     card = (release / "README.md").read_text()
     assert "| altered side | foreground" in card
@@ -277,6 +292,7 @@ def test_side_from_recipe_and_command_line(tmp_path):
         resolve_config(tmp_path, altered="foreground", store_b_t=True)
     src = tmp_path / "src"
     src.mkdir()
-    result = CliRunner().invoke(main, ["--src", str(src), "--out", str(tmp_path / "o"),
-                                       "--altered", "foreground", "--store-b-t"])
+    result = CliRunner().invoke(
+        main, ["--src", str(src), "--out", str(tmp_path / "o"), "--altered", "foreground", "--store-b-t"]
+    )
     assert result.exit_code == 2 and "B_t" in result.output and "Traceback" not in result.output

@@ -1,15 +1,15 @@
 """The foreground variant's kernels: composite, person-weighted Reinhard, make_sample."""
+
 import cv2
 import numpy as np
 import pytest
 
 from hmh_builder import schema
-from hmh_builder.pipeline.sample import Choice, make_sample
 from hmh_builder.ingest.synthetic import synthetic_portrait
 from hmh_builder.kernels.adjust import apply_adjustment
-from hmh_builder.kernels.colour import (adjust_illumination, lab_mean_std, reinhard_transfer,
-                                        weighted_mean_std)
+from hmh_builder.kernels.colour import adjust_illumination, lab_mean_std, reinhard_transfer, weighted_mean_std
 from hmh_builder.kernels.composite import composite_foreground_altered
+from hmh_builder.pipeline.sample import Choice, make_sample
 
 
 def test_foreground_composite_literal():
@@ -87,9 +87,14 @@ def portrait():
     return image, alpha, lab_mean_std(target, weights=target_alpha)
 
 
-@pytest.mark.parametrize("transform, params", [("illumination", {"gain": 1.5, "offset": 0.0}),
-                                               ("saturation", {"method": "chroma", "factor": 0.5}),
-                                               ("reinhard", {})])
+@pytest.mark.parametrize(
+    "transform, params",
+    [
+        ("illumination", {"gain": 1.5, "offset": 0.0}),
+        ("saturation", {"method": "chroma", "factor": 0.5}),
+        ("reinhard", {}),
+    ],
+)
 @pytest.mark.parametrize("resolution", ["source", "output"])
 def test_foreground_sample_invariants(portrait, transform, params, resolution):
     image, alpha, stats = portrait
@@ -115,8 +120,16 @@ def test_source_resolution_background_differs_from_I_where_A_is_0(portrait):
     """Why the composite copies I where A = 0: a B estimated on the source and then resized
     is not exactly I there."""
     image, alpha, stats = portrait
-    fg = make_sample(image, alpha, (32, 24), "multilevel", "source",
-                     Choice("illumination", {"gain": 1.5, "offset": 0.0}), stats, "foreground")
+    fg = make_sample(
+        image,
+        alpha,
+        (32, 24),
+        "multilevel",
+        "source",
+        Choice("illumination", {"gain": 1.5, "offset": 0.0}),
+        stats,
+        "foreground",
+    )
     clear = fg["A"] == 0
     assert (fg["B"][clear] != fg["I"][clear]).any()
     assert np.array_equal(fg["I_d"][clear], fg["I"][clear])
@@ -128,8 +141,9 @@ def test_schema_side_defaults_and_digests():
     assert schema.manifest_altered({"config": {}}) == "background"
     with pytest.raises(ValueError, match="altered"):
         schema.altered_of({"altered": "person"})
-    images = {name: np.zeros((2, 2, 3) if name != "A" else (2, 2), np.uint8)
-              for name in schema.IMAGE_DATASETS}
+    images = {
+        name: np.zeros((2, 2, 3) if name != "A" else (2, 2), np.uint8) for name in schema.IMAGE_DATASETS
+    }
     bg = schema.sample_digest("x", "reinhard", "{}", images)
     assert bg == schema.sample_digest("x", "reinhard", "{}", images, "background")
     assert bg != schema.sample_digest("x", "reinhard", "{}", images, "foreground")

@@ -2,8 +2,12 @@ import cv2
 import numpy as np
 import pytest
 
-from hmh_builder.kernels.background import (BACKGROUND_METHODS, estimate_background, multilevel_background,
-                                            telea_background)
+from hmh_builder.kernels.background import (
+    BACKGROUND_METHODS,
+    estimate_background,
+    multilevel_background,
+    telea_background,
+)
 from hmh_builder.kernels.composite import composite
 
 
@@ -12,13 +16,13 @@ def weighted_psnr(estimate, truth, alpha):
     weight = (1.0 - alpha.astype(np.float64) / 255)[..., None]
     sel = alpha > 0
     err = ((estimate.astype(np.float64) - truth) ** 2 * weight)[sel].sum() / (3 * weight[sel].sum())
-    return 10 * np.log10(255.0 ** 2 / err)
+    return 10 * np.log10(255.0**2 / err)
 
 
 def _two_colour_edge(h=40, w=52):
     """Uniform foreground over uniform background with a soft vertical edge: B is known exactly."""
     alpha = np.zeros((h, w), np.float32)
-    alpha[:, w // 2:] = 255
+    alpha[:, w // 2 :] = 255
     alpha = np.rint(cv2.GaussianBlur(alpha, (0, 0), 2.0)).astype(np.uint8)
     fg = np.empty((h, w, 3), np.uint8)
     fg[:] = (210, 40, 60)

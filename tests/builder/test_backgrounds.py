@@ -1,7 +1,8 @@
 """hmh-build backgrounds: nested jpg/png folder → verified shards, same digest for any workers."""
+
 import json
-import shutil
 import os
+import shutil
 
 import cv2
 import h5py
@@ -10,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from hmh_builder import schema
-from hmh_builder.ingest.backgrounds import fit_background
 from hmh_builder.cli import main
+from hmh_builder.ingest.backgrounds import fit_background
 from hmh_builder.inspect.verify import inspect_build
 
 
@@ -32,8 +33,10 @@ def scenes(tmp_path_factory):
 
 
 def _build(src, out, *extra):
-    return CliRunner().invoke(main, ["backgrounds", "--src", str(src), "--out", str(out),
-                                     "--size", "16x12", "--shard-size", "3", *extra])
+    return CliRunner().invoke(
+        main,
+        ["backgrounds", "--src", str(src), "--out", str(out), "--size", "16x12", "--shard-size", "3", *extra],
+    )
 
 
 def test_build_verifies_and_records_failures(scenes, tmp_path):
@@ -53,8 +56,7 @@ def test_build_verifies_and_records_failures(scenes, tmp_path):
             assert schema.check_background_shard(h5) == []
             assert h5["image"].shape[1:] == (16, 12, 3)
             ids += list(h5["id"].asstr()[()])
-    assert sorted(ids) == sorted(["a/b/x.png", "a/y.jpg", "z.JPG", "k/l/m/n.png", "w.png",
-                                  "v.jpeg", "u.png"])
+    assert sorted(ids) == sorted(["a/b/x.png", "a/y.jpg", "z.JPG", "k/l/m/n.png", "w.png", "v.jpeg", "u.png"])
     assert not list(out.rglob("*.tmp"))
 
 
@@ -109,10 +111,10 @@ def test_dask_cluster_gives_the_local_digest(scenes, tmp_path):
 
     local, remote = tmp_path / "local", tmp_path / "remote"
     assert _build(scenes, local).exit_code == 3
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None) as cluster:
-        result = _build(scenes, remote, "--backend", "dask", "--scheduler",
-                        cluster.scheduler_address)
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        result = _build(scenes, remote, "--backend", "dask", "--scheduler", cluster.scheduler_address)
     assert result.exit_code == 3, result.output
     digest = lambda p: json.loads((p / "manifest.json").read_text())["content_digest"]  # noqa
     assert digest(local) == digest(remote)
@@ -128,8 +130,10 @@ def test_symlinked_folder_is_followed_and_partial_failure_exits_3(scenes, tmp_pa
     assert result.exit_code == 3, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["written"] == 7 and manifest["counts"]["failed"] == 1
-    assert all(line.startswith("elsewhere/") for line in
-               [json.loads(x)["path"] for x in (out / "failures.jsonl").read_text().splitlines()])
+    assert all(
+        line.startswith("elsewhere/")
+        for line in [json.loads(x)["path"] for x in (out / "failures.jsonl").read_text().splitlines()]
+    )
 
 
 def test_scenes_in_other_formats_are_decode_failures_naming_the_format(tmp_path):

@@ -1,4 +1,5 @@
 """Every kind of broken input becomes one failures.jsonl line with a clear reason; exit 3."""
+
 import json
 
 import cv2
@@ -39,17 +40,20 @@ def _break(src):
     _rewrite_png(_matte(src, 7), lambda a: np.dstack([a[:, :, :3], np.zeros_like(a[:, :, 3])]))
     _matte(src, 8).unlink()
     _image(src, 9).unlink()
-    return {f"{GROUP}-{k:08d}": expected for k, expected in {
-        1: ("decode", ["truncated JPEG", "00000001.jpg"]),
-        2: ("decode", ["is empty", "00000002.jpg"]),
-        3: ("decode", ["not a readable JPEG or PNG", "00000003.jpg"]),
-        4: ("decode", ["truncated PNG", "00000004.png"]),
-        5: ("decode", ["no alpha channel", "00000005.png"]),
-        6: ("validate", ["120×160", "60×80", "same size"]),
-        7: ("validate", ["zero everywhere", "00000007.png"]),
-        8: ("pair", ["has no matte", "00000008.jpg"]),
-        9: ("pair", ["has no image", "00000009.png"]),
-    }.items()}
+    return {
+        f"{GROUP}-{k:08d}": expected
+        for k, expected in {
+            1: ("decode", ["truncated JPEG", "00000001.jpg"]),
+            2: ("decode", ["is empty", "00000002.jpg"]),
+            3: ("decode", ["not a readable JPEG or PNG", "00000003.jpg"]),
+            4: ("decode", ["truncated PNG", "00000004.png"]),
+            5: ("decode", ["no alpha channel", "00000005.png"]),
+            6: ("validate", ["120×160", "60×80", "same size"]),
+            7: ("validate", ["zero everywhere", "00000007.png"]),
+            8: ("pair", ["has no matte", "00000008.jpg"]),
+            9: ("pair", ["has no image", "00000009.png"]),
+        }.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +89,9 @@ def test_other_samples_are_written_and_the_exit_status_is_3(broken):
 @pytest.mark.parametrize("allowed, status", [(9, 0), (8, 3)])
 def test_max_failures_allows_up_to_n_failures(broken, tmp_path, allowed, status):
     src = broken[0]
-    result = CliRunner().invoke(main, build_args(src, tmp_path / "o", "--workers", 1,
-                                                 "--max-failures", allowed))
+    result = CliRunner().invoke(
+        main, build_args(src, tmp_path / "o", "--workers", 1, "--max-failures", allowed)
+    )
     assert result.exit_code == status, result.output
 
 

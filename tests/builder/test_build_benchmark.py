@@ -1,4 +1,5 @@
 """benchmarks/build.py runs end to end on tiny portraits and reports every figure."""
+
 import json
 import math
 import subprocess
@@ -9,9 +10,28 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "build.py"
 
 
 def test_build_benchmark_reports_rates_ratios_and_accuracy(tmp_path):
-    result = subprocess.run([sys.executable, str(SCRIPT), "--n", "3", "--n-telea", "2", "--height", "64",
-                             "--width", "48", "--size", "32", "--json", "--keep", str(tmp_path)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--n",
+            "3",
+            "--n-telea",
+            "2",
+            "--height",
+            "64",
+            "--width",
+            "48",
+            "--size",
+            "32",
+            "--json",
+            "--keep",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     runs = {"default_w1", "default_w2", "telea_w1", "multilevel_source_w1", "multilevel_output_w1"}

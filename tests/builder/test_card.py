@@ -1,18 +1,31 @@
 """The dataset card states how the transfers were drawn, as configured, without false notes."""
+
 from hmh_builder.release.card import CardFacts, render_card
 
-META = {"counts": {"splits": {"train": {"illumination": 2, "saturation": 1}}},
-        "params": {"illumination": {"stops": {"count": 2, "min": -0.5, "max": 0.25, "mean": -0.125}}},
-        "text_params": {"saturation": {"method": {"distinct": 1, "count": 1, "equal_to_own_id": 0}},
-                        "reinhard": {"target": {"distinct": 3, "count": 3, "equal_to_own_id": 0}}}}
+META = {
+    "counts": {"splits": {"train": {"illumination": 2, "saturation": 1}}},
+    "params": {"illumination": {"stops": {"count": 2, "min": -0.5, "max": 0.25, "mean": -0.125}}},
+    "text_params": {
+        "saturation": {"method": {"distinct": 1, "count": 1, "equal_to_own_id": 0}},
+        "reinhard": {"target": {"distinct": 3, "count": 3, "equal_to_own_id": 0}},
+    },
+}
 
 
 def _card(**adjust):
-    base = {"p_reinhard": 0.5, "p_illumination": 0.25, "p_saturation": 0.25,
-            "illumination_style": "exposure", "illumination_offset": [-100.0, 200.0],
-            "exposure_stops": [-1.0, 1.0], "saturation_style": "chroma",
-            "saturation_factor": [0.5, 2.0], "msrcr_sigmas": [15.0, 80.0, 200.0],
-            "msrcr_reference_size": 800, "msrcr_stretch": True}
+    base = {
+        "p_reinhard": 0.5,
+        "p_illumination": 0.25,
+        "p_saturation": 0.25,
+        "illumination_style": "exposure",
+        "illumination_offset": [-100.0, 200.0],
+        "exposure_stops": [-1.0, 1.0],
+        "saturation_style": "chroma",
+        "saturation_factor": [0.5, 2.0],
+        "msrcr_sigmas": [15.0, 80.0, 200.0],
+        "msrcr_reference_size": 800,
+        "msrcr_stretch": True,
+    }
     manifest = {"counts": {"written": 3}, "config": {"adjust": {**base, **adjust}, "seed": 0}}
     return render_card(CardFacts("x", "1.0.0", "MIT", None, manifest, META, (64, 64)))
 

@@ -8,12 +8,11 @@ from click.testing import CliRunner
 
 from hmh_builder import schema
 from hmh_builder.cli import main
-from hmh_builder.pipeline.config import ConfigError, resolve_config
 from hmh_builder.kernels.adjust import PAPER_ADJUST
 from hmh_builder.kernels.composite import composite
+from hmh_builder.pipeline.config import ConfigError, resolve_config
 from tests.builder import jsonschema_lite
-from tests.builder.helpers import (build_args, files_under, kaggle_source, manifest, plain_source,
-                                   run_cli)
+from tests.builder.helpers import build_args, files_under, kaggle_source, manifest, plain_source, run_cli
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "manifests/manifest.schema.json").read_text())
 
@@ -34,11 +33,14 @@ def _read_all(out):
             assert schema.check_shard(h5, entry["split"]) == []
             attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
             for i, sample_id in enumerate(v.decode() for v in h5["id"][()]):
-                rows[sample_id] = {"attrs": attrs, "split": entry["split"],
-                                   **{n: h5[n][i] for n in ("I", "A", "F", "B", "I_d")},
-                                   **{n: h5[n][i].decode() for n in ("transform", "params")},
-                                   "B_t": h5["B_t"][i] if "B_t" in h5 else None,
-                                   "chunks": h5["I"].chunks}
+                rows[sample_id] = {
+                    "attrs": attrs,
+                    "split": entry["split"],
+                    **{n: h5[n][i] for n in ("I", "A", "F", "B", "I_d")},
+                    **{n: h5[n][i].decode() for n in ("transform", "params")},
+                    "B_t": h5["B_t"][i] if "B_t" in h5 else None,
+                    "chunks": h5["I"].chunks,
+                }
     return rows
 
 
@@ -114,19 +116,28 @@ def test_store_b_t_holds_the_background_composited_into_i_d(source, tmp_path):
 
 
 def test_native_size_keeps_the_source_size(source, tmp_path):
-    result = invoke(*build_args(source, tmp_path / "n", "--workers", 1)[:-3], "--no-progress",
-                    "--size", "native", "--shard-size", 20)
+    result = invoke(
+        *build_args(source, tmp_path / "n", "--workers", 1)[:-3],
+        "--no-progress",
+        "--size",
+        "native",
+        "--shard-size",
+        20,
+    )
     assert result.exit_code == 0, result.output
     assert manifest(tmp_path / "n")["config"]["size"] == [160, 120]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--src", "."], "--src and --out are required"),
-    (["--size", "big"], "size must be N, HxW or native"),
-    (["--recipe", "nonexistent"], "recipe 'nonexistent'"),
-    (["--background", "magic"], "Invalid value for '--background'"),
-    (["--backend", "dask"], "needs --scheduler"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--src", "."], "--src and --out are required"),
+        (["--size", "big"], "size must be N, HxW or native"),
+        (["--recipe", "nonexistent"], "recipe 'nonexistent'"),
+        (["--background", "magic"], "Invalid value for '--background'"),
+        (["--backend", "dask"], "needs --scheduler"),
+    ],
+)
 def test_usage_errors_exit_2_without_traceback(source, tmp_path, args, message):
     base = [] if args[0] == "--src" else ["--src", str(source), "--out", str(tmp_path / "u")]
     result = CliRunner().invoke(main, base + args)

@@ -3,8 +3,15 @@ import numpy as np
 import pytest
 
 from hmh_builder.kernels import colour
-from hmh_builder.kernels.colour import (adjust_illumination, adjust_saturation, lab_mean_std, lab_to_rgb,
-                                        msrcr, reinhard_transfer, rgb_to_lab)
+from hmh_builder.kernels.colour import (
+    adjust_illumination,
+    adjust_saturation,
+    lab_mean_std,
+    lab_to_rgb,
+    msrcr,
+    reinhard_transfer,
+    rgb_to_lab,
+)
 
 
 def _smooth_image(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
@@ -58,15 +65,21 @@ def test_lab_mean_std_samples_large_images_on_a_grid():
     np.testing.assert_allclose(mean, exact.mean(0), atol=0.5)
     mask = np.zeros(image.shape[:2], np.uint8)
     mask[:, :60] = 1
-    np.testing.assert_allclose(lab_mean_std(image, mask, max_pixels=1000)[0],
-                               rgb_to_lab(np.ascontiguousarray(image[::4, :60:4])).reshape(-1, 3).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(
+        lab_mean_std(image, mask, max_pixels=1000)[0],
+        rgb_to_lab(np.ascontiguousarray(image[::4, :60:4])).reshape(-1, 3).mean(0),
+        rtol=1e-5,
+    )
 
 
-@pytest.mark.parametrize("target_mean, target_std", [
-    ((55.0, -25.0, 20.0), (9.0, 3.0, 6.0)),    # green shift: negative a* must survive
-    ((45.0, 10.0, -30.0), (7.0, 6.0, 2.5)),    # blue shift: negative b*; a/b std differ (no swap)
-    ((60.0, 15.0, 25.0), (12.0, 4.0, 4.0)),
-])
+@pytest.mark.parametrize(
+    "target_mean, target_std",
+    [
+        ((55.0, -25.0, 20.0), (9.0, 3.0, 6.0)),  # green shift: negative a* must survive
+        ((45.0, 10.0, -30.0), (7.0, 6.0, 2.5)),  # blue shift: negative b*; a/b std differ (no swap)
+        ((60.0, 15.0, 25.0), (12.0, 4.0, 4.0)),
+    ],
+)
 def test_reinhard_output_has_target_statistics(target_mean, target_std):
     out = reinhard_transfer(_smooth_image(1), target_mean, target_std)
     mean, std = lab_mean_std(out)
@@ -142,8 +155,10 @@ def test_reduced_resolution_blur_close_to_full_blur():
 def _naive_msrcr(image, sigmas, stretch):
     """Oracle: MSRCR with full-resolution Gaussian blurs, written straight from the formula."""
     j = image.astype(np.float64) + 1.0
-    msr = np.mean([np.log(j) - np.log(cv2.GaussianBlur(j, (0, 0), s, borderType=cv2.BORDER_REFLECT))
-                   for s in sigmas], axis=0)
+    msr = np.mean(
+        [np.log(j) - np.log(cv2.GaussianBlur(j, (0, 0), s, borderType=cv2.BORDER_REFLECT)) for s in sigmas],
+        axis=0,
+    )
     cr = 46.0 * (np.log(125.0 * j) - np.log(j.sum(axis=2, keepdims=True)))
     out = 5.0 * (msr * cr + 25.0)
     if stretch:

@@ -46,8 +46,9 @@ def test_composite_matches_formula_for_soft_alpha():
     want = a * image + (1 - a) * background
     out = composite(image, alpha, background)
     assert np.abs(out.astype(np.float64) - want).max() <= 0.5 + 1e-3
-    assert composite(np.full((1, 1, 3), 200, np.uint8), np.array([[128]], np.uint8),
-                     np.full((1, 1, 3), 0, np.uint8)).tolist() == [[[100, 100, 100]]]
+    assert composite(
+        np.full((1, 1, 3), 200, np.uint8), np.array([[128]], np.uint8), np.full((1, 1, 3), 0, np.uint8)
+    ).tolist() == [[[100, 100, 100]]]
 
 
 @pytest.mark.parametrize("bad_alpha_shape", [(4, 5), (5, 4, 1)])

@@ -1,4 +1,5 @@
 """Build settings: the ``auto`` background resolution and recipe precedence."""
+
 import json
 
 import pytest
@@ -10,14 +11,18 @@ from hmh_builder.pipeline.config import BuildConfig, ConfigError, resolve_config
 def test_auto_background_resolution_per_method(background, expected):
     assert BuildConfig(source="/src", background=background).background_resolution == expected
     assert resolve_config("/src", background=background).background_resolution == expected
-    assert resolve_config("/src", background=background,
-                          background_resolution="auto").background_resolution == expected
+    assert (
+        resolve_config("/src", background=background, background_resolution="auto").background_resolution
+        == expected
+    )
 
 
 def test_explicit_background_resolution_wins_over_auto():
     assert resolve_config("/src", background_resolution="source").background_resolution == "source"
-    assert resolve_config("/src", background="telea",
-                          background_resolution="output").background_resolution == "output"
+    assert (
+        resolve_config("/src", background="telea", background_resolution="output").background_resolution
+        == "output"
+    )
     with pytest.raises(ConfigError, match="background_resolution"):
         resolve_config("/src", background_resolution="half")
 
@@ -25,8 +30,9 @@ def test_explicit_background_resolution_wins_over_auto():
 @pytest.mark.parametrize("background", [None, "multilevel", "telea"])
 def test_default_recipe_equals_no_recipe_for_every_background(background):
     """manifests/default.json claims to be identical to no --recipe, also with --background."""
-    assert resolve_config("/src", "default", background=background) == \
-        resolve_config("/src", background=background)
+    assert resolve_config("/src", "default", background=background) == resolve_config(
+        "/src", background=background
+    )
 
 
 def test_recipe_auto_resolution_and_command_line_override(tmp_path):

@@ -1,4 +1,5 @@
 """run_tasks: every task's result comes back once, in or out of this process."""
+
 import os
 
 import pytest

@@ -4,6 +4,7 @@ Each must give one line naming the path (no traceback), leave every finished sha
 no temporary file, and resume to the uninterrupted digest once the cause is fixed. The full
 and read-only disks are real tmpfs mounts inside a private mount namespace (``unshare``).
 """
+
 import json
 import os
 import shutil
@@ -54,7 +55,8 @@ def _assert_intact(out: Path):
         entry = json.loads(path.read_text())["entry"]
         assert schema.file_sha256(out / entry["path"]) == entry["sha256"]
     assert sorted(n for n in names if n.endswith(".h5")) == sorted(
-        json.loads(p.read_text())["entry"]["path"] for p in records)
+        json.loads(p.read_text())["entry"]["path"] for p in records
+    )
     return len(records)
 
 
@@ -121,13 +123,19 @@ def unreadable(tmp_path):
     probe.write_text("x")
     probe.chmod(0o000)
     try:
-        check = subprocess.run(_without_privileges([sys.executable, "-c", f"open({str(probe)!r})"]),
-                               capture_output=True, text=True, timeout=60)
+        check = subprocess.run(
+            _without_privileges([sys.executable, "-c", f"open({str(probe)!r})"]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except FileNotFoundError as exc:  # no setpriv
         pytest.skip(f"cannot run the build without root's capabilities ({exc.filename} missing)")
     if check.returncode == 0 or "PermissionError" not in check.stderr:
-        pytest.skip("a file of mode 0o000 stays readable to the build here (root whose "
-                    f"capabilities cannot be dropped?): {check.stderr.strip()[-200:]}")
+        pytest.skip(
+            "a file of mode 0o000 stays readable to the build here (root whose "
+            f"capabilities cannot be dropped?): {check.stderr.strip()[-200:]}"
+        )
     made = []
 
     def make(path: Path) -> Path:
@@ -145,15 +153,23 @@ def test_unreadable_source_file_is_one_line_and_resumes_once_readable(reference,
     work, out = tmp_path / "src", tmp_path / "out"
     shutil.copytree(src, work)
     victim = unreadable(sorted((work / "clip_img").rglob("*.jpg"))[5])
-    first = subprocess.run(_without_privileges([HMH_BUILD, *build_args(work, out, *ONE)]),
-                           capture_output=True, text=True, timeout=300)
+    first = subprocess.run(
+        _without_privileges([HMH_BUILD, *build_args(work, out, *ONE)]),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     victim.chmod(0o644)  # the cause is fixed
     assert first.returncode == 1, first.stderr
     assert f"error: {victim}: cannot be read (Permission denied)" in first.stderr
     assert "Traceback" not in first.stderr
     assert _assert_intact(out) >= 1
-    second = subprocess.run(_without_privileges([HMH_BUILD, *build_args(work, out, *ONE)]),
-                            capture_output=True, text=True, timeout=300)
+    second = subprocess.run(
+        _without_privileges([HMH_BUILD, *build_args(work, out, *ONE)]),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert second.returncode == 0, second.stderr
     assert manifest(out)["content_digest"] == digest
 

@@ -5,6 +5,7 @@ A matte whose header claims 20000×20000 next to a 120×160 image, or a pair abo
 the builder does not read become ``decode`` failures naming the format (not silent skips, and
 their mattes are not reported as "has no image").
 """
+
 import zlib
 
 import cv2
@@ -37,7 +38,7 @@ def claim_jpeg_size(data: bytes, width: int, height: int) -> bytes:
     """The JPEG with its baseline frame header (SOF0) claiming width×height."""
     at = data.find(b"\xff\xc0")
     assert at > 0
-    return data[:at + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[at + 9:]
+    return data[: at + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[at + 9 :]
 
 
 def _convert(path, ext):
@@ -64,15 +65,24 @@ def hostile(tmp_path_factory):
     gif = _image(src, 6).with_suffix(".gif")
     gif.write_bytes(b"GIF89a" + b"\0" * 40)  # named and signed GIF, not decodable by anyone
     _image(src, 6).unlink()
-    expected = {f"{GROUP}-{k:08d}": v for k, v in {
-        1: ("validate", ["120×160", "20000×20000", "same size"]),
-        2: ("decode", ["9000×9000 = 81,000,000 pixels", "limit of 50,000,000 (hmh-build "
-                       "--max-pixels)", "not decoded"]),
-        3: ("decode", [webp.name, "WebP format", "only JPEG and PNG"]),
-        4: ("decode", [bmp.name, "BMP format"]),
-        5: ("decode", [tif.name, "TIFF format"]),
-        6: ("decode", [gif.name]),
-    }.items()}
+    expected = {
+        f"{GROUP}-{k:08d}": v
+        for k, v in {
+            1: ("validate", ["120×160", "20000×20000", "same size"]),
+            2: (
+                "decode",
+                [
+                    "9000×9000 = 81,000,000 pixels",
+                    "limit of 50,000,000 (hmh-build --max-pixels)",
+                    "not decoded",
+                ],
+            ),
+            3: ("decode", [webp.name, "WebP format", "only JPEG and PNG"]),
+            4: ("decode", [bmp.name, "BMP format"]),
+            5: ("decode", [tif.name, "TIFF format"]),
+            6: ("decode", [gif.name]),
+        }.items()
+    }
     decoded = []
     real = imageio.read_bytes
     with pytest.MonkeyPatch.context() as patch:  # every full read of a file = a decode
@@ -100,8 +110,14 @@ def test_hostile_files_are_never_decoded(hostile):
     """Only the headers of the oversized files and of the other formats were read (also when
     another sample draws one of those images as its Reinhard target)."""
     src, _, _, decoded, _ = hostile
-    never = [_matte(src, 1), _image(src, 2), _matte(src, 2), _image(src, 3, ".webp"),
-             _image(src, 4, ".bmp"), _matte(src, 5, ".tif")]
+    never = [
+        _matte(src, 1),
+        _image(src, 2),
+        _matte(src, 2),
+        _image(src, 3, ".webp"),
+        _image(src, 4, ".bmp"),
+        _matte(src, 5, ".tif"),
+    ]
     assert {str(p) for p in never} & set(decoded) == set()
     assert str(_image(src, 7)) in decoded  # the recorder sees the decodes that do happen
 

@@ -1,5 +1,6 @@
 """``hmh-build iharmony4`` on a tiny stand-in written in iHarmony4's exact layout: DoveNet's
 naming rule and reading, per-sample failures, reproducibility, resume, verify and package."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,7 @@ HMH_BUILD = str(Path(sys.executable).with_name("hmh-build"))
 
 
 def run(*args, timeout=300):
-    return subprocess.run([HMH_BUILD, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([HMH_BUILD, *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 def ingest(src, out, *extra):
@@ -53,20 +53,31 @@ def rows(out) -> dict:
         with h5py.File(Path(out) / entry["path"], "r") as h5:
             assert schema.check_shard(h5, entry["split"]) == []
             for k, sample_id in enumerate(h5["id"].asstr()[()]):
-                found[sample_id] = {"split": entry["split"], "subset": h5["subset"].asstr()[k],
-                                    **{n: h5[n][k] for n in ("I", "I_d", "M")}}
+                found[sample_id] = {
+                    "split": entry["split"],
+                    "subset": h5["subset"].asstr()[k],
+                    **{n: h5[n][k] for n in ("I", "I_d", "M")},
+                }
     return found
 
 
 def test_doveNet_naming_rule():
-    assert partner_paths("HCOCO/composite_images/c1_1_1.jpg") == \
-        ("HCOCO/masks/c1_1.png", "HCOCO/real_images/c1.jpg")
-    assert partner_paths("HAdobe5k/composite_images/a0001_1_2.jpg") == \
-        ("HAdobe5k/masks/a0001_1.png", "HAdobe5k/real_images/a0001.jpg")
-    assert partner_paths("Hday2night/composite_images/d90000001-1_1_3.jpg") == \
-        ("Hday2night/masks/d90000001-1_1.png", "Hday2night/real_images/d90000001-1.jpg")
-    assert partner_paths("HFlickr/composite_images/x_y_2_1.jpg") == \
-        ("HFlickr/masks/x_y_2.png", "HFlickr/real_images/x_y.jpg")
+    assert partner_paths("HCOCO/composite_images/c1_1_1.jpg") == (
+        "HCOCO/masks/c1_1.png",
+        "HCOCO/real_images/c1.jpg",
+    )
+    assert partner_paths("HAdobe5k/composite_images/a0001_1_2.jpg") == (
+        "HAdobe5k/masks/a0001_1.png",
+        "HAdobe5k/real_images/a0001.jpg",
+    )
+    assert partner_paths("Hday2night/composite_images/d90000001-1_1_3.jpg") == (
+        "Hday2night/masks/d90000001-1_1.png",
+        "Hday2night/real_images/d90000001-1.jpg",
+    )
+    assert partner_paths("HFlickr/composite_images/x_y_2_1.jpg") == (
+        "HFlickr/masks/x_y_2.png",
+        "HFlickr/real_images/x_y.jpg",
+    )
     with pytest.raises(ValueError, match="naming"):
         partner_paths("HCOCO/composite_images/c1.jpg")
 
@@ -79,10 +90,8 @@ def test_build_writes_pairs_as_doveNet_reads_them(source, build):
     m = manifest(out)
     assert m["kind"] == "harmonization" and m["format"] == "hmh-manifest"
     assert m["counts"]["train"] == 8 and m["counts"]["test"] == 4
-    assert m["counts"]["subsets"] == {"HCOCO": {"train": 4, "test": 2},
-                                      "HFlickr": {"train": 4, "test": 2}}
-    assert files_under(out) == sorted(["manifest.json", "failures.jsonl"]
-                                      + [s["path"] for s in m["shards"]])
+    assert m["counts"]["subsets"] == {"HCOCO": {"train": 4, "test": 2}, "HFlickr": {"train": 4, "test": 2}}
+    assert files_under(out) == sorted(["manifest.json", "failures.jsonl"] + [s["path"] for s in m["shards"]])
     found = rows(out)
     for split, lines in lists.items():
         for line in lines:
@@ -91,8 +100,9 @@ def test_build_writes_pairs_as_doveNet_reads_them(source, build):
             mask_rel, real_rel = partner_paths(line)
             # independent computation: PIL reads, bilinear to 32×32 for the photos
             for name, rel in (("I_d", line), ("I", real_rel)):
-                want = np.asarray(Image.open(root / rel).convert("RGB")
-                                  .resize((32, 32), Image.Resampling.BILINEAR))
+                want = np.asarray(
+                    Image.open(root / rel).convert("RGB").resize((32, 32), Image.Resampling.BILINEAR)
+                )
                 assert np.array_equal(sample[name], want), (line, name)
             # the mask: 1-bit, nearest pixel centre (Pillow's rule for mode "1"), 0/255
             bits = np.asarray(Image.open(root / mask_rel).convert("1"))
@@ -119,11 +129,12 @@ def test_missing_and_broken_files_are_one_line_each_and_the_rest_goes_on(source,
     root = tmp_path / "IHD"
     shutil.copytree(source[0], root)
     lines = source[1]["train"]
-    (root / partner_paths(lines[0])[0]).unlink()          # mask of lines 0 and 1 missing
-    (root / partner_paths(lines[4])[1]).unlink()          # real image of lines 4 and 5 missing
-    (root / lines[2]).write_bytes(b"not a jpeg at all")   # a composite that does not decode
-    (root / "IHD_train.txt").write_text("\n".join(lines + ["HCOCO/composite_images/bad.jpg",
-                                                           lines[3], ""]) + "\n")
+    (root / partner_paths(lines[0])[0]).unlink()  # mask of lines 0 and 1 missing
+    (root / partner_paths(lines[4])[1]).unlink()  # real image of lines 4 and 5 missing
+    (root / lines[2]).write_bytes(b"not a jpeg at all")  # a composite that does not decode
+    (root / "IHD_train.txt").write_text(
+        "\n".join(lines + ["HCOCO/composite_images/bad.jpg", lines[3], ""]) + "\n"
+    )
     out = tmp_path / "out"
     result = ingest(root, out, "--workers", 2, "--shard-size", 2)
     assert result.returncode == 3, result.stderr
@@ -202,8 +213,18 @@ def test_verify_checks_the_mask_and_the_subsets(build, tmp_path):
 
 def test_package_release_verifies_and_describes_the_pairs(build, tmp_path):
     release = tmp_path / "release"
-    result = run("package", build[0], "--release", release, "--name", "ihd-pairs",
-                 "--version", "1.0.0", "--license", "CC-BY-NC-4.0")
+    result = run(
+        "package",
+        build[0],
+        "--release",
+        release,
+        "--name",
+        "ihd-pairs",
+        "--version",
+        "1.0.0",
+        "--license",
+        "CC-BY-NC-4.0",
+    )
     assert result.returncode == 0, result.stderr
     assert verify_build(release) == []
     card = (release / "README.md").read_text()
@@ -213,13 +234,22 @@ def test_package_release_verifies_and_describes_the_pairs(build, tmp_path):
     assert "iHarmony4" in meta["isBasedOn"] and "image matting" not in meta["keywords"]
     with h5py.File(release / "test.h5", "r") as h5:
         assert h5.attrs["kind"] == "harmonization" and h5["M"].is_virtual
-        assert h5["I_d"].shape == (4, 32, 32, 3) and list(h5["subset"].asstr()[()]) == \
-            ["HCOCO", "HCOCO", "HFlickr", "HFlickr"]
+        assert h5["I_d"].shape == (4, 32, 32, 3) and list(h5["subset"].asstr()[()]) == [
+            "HCOCO",
+            "HCOCO",
+            "HFlickr",
+            "HFlickr",
+        ]
     tool = ROOT / ".venv" / "bin" / "mlcroissant"
     tool = str(tool) if tool.exists() else shutil.which("mlcroissant")
     assert tool, "mlcroissant (the 'release' extra) is needed for this test"
-    checked = subprocess.run([tool, "validate", "--jsonld", "croissant.json"], cwd=release,
-                             capture_output=True, text=True, timeout=300)
+    checked = subprocess.run(
+        [tool, "validate", "--jsonld", "croissant.json"],
+        cwd=release,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert checked.returncode == 0 and "WARNING" not in checked.stderr, checked.stderr
 
 
@@ -229,14 +259,13 @@ def test_stats_refuses_pairs_in_one_line(build):
     assert "Traceback" not in result.stderr
 
 
-def test_a_file_the_system_cannot_read_stops_its_shard_and_a_rerun_resumes(source, tmp_path,
-                                                                            monkeypatch):
+def test_a_file_the_system_cannot_read_stops_its_shard_and_a_rerun_resumes(source, tmp_path, monkeypatch):
     """As in hmh-build: an OSError other than 'missing' is a fault of the environment, not of
     the sample: its shard is not written (no file left), the others are, and a rerun finishes."""
-    from hmh_builder.pipeline.config import RunOptions
     from hmh_builder.ingest import iharmony4_shard
     from hmh_builder.ingest.iharmony4 import IHarmony4Config
     from hmh_builder.ingest.iharmony4_run import ingest_iharmony4
+    from hmh_builder.pipeline.config import RunOptions
 
     real = iharmony4_shard.decode_pil_resized
     blocked = source[1]["test"][0]

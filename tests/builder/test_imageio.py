@@ -35,12 +35,15 @@ def _jpeg_bytes():
     return buf.tobytes()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "is empty"),
-    (b"this is not an image at all", "not a readable JPEG or PNG"),
-    (_jpeg_bytes()[:300], "truncated JPEG"),
-    (_jpeg_bytes()[:len(_jpeg_bytes()) // 2], "truncated JPEG"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty"),
+        (b"this is not an image at all", "not a readable JPEG or PNG"),
+        (_jpeg_bytes()[:300], "truncated JPEG"),
+        (_jpeg_bytes()[: len(_jpeg_bytes()) // 2], "truncated JPEG"),
+    ],
+)
 def test_bad_jpeg_raises_one_sentence_naming_the_file(tmp_path, content, message):
     path = tmp_path / "bad.jpg"
     path.write_bytes(content)
@@ -70,7 +73,7 @@ def _claims_size(data: bytes, height: int, width: int) -> bytes:
     """A JPEG whose frame header (SOF0) claims another size; the pixel data is unchanged."""
     at = data.find(b"\xff\xc0")
     assert at > 0
-    return data[:at + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[at + 9:]
+    return data[: at + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[at + 9 :]
 
 
 def test_header_claiming_an_absurd_size_is_a_decode_error_not_a_crash(tmp_path):
@@ -79,9 +82,10 @@ def test_header_claiming_an_absurd_size_is_a_decode_error_not_a_crash(tmp_path):
     file's failure, not abort the whole build."""
     path = tmp_path / "huge.jpg"
     path.write_bytes(_claims_size(_jpeg_bytes(), 65000, 65000))
-    for limit, message in ((DEFAULT_MAX_PIXELS, "65000×65000 = 4,225,000,000 pixels, above the "
-                                                "limit of 50,000,000"),
-                           (None, "cannot be decoded")):
+    for limit, message in (
+        (DEFAULT_MAX_PIXELS, "65000×65000 = 4,225,000,000 pixels, above the limit of 50,000,000"),
+        (None, "cannot be decoded"),
+    ):
         with pytest.raises(DecodeError, match=message) as info:
             decode_image(str(path), max_pixels=limit)
         assert str(path) in str(info.value) and "\n" not in str(info.value)
@@ -132,10 +136,10 @@ def test_pixel_limit_is_checked_on_the_header(tmp_path):
 
     path = _write(tmp_path / "m.png", np.zeros((6, 5, 4), np.uint8), ".png")
     path.write_bytes(claim_png_size(path.read_bytes(), 20000, 20000))
-    with pytest.raises(DecodeError, match="20000×20000 = 400,000,000 pixels, above the limit of "
-                                          "50,000,000"):
+    with pytest.raises(DecodeError, match="20000×20000 = 400,000,000 pixels, above the limit of 50,000,000"):
         decode_matte(str(path), "kaggle")
-    assert decode_matte(str(_write(tmp_path / "ok.png", np.zeros((6, 5, 4), np.uint8), ".png")),
-                        "kaggle", max_pixels=30).shape == (6, 5)
+    assert decode_matte(
+        str(_write(tmp_path / "ok.png", np.zeros((6, 5, 4), np.uint8), ".png")), "kaggle", max_pixels=30
+    ).shape == (6, 5)
     with pytest.raises(DecodeError, match="5×6 = 30 pixels, above the limit of 29 "):
         decode_matte(str(tmp_path / "ok.png"), "kaggle", max_pixels=29)

@@ -1,5 +1,6 @@
 """benchmarks/memory.py runs end to end and reports one row per dataset size, and the
 hostile-matte rows (a small side here; the README's figures use 20000)."""
+
 import re
 import subprocess
 import sys
@@ -9,10 +10,33 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "memory.py"
 
 
 def test_memory_benchmark_reports_peak_rss_per_count(tmp_path):
-    result = subprocess.run([sys.executable, str(SCRIPT), "--counts", "2", "4", "--height", "64",
-                             "--width", "48", "--size", "32", "--workers", "1", "--shard-size", "2",
-                             "--keep", str(tmp_path), "--hostile", "--hostile-side", "1000"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--counts",
+            "2",
+            "4",
+            "--height",
+            "64",
+            "--width",
+            "48",
+            "--size",
+            "32",
+            "--workers",
+            "1",
+            "--shard-size",
+            "2",
+            "--keep",
+            str(tmp_path),
+            "--hostile",
+            "--hostile-side",
+            "1000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if re.match(r"\s+\d+\s+\d+ MB", line)]
     assert [row[0] for row in rows] == ["2", "4"]

@@ -15,7 +15,7 @@ def test_shards_hold_sorted_ids_of_one_split_in_fixed_chunks():
         mine = [t for t in tasks if t.split == split]
         assert [t.index for t in mine] == list(range(len(mine)))
         got = [[s.id for s in t.samples] for t in mine]
-        assert got == [expected[i:i + 7] for i in range(0, len(expected), 7)]
+        assert got == [expected[i : i + 7] for i in range(0, len(expected), 7)]
     assert tasks[0].path == "train/train-00000.h5" and tasks[0].name == "train-00000"
 
 

@@ -1,11 +1,12 @@
 """hmh-build preview: layout, panels equal the stored samples, captions drawn."""
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from hmh_builder.inspect import folder as folder_io
 from hmh_builder.cli import main
+from hmh_builder.inspect import folder as folder_io
 from hmh_builder.inspect.preview import COLUMNS, Layout, scale_for, write_preview
 from tests.builder.buildfixture import make_build
 
@@ -33,7 +34,7 @@ def test_grid_layout_and_panels_show_the_samples(build, tmp_path):
     samples = folder_io.read_samples(build, refs)
     for row, sample in enumerate(samples):
         x0, y0, _, _ = layout.panel_box(row, 0)
-        caption = grid[y0 - layout.band:y0, x0:x0 + 60]
+        caption = grid[y0 - layout.band : y0, x0 : x0 + 60]
         assert caption.std() > 0, f"row {row} has no caption"
         for col, name in enumerate(COLUMNS):
             x0, y0, x1, y1 = layout.panel_box(row, col)
@@ -42,7 +43,7 @@ def test_grid_layout_and_panels_show_the_samples(build, tmp_path):
             expected = np.repeat(np.repeat(expected, scale, 0), scale, 1)
             np.testing.assert_array_equal(panel, expected, err_msg=f"row {row} column {name}")
             assert panel.std() > 0
-    header = grid[:layout.band, :]
+    header = grid[: layout.band, :]
     assert header.std() > 0, "no column labels"
 
 
@@ -56,11 +57,12 @@ def test_random_choice_is_seeded_and_bounded(build, tmp_path):
 
 def test_cli_writes_png_and_rejects_unknown_id(build, tmp_path):
     out = tmp_path / "g.png"
-    result = CliRunner().invoke(main, ["preview", str(build), "-o", str(out), "--n", "2",
-                                       "--split", "train"])
+    result = CliRunner().invoke(main, ["preview", str(build), "-o", str(out), "--n", "2", "--split", "train"])
     assert result.exit_code == 0, result.output
-    assert Image.open(out).size == Layout(2, *[s * scale_for(*_sample_size(build))
-                                                for s in _sample_size(build)]).size
+    assert (
+        Image.open(out).size
+        == Layout(2, *[s * scale_for(*_sample_size(build)) for s in _sample_size(build)]).size
+    )
     result = CliRunner().invoke(main, ["preview", str(build), "-o", str(out), "--ids", "nope"])
     assert result.exit_code == 1
     assert "no sample with id nope" in result.output

@@ -1,4 +1,5 @@
 """hmh-build package: a release others can check with standard tools and read without us."""
+
 import json
 import os
 import shutil
@@ -52,16 +53,24 @@ def build(tmp_path_factory):
 @pytest.fixture(scope="module")
 def release(build, tmp_path_factory):
     target = tmp_path_factory.mktemp("rel") / "hmh-mini"
-    result = CliRunner().invoke(main, ["package", str(build), "--release", str(target),
-                                       *PACKAGE, "--source-license", "AISegment terms X"])
+    result = CliRunner().invoke(
+        main,
+        ["package", str(build), "--release", str(target), *PACKAGE, "--source-license", "AISegment terms X"],
+    )
     assert result.exit_code == 0, result.output
     return target
 
 
 def test_virtual_files_read_the_shards_without_project_code(release, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, "-I", "-c", READER, str(release)], cwd=tmp_path,
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", READER, str(release)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((release / "manifest.json").read_text())
     assert int(result.stdout) == manifest["counts"]["written"]
@@ -70,8 +79,9 @@ def test_virtual_files_read_the_shards_without_project_code(release, tmp_path):
 def test_system_sha256sum_accepts_the_release(release):
     sha256sum = shutil.which("sha256sum")
     assert sha256sum, "sha256sum (coreutils) is needed for this test"
-    result = subprocess.run([sha256sum, "-c", "--strict", "SHA256SUMS"], cwd=release,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sha256sum, "-c", "--strict", "SHA256SUMS"], cwd=release, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     listed = {line.split("  ", 1)[1] for line in (release / "SHA256SUMS").read_text().splitlines()}
     on_disk = {str(p.relative_to(release)) for p in release.rglob("*") if p.is_file()}
@@ -82,8 +92,13 @@ def test_mlcroissant_validates_the_metadata(release):
     tool = ROOT / ".venv" / "bin" / "mlcroissant"
     tool = str(tool) if tool.exists() else shutil.which("mlcroissant")
     assert tool, "mlcroissant (the 'release' extra) is needed for this test"
-    result = subprocess.run([tool, "validate", "--jsonld", "croissant.json"], cwd=release,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [tool, "validate", "--jsonld", "croissant.json"],
+        cwd=release,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "Done." in result.stderr and "WARNING" not in result.stderr, result.stderr
     metadata = json.loads((release / "croissant.json").read_text())
@@ -98,12 +113,24 @@ def test_mlcroissant_validates_the_metadata(release):
 def test_card_states_the_facts(release):
     text = (release / "README.md").read_text()
     manifest = json.loads((release / "manifest.json").read_text())
-    for section in ("Motivation", "Composition", "Collection process", "Preprocessing", "Uses",
-                    "Distribution", "Maintenance"):
+    for section in (
+        "Motivation",
+        "Composition",
+        "Collection process",
+        "Preprocessing",
+        "Uses",
+        "Distribution",
+        "Maintenance",
+    ):
         assert f"## {section}" in text
-    for fact in (manifest["content_digest"], "CC-BY-NC-4.0", "AISegment terms X",
-                 "AISegment Matting Human Datasets", manifest["builder_version"],
-                 f"| samples | {manifest['counts']['written']} "):
+    for fact in (
+        manifest["content_digest"],
+        "CC-BY-NC-4.0",
+        "AISegment terms X",
+        "AISegment Matting Human Datasets",
+        manifest["builder_version"],
+        f"| samples | {manifest['counts']['written']} ",
+    ):
         assert fact in text, fact
     snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
     assert len(snippet.strip().splitlines()) == 5
@@ -119,8 +146,9 @@ def test_release_verifies_and_previews(release, tmp_path):
     assert report.problems == []
     assert report.content_digest == json.loads((release / "manifest.json").read_text())["content_digest"]
     assert Image.open(release / "preview.png").size[0] > 0
-    result = CliRunner().invoke(main, ["preview", str(release), "-o", str(tmp_path / "p.png"),
-                                       "--split", "train", "--n", "2"])
+    result = CliRunner().invoke(
+        main, ["preview", str(release), "-o", str(tmp_path / "p.png"), "--split", "train", "--n", "2"]
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -137,16 +165,16 @@ def test_refuses_a_corrupted_build(build, tmp_path):
     shutil.copytree(build, broken)
     shard = next(broken.glob("train/*.h5"))
     shard.write_bytes(shard.read_bytes()[:-100])
-    result = CliRunner().invoke(main, ["package", str(broken), "--release",
-                                       str(tmp_path / "r"), *PACKAGE])
+    result = CliRunner().invoke(main, ["package", str(broken), "--release", str(tmp_path / "r"), *PACKAGE])
     assert result.exit_code == 1
     assert "does not verify" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "r").exists()
 
 
 def test_refuses_without_licence(build, tmp_path):
-    result = CliRunner().invoke(main, ["package", str(build), "--release", str(tmp_path / "r"),
-                                       "--name", "x", "--version", "1.0.0"])
+    result = CliRunner().invoke(
+        main, ["package", str(build), "--release", str(tmp_path / "r"), "--name", "x", "--version", "1.0.0"]
+    )
     assert result.exit_code == 1
     assert "no --license given" in result.output
     assert not (tmp_path / "r").exists()
@@ -155,8 +183,7 @@ def test_refuses_without_licence(build, tmp_path):
 def test_refuses_a_non_empty_target(build, tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "keep.txt").write_text("x")
-    result = CliRunner().invoke(main, ["package", str(build), "--release", str(tmp_path / "r"),
-                                       *PACKAGE])
+    result = CliRunner().invoke(main, ["package", str(build), "--release", str(tmp_path / "r"), *PACKAGE])
     assert result.exit_code == 1 and "not empty" in result.output
     assert os.listdir(tmp_path / "r") == ["keep.txt"]
 
@@ -187,15 +214,15 @@ def test_verify_catches_a_virtual_file_that_maps_the_wrong_shards(release, tmp_p
         h5["id"][...] = list(h5["id"].asstr()[()])[::-1]
     sums = (copy / "SHA256SUMS").read_text().splitlines()
     digest = hashlib.sha256((copy / "train.h5").read_bytes()).hexdigest()
-    (copy / "SHA256SUMS").write_text("".join(
-        (f"{digest}  train.h5" if line.endswith("  train.h5") else line) + "\n" for line in sums))
+    (copy / "SHA256SUMS").write_text(
+        "".join((f"{digest}  train.h5" if line.endswith("  train.h5") else line) + "\n" for line in sums)
+    )
     texts = [str(p) for p in inspect_build(copy).problems]
     assert texts == ["train.h5: its ids differ from the train shards' ids"]
 
 
 def test_refuses_a_target_inside_the_build(build):
-    result = CliRunner().invoke(main, ["package", str(build), "--release", str(build / "rel"),
-                                       *PACKAGE])
+    result = CliRunner().invoke(main, ["package", str(build), "--release", str(build / "rel"), *PACKAGE])
     assert result.exit_code == 1 and "must be outside" in result.output
     assert not (build / "rel").exists()
 
@@ -204,15 +231,20 @@ def test_card_numbers_equal_the_manifest(release):
     text = (release / "README.md").read_text()
     manifest = json.loads((release / "manifest.json").read_text())
     counts, (height, width) = manifest["counts"], manifest["config"]["size"]
-    assert (f"| samples | {counts['written']} (train {counts.get('train', 0)}, "
-            f"test {counts.get('test', 0)}) |") in text
+    assert (
+        f"| samples | {counts['written']} (train {counts.get('train', 0)}, test {counts.get('test', 0)}) |"
+    ) in text
     assert f"| image size | {height} × {width} (H × W), RGB, uint8 |" in text
-    assert f"Of {counts['discovered']} source inputs found, {counts['written']} were written and " \
-           f"{counts['failed']} could not be used" in text
+    assert (
+        f"Of {counts['discovered']} source inputs found, {counts['written']} were written and "
+        f"{counts['failed']} could not be used" in text
+    )
     assert f"build seed ({manifest['config']['seed']})" in text
     assert f"test fraction ({manifest['config']['test_fraction']})" in text
-    assert f"({manifest['config']['background']}, at {manifest['config']['background_resolution']} " \
-           "resolution)" in text
+    assert (
+        f"({manifest['config']['background']}, at {manifest['config']['background_resolution']} "
+        "resolution)" in text
+    )
     for split in ("train", "test"):
         if counts.get(split):
             assert f"| {split} | {counts[split]} |" in text
@@ -235,6 +267,7 @@ def test_copies_shards_when_hard_links_fail(build, tmp_path, monkeypatch):
         copy = target / shard.relative_to(build)
         assert copy.stat().st_ino != shard.stat().st_ino and copy.read_bytes() == shard.read_bytes()
     assert inspect_build(target).problems == []
-    check = subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=target,
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        ["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=target, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr

@@ -6,6 +6,7 @@ file is then searched, as raw bytes and (HDF5) through every attribute and strin
 for the source, output, release and temporary folders, the home folder, the working folder
 and both host names.
 """
+
 import json
 import os
 import socket
@@ -38,19 +39,18 @@ def made(tmp_path_factory):
     out, release = root / "out", root / "release" / "hmh-mini"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(socket, "gethostname", lambda: HOST)
-        built = CliRunner().invoke(main, build_args(src, out, "--workers", 1, "--shard-size", 3,
-                                                    "--test-fraction", 0.3))
+        built = CliRunner().invoke(
+            main, build_args(src, out, "--workers", 1, "--shard-size", 3, "--test-fraction", 0.3)
+        )
         assert built.exit_code == 3, built.output
-        packaged = CliRunner().invoke(main, ["package", str(out), "--release", str(release),
-                                             *PACKAGE])
+        packaged = CliRunner().invoke(main, ["package", str(out), "--release", str(release), *PACKAGE])
     assert packaged.exit_code == 0, packaged.output
     return root, src, out, release
 
 
 def _private_strings(root: Path, src: Path, out: Path, release: Path) -> set:
     """Every local fact of the build machine a release could leak."""
-    places = {root, src, out, release, Path(tempfile.gettempdir()) / "pytest-of-",
-              Path.home(), Path.cwd()}
+    places = {root, src, out, release, Path(tempfile.gettempdir()) / "pytest-of-", Path.home(), Path.cwd()}
     found = set()
     for place in places:
         found |= {str(place), os.path.realpath(place)}
@@ -81,9 +81,16 @@ def test_no_released_file_holds_a_local_path_or_host_name(made):
     root, src, out, release = made
     secrets = _private_strings(root, src, out, release)
     files = sorted(p for p in release.rglob("*") if p.is_file())
-    assert {p.name for p in files} >= {"manifest.json", "failures.jsonl", "README.md",
-                                       "croissant.json", "SHA256SUMS", "preview.png", "train.h5",
-                                       "test.h5"}
+    assert {p.name for p in files} >= {
+        "manifest.json",
+        "failures.jsonl",
+        "README.md",
+        "croissant.json",
+        "SHA256SUMS",
+        "preview.png",
+        "train.h5",
+        "test.h5",
+    }
     for path in files:
         data = path.read_bytes()
         texts = _hdf5_strings(path) if path.suffix == ".h5" else []
@@ -107,8 +114,10 @@ def test_the_build_folder_keeps_its_paths_and_the_release_redacts_them(made):
 
 def _resum(release: Path, rel: str) -> None:
     sums = release / "SHA256SUMS"
-    lines = [f"{schema.file_sha256(release / rel)}  {rel}" if line.endswith(f"  {rel}") else line
-             for line in sums.read_text().splitlines()]
+    lines = [
+        f"{schema.file_sha256(release / rel)}  {rel}" if line.endswith(f"  {rel}") else line
+        for line in sums.read_text().splitlines()
+    ]
     sums.write_text("\n".join(lines) + "\n")
 
 
@@ -155,14 +164,24 @@ def test_the_config_hash_leaves_the_source_path_out(tmp_path):
     assert manifest(out)["config"]["source"] == str(moved)
 
 
-@pytest.mark.parametrize("text, leaks", [
-    ("built from /home/alice/portraits", True), ("/Users/bob/Desktop/kaggle", True),
-    ('"source": "/tmp/tmp.x1/src"', True), (r"C:\Users\alice\data", True), ("(/root)", True),
-    ("/mnt/nas/hmh", True), ("/Volumes/T7/matting_human_datasets", True),  # a macOS external drive
-    ("/data/alice/src", True),
-    ("https://example.org/home/page", False), ("docs/tmp/notes", False), ("train/train-00000.h5", False),
-    ("<redacted>", False), ("a/b/Volumes/x", False),
-])
+@pytest.mark.parametrize(
+    "text, leaks",
+    [
+        ("built from /home/alice/portraits", True),
+        ("/Users/bob/Desktop/kaggle", True),
+        ('"source": "/tmp/tmp.x1/src"', True),
+        (r"C:\Users\alice\data", True),
+        ("(/root)", True),
+        ("/mnt/nas/hmh", True),
+        ("/Volumes/T7/matting_human_datasets", True),  # a macOS external drive
+        ("/data/alice/src", True),
+        ("https://example.org/home/page", False),
+        ("docs/tmp/notes", False),
+        ("train/train-00000.h5", False),
+        ("<redacted>", False),
+        ("a/b/Volumes/x", False),
+    ],
+)
 def test_local_path_pattern(text, leaks):
     from hmh_builder.inspect.privacy import LOCAL_PATH, first_leak
 

@@ -1,4 +1,5 @@
 """Interrupted builds resume to the same content digest; OUT of another config is refused."""
+
 import os
 import shutil
 import signal
@@ -27,9 +28,13 @@ def reference(tmp_path_factory):
 
 
 def _start(src, out):
-    return subprocess.Popen([HMH_BUILD, *build_args(src, out, "--workers", 2, *OPTIONS)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [HMH_BUILD, *build_args(src, out, "--workers", 2, *OPTIONS)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _wait_for_records(out, n, process):
@@ -43,8 +48,12 @@ def _wait_for_records(out, n, process):
 
 
 def _resume(src, out):
-    result = subprocess.run([HMH_BUILD, *build_args(src, out, "--workers", 2, *OPTIONS)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [HMH_BUILD, *build_args(src, out, "--workers", 2, *OPTIONS)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return result
 
@@ -96,7 +105,9 @@ def test_rerun_rebuilds_only_missing_and_damaged_shards(reference, tmp_path):
     kept_mtime = (out / shards[3]).stat().st_mtime_ns
     result = CliRunner().invoke(main, build_args(src, out, "--workers", 1, *OPTIONS))
     assert result.exit_code == 0, result.output
-    assert f"resuming: {len(shards) - 2} of {len(shards)} shard(s) already complete, building 2" in result.output
+    assert (
+        f"resuming: {len(shards) - 2} of {len(shards)} shard(s) already complete, building 2" in result.output
+    )
     assert manifest(out)["content_digest"] == digest
     assert (out / shards[3]).stat().st_mtime_ns == kept_mtime
     assert verify_build(out) == []
@@ -160,8 +171,8 @@ def test_shards_kept_from_a_complete_build_survive_a_rerun_that_stops(tmp_path, 
     """A rerun after adding sources removes manifest.json before building what changed; when
     that rerun stops (here: a fault), the shards it kept from the manifest must still count
     as done next time instead of being deleted and rebuilt."""
-    from hmh_builder.pipeline import run as build
     from hmh_builder.ingest.synthetic import write_kaggle_layout
+    from hmh_builder.pipeline import run as build
     from tests.builder.helpers import SMALL
 
     src = kaggle_source(tmp_path, n=6)
@@ -221,8 +232,10 @@ def test_a_second_build_into_the_same_out_stops_at_once(reference, tmp_path):
     finally:
         os.close(fd)
     assert busy.exit_code == 1
-    assert busy.output.strip() == f"error: {out} is being written by another hmh-build; wait for it " \
-                                  "to finish or stop it, then rerun"
+    assert (
+        busy.output.strip() == f"error: {out} is being written by another hmh-build; wait for it "
+        "to finish or stop it, then rerun"
+    )
     assert os.listdir(out) == []
     free = CliRunner().invoke(main, build_args(src, out, "--workers", 1, *OPTIONS))
     assert free.exit_code == 0, free.output

@@ -3,11 +3,18 @@ import json
 import numpy as np
 import pytest
 
+from hmh_builder.ingest.synthetic import synthetic_portrait
 from hmh_builder.kernels.adjust import DEFAULT_ADJUST, PAPER_ADJUST, AdjustSettings
 from hmh_builder.kernels.colour import lab_mean_std
-from hmh_builder.pipeline.sample import (Choice, SampleError, draw_choice, make_sample, params_json,
-                                resize, validate)
-from hmh_builder.ingest.synthetic import synthetic_portrait
+from hmh_builder.pipeline.sample import (
+    Choice,
+    SampleError,
+    draw_choice,
+    make_sample,
+    params_json,
+    resize,
+    validate,
+)
 
 IDS = [f"id-{k:03d}" for k in range(50)]
 
@@ -39,11 +46,14 @@ def _pair():
     return image, alpha, truth
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda i, a: (i, a[:-1]), "the same size"),
-    (lambda i, a: (i, np.zeros_like(a)), "zero everywhere"),
-    (lambda i, a: (i, np.full_like(a, 255)), "255 everywhere"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda i, a: (i, a[:-1]), "the same size"),
+        (lambda i, a: (i, np.zeros_like(a)), "zero everywhere"),
+        (lambda i, a: (i, np.full_like(a, 255)), "255 everywhere"),
+    ],
+)
 def test_validate_rejects_with_a_sentence_naming_the_files(mutate, message):
     image, alpha, _ = _pair()
     image, alpha = mutate(image, alpha)
@@ -66,15 +76,26 @@ def test_resize_uses_area_average_when_shrinking():
     assert resize(array, (4, 4)) is array
 
 
-@pytest.mark.parametrize("transform, params", [("illumination", {"gain": 1.5, "offset": 0.0}),
-                                               ("saturation", {"method": "chroma", "factor": 0.5}),
-                                               ("reinhard", {})])
+@pytest.mark.parametrize(
+    "transform, params",
+    [
+        ("illumination", {"gain": 1.5, "offset": 0.0}),
+        ("saturation", {"method": "chroma", "factor": 0.5}),
+        ("reinhard", {}),
+    ],
+)
 def test_sample_arrays_satisfy_the_compositing_equations(transform, params):
     image, alpha, _ = _pair()
     stats = lab_mean_std(image)
     out = make_sample(image, alpha, (32, 24), "multilevel", "source", Choice(transform, params), stats)
-    assert {k: v.shape for k, v in out.items()} == {"I": (32, 24, 3), "A": (32, 24), "F": (32, 24, 3),
-                                                    "B": (32, 24, 3), "B_t": (32, 24, 3), "I_d": (32, 24, 3)}
+    assert {k: v.shape for k, v in out.items()} == {
+        "I": (32, 24, 3),
+        "A": (32, 24),
+        "F": (32, 24, 3),
+        "B": (32, 24, 3),
+        "B_t": (32, 24, 3),
+        "I_d": (32, 24, 3),
+    }
     assert all(v.dtype == np.uint8 for v in out.values())
     a = out["A"].astype(np.float64)[..., None] / 255
     assert np.abs(np.rint(a * out["I"]) - out["F"]).max() <= 1
@@ -87,8 +108,12 @@ def test_sample_arrays_satisfy_the_compositing_equations(transform, params):
 
 def test_illumination_gain_brightens_the_background():
     image, alpha, _ = _pair()
-    base = make_sample(image, alpha, (32, 24), "multilevel", "output", Choice("illumination", {"gain": 1.0, "offset": 0.0}))
-    bright = make_sample(image, alpha, (32, 24), "multilevel", "output", Choice("illumination", {"gain": 1.0, "offset": 40.0}))
+    base = make_sample(
+        image, alpha, (32, 24), "multilevel", "output", Choice("illumination", {"gain": 1.0, "offset": 0.0})
+    )
+    bright = make_sample(
+        image, alpha, (32, 24), "multilevel", "output", Choice("illumination", {"gain": 1.0, "offset": 40.0})
+    )
     assert np.array_equal(base["B"], base["B_t"])
     assert np.array_equal(base["B"], bright["B"])
     assert bright["B_t"].astype(int).mean() > base["B_t"].astype(int).mean() + 30
@@ -97,9 +122,12 @@ def test_illumination_gain_brightens_the_background():
 def test_choices_are_pinned_literals():
     """The drawn transform, parameters and Reinhard candidates of a (seed, id) never change
     between versions (content_digest reproducible on another day)."""
-    assert draw_choice(0, "id-010", IDS, DEFAULT_ADJUST) == \
-        Choice("saturation", {"method": "chroma", "factor": 0.6731})
-    assert draw_choice(0, "id-011", IDS, DEFAULT_ADJUST) == \
-        Choice("illumination", {"gain": 1.1938, "offset": 0.0, "stops": 0.2556})
-    assert draw_choice(3, "id-010", IDS, PAPER_ADJUST) == \
-        Choice("reinhard", {}, ("id-003", "id-020", "id-003"))
+    assert draw_choice(0, "id-010", IDS, DEFAULT_ADJUST) == Choice(
+        "saturation", {"method": "chroma", "factor": 0.6731}
+    )
+    assert draw_choice(0, "id-011", IDS, DEFAULT_ADJUST) == Choice(
+        "illumination", {"gain": 1.1938, "offset": 0.0, "stops": 0.2556}
+    )
+    assert draw_choice(3, "id-010", IDS, PAPER_ADJUST) == Choice(
+        "reinhard", {}, ("id-003", "id-020", "id-003")
+    )

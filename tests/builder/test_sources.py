@@ -1,6 +1,6 @@
 import pytest
 
-from hmh_builder.pipeline.sources import SourceError, discover, detect_layout
+from hmh_builder.pipeline.sources import SourceError, detect_layout, discover
 from tests.builder.helpers import kaggle_source, plain_source
 
 
@@ -22,7 +22,8 @@ def test_plain_layout_pairs_by_stem(tmp_path):
     assert failures == []
     assert [(p.id, p.image, p.alpha, p.layout) for p in pairs] == [
         ("portrait-00001", "image/portrait-00001.jpg", "alpha/portrait-00001.png", "plain"),
-        ("portrait-00002", "image/portrait-00002.jpg", "alpha/portrait-00002.png", "plain")]
+        ("portrait-00002", "image/portrait-00002.jpg", "alpha/portrait-00002.png", "plain"),
+    ]
 
 
 def test_partner_missing_on_either_side_is_a_pair_failure_not_fatal(tmp_path):
@@ -31,8 +32,10 @@ def test_partner_missing_on_either_side_is_a_pair_failure_not_fatal(tmp_path):
     (src / "clip_img/1803151818/clip_00000000/1803151818-00000002.jpg").unlink()
     pairs, failures = discover(src)
     assert [p.id for p in pairs] == ["1803151818-00000003"]
-    assert [(f["id"], f["stage"]) for f in failures] == [("1803151818-00000001", "pair"),
-                                                         ("1803151818-00000002", "pair")]
+    assert [(f["id"], f["stage"]) for f in failures] == [
+        ("1803151818-00000001", "pair"),
+        ("1803151818-00000002", "pair"),
+    ]
     assert "has no matte" in failures[0]["reason"] and "matting_00000000" in failures[0]["reason"]
     assert failures[1]["path"].startswith("matting/") and "has no image" in failures[1]["reason"]
 

@@ -1,4 +1,5 @@
 """hmh-build stats: counts vs the shards, literal pixel statistics, plot layout."""
+
 import json
 import sys
 
@@ -10,8 +11,7 @@ from PIL import Image
 
 from hmh_builder import schema
 from hmh_builder.cli import main
-from hmh_builder.inspect.stats import (alpha_shares, colour_shift, compute_stats, numeric_params,
-                                       plot_stats)
+from hmh_builder.inspect.stats import alpha_shares, colour_shift, compute_stats, numeric_params, plot_stats
 from tests.builder.buildfixture import make_build
 
 
@@ -47,8 +47,10 @@ def test_literal_pixel_statistics():
     assert d_l == pytest.approx(100, abs=0.01) and d_e == pytest.approx(100, abs=0.01)
     assert abs(d_a) < 0.01 and abs(d_b) < 0.01
     assert colour_shift(black, np.full((2, 2), 255, np.uint8), white, "background") is None
-    assert numeric_params('{"gain": 1.5, "offset": -3, "method": "msrcr", "stretch": true}') \
-        == {"gain": 1.5, "offset": -3.0}
+    assert numeric_params('{"gain": 1.5, "offset": -3, "method": "msrcr", "stretch": true}') == {
+        "gain": 1.5,
+        "offset": -3.0,
+    }
 
 
 def test_plot_has_one_non_empty_panel_per_histogram(stats, tmp_path):
@@ -62,7 +64,7 @@ def test_plot_has_one_non_empty_panel_per_histogram(stats, tmp_path):
     cell_h, cell_w = image.shape[0] // rows, image.shape[1] // 3
     for index in range(panels):
         r, c = divmod(index, 3)
-        assert image[r * cell_h:(r + 1) * cell_h, c * cell_w:(c + 1) * cell_w].std() > 0
+        assert image[r * cell_h : (r + 1) * cell_h, c * cell_w : (c + 1) * cell_w].std() > 0
 
 
 def test_cli_json_and_missing_matplotlib(build, tmp_path, monkeypatch):
@@ -79,7 +81,9 @@ def test_text_parameters_match_the_shards(build, stats):
     targets, own = [], 0
     for entry in schema.load_manifest(build)["shards"]:
         with h5py.File(build / entry["path"]) as h5:
-            for sample_id, t, p in zip(*(h5[k].asstr()[()] for k in ("id", "transform", "params"))):
+            for sample_id, t, p in zip(
+                *(h5[k].asstr()[()] for k in ("id", "transform", "params")), strict=False
+            ):
                 if t == "reinhard":
                     targets.append(json.loads(p)["target"])
                     own += targets[-1] == sample_id

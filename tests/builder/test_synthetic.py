@@ -11,7 +11,7 @@ def test_portrait_is_deterministic_and_seed_dependent():
     a = synthetic_portrait(np.random.default_rng(5), 80, 60)
     b = synthetic_portrait(np.random.default_rng(5), 80, 60)
     c = synthetic_portrait(np.random.default_rng(6), 80, 60)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(a[0], c[0])
 
@@ -52,7 +52,9 @@ def test_kaggle_layout_files_and_colour_order(synthetic_source):
         rgba = cv2.cvtColor(_read(png), cv2.COLOR_BGRA2RGBA)
         np.testing.assert_array_equal(rgba[..., 3], alpha)
         np.testing.assert_array_equal(rgba[..., :3], image)
-        np.testing.assert_array_equal(cv2.cvtColor(_read(root / "_truth" / f"{sid}.png"), cv2.COLOR_BGR2RGB), truth)
+        np.testing.assert_array_equal(
+            cv2.cvtColor(_read(root / "_truth" / f"{sid}.png"), cv2.COLOR_BGR2RGB), truth
+        )
 
 
 def test_kaggle_layout_without_truth_and_custom_group(tmp_path):
@@ -76,8 +78,9 @@ def test_plain_layout(tmp_path):
 def test_kaggle_matte_rgb_modes(tmp_path, mode):
     sid = write_kaggle_layout(tmp_path, 1, seed=2, height=48, width=40, with_truth=False, matte_rgb=mode)[0]
     image, alpha, _ = synthetic_portrait(np.random.default_rng([2, 0]), 48, 40)
-    rgba = cv2.cvtColor(_read(tmp_path / "matting" / "1803151818" / "matting_00000000" / f"{sid}.png"),
-                        cv2.COLOR_BGRA2RGBA)
+    rgba = cv2.cvtColor(
+        _read(tmp_path / "matting" / "1803151818" / "matting_00000000" / f"{sid}.png"), cv2.COLOR_BGRA2RGBA
+    )
     np.testing.assert_array_equal(rgba[..., 3], alpha)
     want = np.where((alpha > 0)[..., None], image, 0) if mode == "cutout" else np.zeros_like(image)
     np.testing.assert_array_equal(rgba[..., :3], want)

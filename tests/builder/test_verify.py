@@ -1,4 +1,5 @@
 """hmh-build verify: a clean build passes; every listed corruption is reported by file."""
+
 import json
 import os
 import shutil
@@ -9,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from hmh_builder import schema
-from hmh_builder.inspect import checks as verify_checks
 from hmh_builder.cli import main
+from hmh_builder.inspect import checks as verify_checks
 from hmh_builder.inspect.verify import inspect_build, verify_build
 from tests.builder.buildfixture import make_build
 
@@ -131,9 +132,21 @@ def _edit_bytes(m):
     m["shards"][-1]["bytes"] -= 1
 
 
-@pytest.mark.parametrize("edit", [_edit_written, _edit_split_count, _edit_sha, _edit_samples,
-                                  _edit_digest, _edit_config, _drop_shard, _edit_discovered,
-                                  _edit_builder_version, _edit_bytes])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _edit_written,
+        _edit_split_count,
+        _edit_sha,
+        _edit_samples,
+        _edit_digest,
+        _edit_config,
+        _drop_shard,
+        _edit_discovered,
+        _edit_builder_version,
+        _edit_bytes,
+    ],
+)
 def test_hand_edited_manifest(build, edit):
     manifest = _manifest(build)
     edit(manifest)
@@ -178,8 +191,10 @@ def test_composite_invariant(build):
 
 def test_failure_count_mismatch(build):
     with open(build / "failures.jsonl", "a") as handle:
-        handle.write(json.dumps({"id": "x", "path": "x.jpg", "stage": "decode",
-                                 "reason": "The file is not an image."}) + "\n")
+        handle.write(
+            json.dumps({"id": "x", "path": "x.jpg", "stage": "decode", "reason": "The file is not an image."})
+            + "\n"
+        )
     texts = _texts(build)
     assert any("counts.failed" in t for t in texts), texts
 

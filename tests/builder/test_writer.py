@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from hmh_builder import schema
-from hmh_builder.pipeline.writer import ShardWriter
 from hmh_builder.fsio import atomic_write_text
+from hmh_builder.pipeline.writer import ShardWriter
 
 
 def _arrays(value, h=4, w=6):
@@ -20,8 +20,13 @@ def test_shard_is_written_under_its_final_name_only_when_closed(tmp_path):
     entry = writer.close()
     assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["train-00000.h5"]
     path = tmp_path / "train/train-00000.h5"
-    assert entry == {"path": "train/train-00000.h5", "split": "train", "samples": 2,
-                     "bytes": path.stat().st_size, "sha256": schema.file_sha256(path)}
+    assert entry == {
+        "path": "train/train-00000.h5",
+        "split": "train",
+        "samples": 2,
+        "bytes": path.stat().st_size,
+        "sha256": schema.file_sha256(path),
+    }
     with h5py.File(path, "r") as h5:
         assert schema.check_shard(h5, "train") == []
         assert h5["I"].shape == (2, 4, 6, 3) and "B_t" not in h5
@@ -69,8 +74,13 @@ def test_attribute_and_string_types_as_plain_h5py_sees_them(tmp_path):
         version, size = h5.attrs["format_version"], h5.attrs["size"]
         assert isinstance(version, np.integer) and version == 1
         assert size.dtype.kind in "iu" and size.tolist() == [4, 6]
-        for name, value in (("format", "hmh-shard"), ("channel_order", "RGB"), ("split", "test"),
-                            ("builder_version", "0.1.0"), ("config_hash", "abc")):
+        for name, value in (
+            ("format", "hmh-shard"),
+            ("channel_order", "RGB"),
+            ("split", "test"),
+            ("builder_version", "0.1.0"),
+            ("config_hash", "abc"),
+        ):
             assert h5.attrs[name] == value
             assert _attr_type(h5, name).get_cset() == h5py.h5t.CSET_UTF8, name
         for name in schema.STRING_DATASETS:

@@ -1,4 +1,5 @@
 """Running ``hmh-train`` in-process in tests, and the one-line error contract of its commands."""
+
 from __future__ import annotations
 
 from click.testing import CliRunner

@@ -3,6 +3,7 @@
 The build is made by the real ``hmh-build build`` command (click ``CliRunner``, in this process)
 on seeded synthetic Kaggle-layout portraits (``hmh_builder.ingest.synthetic``).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -18,9 +19,27 @@ def build_shards(tmp, n: int = 10, seed: int = 0):
     """Path of a finished build folder with ``n`` samples of SIZE×SIZE (train and test) under ``tmp``."""
     src, out = tmp / "src", tmp / "shards"
     write_kaggle_layout(src, n, seed=seed, height=96, width=80)
-    result = CliRunner().invoke(build_main, [
-        "build", "--src", str(src), "--out", str(out), "--size", str(SIZE), "--workers", "1",
-        "--test-fraction", "0.3", "--shard-size", "4", "--seed", str(seed), "--no-progress"])
+    result = CliRunner().invoke(
+        build_main,
+        [
+            "build",
+            "--src",
+            str(src),
+            "--out",
+            str(out),
+            "--size",
+            str(SIZE),
+            "--workers",
+            "1",
+            "--test-fraction",
+            "0.3",
+            "--shard-size",
+            "4",
+            "--seed",
+            str(seed),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -44,15 +63,37 @@ def shards(tmp_path_factory):
 
 
 #: Command-line options that make a CPU run take well under a second per step.
-SMALL = ["--width", "0.25", "--num-downs", "6", "--batch-size", "2", "--workers", "0",
-         "--no-progress", "--log-every", "1", "--val-batches", "1"]
+SMALL = [
+    "--width",
+    "0.25",
+    "--num-downs",
+    "6",
+    "--batch-size",
+    "2",
+    "--workers",
+    "0",
+    "--no-progress",
+    "--log-every",
+    "1",
+    "--val-batches",
+    "1",
+]
 
 
 def small_config(mode: str, shards, out, **overrides):
     """A TrainConfig for a tiny CPU run (same settings as SMALL) with ``overrides``."""
     from hmh_train.train.config import load_config
 
-    values = {"shards": str(shards), "out": str(out), "width": 0.25, "num_downs": 6,
-              "batch_size": 2, "workers": 0, "progress": False, "log_every": 1, "val_batches": 1}
+    values = {
+        "shards": str(shards),
+        "out": str(out),
+        "width": 0.25,
+        "num_downs": 6,
+        "batch_size": 2,
+        "workers": 0,
+        "progress": False,
+        "log_every": 1,
+        "val_batches": 1,
+    }
     values.update(overrides)
     return load_config(mode, None, values)

@@ -1,4 +1,5 @@
 """Trimaps, paired crop/flip and online background adjustment (hmh_train.data.augment / adjust)."""
+
 from __future__ import annotations
 
 import kornia.color
@@ -7,8 +8,13 @@ import pytest
 import torch
 
 from hmh_train.data.adjust import lab_stats, online_adjust, recomposite, reinhard_lab
-from hmh_train.data.augment import (EVAL_TRIMAP_RADIUS, apply_crop_flip, draw_crop_flip, make_batch,
-                               trimap_from_alpha)
+from hmh_train.data.augment import (
+    EVAL_TRIMAP_RADIUS,
+    apply_crop_flip,
+    draw_crop_flip,
+    make_batch,
+    trimap_from_alpha,
+)
 
 
 def _alpha(n=2, size=48, seed=0):
@@ -105,7 +111,9 @@ def test_online_adjust_changes_only_where_background_shows():
 def test_online_adjust_is_redrawn_each_call():
     image, background, alpha = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16), _alpha(4, 16)
     g = torch.Generator().manual_seed(0)
-    assert not torch.equal(online_adjust(image, alpha, background, g), online_adjust(image, alpha, background, g))
+    assert not torch.equal(
+        online_adjust(image, alpha, background, g), online_adjust(image, alpha, background, g)
+    )
 
 
 def test_reinhard_moves_lab_statistics_to_the_target():

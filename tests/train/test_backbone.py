@@ -5,6 +5,7 @@ The fake state dicts are built here from the published layouts of torchvision's
 classifier.1) and timm's ``mobilenetv2_100`` (conv_stem/bn1, blocks.0–6, conv_head/bn2,
 classifier), independently of hmh_train.nets.backbone's own tables.
 """
+
 import pytest
 import torch
 
@@ -15,8 +16,13 @@ SETTINGS = [(1, 16, 1), (6, 24, 2), (6, 32, 3), (6, 64, 4), (6, 96, 3), (6, 160,
 
 
 def _bn(prefix, c):
-    return {f"{prefix}.weight": (c,), f"{prefix}.bias": (c,), f"{prefix}.running_mean": (c,),
-            f"{prefix}.running_var": (c,), f"{prefix}.num_batches_tracked": ()}
+    return {
+        f"{prefix}.weight": (c,),
+        f"{prefix}.bias": (c,),
+        f"{prefix}.running_mean": (c,),
+        f"{prefix}.running_var": (c,),
+        f"{prefix}.num_batches_tracked": (),
+    }
 
 
 def torchvision_shapes():
@@ -26,15 +32,28 @@ def torchvision_shapes():
         for _ in range(n):
             h, p = inp * t, f"features.{i}.conv"
             if t == 1:
-                s |= {f"{p}.0.0.weight": (h, 1, 3, 3), **_bn(f"{p}.0.1", h),
-                      f"{p}.1.weight": (c, h, 1, 1), **_bn(f"{p}.2", c)}
+                s |= {
+                    f"{p}.0.0.weight": (h, 1, 3, 3),
+                    **_bn(f"{p}.0.1", h),
+                    f"{p}.1.weight": (c, h, 1, 1),
+                    **_bn(f"{p}.2", c),
+                }
             else:
-                s |= {f"{p}.0.0.weight": (h, inp, 1, 1), **_bn(f"{p}.0.1", h),
-                      f"{p}.1.0.weight": (h, 1, 3, 3), **_bn(f"{p}.1.1", h),
-                      f"{p}.2.weight": (c, h, 1, 1), **_bn(f"{p}.3", c)}
+                s |= {
+                    f"{p}.0.0.weight": (h, inp, 1, 1),
+                    **_bn(f"{p}.0.1", h),
+                    f"{p}.1.0.weight": (h, 1, 3, 3),
+                    **_bn(f"{p}.1.1", h),
+                    f"{p}.2.weight": (c, h, 1, 1),
+                    **_bn(f"{p}.3", c),
+                }
             inp, i = c, i + 1
-    s |= {"features.18.0.weight": (1280, 320, 1, 1), **_bn("features.18.1", 1280),
-          "classifier.1.weight": (1000, 1280), "classifier.1.bias": (1000,)}
+    s |= {
+        "features.18.0.weight": (1280, 320, 1, 1),
+        **_bn("features.18.1", 1280),
+        "classifier.1.weight": (1000, 1280),
+        "classifier.1.bias": (1000,),
+    }
     return s
 
 
@@ -45,22 +64,37 @@ def timm_shapes():
         for j in range(n):
             h, p = inp * t, f"blocks.{si}.{j}"
             if t == 1:
-                s |= {f"{p}.conv_dw.weight": (h, 1, 3, 3), **_bn(f"{p}.bn1", h),
-                      f"{p}.conv_pw.weight": (c, h, 1, 1), **_bn(f"{p}.bn2", c)}
+                s |= {
+                    f"{p}.conv_dw.weight": (h, 1, 3, 3),
+                    **_bn(f"{p}.bn1", h),
+                    f"{p}.conv_pw.weight": (c, h, 1, 1),
+                    **_bn(f"{p}.bn2", c),
+                }
             else:
-                s |= {f"{p}.conv_pw.weight": (h, inp, 1, 1), **_bn(f"{p}.bn1", h),
-                      f"{p}.conv_dw.weight": (h, 1, 3, 3), **_bn(f"{p}.bn2", h),
-                      f"{p}.conv_pwl.weight": (c, h, 1, 1), **_bn(f"{p}.bn3", c)}
+                s |= {
+                    f"{p}.conv_pw.weight": (h, inp, 1, 1),
+                    **_bn(f"{p}.bn1", h),
+                    f"{p}.conv_dw.weight": (h, 1, 3, 3),
+                    **_bn(f"{p}.bn2", h),
+                    f"{p}.conv_pwl.weight": (c, h, 1, 1),
+                    **_bn(f"{p}.bn3", c),
+                }
             inp = c
-    s |= {"conv_head.weight": (1280, 320, 1, 1), **_bn("bn2", 1280),
-          "classifier.weight": (1000, 1280), "classifier.bias": (1000,)}
+    s |= {
+        "conv_head.weight": (1280, 320, 1, 1),
+        **_bn("bn2", 1280),
+        "classifier.weight": (1000, 1280),
+        "classifier.bias": (1000,),
+    }
     return s
 
 
 def fake_state(shapes, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {k: (torch.tensor(7) if k.endswith("num_batches_tracked")
-                else torch.rand(shape, generator=g) + 0.1) for k, shape in shapes.items()}
+    return {
+        k: (torch.tensor(7) if k.endswith("num_batches_tracked") else torch.rand(shape, generator=g) + 0.1)
+        for k, shape in shapes.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +109,9 @@ def test_torchvision_layout_loads_every_encoder_tensor(tmp_path, tv_state):
     report = load_backbone_weights(net, path)
     assert report.layout == "torchvision"
     assert report.missing == []
-    n_units = 1 + 2 + 3 * 16     # stem + first block (2 units) + 16 expanded blocks (3 units)
-    assert len(report.loaded) == n_units * 6   # conv weight + 5 BN tensors
-    assert sorted(report.unused) == sorted(k for k in tv_state
-                                           if k.startswith(("features.18", "classifier")))
+    n_units = 1 + 2 + 3 * 16  # stem + first block (2 units) + 16 expanded blocks (3 units)
+    assert len(report.loaded) == n_units * 6  # conv weight + 5 BN tensors
+    assert sorted(report.unused) == sorted(k for k in tv_state if k.startswith(("features.18", "classifier")))
     # our encoder uses the official IndexNet names (its CORRESP_NAME table: features.N ->
     # layerK.J.conv.I); e.g. features.1.conv.0.0 (dw) -> layer1.0.conv.0, features.9 -> layer4.2
     w = net.layer0[0].weight
@@ -90,8 +123,9 @@ def test_torchvision_layout_loads_every_encoder_tensor(tmp_path, tv_state):
     torch.testing.assert_close(first[4].bias, tv_state["features.1.conv.2.bias"])
     last = net.layer7[0].conv
     torch.testing.assert_close(last[6].weight, tv_state["features.17.conv.2.weight"])
-    torch.testing.assert_close(net.layer4[2].conv[1].running_mean,
-                               tv_state["features.9.conv.0.1.running_mean"])
+    torch.testing.assert_close(
+        net.layer4[2].conv[1].running_mean, tv_state["features.9.conv.0.1.running_mean"]
+    )
     assert int(net.layer0[1].num_batches_tracked) == 7
     assert "layer2.1.conv.3.weight" in report.loaded
 

@@ -1,4 +1,5 @@
 """Checkpoints: atomic writes, weights_only loading, RNG round trip, load_nets."""
+
 from __future__ import annotations
 
 import random
@@ -25,7 +26,12 @@ def test_rng_state_round_trips_through_a_weights_only_file(tmp_path):
     random.seed(1), np.random.seed(2), torch.manual_seed(3)
     state = ckpt_io.rng_state(generator)
     torch.save(state, tmp_path / "rng.pt")
-    expected = (random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=generator).item())
+    expected = (
+        random.random(),
+        np.random.rand(),
+        torch.rand(1).item(),
+        torch.rand(1, generator=generator).item(),
+    )
     random.seed(9), np.random.seed(9), torch.manual_seed(9)
     generator.manual_seed(9)
     ckpt_io.restore_rng(torch.load(tmp_path / "rng.pt", weights_only=True), generator)
@@ -47,8 +53,18 @@ def test_foreign_files_are_refused_in_one_line(tmp_path):
 def test_load_nets_returns_the_trained_weights_in_eval_mode(shards, tmp_path):
     train(small_config("joint", shards, tmp_path, max_steps=1, val_batches=0))
     saved = ckpt_io.load(tmp_path / "checkpoints" / "last.pt")
-    assert set(saved) >= {"nets", "net_config", "optimizers", "schedulers", "step", "epoch", "rng",
-                          "config", "format", "version"}
+    assert set(saved) >= {
+        "nets",
+        "net_config",
+        "optimizers",
+        "schedulers",
+        "step",
+        "epoch",
+        "rng",
+        "config",
+        "format",
+        "version",
+    }
     assert saved["net_config"] == {"width": 0.25, "num_downs": 6}
     nets, config = ckpt_io.load_nets(tmp_path)  # best.pt (by train loss: no validation)
     assert config["mode"] == "joint" and config["width"] == 0.25

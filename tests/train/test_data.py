@@ -1,4 +1,5 @@
 """ShardDataset, ResumableSampler and make_loader on a tiny build."""
+
 from __future__ import annotations
 
 import shutil
@@ -18,7 +19,11 @@ def test_items_are_uint8_channel_first_and_match_the_shard(shards):
     dataset = ShardDataset(shards, "train")
     item = dataset[len(dataset) - 1]
     assert {k: tuple(item[k].shape) for k in ("I", "A", "B", "I_d")} == {
-        "I": (3, SIZE, SIZE), "A": (1, SIZE, SIZE), "B": (3, SIZE, SIZE), "I_d": (3, SIZE, SIZE)}
+        "I": (3, SIZE, SIZE),
+        "A": (1, SIZE, SIZE),
+        "B": (3, SIZE, SIZE),
+        "I_d": (3, SIZE, SIZE),
+    }
     assert all(item[k].dtype == torch.uint8 for k in ("I", "A", "B", "I_d"))
     shard, row = dataset.locate(len(dataset) - 1)
     with h5py.File(dataset.files[shard], "r") as h5:  # oracle: plain h5py, HWC → CHW
@@ -28,8 +33,11 @@ def test_items_are_uint8_channel_first_and_match_the_shard(shards):
 
 
 def test_both_splits_cover_every_sample_once(shards):
-    ids = [ShardDataset(shards, s)[i]["id"] for s in ("train", "test")
-           for i in range(len(ShardDataset(shards, s)))]
+    ids = [
+        ShardDataset(shards, s)[i]["id"]
+        for s in ("train", "test")
+        for i in range(len(ShardDataset(shards, s)))
+    ]
     assert len(ids) == len(set(ids)) == 10
 
 
@@ -49,8 +57,10 @@ class _RandomProbe(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         import random
-        return torch.tensor([np.random.randint(1 << 30), random.randrange(1 << 30),
-                             int(torch.randint(1 << 30, ()))])
+
+        return torch.tensor(
+            [np.random.randint(1 << 30), random.randrange(1 << 30), int(torch.randint(1 << 30, ()))]
+        )
 
 
 def test_workers_are_seeded_differently():
@@ -120,9 +130,23 @@ def test_wrong_manifest_version_is_named(shards, tmp_path):
 
 def test_release_folder_reads_the_same_samples_by_shards_and_by_virtual_file(shards, tmp_path):
     release = tmp_path / "release"
-    result = CliRunner().invoke(build_main, ["package", str(shards), "--release", str(release),
-                                             "--name", "hmh-test", "--version", "1.0.0",
-                                             "--license", "CC-BY-NC-4.0", "--preview-n", "1"])
+    result = CliRunner().invoke(
+        build_main,
+        [
+            "package",
+            str(shards),
+            "--release",
+            str(release),
+            "--name",
+            "hmh-test",
+            "--version",
+            "1.0.0",
+            "--license",
+            "CC-BY-NC-4.0",
+            "--preview-n",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (release / "train.h5").is_file()
     built = ShardDataset(shards, "train")

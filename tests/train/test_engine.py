@@ -1,4 +1,5 @@
 """The training loop: exact resume, lr schedule, NaN guard, checkpoints, SIGTERM."""
+
 from __future__ import annotations
 
 import math
@@ -11,10 +12,10 @@ import time
 import pytest
 import torch
 
+from hmh_train.data.shards import ShardDataset
 from hmh_train.train import checkpoint as ckpt_io
 from hmh_train.train import steps
 from hmh_train.train.config import load_config
-from hmh_train.data.shards import ShardDataset
 from hmh_train.train.engine import TrainingError, train
 from hmh_train.train.logs import read_csv
 from tests.train.conftest import SMALL, small_config
@@ -34,8 +35,9 @@ def test_resume_reproduces_the_uninterrupted_run(shards, tmp_path):
     assert straight["step"] == total
     first = train(small_config("joint", shards, tmp_path / "split", max_steps=cut, **extra))
     assert first["step"] == cut
-    resumed = train(load_config("joint", None, {"resume": str(tmp_path / "split"), "max_steps": total,
-                                                 "progress": False}))  # the rest comes from RUN
+    resumed = train(
+        load_config("joint", None, {"resume": str(tmp_path / "split"), "max_steps": total, "progress": False})
+    )  # the rest comes from RUN
     assert resumed["step"] == total and resumed["run"] == str(tmp_path / "split")
     a, b = _losses(tmp_path / "straight"), _losses(tmp_path / "split")
     assert sorted(b) == list(range(1, total + 1))  # the resumed run appended to the same CSV
@@ -93,9 +95,24 @@ def test_best_checkpoint_follows_the_validation_loss(shards, tmp_path):
 def test_sigterm_saves_and_exits_cleanly(shards, tmp_path, workers):
     run = tmp_path / "run"
     script = os.path.join(os.path.dirname(sys.executable), "hmh-train")
-    proc = subprocess.Popen([script, "joint", "--shards", str(shards), "--out", str(run),
-                             "--max-steps", "100000", *SMALL, "--workers", workers], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            script,
+            "joint",
+            "--shards",
+            str(shards),
+            "--out",
+            str(run),
+            "--max-steps",
+            "100000",
+            *SMALL,
+            "--workers",
+            workers,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if (run / "metrics.csv").exists() and len((run / "metrics.csv").read_text().splitlines()) > 2:
@@ -107,7 +124,6 @@ def test_sigterm_saves_and_exits_cleanly(shards, tmp_path, workers):
     assert "SIGTERM: saved step" in err and f"--resume {run}" in err
     saved = ckpt_io.load(run / "checkpoints" / "last.pt")
     assert saved["step"] >= 2 and "Traceback" not in err
-
 
 
 def test_loaders_pin_memory_only_for_a_cuda_device(shards, tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """Composition: pure functions (composite, mask → trimap, background fitting) and the
 ``hmh-train composite`` command (single and batch forms, clear one-line errors)."""
+
 from __future__ import annotations
 
 import csv
@@ -12,10 +13,10 @@ import torch
 from click.testing import CliRunner
 
 from hmh_builder import schema
-from hmh_train.infer import ops as infer
-from hmh_train.train.checkpoint import load_nets
 from hmh_train.cli import main
+from hmh_train.infer import ops as infer
 from hmh_train.infer.composite_batch import BackgroundPool, background_index
+from hmh_train.train.checkpoint import load_nets
 
 from .tiny_ckpt import save_tiny_checkpoint
 
@@ -25,8 +26,8 @@ def test_composite_alpha_one_is_portrait_alpha_zero_is_background():
     g = torch.Generator().manual_seed(0)
     image, background = torch.rand(2, 3, 8, 9, generator=g), torch.rand(2, 3, 8, 9, generator=g)
     alpha = torch.zeros(2, 1, 8, 9)
-    alpha[:, :, :, :4] = 1.0          # left: person, right: new background
-    alpha[:, :, :, 4] = 0.25          # one soft column
+    alpha[:, :, :, :4] = 1.0  # left: person, right: new background
+    alpha[:, :, :, 4] = 0.25  # one soft column
     out = infer.composite(image, alpha, background)
     assert torch.equal(out[..., :4], image[..., :4])
     assert torch.equal(out[..., 5:], background[..., 5:])
@@ -37,11 +38,11 @@ def test_composite_alpha_one_is_portrait_alpha_zero_is_background():
 
 def test_trimap_from_mask_erode_dilate_rule():
     mask = np.zeros((9, 9), np.uint8)
-    mask[2:7, 2:7] = 255                        # 5×5 square
-    t = infer.trimap_from_mask(mask, band=1)    # radius-1 disk = 3×3 cross
-    assert t[4, 4] == 255 and (t[3:6, 3:6] == 255).all()      # eroded core
+    mask[2:7, 2:7] = 255  # 5×5 square
+    t = infer.trimap_from_mask(mask, band=1)  # radius-1 disk = 3×3 cross
+    assert t[4, 4] == 255 and (t[3:6, 3:6] == 255).all()  # eroded core
     assert t[2, 2] == 128 and t[1, 4] == 128 and t[4, 7] == 128  # edge ± 1 px
-    assert t[1, 1] == 0 and t[0, 4] == 0 and t[8, 8] == 0      # cross disk: corner stays bg
+    assert t[1, 1] == 0 and t[0, 4] == 0 and t[8, 8] == 0  # cross disk: corner stays bg
     assert set(np.unique(t)) == {0, 128, 255}
     np.testing.assert_array_equal(infer.trimap_from_mask(mask, band=0), mask)
     # float masks threshold at 0.5 like uint8 at 128
@@ -59,7 +60,7 @@ def test_trimap_conversions_snap_user_values():
 @pytest.mark.parametrize("shape", [(40, 60), (100, 30), (20, 20)])
 def test_fit_background_covers_and_centre_crops(shape):
     bg = np.zeros((20, 30, 3), np.uint8)
-    bg[:, :, 0] = np.arange(30)[None, :] * 8   # horizontal ramp in red
+    bg[:, :, 0] = np.arange(30)[None, :] * 8  # horizontal ramp in red
     out = infer.fit_background(bg, *shape)
     assert out.shape == (*shape, 3)
     # a centred crop keeps the middle of the ramp in the middle of the output
@@ -101,8 +102,9 @@ def test_harmonize_any_size_is_the_plain_net_at_its_size_and_adds_the_change_oth
         small_a = torch.nn.functional.interpolate(alpha, size=(32, 32), mode="bilinear", align_corners=False)
         change = harmonize(nets.harmonization, small, small_a) - small
         up = torch.nn.functional.interpolate(change, size=(64, 64), mode="bilinear", align_corners=False)
-        torch.testing.assert_close(infer.harmonize_any_size(nets.harmonization, comp, alpha, 32),
-                                   (comp + up).clamp(0, 1))
+        torch.testing.assert_close(
+            infer.harmonize_any_size(nets.harmonization, comp, alpha, 32), (comp + up).clamp(0, 1)
+        )
 
 
 # ------------------------------------------------------------------ the command
@@ -121,7 +123,8 @@ def files(tmp_path_factory):
     alpha[10:40, 8:32] = 255
     alpha[9, 8:32] = 128
     return {
-        "root": root, "run": save_tiny_checkpoint(root / "run"),
+        "root": root,
+        "run": save_tiny_checkpoint(root / "run"),
         "image": _png(root / "p.png", rng.integers(0, 256, (h, w, 3), dtype=np.uint8)),
         "alpha": _png(root / "a.png", alpha),
         "trimap": _png(root / "t.png", infer.trimap_from_mask(alpha, 3)),
@@ -138,8 +141,20 @@ def _invoke(*args):
 @pytest.mark.parametrize("guide", ["trimap", "mask", "alpha"])
 def test_single_form_writes_result_and_figure(files, tmp_path, guide):
     out, fig = tmp_path / "r.png", tmp_path / "f.jpg"
-    result = _invoke("--ckpt", files["run"], "--image", files["image"], f"--{guide}", files[guide],
-                     "--background", files["background"], "--out", out, "--figure", fig)
+    result = _invoke(
+        "--ckpt",
+        files["run"],
+        "--image",
+        files["image"],
+        f"--{guide}",
+        files[guide],
+        "--background",
+        files["background"],
+        "--out",
+        out,
+        "--figure",
+        fig,
+    )
     assert result.exit_code == 0, result.output
     written = cv2.imread(str(out))
     assert written.shape == (48, 40, 3)
@@ -157,12 +172,24 @@ def test_single_form_alpha_without_harmonization_is_the_plain_composite(files, t
         rgba_image = np.dstack([np.full(matte.shape + (3,), 77, np.uint8), matte])
         alpha_file = str(tmp_path / "rgba.png")
         assert cv2.imwrite(alpha_file, rgba_image)
-    result = _invoke("--ckpt", run, "--image", files["image"], "--alpha", alpha_file,
-                     "--background", files["background"], "--out", out)
+    result = _invoke(
+        "--ckpt",
+        run,
+        "--image",
+        files["image"],
+        "--alpha",
+        alpha_file,
+        "--background",
+        files["background"],
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     image = cv2.imread(files["image"])
-    bg = cv2.cvtColor(infer.fit_background(cv2.cvtColor(cv2.imread(files["background"]),
-                                                        cv2.COLOR_BGR2RGB), 48, 40), cv2.COLOR_RGB2BGR)
+    bg = cv2.cvtColor(
+        infer.fit_background(cv2.cvtColor(cv2.imread(files["background"]), cv2.COLOR_BGR2RGB), 48, 40),
+        cv2.COLOR_RGB2BGR,
+    )
     alpha = cv2.imread(files["alpha"], cv2.IMREAD_GRAYSCALE)
     written = cv2.imread(str(out))
     np.testing.assert_array_equal(written[alpha == 255], image[alpha == 255])
@@ -173,18 +200,55 @@ def test_clear_one_line_errors(files, tmp_path):
     base = ["--image", files["image"], "--background", files["background"], "--out", tmp_path / "o.png"]
     cases = {
         "nope: no such checkpoint": ["--ckpt", tmp_path / "nope", "--trimap", files["trimap"], *base],
-        "small.png: trimap is 40×20 but the image is 40×48": ["--ckpt", files["run"], "--trimap", files["small"], *base],
+        "small.png: trimap is 40×20 but the image is 40×48": [
+            "--ckpt",
+            files["run"],
+            "--trimap",
+            files["small"],
+            *base,
+        ],
     }
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    cases["broken.jpg"] = ["--ckpt", files["run"], "--trimap", files["trimap"], "--image", broken,
-                           "--background", files["background"], "--out", tmp_path / "o.png"]
-    cases["missing.png"] = ["--ckpt", files["run"], "--trimap", files["trimap"], "--image", files["image"],
-                            "--background", tmp_path / "missing.png", "--out", tmp_path / "o.png"]
-    cases["o.tiff: unknown output type"] = ["--ckpt", files["run"], "--trimap", files["trimap"],
-                                            "--image", files["image"], "--background", files["background"],
-                                            "--out", tmp_path / "o.tiff"]
-    colour = _png(tmp_path / "colour.png", np.random.default_rng(1).integers(0, 256, (48, 40, 3), dtype=np.uint8))
+    cases["broken.jpg"] = [
+        "--ckpt",
+        files["run"],
+        "--trimap",
+        files["trimap"],
+        "--image",
+        broken,
+        "--background",
+        files["background"],
+        "--out",
+        tmp_path / "o.png",
+    ]
+    cases["missing.png"] = [
+        "--ckpt",
+        files["run"],
+        "--trimap",
+        files["trimap"],
+        "--image",
+        files["image"],
+        "--background",
+        tmp_path / "missing.png",
+        "--out",
+        tmp_path / "o.png",
+    ]
+    cases["o.tiff: unknown output type"] = [
+        "--ckpt",
+        files["run"],
+        "--trimap",
+        files["trimap"],
+        "--image",
+        files["image"],
+        "--background",
+        files["background"],
+        "--out",
+        tmp_path / "o.tiff",
+    ]
+    colour = _png(
+        tmp_path / "colour.png", np.random.default_rng(1).integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    )
     cases["colour.png is a 3-channel colour image"] = ["--ckpt", files["run"], "--trimap", colour, *base]
     for expected, args in cases.items():
         result = _invoke(*args)
@@ -218,8 +282,21 @@ def test_batch_form_seeded_backgrounds_from_shards_and_folders(files, tmp_path):
     _background_shard(bg_build / schema.background_shard_filename(0))
     outs = []
     for name in ("o1", "o2"):
-        result = _invoke("--ckpt", files["run"], "--images", portraits, "--alphas", alphas,
-                         "--backgrounds", bg_build, "--out", tmp_path / name, "--seed", 7, "--figures")
+        result = _invoke(
+            "--ckpt",
+            files["run"],
+            "--images",
+            portraits,
+            "--alphas",
+            alphas,
+            "--backgrounds",
+            bg_build,
+            "--out",
+            tmp_path / name,
+            "--seed",
+            7,
+            "--figures",
+        )
         assert result.exit_code == 3, result.output  # one portrait failed, the others written
         assert "wrote 2 composites" in result.output and "1 failed" in result.output
         outs.append(list(csv.reader(open(tmp_path / name / "backgrounds.csv"))))
@@ -248,8 +325,18 @@ def test_batch_out_equal_to_an_input_folder_is_refused(files, tmp_path):
     bg.mkdir()
     cv2.imwrite(str(bg / "x.png"), cv2.imread(files["image"]))
     for guide in ("--masks", "--alphas"):
-        result = _invoke("--ckpt", files["run"], "--images", portraits, guide, portraits,
-                         "--backgrounds", bg, "--out", portraits)
+        result = _invoke(
+            "--ckpt",
+            files["run"],
+            "--images",
+            portraits,
+            guide,
+            portraits,
+            "--backgrounds",
+            bg,
+            "--out",
+            portraits,
+        )
         assert result.exit_code == 1 and "--out is also the --images folder" in result.output, result.output
         assert "Traceback" not in result.output
     assert (portraits / "a.png").read_bytes() == before
@@ -259,7 +346,7 @@ def test_background_folder_follows_symlinks_once(files, tmp_path):
     folder = tmp_path / "scenes"
     (folder / "sub").mkdir(parents=True)
     cv2.imwrite(str(folder / "sub" / "x.png"), cv2.imread(files["image"]))
-    (folder / "sub" / "loop").symlink_to(folder)          # a loop: walked once
+    (folder / "sub" / "loop").symlink_to(folder)  # a loop: walked once
     (tmp_path / "linked").symlink_to(folder / "sub")
     pool = BackgroundPool(str(folder))
     assert len(pool) == 1 and pool[0][0] == "sub/x.png" and pool[0][1].shape == (48, 40, 3)

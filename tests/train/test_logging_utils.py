@@ -1,4 +1,5 @@
 """CSV logs (append, fixed header, drop rows after a resumed step) and image grids."""
+
 from __future__ import annotations
 
 import torch
@@ -22,7 +23,11 @@ def test_resumed_logger_drops_rows_newer_than_its_checkpoint(tmp_path):
     resumed.scalars(4, {"step": 4, "loss": 40.0})
     resumed.close()
     assert [(r["step"], r["loss"]) for r in read_csv(tmp_path / "metrics.csv")] == [
-        ("1", "1.0"), ("2", "2.0"), ("3", "3.0"), ("4", "40.0")]
+        ("1", "1.0"),
+        ("2", "2.0"),
+        ("3", "3.0"),
+        ("4", "40.0"),
+    ]
 
 
 def test_image_grid_rows_are_samples_and_columns_are_images():
@@ -53,4 +58,8 @@ def test_resumed_tensorboard_keeps_the_checkpoint_step_and_drops_later_ones(tmp_
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
     assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [
-        (1, 1.0), (2, 2.0), (3, 3.0), (4, 40.0)]
+        (1, 1.0),
+        (2, 2.0),
+        (3, 3.0),
+        (4, 40.0),
+    ]

@@ -1,12 +1,21 @@
 """Loss functions against hand-computed literal values and simple oracles."""
+
 import math
 
 import pytest
 import torch
 
-from hmh_train.train.losses import (alpha_l1_unknown, charbonnier, discriminator_loss,
-                              generator_adversarial_loss, gradient_penalty, harmonization_l1,
-                              masked_mean, matting_loss, unknown_mask)
+from hmh_train.train.losses import (
+    alpha_l1_unknown,
+    charbonnier,
+    discriminator_loss,
+    generator_adversarial_loss,
+    gradient_penalty,
+    harmonization_l1,
+    masked_mean,
+    matting_loss,
+    unknown_mask,
+)
 
 
 def t(values, shape):
@@ -14,8 +23,7 @@ def t(values, shape):
 
 
 def test_charbonnier_literals():
-    assert float(charbonnier(t([0.3], (1,)), t([0.0], (1,)), eps=1.0)) == pytest.approx(
-        math.sqrt(1.09))
+    assert float(charbonnier(t([0.3], (1,)), t([0.0], (1,)), eps=1.0)) == pytest.approx(math.sqrt(1.09))
     assert float(charbonnier(t([0.0], (1,)), t([0.0], (1,)))) == pytest.approx(1e-6)
     assert float(charbonnier(t([-0.25], (1,)), t([0.5], (1,)))) == pytest.approx(0.75)
 
@@ -43,7 +51,7 @@ def test_matting_loss_literal():
     trimap = t([0.5, 1.0], (1, 1, 1, 2))
     total, l_alpha, l_comp = matting_loss(pred, alpha, image, background, trimap)
     assert float(l_alpha) == pytest.approx(0.3, abs=1e-6)
-    assert float(l_comp) == pytest.approx(0.9, abs=1e-6)   # |−0.3| summed over 3 channels
+    assert float(l_comp) == pytest.approx(0.9, abs=1e-6)  # |−0.3| summed over 3 channels
     assert float(total) == pytest.approx(0.6, abs=1e-6)
     total2, _, _ = matting_loss(pred, alpha, image, background, trimap, 1.0, 0.0)
     assert float(total2) == pytest.approx(0.3, abs=1e-6)
@@ -75,14 +83,17 @@ REAL = t([1.5, -0.5], (2,))
 FAKES = [t([0.5, -2.0], (2,)), t([2.0, 0.0], (2,)), t([-1.0, 3.0], (2,))]
 
 
-@pytest.mark.parametrize("kind, expected", [
-    # Eq. 3 as written: (−0.75 + 1 + 1) − 0.5
-    ("paper", 0.75),
-    # relu(1 − real) mean 0.75; fakes: mean of (0.75, 2, 2)
-    ("hinge", 0.75 + 4.75 / 3),
-    # mean of fake means 1.25/3 minus real mean 0.5
-    ("wgan-gp", 1.25 / 3 - 0.5),
-])
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        # Eq. 3 as written: (−0.75 + 1 + 1) − 0.5
+        ("paper", 0.75),
+        # relu(1 − real) mean 0.75; fakes: mean of (0.75, 2, 2)
+        ("hinge", 0.75 + 4.75 / 3),
+        # mean of fake means 1.25/3 minus real mean 0.5
+        ("wgan-gp", 1.25 / 3 - 0.5),
+    ],
+)
 def test_discriminator_loss_literals(kind, expected):
     assert float(discriminator_loss(kind, REAL, FAKES)) == pytest.approx(expected)
 
@@ -110,8 +121,8 @@ def test_gradient_penalty_linear_critic():
 
 
 def test_gradient_penalty_quadratic_critic_with_given_eps():
-    def critic(x):                # D(x) = ½‖x‖² → ∇D(x̂) = x̂
-        return 0.5 * (x ** 2).sum(dim=(1, 2, 3))
+    def critic(x):  # D(x) = ½‖x‖² → ∇D(x̂) = x̂
+        return 0.5 * (x**2).sum(dim=(1, 2, 3))
 
     real, fake = torch.ones(2, 1, 2, 2), torch.zeros(2, 1, 2, 2)
     eps = t([0.5, 0.25], (2, 1, 1, 1))
@@ -121,7 +132,7 @@ def test_gradient_penalty_quadratic_critic_with_given_eps():
 
 def test_gradient_penalty_differentiable_in_critic_parameters():
     scale = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
-    w = torch.full((1, 1, 2, 2), 0.25, dtype=torch.float64)   # ‖w‖ = 0.5
+    w = torch.full((1, 1, 2, 2), 0.25, dtype=torch.float64)  # ‖w‖ = 0.5
 
     def critic(x):
         return scale * (w * x).sum(dim=(1, 2, 3))

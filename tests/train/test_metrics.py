@@ -1,4 +1,5 @@
 """Metrics against hand-computed literals and naive oracles written here (REFERENCE.md §6)."""
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,9 @@ def test_sad_literal_counts_only_unknown():
     assert M.sad(pred, gt, trimap) == pytest.approx(1 / 1000)
     assert M.sad(pred, gt, trimap, region="all") == pytest.approx(383 / 255 / 1000)
     # an explicit boolean mask: only the 128 pixel → 128/255/1000
-    assert M.sad(pred, gt, region=np.array([[False, False], [True, False]])) == pytest.approx(128 / 255 / 1000)
+    assert M.sad(pred, gt, region=np.array([[False, False], [True, False]])) == pytest.approx(
+        128 / 255 / 1000
+    )
 
 
 def test_mse_literal_is_a_fraction_over_unknown_count():
@@ -66,11 +69,11 @@ def test_bad_shapes_raise():
 def test_grad_kernel_size_unit_norm_and_formula():
     kx, ky = M.gaussian_gradient_kernels()
     assert kx.shape == (9, 9)  # DIM: halfsize = ceil(1.4*sqrt(-2 ln(sqrt(2pi)*1.4*0.01))) = 4
-    assert np.sqrt((kx ** 2).sum()) == pytest.approx(1.0)
+    assert np.sqrt((kx**2).sum()) == pytest.approx(1.0)
     np.testing.assert_allclose(ky, kx.T)
     # independent formula: G(y) * G'(x) ∝ -x * exp(-(x² + y²) / (2σ²)), then unit L2 norm
     y, x = np.mgrid[-4:5, -4:5].astype(float)
-    oracle = -x * np.exp(-(x ** 2 + y ** 2) / (2 * 1.4 ** 2))
+    oracle = -x * np.exp(-(x**2 + y**2) / (2 * 1.4**2))
     np.testing.assert_allclose(kx, oracle / np.linalg.norm(oracle), atol=1e-12)
 
 
@@ -101,7 +104,8 @@ def test_grad_matches_naive_loop_oracle():
     pred, gt = rng.random((7, 11)), rng.random((7, 11))
     trimap = rng.choice(np.array([0, 128, 255], np.uint8), (7, 11))
     assert M.gradient_error(pred, gt, trimap) == pytest.approx(
-        _grad_oracle(pred, gt, trimap == 128), rel=1e-10)
+        _grad_oracle(pred, gt, trimap == 128), rel=1e-10
+    )
 
 
 def test_grad_min_max_normalisation_makes_affine_range_irrelevant():
@@ -110,7 +114,7 @@ def test_grad_min_max_normalisation_makes_affine_range_irrelevant():
     squeezed = 0.2 + 0.4 * ramp  # same shape, range [0.2, 0.6]
     assert M.gradient_error(squeezed, ramp, trimap) == pytest.approx(0.0, abs=1e-15)
     # without normalisation the gradients would differ by a factor 0.4: a real error
-    assert M.gradient_error(ramp ** 2, ramp, trimap) > 1e-5
+    assert M.gradient_error(ramp**2, ramp, trimap) > 1e-5
 
 
 def test_grad_constant_images_have_zero_gradient():
@@ -208,9 +212,11 @@ def test_conn_matches_bfs_oracle_on_random_blobs(seed):
     gt = np.clip(pred.astype(int) + rng.integers(-60, 61, pred.shape), 0, 255).astype(np.uint8)
     trimap = rng.choice(np.array([0, 128, 255], np.uint8), pred.shape)
     assert M.connectivity_error(pred, gt, trimap) == pytest.approx(
-        _conn_oracle(pred, gt, trimap == U), rel=1e-12, abs=1e-15)
+        _conn_oracle(pred, gt, trimap == U), rel=1e-12, abs=1e-15
+    )
     assert M.connectivity_error(pred, gt, trimap, region="all") == pytest.approx(
-        _conn_oracle(pred, gt, np.ones(pred.shape, bool)), rel=1e-12, abs=1e-15)
+        _conn_oracle(pred, gt, np.ones(pred.shape, bool)), rel=1e-12, abs=1e-15
+    )
 
 
 def test_perfect_prediction_scores_zero():
@@ -227,16 +233,16 @@ def test_harmonization_mse_fmse_psnr_literals():
     pred = gt.copy()
     pred[0, 0] = [255, 0, 0]  # one channel of one pixel off by 255
     # MSE over 12 values: 255² / 12
-    assert M.harmonization_mse(pred, gt) == pytest.approx(255 ** 2 / 12)
+    assert M.harmonization_mse(pred, gt) == pytest.approx(255**2 / 12)
     region = np.array([[True, True], [False, False]])
     # fMSE: 255² / (3 channels × 2 region pixels)
-    assert M.fmse(pred, gt, region) == pytest.approx(255 ** 2 / 6)
+    assert M.fmse(pred, gt, region) == pytest.approx(255**2 / 6)
     assert M.fmse(pred, gt, ~region) == 0.0
     # PSNR: 10 log10(255² / (255²/12)) = 10 log10 12
     assert M.psnr(pred, gt) == pytest.approx(10 * math.log10(12))
     assert M.psnr(gt, gt) == math.inf
     # float 0-1 inputs are put on the 0-255 scale
-    assert M.harmonization_mse(pred / 255.0, gt / 255.0) == pytest.approx(255 ** 2 / 12)
+    assert M.harmonization_mse(pred / 255.0, gt / 255.0) == pytest.approx(255**2 / 12)
     assert math.isnan(M.fmse(pred, gt, np.zeros((2, 2), bool)))
 
 
@@ -254,4 +260,6 @@ def test_integer_input_outside_0_255_raises_instead_of_scaling_wrongly():
     with pytest.raises(ValueError, match="0-255"):
         M.psnr(np.full((2, 2, 3), 300, np.int32), np.zeros((2, 2, 3), np.uint8))
     # int arrays inside 0-255 (e.g. int64 from arithmetic) are fine
-    assert M.sad(np.full((2, 2), 255, np.int64), np.zeros((2, 2), np.uint8), region="all") == pytest.approx(4 / 1000)
+    assert M.sad(np.full((2, 2), 255, np.int64), np.zeros((2, 2), np.uint8), region="all") == pytest.approx(
+        4 / 1000
+    )

@@ -1,4 +1,5 @@
 """Batched torch metrics equal the numpy ones sample by sample (CPU; CUDA too when present)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,12 @@ from hmh_train.evaluate import metrics as M
 from hmh_train.evaluate import metrics_torch as MT
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-PAIRS = [(MT.sad, M.sad), (MT.mse, M.mse), (MT.gradient_error, M.gradient_error),
-         (MT.connectivity_error, M.connectivity_error)]
+PAIRS = [
+    (MT.sad, M.sad),
+    (MT.mse, M.mse),
+    (MT.gradient_error, M.gradient_error),
+    (MT.connectivity_error, M.connectivity_error),
+]
 
 
 def _random_batch(seed, b=4, h=20, w=24):
@@ -65,7 +70,17 @@ def test_harmonization_metrics_equal_numpy(device):
     ta = torch.from_numpy(alpha).to(device)
     region = MT.altered_region(ta)
     np.testing.assert_array_equal(region.cpu().numpy(), [M.altered_region(a) for a in alpha])
-    np.testing.assert_allclose(MT.harmonization_mse(tp, tg).cpu(), [M.harmonization_mse(p, g) for p, g in zip(pred, gt)])
-    np.testing.assert_allclose(MT.fmse(tp, tg, region).cpu(), [M.fmse(p, g, M.altered_region(a)) for p, g, a in zip(pred, gt, alpha)])
-    np.testing.assert_allclose(MT.psnr(tp.float() / 255, tg.float() / 255).cpu(), [M.psnr(p, g) for p, g in zip(pred, gt)], rtol=1e-6)
+    np.testing.assert_allclose(
+        MT.harmonization_mse(tp, tg).cpu(),
+        [M.harmonization_mse(p, g) for p, g in zip(pred, gt, strict=False)],
+    )
+    np.testing.assert_allclose(
+        MT.fmse(tp, tg, region).cpu(),
+        [M.fmse(p, g, M.altered_region(a)) for p, g, a in zip(pred, gt, alpha, strict=False)],
+    )
+    np.testing.assert_allclose(
+        MT.psnr(tp.float() / 255, tg.float() / 255).cpu(),
+        [M.psnr(p, g) for p, g in zip(pred, gt, strict=False)],
+        rtol=1e-6,
+    )
     assert MT.psnr(tg, tg)[0] == float("inf")

@@ -1,10 +1,16 @@
 """Shapes, parameter counts and block oracles for the three networks (CPU, narrow, tiny)."""
+
 import pytest
 import torch
 from torch import nn
 
-from hmh_train.nets import (build_discriminator, build_harmonization_net, build_matting_net,
-                            count_parameters, network_summary)
+from hmh_train.nets import (
+    build_discriminator,
+    build_harmonization_net,
+    build_matting_net,
+    count_parameters,
+    network_summary,
+)
 from hmh_train.nets.blocks import SelfAttention
 from hmh_train.nets.indexnet import IndexBlock
 from hmh_train.nets.unet import UNetLevel
@@ -12,7 +18,7 @@ from hmh_train.nets.unet import UNetLevel
 # The published networks at width 1.0 (REFERENCE.md §3–4: the official IndexNet configuration
 # has 5,953,515 parameters in 549 state-dict tensors; DoveNet's released U-Net 54,759,939).
 INDEXNET_PARAMS = 5_953_515
-INDEXNET_WIDE_HEAD_PARAMS = 5_979_152   # the 32-channel head option: 32·32·25 + 32·2 + 32·25 − 2·25 − 2
+INDEXNET_WIDE_HEAD_PARAMS = 5_979_152  # the 32-channel head option: 32·32·25 + 32·2 + 32·25 − 2·25 − 2
 UNET_PARAMS = 54_759_939
 DISCRIMINATOR_PARAMS = 7_365_571
 
@@ -26,7 +32,7 @@ def test_indexnet_parameter_count_default_width():
 
 def test_indexnet_head_shapes():
     published, wide = build_matting_net(0.25), build_matting_net(0.25, head="wide")
-    assert published.pred[0][0].weight.shape == (1, 8, 5, 5)      # 32·width → 1
+    assert published.pred[0][0].weight.shape == (1, 8, 5, 5)  # 32·width → 1
     assert published.pred[1].weight.shape == (1, 1, 5, 5) and published.pred[1].bias is None
     assert wide.pred[0][0].weight.shape == (8, 8, 5, 5) and wide.pred[1].weight.shape == (1, 8, 5, 5)
     with pytest.raises(ValueError, match="head"):
@@ -77,11 +83,11 @@ def test_indexnet_trains_on_a_single_sample():
     bn = net.dconv_pp.global_avg_pool[2]
     assert isinstance(bn, nn.BatchNorm2d)
     before = bn.running_mean.clone()
-    y = net(torch.randn(1, 4, 64, 64))          # 2×2 maps at ASPP (32×32 would give 1×1 everywhere)
+    y = net(torch.randn(1, 4, 64, 64))  # 2×2 maps at ASPP (32×32 would give 1×1 everywhere)
     assert y.shape == (1, 1, 64, 64) and torch.isfinite(y).all()
-    assert torch.equal(bn.running_mean, before)          # no statistics from a single value
+    assert torch.equal(bn.running_mean, before)  # no statistics from a single value
     net(torch.randn(2, 4, 64, 64))
-    assert not torch.equal(bn.running_mean, before)      # batches of 2: ordinary batch norm
+    assert not torch.equal(bn.running_mean, before)  # batches of 2: ordinary batch norm
 
 
 def test_indexnet_rejects_size_not_multiple_of_32():
@@ -190,7 +196,7 @@ def test_unet_level_skip_is_leaky_relu_of_the_input_and_gated():
         level.attention[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, -2.0]]).view(2, 2, 1, 1))
         level.attention[0].bias.copy_(torch.tensor([0.5, 0.0]))
         skip = torch.nn.functional.leaky_relu(x, 0.2)
-        down = level.model[2](level.model[1](skip))        # conv → BN
+        down = level.model[2](level.model[1](skip))  # conv → BN
         up = level.model[6](level.model[5](level.model[4](inner(down))))
         cat = torch.cat((skip, up), dim=1)
         expected = cat * torch.sigmoid(level.attention[0](cat))

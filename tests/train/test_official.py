@@ -4,6 +4,7 @@ official checkpoint layouts, and hostile / foreign / old files.
 The anchors were made by running the authors' code (see ``shared/anchors/README.md``): seeded
 random weights in the official file layouts, an input, and the official output in eval mode.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,7 +45,7 @@ def test_indexnet_matches_the_official_network_key_by_key_and_numerically():
     assert config["net_arch"] == {"matting": {"width": 1.0, "head": "published"}}
     official = raw_state(INDEXNET)["state_dict"]
     ours = nets.matting.state_dict()
-    assert list(ours) == [k.removeprefix("module.") for k in official]      # same keys, same order
+    assert list(ours) == [k.removeprefix("module.") for k in official]  # same keys, same order
     assert all(torch.equal(ours[k.removeprefix("module.")], v) for k, v in official.items())
     assert count_parameters(nets.matting) == 5_953_515
     x = torch.from_numpy(np.load(ANCHORS / "indexnet" / "input.npy"))
@@ -69,7 +70,7 @@ def test_dovenet_unet_matches_the_official_network_key_by_key_and_numerically():
     assert np.abs(y - reference).max() <= 1e-5
     # the inner skips carry LeakyReLU(x): with plain x the output is measurably different
     level = nets.harmonization.model.model[1]
-    level.model[0].negative_slope = 1.0        # LeakyReLU(slope 1) = identity on the skip…
+    level.model[0].negative_slope = 1.0  # LeakyReLU(slope 1) = identity on the skip…
     with torch.no_grad():
         plain = nets.harmonization(x).numpy()  # …and on the down path (not the official net)
     assert np.abs(plain - reference).max() > 1e-3
@@ -84,7 +85,7 @@ def test_indexnet_demo_procedure_reproduces_the_official_input_and_matte():
     nets, _ = C.load_nets(INDEXNET)
     alpha = protocols.indexnet_demo_alpha(nets.matting, image, trimap)
     official = np.array(Image.open(f"{BEACH}_alpha_official_demo.png"))
-    assert alpha.shape == image.shape[:2] == (283, 427)   # not a multiple of 32: resized up and back
+    assert alpha.shape == image.shape[:2] == (283, 427)  # not a multiple of 32: resized up and back
     assert gray_level_agreement(alpha, official) >= 0.999
     assert (alpha[trimap != 128] == trimap[trimap != 128]).all()
 
@@ -106,7 +107,7 @@ def test_dovenet_test_procedure_reproduces_the_official_input_and_result():
     big_mask = np.array(Image.fromarray(mask).resize((320, 288), Image.NEAREST))
     out_big = protocols.dovenet_harmonize(nets.harmonization, big, big_mask)
     assert out_big.shape == big.shape and out_big.dtype == np.uint8
-    assert np.abs(out_big.astype(int) - big).mean() > 1                 # it did change colours
+    assert np.abs(out_big.astype(int) - big).mean() > 1  # it did change colours
 
 
 # ------------------------------------------------------------------ layouts read from tensors
@@ -115,10 +116,17 @@ def test_indexnet_layout_without_prefix_with_optimizer_and_numpy_logs(tmp_path):
     """A .pth.tar as IndexNet's training script writes it (no DataParallel prefix here, an
     optimizer state, numpy.float64 measures, old serialization, older numpy's module names, no
     num_batches_tracked): loads, and only the state_dict counts."""
-    state = {k.removeprefix("module."): v for k, v in raw_state(INDEXNET)["state_dict"].items()
-             if not k.endswith("num_batches_tracked")}
-    blob = {"state_dict": state, "epoch": 30, "optimizer": {"state": {}, "param_groups": [{"lr": 0.01}]},
-            "measure": {"sad": [np.float64(45.8)], "mse": [np.mean([0.01, 0.016])]}}
+    state = {
+        k.removeprefix("module."): v
+        for k, v in raw_state(INDEXNET)["state_dict"].items()
+        if not k.endswith("num_batches_tracked")
+    }
+    blob = {
+        "state_dict": state,
+        "epoch": 30,
+        "optimizer": {"state": {}, "param_groups": [{"lr": 0.01}]},
+        "measure": {"sad": [np.float64(45.8)], "mse": [np.mean([0.01, 0.016])]},
+    }
     path = tmp_path / "indexnet_matting.pth.tar"
     torch.save(blob, path, _use_new_zipfile_serialization=False)
     data = path.read_bytes()
@@ -126,9 +134,11 @@ def test_indexnet_layout_without_prefix_with_optimizer_and_numpy_logs(tmp_path):
     path.write_bytes(data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
     lines = []
     nets, _ = C.load_nets(path, log=lines.append)
-    assert lines == [f"{path}: IndexNet .pth.tar -> matting (width 1.0, head published): "
-                     f"{len(state)} tensors matched, {549 - len(state)} missing (only num_batches_tracked, kept at 0); "
-                     "ignored epoch, measure, optimizer"]
+    assert lines == [
+        f"{path}: IndexNet .pth.tar -> matting (width 1.0, head published): "
+        f"{len(state)} tensors matched, {549 - len(state)} missing (only num_batches_tracked, kept at 0); "
+        "ignored epoch, measure, optimizer"
+    ]
     x = torch.from_numpy(np.load(ANCHORS / "indexnet" / "input.npy"))
     with torch.no_grad():
         assert np.abs(nets.matting(x).numpy() - np.load(ANCHORS / "indexnet" / "output.npy")).max() <= 1e-4
@@ -197,8 +207,11 @@ def test_a_mismatched_tensor_is_named(tmp_path):
     state = build_harmonization_net(0.125, num_downs=6).state_dict()
     state["model.model.1.attention.0.weight"] = torch.zeros(3, 3, 1, 1)
     torch.save(state, tmp_path / "g.pth")
-    with pytest.raises(C.CheckpointError, match=r"g.pth: DoveNet generator .pth tensor "
-                                                r"model.model.1.attention.0.weight is \(3, 3, 1, 1\)"):
+    with pytest.raises(
+        C.CheckpointError,
+        match=r"g.pth: DoveNet generator .pth tensor "
+        r"model.model.1.attention.0.weight is \(3, 3, 1, 1\)",
+    ):
         C.load_nets(tmp_path / "g.pth")
 
 

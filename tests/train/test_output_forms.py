@@ -1,6 +1,7 @@
 """The harmonizer's output forms (``forward.HARMONIZER_OUTPUTS``): pixels the form keeps stay
 exactly the input, every path (training steps, any-size inference, DoveNet's protocol) uses
 the same form, gradients reach both generators, and each form can be trained."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,13 +11,27 @@ import torch
 from hmh_train.infer.ops import harmonize_any_size
 from hmh_train.infer.protocols import dovenet_harmonize
 from hmh_train.nets import build_harmonization_net
-from hmh_train.nets.forward import (HARMONIZER_OUTPUTS, check_output_form, finish_harmonized,
-                                    harmonize, harmonizer_proposal, region_mask)
+from hmh_train.nets.forward import (
+    HARMONIZER_OUTPUTS,
+    check_output_form,
+    finish_harmonized,
+    harmonize,
+    harmonizer_proposal,
+    region_mask,
+)
 from hmh_train.train.config import HARMONIZER_OUTPUTS as CONFIG_OUTPUTS
-from hmh_train.train.steps import (Nets, Optimizers, StepConfig, frozen, generate, generator_losses,
-                                   harmonization_step, joint_step)
+from hmh_train.train.steps import (
+    Nets,
+    Optimizers,
+    StepConfig,
+    frozen,
+    generate,
+    generator_losses,
+    harmonization_step,
+    joint_step,
+)
 
-from .test_steps import make_batch, make_nets, make_optims, nonzero, grads
+from .test_steps import grads, make_batch, make_nets, make_optims, nonzero
 
 KEEPING = ("keep", "residual")
 
@@ -46,8 +61,8 @@ def test_kept_pixels_equal_the_input_exactly(output):
         plain = harmonize(net, composite, mask, "paper")
     zero = (mask == 0).expand_as(composite)
     assert zero.any() and torch.equal(out[zero], composite[zero])
-    assert not torch.equal(plain[zero], composite[zero])       # the paper form regenerates them
-    inside = (mask == 1).expand_as(composite)                  # where M = 1: the network's picture
+    assert not torch.equal(plain[zero], composite[zero])  # the paper form regenerates them
+    inside = (mask == 1).expand_as(composite)  # where M = 1: the network's picture
     proposal = harmonizer_proposal(net, composite, mask, output)
     torch.testing.assert_close(out[inside], proposal.detach()[inside])
     torch.testing.assert_close(out, mask * proposal.detach() + (1 - mask) * composite)
@@ -59,8 +74,9 @@ def test_residual_adds_the_networks_change_and_keep_uses_its_image():
     with torch.no_grad():
         y = net(torch.cat((composite * 2 - 1, mask), dim=1))
         torch.testing.assert_close(harmonize(net, composite, mask, "paper"), (y + 1) / 2)
-        torch.testing.assert_close(harmonize(net, composite, mask, "keep"),
-                                   mask * (y + 1) / 2 + (1 - mask) * composite)
+        torch.testing.assert_close(
+            harmonize(net, composite, mask, "keep"), mask * (y + 1) / 2 + (1 - mask) * composite
+        )
         torch.testing.assert_close(harmonize(net, composite, mask, "residual"), composite + mask * y)
     with pytest.raises(ValueError, match="harmonizer output must be one of"):
         harmonize(net, composite, mask, "blend")
@@ -76,7 +92,7 @@ def test_any_size_inference_keeps_the_full_resolution_input(output):
         direct = harmonize(net, composite[..., :32, :32], mask[..., :32, :32], output).clamp(0, 1)
     zero = (mask == 0).expand_as(composite)
     assert out.shape == composite.shape and torch.equal(out[zero], composite[zero])
-    torch.testing.assert_close(same, direct, rtol=0, atol=0)   # native size: exactly harmonize
+    torch.testing.assert_close(same, direct, rtol=0, atol=0)  # native size: exactly harmonize
 
 
 @pytest.mark.parametrize("output", HARMONIZER_OUTPUTS)
@@ -86,7 +102,7 @@ def test_dovenet_protocol_in_each_form(output):
     composite = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
     mask = np.zeros((48, 40), np.uint8)
     mask[:, 20:] = 255
-    mask[:, 18:20] = 128                                       # a grey edge: blends in keep forms
+    mask[:, 18:20] = 128  # a grey edge: blends in keep forms
     for size in (32, 64):
         out = dovenet_harmonize(net, composite, mask, size, output)
         assert out.shape == composite.shape and out.dtype == np.uint8
@@ -94,13 +110,13 @@ def test_dovenet_protocol_in_each_form(output):
             np.testing.assert_array_equal(out[mask == 0], composite[mask == 0])
     paper_small = dovenet_harmonize(net, composite[:32, :32], np.full((32, 32), 255, np.uint8), 32)
     kept = dovenet_harmonize(net, composite[:32, :32], np.full((32, 32), 255, np.uint8), 32, "keep")
-    np.testing.assert_array_equal(kept, paper_small)          # M = 1: the paper form's image itself
+    np.testing.assert_array_equal(kept, paper_small)  # M = 1: the paper form's image itself
 
 
 def test_check_output_form_allows_only_the_same_reading():
-    assert check_output_form(None, None) == "paper"               # unrecorded: the plain image
+    assert check_output_form(None, None) == "paper"  # unrecorded: the plain image
     assert check_output_form(None, "residual") == "residual"
-    assert check_output_form("keep", "paper") == "keep"            # DoveNet's file, kept region
+    assert check_output_form("keep", "paper") == "keep"  # DoveNet's file, kept region
     assert check_output_form("paper", "keep") == "paper"
     for requested, trained in (("residual", "paper"), ("keep", "residual")):
         with pytest.raises(ValueError, match="cannot run as"):
@@ -113,7 +129,7 @@ def test_gradients_reach_both_generators_in_each_form(output):
     nets.harmonizer_output = output
     fakes = generate(nets, batch, StepConfig())
     zero = (region_mask(fakes.alpha.detach()) == 0).expand_as(fakes.harmonized)
-    if output != "paper":   # the critic's I_h fake is the kept image too
+    if output != "paper":  # the critic's I_h fake is the kept image too
         composite_in = fakes.alpha.detach() * batch.image + (1 - fakes.alpha.detach()) * batch.disharmonious
         assert torch.equal(fakes.harmonized.detach()[zero], composite_in[zero])
     with frozen(nets.discriminator):
@@ -127,12 +143,15 @@ def test_gradients_reach_both_generators_in_each_form(output):
 def test_joint_step_trains_both_generators_in_each_form(output):
     batch, nets = make_batch(), make_nets()
     nets.harmonizer_output = output
-    before = {n: [p.detach().clone() for p in getattr(nets, n).parameters()]
-              for n in ("matting", "harmonization")}
+    before = {
+        n: [p.detach().clone() for p in getattr(nets, n).parameters()] for n in ("matting", "harmonization")
+    }
     logs = joint_step(nets, make_optims(nets), batch, StepConfig())
     assert all(np.isfinite(v) for v in logs.values())
     for name, params in before.items():
-        assert any(not torch.equal(a, b) for a, b in zip(params, getattr(nets, name).parameters())), name
+        assert any(
+            not torch.equal(a, b) for a, b in zip(params, getattr(nets, name).parameters(), strict=False)
+        ), name
 
 
 @pytest.mark.parametrize("output", HARMONIZER_OUTPUTS)

@@ -1,5 +1,6 @@
 """Training and evaluating on harmonization-pair shards (``hmh-build iharmony4``): the loader,
 the device batch, the U-Net's mask input, ``hmh-train harmonization``/``joint``/``eval``."""
+
 from __future__ import annotations
 
 import csv
@@ -14,8 +15,8 @@ from hmh_train.data.shards import ShardDataset, make_loader
 from hmh_train.nets.forward import harmonization_mask
 from hmh_train.train.steps import Nets, Optimizers, StepConfig, harmonization_step
 from tests.standins import build_pair_shards
-from tests.train.conftest import SMALL
 from tests.train.cli_helpers import invoke as _invoke
+from tests.train.conftest import SMALL
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,9 @@ def test_batches_carry_the_stored_mask(pairs):
     raw = next(iter(make_loader(data, 4, shuffle=False, drop_last=False)))
     batch = make_batch(raw, "cpu", train=False)
     assert batch.alpha is None and batch.trimap is None and batch.background is None
-    assert torch.equal(batch.mask, raw["M"].float() / 255) and torch.equal(harmonization_mask(batch), batch.mask)
+    assert torch.equal(batch.mask, raw["M"].float() / 255) and torch.equal(
+        harmonization_mask(batch), batch.mask
+    )
     flipped = make_batch(raw, "cpu", torch.Generator().manual_seed(0), train=True, crop_min=0.7)
     assert set(torch.unique(flipped.mask).tolist()) <= {0.0, 1.0}
     assert flipped.image.shape == flipped.disharmonious.shape == (4, 3, 64, 64)
@@ -84,13 +87,24 @@ def test_harmonization_step_feeds_the_stored_mask(pairs):
 
 def test_train_harmonization_then_eval(pairs, shards, tmp_path):
     run = tmp_path / "run"
-    result = _invoke("harmonization", "--shards", pairs, "--max-steps", 3, "--out", run,
-                     "--image-every", 2, *SMALL)
+    result = _invoke(
+        "harmonization", "--shards", pairs, "--max-steps", 3, "--out", run, "--image-every", 2, *SMALL
+    )
     assert result.exit_code == 0, result.output
     assert "harmonization: 3 steps" in result.output
     assert (run / "checkpoints" / "last.pt").exists()
-    joint = _invoke("joint", "--shards", shards, "--harmonization-ckpt", run, "--max-steps", 1,
-                    "--out", tmp_path / "joint", *SMALL)  # the pretrained U-Net starts the joint stage
+    joint = _invoke(
+        "joint",
+        "--shards",
+        shards,
+        "--harmonization-ckpt",
+        run,
+        "--max-steps",
+        1,
+        "--out",
+        tmp_path / "joint",
+        *SMALL,
+    )  # the pretrained U-Net starts the joint stage
     assert joint.exit_code == 0, joint.output
     out = tmp_path / "eval"
     result = _invoke("eval", "--ckpt", run, "--shards", pairs, "--out", out, "--no-progress")
@@ -99,8 +113,13 @@ def test_train_harmonization_then_eval(pairs, shards, tmp_path):
     assert lines[0] == "run,subset,MSE,fMSE,PSNR"
     rows = list(csv.DictReader(lines))
     assert [(r["run"], r["subset"]) for r in rows] == [
-        ("run", "HCOCO"), ("run", "HFlickr"), ("run", "all"),
-        ("identity", "HCOCO"), ("identity", "HFlickr"), ("identity", "all")]
+        ("run", "HCOCO"),
+        ("run", "HFlickr"),
+        ("run", "all"),
+        ("identity", "HCOCO"),
+        ("identity", "HFlickr"),
+        ("identity", "all"),
+    ]
     assert "| identity | all |" in (out / "table.md").read_text()
     # the identity rows equal MSE, fMSE and PSNR computed here from the stored pairs
     per = {}
@@ -112,7 +131,8 @@ def test_train_harmonization_then_eval(pairs, shards, tmp_path):
         mask = item["M"][0].numpy() == 255
         error = (comp - real) ** 2
         per.setdefault(item["id"].split("/")[0], []).append(
-            (error.mean(), error[mask].sum() / (3 * mask.sum()), 10 * np.log10(255 ** 2 / error.mean())))
+            (error.mean(), error[mask].sum() / (3 * mask.sum()), 10 * np.log10(255**2 / error.mean()))
+        )
     per["all"] = [v for values in per.values() for v in values]
     for row in rows[3:]:
         want = np.mean(per[row["subset"]], axis=0)

@@ -1,6 +1,7 @@
 """Harmonizing either side (issue 13): training, evaluation, composition and the study follow
 the side the shards alter (background: mask 1 − A; foreground: mask A), a run records it and
 refuses shards of the other side unless asked, and ``composite --harmonize`` picks the side."""
+
 from __future__ import annotations
 
 import csv
@@ -27,7 +28,8 @@ from hmh_train.nets.forward import Nets, altered_input, harmonization_mask, regi
 from hmh_train.train import checkpoint as C
 from hmh_train.train.steps import StepConfig, generate
 
-from .cli_helpers import invoke as _invoke, one_line_error as _one_line_error
+from .cli_helpers import invoke as _invoke
+from .cli_helpers import one_line_error as _one_line_error
 from .conftest import SMALL
 from .tiny_ckpt import save_tiny_checkpoint
 
@@ -38,9 +40,25 @@ def build(tmp, side: str, n: int = 6):
     """A 64×64 hmh-build output altering ``side`` (train and test splits)."""
     src, out = tmp / f"src-{side}", tmp / f"shards-{side}"
     write_kaggle_layout(src, n, seed=3, height=96, width=80)
-    result = CliRunner().invoke(build_main, [
-        "build", "--src", str(src), "--out", str(out), "--size", "64", "--workers", "1",
-        "--test-fraction", "0.34", "--altered", side, "--no-progress"])
+    result = CliRunner().invoke(
+        build_main,
+        [
+            "build",
+            "--src",
+            str(src),
+            "--out",
+            str(out),
+            "--size",
+            "64",
+            "--workers",
+            "1",
+            "--test-fraction",
+            "0.34",
+            "--altered",
+            side,
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -62,6 +80,7 @@ def trip(tmp_path_factory):
 
 # --- the round trip ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("side", SIDES)
 def test_round_trip_build_train_eval_composite(trip, side, tmp_path):
     shards, run = trip[side]["shards"], trip[side]["run"]
@@ -80,14 +99,21 @@ def test_round_trip_build_train_eval_composite(trip, side, tmp_path):
     dataset = ShardDataset(shards, "test")
     nets, _ = C.load_nets(run)
     assert len(rows) == len(dataset) > 0
-    for row, index in zip(rows, range(len(dataset))):
+    for row, index in zip(rows, range(len(dataset)), strict=False):
         item = dataset[index]
         alpha = item["A"][None].float() / 255
         real = item["I"].permute(1, 2, 0).numpy()
         with torch.no_grad():
-            i_h = harmonize_any_size(nets.harmonization, item["I_d"][None].float() / 255,
-                                     region_mask(alpha, side),
-                                     output=nets.harmonizer_output)[0].permute(1, 2, 0).numpy()
+            i_h = (
+                harmonize_any_size(
+                    nets.harmonization,
+                    item["I_d"][None].float() / 255,
+                    region_mask(alpha, side),
+                    output=nets.harmonizer_output,
+                )[0]
+                .permute(1, 2, 0)
+                .numpy()
+            )
         region = M.altered_region(item["A"][0].numpy(), side)
         assert float(row[f"harm_fmse_{tag}"]) == pytest.approx(M.fmse(i_h, real, region), rel=1e-5)
         assert int(row[f"{side}_pixels"]) == int(region.sum())
@@ -99,17 +125,33 @@ def test_round_trip_build_train_eval_composite(trip, side, tmp_path):
     scene = np.full((64, 64, 3), (30, 140, 200), np.uint8)
     for name, array in (("p.png", portrait), ("a.png", alpha8), ("bg.png", scene)):
         Image.fromarray(array).save(tmp_path / name)
-    result = _invoke("composite", "--ckpt", run, "--image", tmp_path / "p.png", "--alpha",
-                     tmp_path / "a.png", "--background", tmp_path / "bg.png", "--out",
-                     tmp_path / "out.png", "--harmonize-size", 0, "--device", "cpu")
+    result = _invoke(
+        "composite",
+        "--ckpt",
+        run,
+        "--image",
+        tmp_path / "p.png",
+        "--alpha",
+        tmp_path / "a.png",
+        "--background",
+        tmp_path / "bg.png",
+        "--out",
+        tmp_path / "out.png",
+        "--harmonize-size",
+        0,
+        "--device",
+        "cpu",
+    )
     assert result.exit_code == 0, result.output
     assert f"harmonized composite (the {side} adjusted)" in result.output
     a = torch.from_numpy(alpha8)[None, None].float() / 255
-    plain = (torch.from_numpy(portrait).permute(2, 0, 1)[None].float() / 255 * a
-             + torch.from_numpy(scene).permute(2, 0, 1)[None].float() / 255 * (1 - a))
+    plain = torch.from_numpy(portrait).permute(2, 0, 1)[None].float() / 255 * a + torch.from_numpy(
+        scene
+    ).permute(2, 0, 1)[None].float() / 255 * (1 - a)
     with torch.no_grad():
-        expected = harmonize_any_size(nets.harmonization, plain, region_mask(a, side),
-                                      output=nets.harmonizer_output)
+        expected = harmonize_any_size(
+            nets.harmonization, plain, region_mask(a, side), output=nets.harmonizer_output
+        )
     expected = (expected[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     written = np.array(Image.open(tmp_path / "out.png").convert("RGB"))
     assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
@@ -127,27 +169,69 @@ def test_composite_harmonize_option_picks_the_mask_single_and_batch(trip, tmp_pa
     Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "bg" / "s.png")
     outputs = {}
     for side in SIDES:
-        single = _invoke("composite", "--ckpt", run, "--image", tmp_path / "p" / "x.png", "--alpha",
-                         tmp_path / "a" / "x.png", "--background", tmp_path / "bg" / "s.png",
-                         "--out", tmp_path / f"{side}.png", "--harmonize", side, "--harmonize-size", 0)
+        single = _invoke(
+            "composite",
+            "--ckpt",
+            run,
+            "--image",
+            tmp_path / "p" / "x.png",
+            "--alpha",
+            tmp_path / "a" / "x.png",
+            "--background",
+            tmp_path / "bg" / "s.png",
+            "--out",
+            tmp_path / f"{side}.png",
+            "--harmonize",
+            side,
+            "--harmonize-size",
+            0,
+        )
         assert single.exit_code == 0, single.output
         assert f"(the {side} adjusted)" in single.output
         # asking a background-trained run for the other side is allowed, and said
         assert ("trained on background-altered shards" in single.output) == (side == "foreground")
-        batch = _invoke("composite", "--ckpt", run, "--images", tmp_path / "p", "--alphas", tmp_path / "a",
-                        "--backgrounds", tmp_path / "bg", "--out", tmp_path / f"batch-{side}",
-                        "--harmonize", side, "--harmonize-size", 0, "--no-progress")
+        batch = _invoke(
+            "composite",
+            "--ckpt",
+            run,
+            "--images",
+            tmp_path / "p",
+            "--alphas",
+            tmp_path / "a",
+            "--backgrounds",
+            tmp_path / "bg",
+            "--out",
+            tmp_path / f"batch-{side}",
+            "--harmonize",
+            side,
+            "--harmonize-size",
+            0,
+            "--no-progress",
+        )
         assert batch.exit_code == 0 and f"composites (the {side} adjusted)" in batch.output, batch.output
         outputs[side] = np.array(Image.open(tmp_path / f"{side}.png"))
         assert np.array_equal(outputs[side], np.array(Image.open(tmp_path / f"batch-{side}" / "x.png")))
     assert not np.array_equal(outputs["background"], outputs["foreground"])
-    bad = _invoke("composite", "--ckpt", run, "--image", tmp_path / "p" / "x.png", "--alpha",
-                  tmp_path / "a" / "x.png", "--background", tmp_path / "bg" / "s.png", "--out",
-                  tmp_path / "o.png", "--harmonize", "person")
+    bad = _invoke(
+        "composite",
+        "--ckpt",
+        run,
+        "--image",
+        tmp_path / "p" / "x.png",
+        "--alpha",
+        tmp_path / "a" / "x.png",
+        "--background",
+        tmp_path / "bg" / "s.png",
+        "--out",
+        tmp_path / "o.png",
+        "--harmonize",
+        "person",
+    )
     assert bad.exit_code == 2 and "'person' is not one of 'background', 'foreground'" in bad.output
 
 
 # --- the fMSE region --------------------------------------------------------------------------
+
 
 def test_fmse_region_literal():
     """1×3 image, α = 0, 0.5, 1: the background region is the first two pixels, the person the
@@ -163,8 +247,15 @@ def test_fmse_region_literal():
     assert MT.altered_region(ta, "foreground").tolist() == [[[False, True, True]]]
     assert MT.altered_region(ta.float() / 255).tolist() == [[[True, True, False]]]
     for side, expected in (("background", 2.5), ("foreground", 10.0)):  # as eval computes it
-        batch_np = {"id": ["s"], "I": real[None], "A": alpha[None], "I_d": real[None],
-                    "trimap": np.full((1, 1, 3), 128, np.uint8), "region": "unknown", "altered": side}
+        batch_np = {
+            "id": ["s"],
+            "I": real[None],
+            "A": alpha[None],
+            "I_d": real[None],
+            "trimap": np.full((1, 1, 3), 128, np.uint8),
+            "region": "unknown",
+            "altered": side,
+        }
         row = sample_rows(batch_np, None, pred[None], None)[0]
         tag = side[0] + "g"
         assert row[f"harm_fmse_{tag}"] == expected and row[f"{side}_pixels"] == 2
@@ -175,20 +266,55 @@ def test_fmse_region_literal():
 
 # --- the refusal and its override ---------------------------------------------------------------
 
+
 def test_a_run_refuses_shards_of_the_other_side_unless_asked(trip, tmp_path):
     fg_run, bg_shards = trip["foreground"]["run"], trip["background"]["shards"]
     line = _one_line_error(_invoke("eval", "--ckpt", fg_run, "--shards", bg_shards, "--out", tmp_path / "e"))
     assert "trained on foreground-altered shards" in line and "alter the background" in line
     assert "--allow-other-side" in line
-    ok = _invoke("eval", "--ckpt", fg_run, "--shards", bg_shards, "--out", tmp_path / "e",
-                 "--allow-other-side", "--no-progress")
+    ok = _invoke(
+        "eval",
+        "--ckpt",
+        fg_run,
+        "--shards",
+        bg_shards,
+        "--out",
+        tmp_path / "e",
+        "--allow-other-side",
+        "--no-progress",
+    )
     assert ok.exit_code == 0 and "H-fMSE (bg)" in ok.output, ok.output  # the shards' side
     # the study refuses it the same way
-    line = _one_line_error(_invoke("study", "make", "--ckpt", fg_run, "--shards", bg_shards, "--n", 1,
-                                   "--out", tmp_path / "s", "--no-progress"))
+    line = _one_line_error(
+        _invoke(
+            "study",
+            "make",
+            "--ckpt",
+            fg_run,
+            "--shards",
+            bg_shards,
+            "--n",
+            1,
+            "--out",
+            tmp_path / "s",
+            "--no-progress",
+        )
+    )
     assert "--allow-other-side" in line
-    ok = _invoke("study", "make", "--ckpt", fg_run, "--shards", bg_shards, "--n", 1, "--out",
-                 tmp_path / "s", "--no-progress", "--allow-other-side")
+    ok = _invoke(
+        "study",
+        "make",
+        "--ckpt",
+        fg_run,
+        "--shards",
+        bg_shards,
+        "--n",
+        1,
+        "--out",
+        tmp_path / "s",
+        "--no-progress",
+        "--allow-other-side",
+    )
     assert ok.exit_code == 0, ok.output
 
 
@@ -199,13 +325,24 @@ def test_a_released_dovenet_file_and_older_runs(trip, tmp_path):
     dovenet = tmp_path / "latest_net_G.pth"
     torch.save(build_harmonization_net(0.25, num_downs=5).state_dict(), dovenet)
     for side in SIDES:
-        result = _invoke("eval", "--ckpt", dovenet, "--shards", trip[side]["shards"], "--out",
-                         tmp_path / side, "--no-progress", "--limit", 1)
+        result = _invoke(
+            "eval",
+            "--ckpt",
+            dovenet,
+            "--shards",
+            trip[side]["shards"],
+            "--out",
+            tmp_path / side,
+            "--no-progress",
+            "--limit",
+            1,
+        )
         assert result.exit_code == 0, result.output
     old = save_tiny_checkpoint(tmp_path / "old", ("harmonization",))  # config without "altered"
     assert C.trained_side(C.load_nets(old)[1]) == "background"
-    line = _one_line_error(_invoke("eval", "--ckpt", old, "--shards", trip["foreground"]["shards"],
-                                   "--out", tmp_path / "o"))
+    line = _one_line_error(
+        _invoke("eval", "--ckpt", old, "--shards", trip["foreground"]["shards"], "--out", tmp_path / "o")
+    )
     assert "trained on background-altered shards" in line
     assert C.trained_side({"layout": "DoveNet generator .pth"}) is None
     assert C.trained_side({"mode": "harmonization", "altered": None}) is None  # pairs: any side
@@ -213,22 +350,50 @@ def test_a_released_dovenet_file_and_older_runs(trip, tmp_path):
 
 def test_training_refuses_a_config_of_the_other_side(trip, tmp_path):
     fg_shards = trip["foreground"]["shards"]
-    line = _one_line_error(_invoke("harmonization", "--shards", fg_shards, "--max-steps", 1, "--out",
-                                   tmp_path / "r", "--set", "altered=background", *SMALL))
+    line = _one_line_error(
+        _invoke(
+            "harmonization",
+            "--shards",
+            fg_shards,
+            "--max-steps",
+            1,
+            "--out",
+            tmp_path / "r",
+            "--set",
+            "altered=background",
+            *SMALL,
+        )
+    )
     assert "alter the foreground" in line and "altered=background" in line
     # resuming a background run on foreground shards is the same mistake
     bg_run = tmp_path / "bg"
-    assert _invoke("harmonization", "--shards", trip["background"]["shards"], "--max-steps", 1,
-                   "--out", bg_run, *SMALL).exit_code == 0
-    line = _one_line_error(_invoke("harmonization", "--resume", bg_run, "--shards", fg_shards,
-                                   "--max-steps", 2))
+    assert (
+        _invoke(
+            "harmonization",
+            "--shards",
+            trip["background"]["shards"],
+            "--max-steps",
+            1,
+            "--out",
+            bg_run,
+            *SMALL,
+        ).exit_code
+        == 0
+    )
+    line = _one_line_error(
+        _invoke("harmonization", "--resume", bg_run, "--shards", fg_shards, "--max-steps", 2)
+    )
     assert "alter the foreground" in line
-    bad = _one_line_error(_invoke("harmonization", "--shards", fg_shards, "--out", tmp_path / "x",
-                                  "--set", "altered=person", *SMALL))
+    bad = _one_line_error(
+        _invoke(
+            "harmonization", "--shards", fg_shards, "--out", tmp_path / "x", "--set", "altered=person", *SMALL
+        )
+    )
     assert "altered must be one of background, foreground" in bad
 
 
 # --- the U-Net's mask and input in training ------------------------------------------------------
+
 
 def _disk(n=2, size=32):
     yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
@@ -276,7 +441,7 @@ def test_joint_generate_feeds_the_unet_the_altered_side(side):
     alpha = _disk()
     image, dish, bg = (torch.rand(2, 3, 32, 32, generator=g) for _ in range(3))
     trimap = torch.full_like(alpha, 0.5)  # all unknown: A_r is the network's output everywhere
-    a_r = (alpha * 0.9 + 0.05)
+    a_r = alpha * 0.9 + 0.05
     unet = Recorder()
     nets = Nets(matting=FixedAlpha(a_r), harmonization=unet)
     fakes = generate(nets, Batch(image, alpha, bg, dish, trimap, altered=side), StepConfig())
@@ -287,6 +452,7 @@ def test_joint_generate_feeds_the_unet_the_altered_side(side):
 
 
 # --- online adjustment of the right side ---------------------------------------------------------
+
 
 @pytest.mark.parametrize("side", SIDES)
 def test_online_adjust_alters_only_its_side(side):
@@ -309,8 +475,9 @@ def test_online_adjust_in_a_training_batch_keeps_the_background_of_foreground_sh
     image = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
     alpha = (_disk(n, size) * 255).round().to(torch.uint8)
     raw = {"I": image, "A": alpha, "B": image.clone(), "I_d": image.clone()}
-    batch = make_batch(raw, "cpu", torch.Generator().manual_seed(0), True, crop_min=0.8,
-                       online=True, altered="foreground")
+    batch = make_batch(
+        raw, "cpu", torch.Generator().manual_seed(0), True, crop_min=0.8, online=True, altered="foreground"
+    )
     assert batch.altered == "foreground"
     outside = (batch.alpha == 0).expand_as(batch.image)
     assert torch.equal(batch.disharmonious[outside], batch.image[outside])

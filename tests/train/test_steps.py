@@ -1,4 +1,5 @@
 """Training steps: gradient routing of Eq. 1–5, critic freezing/detaching, overfitting."""
+
 import copy
 
 import pytest
@@ -7,9 +8,20 @@ import torch
 from hmh_train.data.augment import Batch, trimap_from_alpha
 from hmh_train.nets import build_discriminator, build_harmonization_net, build_matting_net
 from hmh_train.nets.forward import region_mask
-from hmh_train.train.steps import (Nets, Optimizers, StepConfig, critic_step, frozen, generate,
-                             generator_losses, harmonization_step, harmonize, joint_step,
-                             matting_step, predict_alpha)
+from hmh_train.train.steps import (
+    Nets,
+    Optimizers,
+    StepConfig,
+    critic_step,
+    frozen,
+    generate,
+    generator_losses,
+    harmonization_step,
+    harmonize,
+    joint_step,
+    matting_step,
+    predict_alpha,
+)
 
 SIZE = 32
 
@@ -29,22 +41,30 @@ def make_batch(n=2, size=SIZE, seed=0) -> Batch:
     a, fg, bg = torch.stack(alphas), torch.stack(fgs).clamp(0, 1), torch.stack(bgs).clamp(0, 1)
     image = a * fg + (1 - a) * bg
     bg_t = (bg * 0.5 + 0.4).clamp(0, 1)
-    return Batch(image=image, alpha=a, background=bg, disharmonious=a * image + (1 - a) * bg_t,
-                 trimap=trimap_from_alpha(a, 2))
+    return Batch(
+        image=image,
+        alpha=a,
+        background=bg,
+        disharmonious=a * image + (1 - a) * bg_t,
+        trimap=trimap_from_alpha(a, 2),
+    )
 
 
 def make_nets(seed=0) -> Nets:
     torch.manual_seed(seed)
-    return Nets(matting=build_matting_net(0.125),
-                harmonization=build_harmonization_net(0.125, num_downs=5),
-                discriminator=build_discriminator(0.125))
+    return Nets(
+        matting=build_matting_net(0.125),
+        harmonization=build_harmonization_net(0.125, num_downs=5),
+        discriminator=build_discriminator(0.125),
+    )
 
 
 def make_optims(nets, lr=1e-3, d_lr=1e-3) -> Optimizers:
-    return Optimizers(matting=torch.optim.Adam(nets.matting.parameters(), lr),
-                      harmonization=torch.optim.Adam(nets.harmonization.parameters(), lr),
-                      discriminator=torch.optim.Adam(nets.discriminator.parameters(), d_lr,
-                                                     betas=(0.0, 0.9)))
+    return Optimizers(
+        matting=torch.optim.Adam(nets.matting.parameters(), lr),
+        harmonization=torch.optim.Adam(nets.harmonization.parameters(), lr),
+        discriminator=torch.optim.Adam(nets.discriminator.parameters(), d_lr, betas=(0.0, 0.9)),
+    )
 
 
 def grads(net):
@@ -61,7 +81,7 @@ def test_predict_alpha_pastes_known_regions_and_clamps():
     known = (batch.trimap == 0) | (batch.trimap == 1)
     assert torch.equal(a_r[known], batch.trimap[known])
     assert a_r.min() >= 0 and a_r.max() <= 1 and a_r.shape == batch.alpha.shape
-    odd = make_batch(size=40)                          # not a multiple of 32: resized inside
+    odd = make_batch(size=40)  # not a multiple of 32: resized inside
     assert predict_alpha(nets.matting, odd.image, odd.trimap).shape == (2, 1, 40, 40)
 
 
@@ -98,11 +118,11 @@ def test_adversarial_gradient_vanishes_when_composite_detached():
 
 def _indexnet_grads(lambda1, term="total"):
     batch, nets = make_batch(), make_nets()
-    for p in nets.discriminator.parameters():    # a non-trivial critic
+    for p in nets.discriminator.parameters():  # a non-trivial critic
         p.data.add_(0.05 * torch.randn_like(p))
     for attn in nets.discriminator.attention:
         attn.gamma.data.fill_(0.5)
-    nets.matting.eval()                          # no dropout: identical forwards
+    nets.matting.eval()  # no dropout: identical forwards
     cfg = StepConfig(lambda1=lambda1)
     with frozen(nets.discriminator):
         losses = generator_losses(nets.discriminator, generate(nets, batch, cfg), batch, cfg)
@@ -114,9 +134,9 @@ def test_lambda1_scales_adversarial_gradient_into_indexnet():
     only_l1 = _indexnet_grads(0.0, "loss_gm")
     zero = _indexnet_grads(0.0)
     big = _indexnet_grads(0.5)
-    for a, b in zip(only_l1, zero):
+    for a, b in zip(only_l1, zero, strict=False):
         torch.testing.assert_close(a, b)
-    assert max(float((a - b).abs().max()) for a, b in zip(only_l1, big)) > 1e-6
+    assert max(float((a - b).abs().max()) for a, b in zip(only_l1, big, strict=False)) > 1e-6
 
 
 def test_critic_step_detaches_fakes():
@@ -124,8 +144,13 @@ def test_critic_step_detaches_fakes():
     optims = make_optims(nets)
     fakes = generate(nets, batch, cfg)
     assert fakes.composite.requires_grad and fakes.harmonized.requires_grad
-    logs, d_fakes = critic_step(nets.discriminator, optims.discriminator, batch.image,
-                                [fakes.composite, batch.disharmonious, fakes.harmonized], cfg)
+    logs, d_fakes = critic_step(
+        nets.discriminator,
+        optims.discriminator,
+        batch.image,
+        [fakes.composite, batch.disharmonious, fakes.harmonized],
+        cfg,
+    )
     assert all(g is None for g in grads(nets.matting) + grads(nets.harmonization))
     assert len(d_fakes) == 3 and logs["d_gap"] == pytest.approx(logs["d_real"] - logs["d_fake"])
 
@@ -134,8 +159,9 @@ class SpySGD(torch.optim.SGD):
     """SGD with lr 0 that records the gradients it saw at ``step``."""
 
     def step(self, closure=None):
-        self.seen = [None if p.grad is None else p.grad.clone()
-                     for group in self.param_groups for p in group["params"]]
+        self.seen = [
+            None if p.grad is None else p.grad.clone() for group in self.param_groups for p in group["params"]
+        ]
         return super().step(closure)
 
 
@@ -149,13 +175,24 @@ def test_joint_step_freezes_critic_during_generator_step(kind):
     logs = joint_step(nets, optims, batch, cfg)
     for name, p in nets.discriminator.named_parameters():
         torch.testing.assert_close(p, d_before[name], rtol=0, atol=0)
-        assert p.requires_grad                                  # restored after the G step
+        assert p.requires_grad  # restored after the G step
     # the G step added nothing to the critic's gradients
-    for p, seen in zip(nets.discriminator.parameters(), optims.discriminator.seen):
+    for p, seen in zip(nets.discriminator.parameters(), optims.discriminator.seen, strict=False):
         assert (p.grad is None and seen is None) or torch.equal(p.grad, seen)
-    assert any(not torch.equal(a, b) for a, b in zip(m_before, nets.matting.parameters()))
-    for key in ("loss_gm", "loss_gh", "loss_d", "adv_gm", "adv_gh", "d_real", "d_fake",
-                "d_gap", "gamma", "gamma2", "total"):
+    assert any(not torch.equal(a, b) for a, b in zip(m_before, nets.matting.parameters(), strict=False))
+    for key in (
+        "loss_gm",
+        "loss_gh",
+        "loss_d",
+        "adv_gm",
+        "adv_gh",
+        "d_real",
+        "d_fake",
+        "d_gap",
+        "gamma",
+        "gamma2",
+        "total",
+    ):
         assert isinstance(logs[key], float) and logs[key] == logs[key], key
     assert ("loss_gp" in logs) == (kind == "wgan-gp")
 
@@ -179,16 +216,15 @@ def test_step_config_and_missing_nets_errors():
         StepConfig(gan_loss="lsgan")
     nets = make_nets()
     with pytest.raises(ValueError, match="joint_step needs a discriminator"):
-        joint_step(Nets(nets.matting, nets.harmonization), make_optims(nets), make_batch(),
-                   StepConfig())
+        joint_step(Nets(nets.matting, nets.harmonization), make_optims(nets), make_batch(), StepConfig())
 
 
 def test_joint_training_overfits_tiny_set():
     batch, nets = make_batch(n=2, seed=3), make_nets(seed=1)
     optims, cfg = make_optims(nets, lr=2e-3, d_lr=1e-4), StepConfig()
     logs = [joint_step(nets, optims, batch, cfg) for _ in range(120)]
-    first = {k: sum(l[k] for l in logs[:5]) / 5 for k in ("loss_gm", "loss_gh")}
-    last = {k: sum(l[k] for l in logs[-5:]) / 5 for k in ("loss_gm", "loss_gh")}
+    first = {k: sum(ln[k] for ln in logs[:5]) / 5 for k in ("loss_gm", "loss_gh")}
+    last = {k: sum(ln[k] for ln in logs[-5:]) / 5 for k in ("loss_gm", "loss_gh")}
     assert last["loss_gm"] < 0.5 * first["loss_gm"], (first, last)
     assert last["loss_gh"] < 0.5 * first["loss_gh"], (first, last)
 
@@ -222,7 +258,7 @@ def test_predict_alpha_feeds_imagenet_normalised_rgb_and_trimap():
 
 def test_harmonize_maps_to_minus_one_one_and_back():
     batch = make_batch()
-    net = Recorder(lambda x: x[:, :3])                 # identity on the RGB part
+    net = Recorder(lambda x: x[:, :3])  # identity on the RGB part
     out = harmonize(net, batch.disharmonious, batch.alpha)
     torch.testing.assert_close(net.seen[:, :3], batch.disharmonious * 2 - 1)
     torch.testing.assert_close(net.seen[:, 3:], batch.alpha)
@@ -231,8 +267,8 @@ def test_harmonize_maps_to_minus_one_one_and_back():
 
 def test_region_mask_is_the_altered_side():
     alpha = torch.tensor([[[[0.0, 0.25, 1.0]]]])
-    torch.testing.assert_close(region_mask(alpha), 1 - alpha)            # HMH: the background
-    assert region_mask(alpha, "foreground") is alpha                     # iHarmony4: the object
+    torch.testing.assert_close(region_mask(alpha), 1 - alpha)  # HMH: the background
+    assert region_mask(alpha, "foreground") is alpha  # iHarmony4: the object
     assert region_mask(alpha).dtype == alpha.dtype and region_mask(alpha).shape == alpha.shape
     with pytest.raises(ValueError, match="altered"):
         region_mask(alpha, "both")
@@ -245,8 +281,12 @@ def test_every_training_harmonizer_input_uses_the_background_mask():
 
     batch = make_batch()
     unet = Recorder(lambda x: x[:, :3])
-    harmonization_step(Nets(harmonization=unet), Optimizers(harmonization=torch.optim.SGD(unet.parameters(), 0.0)),
-                       batch, StepConfig())
+    harmonization_step(
+        Nets(harmonization=unet),
+        Optimizers(harmonization=torch.optim.SGD(unet.parameters(), 0.0)),
+        batch,
+        StepConfig(),
+    )
     torch.testing.assert_close(unet.seen[:, 3:], 1 - batch.alpha)
     matting = Recorder(lambda x: x[:, 3:] * 0 + 0.3)
     fakes = generate(Nets(matting=matting, harmonization=unet), batch, StepConfig())
@@ -260,8 +300,14 @@ def test_critic_step_logged_loss_matches_its_definition(kind):
     batch, nets, cfg = make_batch(), make_nets(), StepConfig(gan_loss=kind, gp_weight=10.0)
     optims = make_optims(nets)
     fakes = [batch.disharmonious, batch.image.flip(3), batch.background]
-    logs, means = critic_step(nets.discriminator, optims.discriminator, batch.image, fakes, cfg,
-                              generator=torch.Generator().manual_seed(0))
+    logs, means = critic_step(
+        nets.discriminator,
+        optims.discriminator,
+        batch.image,
+        fakes,
+        cfg,
+        generator=torch.Generator().manual_seed(0),
+    )
     if kind == "wgan-gp":
         assert logs["loss_gp"] > 0
         expected = sum(means) / 3 - logs["d_real"] + 10.0 * logs["loss_gp"]
@@ -280,8 +326,13 @@ def test_wgan_gp_critic_step_works_with_a_compiled_critic():
     optim = torch.optim.Adam(nets.discriminator.parameters(), 1e-3)
     compiled = torch.compile(nets.discriminator, backend="aot_eager")
     before = [p.detach().clone() for p in nets.discriminator.parameters()]
-    logs, _ = critic_step(compiled, optim, batch.image,
-                          [batch.disharmonious, batch.background, batch.image.flip(3)], cfg,
-                          generator=torch.Generator().manual_seed(0))
+    logs, _ = critic_step(
+        compiled,
+        optim,
+        batch.image,
+        [batch.disharmonious, batch.background, batch.image.flip(3)],
+        cfg,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert logs["loss_gp"] > 0
-    assert any(not torch.equal(a, b) for a, b in zip(before, nets.discriminator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, nets.discriminator.parameters(), strict=False))

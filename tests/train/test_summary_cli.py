@@ -1,4 +1,5 @@
 """``hmh-train summary`` prints one row per network with its parameter count and shapes."""
+
 from click.testing import CliRunner
 
 from hmh_train.cli import main
@@ -6,8 +7,7 @@ from hmh_train.nets import build_matting_net, count_parameters
 
 
 def test_summary_command_small():
-    result = CliRunner().invoke(main, ["summary", "--width", "0.125", "--size", "64",
-                                       "--num-downs", "6"])
+    result = CliRunner().invoke(main, ["summary", "--width", "0.125", "--size", "64", "--num-downs", "6"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[1].startswith("matting (IndexNet)")

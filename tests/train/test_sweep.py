@@ -1,4 +1,5 @@
 """hmh-train sweep: a 2-point λ1 grid with 1 step each, one table, resumable reruns."""
+
 from __future__ import annotations
 
 import csv
@@ -10,19 +11,35 @@ import torch
 from click.testing import CliRunner
 
 from hmh_train.cli import main
-from hmh_train.train.config import ConfigError
 from hmh_train.evaluate.sweep import SweepConfig, grid_points, parse_grid, point_name, sweep
+from hmh_train.train.config import ConfigError
 
-TINY = ["--set", "width=0.25", "--set", "num_downs=5", "--set", "batch_size=2", "--set", "workers=0",
-        "--set", "val_batches=0", "--set", "progress=false"]
+TINY = [
+    "--set",
+    "width=0.25",
+    "--set",
+    "num_downs=5",
+    "--set",
+    "batch_size=2",
+    "--set",
+    "workers=0",
+    "--set",
+    "val_batches=0",
+    "--set",
+    "progress=false",
+]
 
 
 def test_parse_grid_and_cartesian_points():
     grid = parse_grid(["lambda1=0.01,0.02", "gan-loss=hinge,paper"])
     assert grid == (("lambda1", ("0.01", "0.02")), ("gan_loss", ("hinge", "paper")))
     points = grid_points(grid)
-    assert points == [{"lambda1": "0.01", "gan_loss": "hinge"}, {"lambda1": "0.01", "gan_loss": "paper"},
-                      {"lambda1": "0.02", "gan_loss": "hinge"}, {"lambda1": "0.02", "gan_loss": "paper"}]
+    assert points == [
+        {"lambda1": "0.01", "gan_loss": "hinge"},
+        {"lambda1": "0.01", "gan_loss": "paper"},
+        {"lambda1": "0.02", "gan_loss": "hinge"},
+        {"lambda1": "0.02", "gan_loss": "paper"},
+    ]
     assert point_name(points[1]) == "lambda1=0.01_gan_loss=paper"
     for bad in (["lambda1"], ["lambda1=0.1,"], ["a=1", "a=2"], []):
         with pytest.raises(ValueError):
@@ -30,17 +47,39 @@ def test_parse_grid_and_cartesian_points():
 
 
 def test_unknown_key_fails_before_any_training(shards, tmp_path):
-    cfg = SweepConfig(grid=parse_grid(["lamda1=0.1,0.2"]), shards=str(shards), out=str(tmp_path / "s"),
-                      mode="joint", max_steps=1)
+    cfg = SweepConfig(
+        grid=parse_grid(["lamda1=0.1,0.2"]),
+        shards=str(shards),
+        out=str(tmp_path / "s"),
+        mode="joint",
+        max_steps=1,
+    )
     with pytest.raises(ConfigError, match="lamda1"):
         sweep(cfg)
     assert not (tmp_path / "s").exists()
 
 
 def _invoke(shards, out):
-    return CliRunner().invoke(main, ["sweep", "--grid", "lambda1=0.01,0.02", "--shards", str(shards),
-                                     "--out", str(out), "--mode", "joint", "--max-steps", "1",
-                                     "--eval-limit", "1", "--no-progress", *TINY])
+    return CliRunner().invoke(
+        main,
+        [
+            "sweep",
+            "--grid",
+            "lambda1=0.01,0.02",
+            "--shards",
+            str(shards),
+            "--out",
+            str(out),
+            "--mode",
+            "joint",
+            "--max-steps",
+            "1",
+            "--eval-limit",
+            "1",
+            "--no-progress",
+            *TINY,
+        ],
+    )
 
 
 def test_two_point_sweep_table_and_resume(shards, tmp_path):
@@ -79,8 +118,9 @@ def test_two_point_sweep_table_and_resume(shards, tmp_path):
 
 
 def test_cli_bad_grid_is_one_line(shards, tmp_path):
-    result = CliRunner().invoke(main, ["sweep", "--grid", "lambda1", "--shards", str(shards),
-                                       "--out", str(tmp_path / "x")])
+    result = CliRunner().invoke(
+        main, ["sweep", "--grid", "lambda1", "--shards", str(shards), "--out", str(tmp_path / "x")]
+    )
     assert result.exit_code != 0 and "--grid expects key=v1,v2" in result.output
     assert "Traceback" not in result.output
 
@@ -90,12 +130,27 @@ def test_rerun_with_other_settings_refuses_instead_of_reusing_old_points(shards,
     assert _invoke(shards, out).exit_code == 0
     last = out / "points" / "lambda1=0.01" / "checkpoints" / "last.pt"
     stamp = last.stat().st_mtime_ns
-    base = ["sweep", "--grid", "lambda1=0.01,0.02", "--shards", str(shards), "--out", str(out),
-            "--mode", "joint", "--no-progress", *TINY]
-    for extra, said in ((["--max-steps", "2", "--eval-limit", "1"], "max_steps 1 (this sweep: 2)"),
-                        (["--max-steps", "1", "--eval-limit", "1", "--set", "lambda2=0.05"],
-                         "lambda2 0.01 (this sweep: 0.05)"),
-                        (["--max-steps", "1"], "eval limit 1 (this sweep: None)")):
+    base = [
+        "sweep",
+        "--grid",
+        "lambda1=0.01,0.02",
+        "--shards",
+        str(shards),
+        "--out",
+        str(out),
+        "--mode",
+        "joint",
+        "--no-progress",
+        *TINY,
+    ]
+    for extra, said in (
+        (["--max-steps", "2", "--eval-limit", "1"], "max_steps 1 (this sweep: 2)"),
+        (
+            ["--max-steps", "1", "--eval-limit", "1", "--set", "lambda2=0.05"],
+            "lambda2 0.01 (this sweep: 0.05)",
+        ),
+        (["--max-steps", "1"], "eval limit 1 (this sweep: None)"),
+    ):
         result = CliRunner().invoke(main, base + extra)
         assert result.exit_code != 0 and said in result.output, result.output
         assert "Traceback" not in result.output and "use another --out" in result.output

@@ -1,4 +1,5 @@
 """Start a headless Chromium with selenium (shared by the browser test and docs/study_screenshot.py)."""
+
 from __future__ import annotations
 
 import shutil
@@ -6,7 +7,9 @@ import shutil
 
 def chromium_paths():
     """(chromium binary, chromedriver) found on PATH, or None when either is missing."""
-    binary = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    binary = next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+    )
     driver = shutil.which("chromedriver")
     return (binary, driver) if binary and driver else None
 

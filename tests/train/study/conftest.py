@@ -1,5 +1,6 @@
 """Fixtures of the user-study tests: a study made by ``study make`` from the tiny shards and two
 tiny checkpoints, hand-made studies of any size, a live server on loopback, a headless Chromium."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,15 @@ def made_study(shards, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("made_study")
     save_tiny_checkpoint(tmp / "runA", names=("harmonization",), seed=1)
     save_tiny_checkpoint(tmp / "runB", seed=2)
-    make_study(MakeConfig(out=str(tmp / "study"), shards=str(shards), ckpts=(str(tmp / "runA"), str(tmp / "runB")),
-                          n=2, progress=False))
+    make_study(
+        MakeConfig(
+            out=str(tmp / "study"),
+            shards=str(shards),
+            ckpts=(str(tmp / "runA"), str(tmp / "runB")),
+            n=2,
+            progress=False,
+        )
+    )
     return tmp / "study"
 
 
@@ -43,11 +51,19 @@ def write_hand_study(root: Path, samples: int, methods=("I_d", "ours"), seed: in
     sample_ids = [f"s{k:03d}" for k in range(samples)]
     items = {}
     for k, (sample, method) in enumerate((s, m) for s in sample_ids for m in methods):
-        item = f"{k:04x}{int(rng.integers(0, 2 ** 32)):08x}"
+        item = f"{k:04x}{int(rng.integers(0, 2**32)):08x}"
         items[item] = {"sample": sample, "method": method}
-        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), "RGB").save(root / "images" / f"{item}.png")
-    study = {"format": "hmh-study", "version": 1, "seed": seed, "methods": list(methods),
-             "samples": sample_ids, "items": items}
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), "RGB").save(
+            root / "images" / f"{item}.png"
+        )
+    study = {
+        "format": "hmh-study",
+        "version": 1,
+        "seed": seed,
+        "methods": list(methods),
+        "samples": sample_ids,
+        "items": items,
+    }
     (root / "study.json").write_text(json.dumps(study), encoding="utf-8")
     return study
 
@@ -85,9 +101,18 @@ def live_server():
         server.close()
 
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--window-size=1000,900")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1000,900",
+)
 
 
 @pytest.fixture
@@ -99,7 +124,9 @@ def browser(tmp_path):
 
     paths = chromium_paths()
     if paths is None:
-        pytest.skip("chromium/chromedriver not installed (apt-get install -y chromium chromium-driver; .ci/run does it)")
+        pytest.skip(
+            "chromium/chromedriver not installed (apt-get install -y chromium chromium-driver; .ci/run does it)"
+        )
     driver = start_chromium(*paths, tmp_path / "profile", CHROMIUM_FLAGS)
     yield driver
     driver.quit()

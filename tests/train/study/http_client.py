@@ -1,4 +1,5 @@
 """A tiny real-HTTP client for the study tests (``http.client``, one connection per call)."""
+
 from __future__ import annotations
 
 import http.client
@@ -6,8 +7,14 @@ import json
 from urllib.parse import urlsplit
 
 
-def request(url: str, method: str = "GET", path: str = "/", body=None, raw: bytes | None = None,
-            headers: dict | None = None) -> tuple[int, bytes, dict]:
+def request(
+    url: str,
+    method: str = "GET",
+    path: str = "/",
+    body=None,
+    raw: bytes | None = None,
+    headers: dict | None = None,
+) -> tuple[int, bytes, dict]:
     """(status, body bytes, headers) of one request; ``path`` is sent exactly as given."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)

@@ -2,6 +2,7 @@
 and a message, nothing outside the app and the study's images is served, method and sample
 names never reach a client, each rater gets their own resumable order, and 20 raters posting
 50 scores each at the same time lose none."""
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,18 @@ def served(fresh_study, live_server):
     return fresh_study, live_server(fresh_study)
 
 
-@pytest.mark.parametrize("score, why", [(0, "score must be an integer from 1 to 5"),
-                                        (6, "score must be an integer from 1 to 5"),
-                                        ("x", "score must be an integer from 1 to 5"),
-                                        ("3", "score must be an integer from 1 to 5"),
-                                        (3.5, "score must be an integer from 1 to 5"),
-                                        (True, "score must be an integer from 1 to 5"),
-                                        (None, "score must be an integer from 1 to 5")])
+@pytest.mark.parametrize(
+    "score, why",
+    [
+        (0, "score must be an integer from 1 to 5"),
+        (6, "score must be an integer from 1 to 5"),
+        ("x", "score must be an integer from 1 to 5"),
+        ("3", "score must be an integer from 1 to 5"),
+        (3.5, "score must be an integer from 1 to 5"),
+        (True, "score must be an integer from 1 to 5"),
+        (None, "score must be an integer from 1 to 5"),
+    ],
+)
 def test_bad_scores_are_refused_with_400_and_nothing_is_stored(served, score, why):
     study_dir, server = served
     item = sorted(load_study(study_dir).items)[0]
@@ -36,18 +42,21 @@ def test_bad_scores_are_refused_with_400_and_nothing_is_stored(served, score, wh
     assert (study_dir / "ratings.jsonl").read_bytes() == b""
 
 
-@pytest.mark.parametrize("payload, why", [
-    ({"rater": "ann", "item": "000000000000", "score": 3}, "unknown item"),
-    ({"rater": "ann", "item": "../study.json", "score": 3}, "unknown item"),
-    ({"rater": "ann", "score": 3}, "unknown item"),
-    ({"rater": "", "item": "ITEM", "score": 3}, "rater must not be empty"),
-    ({"rater": "   ", "item": "ITEM", "score": 3}, "rater must not be empty"),
-    ({"rater": "a" * 65, "item": "ITEM", "score": 3}, "rater must be at most 64 printable characters"),
-    ({"rater": "a\nb", "item": "ITEM", "score": 3}, "rater must be at most 64 printable characters"),
-    ({"rater": 7, "item": "ITEM", "score": 3}, "rater must be a string"),
-    ({"rater": "ann", "item": "ITEM", "score": 3, "method": "I_d"}, "unknown field 'method'"),
-    ([1, 2, 3], 'body must be a JSON object {"rater": str, "item": str, "score": 1..5}'),
-])
+@pytest.mark.parametrize(
+    "payload, why",
+    [
+        ({"rater": "ann", "item": "000000000000", "score": 3}, "unknown item"),
+        ({"rater": "ann", "item": "../study.json", "score": 3}, "unknown item"),
+        ({"rater": "ann", "score": 3}, "unknown item"),
+        ({"rater": "", "item": "ITEM", "score": 3}, "rater must not be empty"),
+        ({"rater": "   ", "item": "ITEM", "score": 3}, "rater must not be empty"),
+        ({"rater": "a" * 65, "item": "ITEM", "score": 3}, "rater must be at most 64 printable characters"),
+        ({"rater": "a\nb", "item": "ITEM", "score": 3}, "rater must be at most 64 printable characters"),
+        ({"rater": 7, "item": "ITEM", "score": 3}, "rater must be a string"),
+        ({"rater": "ann", "item": "ITEM", "score": 3, "method": "I_d"}, "unknown field 'method'"),
+        ([1, 2, 3], 'body must be a JSON object {"rater": str, "item": str, "score": 1..5}'),
+    ],
+)
 def test_malformed_ratings_are_refused_with_a_message(served, payload, why):
     study_dir, server = served
     item = sorted(load_study(study_dir).items)[0]
@@ -67,18 +76,26 @@ def test_broken_bodies_are_refused(served):
     status, body, _ = request(server.url, "POST", "/api/ratings", raw=b"x" * 5000)
     assert (status, json.loads(body)) == (400, {"error": "body larger than 4096 bytes"})
     status, body, _ = request(server.url, "POST", "/api/ratings")
-    assert (status, json.loads(body)) == (400, {"error": "a JSON body with a Content-Length header is required"})
+    assert (status, json.loads(body)) == (
+        400,
+        {"error": "a JSON body with a Content-Length header is required"},
+    )
     status, body, _ = request(server.url, "POST", "/api/next", {"rater": "ann"})
     assert (status, json.loads(body)) == (404, {"error": "not found"})
 
 
-@pytest.mark.parametrize("query, status, why", [
-    ("", 400, "rater missing: ask for /api/next?rater=NAME"),
-    ("?rater=", 400, "rater must not be empty"), ("?rater=%20", 400, "rater must not be empty"),
-    ("?rater=%0A", 400, "rater must not be empty"),
-    ("?rater=" + "a" * 65, 400, "rater must be at most 64 printable characters"),
-    ("?rater=a%07b", 400, "rater must be at most 64 printable characters"),
-    ("?rater=ann", 200, None)])
+@pytest.mark.parametrize(
+    "query, status, why",
+    [
+        ("", 400, "rater missing: ask for /api/next?rater=NAME"),
+        ("?rater=", 400, "rater must not be empty"),
+        ("?rater=%20", 400, "rater must not be empty"),
+        ("?rater=%0A", 400, "rater must not be empty"),
+        ("?rater=" + "a" * 65, 400, "rater must be at most 64 printable characters"),
+        ("?rater=a%07b", 400, "rater must be at most 64 printable characters"),
+        ("?rater=ann", 200, None),
+    ],
+)
 def test_next_needs_a_valid_rater(served, query, status, why):
     """The same messages as POST /api/ratings gives for the same names."""
     _, server = served
@@ -87,13 +104,30 @@ def test_next_needs_a_valid_rater(served, query, status, why):
     assert answer.get("error") == why
 
 
-@pytest.mark.parametrize("path", [
-    "/images/../study.json", "/images/%2e%2e/study.json", "/images/..%2Fstudy.json",
-    "/images/%2E%2E%2Fstudy.json", "/study.json", "/ratings.jsonl", "/instructions.txt",
-    "/images/", "/images/..", "/images/000000000000.png", "/images/{item}.png/../../study.json",
-    "/images/{item}.PNG", "/images/{item}.png%00", "/images//{item}.png", "/..%2f..%2fsetup.cfg",
-    "/static/app.js", "/app.js/../study.json", "//etc/passwd", "/images/{item}",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/images/../study.json",
+        "/images/%2e%2e/study.json",
+        "/images/..%2Fstudy.json",
+        "/images/%2E%2E%2Fstudy.json",
+        "/study.json",
+        "/ratings.jsonl",
+        "/instructions.txt",
+        "/images/",
+        "/images/..",
+        "/images/000000000000.png",
+        "/images/{item}.png/../../study.json",
+        "/images/{item}.PNG",
+        "/images/{item}.png%00",
+        "/images//{item}.png",
+        "/..%2f..%2fsetup.cfg",
+        "/static/app.js",
+        "/app.js/../study.json",
+        "//etc/passwd",
+        "/images/{item}",
+    ],
+)
 def test_only_the_app_and_the_study_images_are_served(served, path):
     study_dir, server = served
     item = sorted(load_study(study_dir).items)[0]
@@ -110,8 +144,12 @@ def test_images_and_pages_are_served(served):
     status, body, headers = request(server.url, "GET", f"/images/{item}.png")
     assert status == 200 and headers["Content-Type"] == "image/png"
     assert body == (study_dir / "images" / f"{item}.png").read_bytes()
-    for path, kind in (("/", "text/html"), ("/index.html", "text/html"), ("/app.js", "text/javascript"),
-                       ("/app.css", "text/css")):
+    for path, kind in (
+        ("/", "text/html"),
+        ("/index.html", "text/html"),
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+    ):
         status, body, headers = request(server.url, "GET", path)
         assert status == 200 and headers["Content-Type"].startswith(kind) and body
         assert headers["X-Content-Type-Options"] == "nosniff"
@@ -134,8 +172,12 @@ def test_a_raters_session_follows_their_order_and_never_reveals_methods_or_sampl
         status, answer = post_rating(server.url, "Zoë K.", nxt["item"], 1 + k % 5)
         assert status == 200 and answer == {"stored": True, "replaced": None, "done": k + 1, "total": 6}
         seen_bodies += [json.dumps(nxt), json.dumps(answer)]
-    assert get_json(server.url, "/api/next?rater=Zo%C3%AB%20K.")[1] == {"item": None, "image": None,
-                                                                       "done": 6, "total": 6}
+    assert get_json(server.url, "/api/next?rater=Zo%C3%AB%20K.")[1] == {
+        "item": None,
+        "image": None,
+        "done": 6,
+        "total": 6,
+    }
     assert order == rater_order(study, "Zoë K.") and sorted(order) == sorted(study.items)
     other = [get_json(server.url, f"/api/next?rater=r{k}")[1]["item"] for k in range(8)]
     assert len(set(other)) > 1, "every rater got the same first picture"
@@ -177,7 +219,7 @@ def test_twenty_concurrent_raters_posting_fifty_scores_each_lose_none(tmp_path, 
     def rate(r):
         start.wait()
         name = f"rater{r:02d}"
-        for k, item in enumerate(items[r:] + items[:r]):  # each thread in its own order
+        for item in items[r:] + items[:r]:  # each thread in its own order
             status, answer = post_rating(server.url, name, item, expected[(name, item)])
             if status != 200 or not answer["stored"]:
                 failures.append((name, item, status, answer))
@@ -192,5 +234,9 @@ def test_twenty_concurrent_raters_posting_fifty_scores_each_lose_none(tmp_path, 
     assert problems == [] and len(records) == 1000
     assert {k: r["score"] for k, r in effective(records).items()} == expected
     for r in range(20):
-        assert get_json(server.url, f"/api/next?rater=rater{r:02d}")[1] == {"item": None, "image": None,
-                                                                           "done": 50, "total": 50}
+        assert get_json(server.url, f"/api/next?rater=rater{r:02d}")[1] == {
+            "item": None,
+            "image": None,
+            "done": 50,
+            "total": 50,
+        }

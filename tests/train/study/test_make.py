@@ -1,5 +1,6 @@
 """``hmh-train study make``: the study folder's contents, blinding, renders equal to the
 networks' own outputs, ready-made images of other methods, reproducibility, one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,8 @@ def test_the_made_study_holds_every_method_of_every_sample_under_opaque_ids(made
     assert data["format"] == "hmh-study" and data["version"] == 1 and data["split"] == "test"
     assert data["methods"] == ["I_d", "runA", "runB"] and len(data["samples"]) == 2
     assert sorted((e["sample"], e["method"]) for e in data["items"].values()) == sorted(
-        (s, m) for s in data["samples"] for m in data["methods"])
+        (s, m) for s in data["samples"] for m in data["methods"]
+    )
     assert sorted(os.listdir(made_study)) == ["images", "instructions.txt", "study.json"]
     assert sorted(os.listdir(made_study / "images")) == sorted(f"{i}.png" for i in data["items"])
     assert (made_study / "instructions.txt").read_text().strip() == DEFAULT_INSTRUCTIONS
@@ -64,11 +66,15 @@ def test_pictures_are_the_composite_and_each_networks_own_output(made_study, sha
             assert np.array_equal(got, row["I_d"].permute(1, 2, 0).numpy())
             continue
         with torch.no_grad():  # 64×64 is a multiple of 2**5: the plain network call
-            expected = harmonize(nets[entry["method"]], row["I_d"][None].float() / 255,
-                                 1 - row["A"][None].float() / 255)  # mask: the altered background
+            expected = harmonize(
+                nets[entry["method"]], row["I_d"][None].float() / 255, 1 - row["A"][None].float() / 255
+            )  # mask: the altered background
         expected = (expected[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         assert np.abs(got.astype(int) - expected).max() <= 1
-    a, b = ({item: picture(made_study, item) for item, e in study.items.items() if e["method"] == m} for m in ("runA", "runB"))
+    a, b = (
+        {item: picture(made_study, item) for item, e in study.items.items() if e["method"] == m}
+        for m in ("runA", "runB")
+    )
     assert not np.array_equal(next(iter(a.values())), next(iter(b.values())))
 
 
@@ -86,11 +92,26 @@ def runs(tmp_path_factory):
 
 def test_same_inputs_and_seed_give_the_same_folder_byte_for_byte(shards, runs, tmp_path):
     def files(root):
-        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        }
 
     for out, seed in (("a", 1), ("b", 1), ("c", 2)):
-        result = make(["--ckpt", runs / "joint" / "checkpoints" / "last.pt", "--shards", shards, "--n", 2,
-                       "--seed", seed, "--include-real", "--out", tmp_path / out])
+        result = make(
+            [
+                "--ckpt",
+                runs / "joint" / "checkpoints" / "last.pt",
+                "--shards",
+                shards,
+                "--n",
+                2,
+                "--seed",
+                seed,
+                "--include-real",
+                "--out",
+                tmp_path / out,
+            ]
+        )
         assert result.exit_code == 0, result.output
     assert "wrote" in result.output and "2 samples × 3 methods (I_d, I, joint)" in result.output
     assert files(tmp_path / "a") == files(tmp_path / "b")
@@ -99,7 +120,9 @@ def test_same_inputs_and_seed_give_the_same_folder_byte_for_byte(shards, runs, t
     rows = shard_rows(shards, set(study.samples))
     for item, entry in study.items.items():
         if entry["method"] == "I":
-            assert np.array_equal(picture(tmp_path / "a", item), rows[entry["sample"]]["I"].permute(1, 2, 0).numpy())
+            assert np.array_equal(
+                picture(tmp_path / "a", item), rows[entry["sample"]]["I"].permute(1, 2, 0).numpy()
+            )
 
 
 def test_ready_made_images_of_other_methods(shards, tmp_path):
@@ -125,28 +148,50 @@ def test_ready_made_images_of_other_methods(shards, tmp_path):
 
     os.remove(tmp_path / "other" / "xue" / f"{samples[1]}.jpg")
     result = make(["--images", tmp_path / "other", "--shards", shards, "--n", 2, "--out", tmp_path / "s2"])
-    assert result.exit_code == 1 and f"xue: no image for 1 of 2 samples (first: {samples[1]}.png" in result.output
+    assert (
+        result.exit_code == 1
+        and f"xue: no image for 1 of 2 samples (first: {samples[1]}.png" in result.output
+    )
     Image.fromarray(np.zeros((32, 64, 3), np.uint8)).save(tmp_path / "other" / "xue" / f"{samples[1]}.png")
     result = make(["--images", tmp_path / "other", "--shards", shards, "--n", 2, "--out", tmp_path / "s2"])
-    assert result.exit_code == 1 and f"{samples[1]}.png: 64×32 pixels, but the shards' pictures are 64×64" in result.output
+    assert (
+        result.exit_code == 1
+        and f"{samples[1]}.png: 64×32 pixels, but the shards' pictures are 64×64" in result.output
+    )
     assert not (tmp_path / "s2").exists() and not (tmp_path / "s2.making").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--include-real", "--n", 1], "already exists; pass --overwrite to replace it"),
-    (["--include-real", "--n", 1000, "--overwrite"], "asked for 1000 samples but the test split has only"),
-    (["--ckpt", "{runs}/nowhere", "--overwrite"], "nowhere: no such run folder or checkpoint file"),
-    (["--ckpt", "{runs}/matting_only", "--n", 1, "--overwrite"], "the checkpoint holds no harmonization net"),
-    (["--ckpt", "{runs}/joint", "--ckpt", "{runs}/joint/checkpoints/last.pt", "--overwrite"],
-     "a second method named 'joint'"),
-    (["--images", "{runs}/nowhere", "--overwrite"], "no such folder (--images expects one sub-folder per method)"),
-    (["--overwrite"], "a study needs at least one method besides I_d"),
-    (["--split", "valid", "--include-real", "--overwrite"], "no valid shards"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--include-real", "--n", 1], "already exists; pass --overwrite to replace it"),
+        (
+            ["--include-real", "--n", 1000, "--overwrite"],
+            "asked for 1000 samples but the test split has only",
+        ),
+        (["--ckpt", "{runs}/nowhere", "--overwrite"], "nowhere: no such run folder or checkpoint file"),
+        (
+            ["--ckpt", "{runs}/matting_only", "--n", 1, "--overwrite"],
+            "the checkpoint holds no harmonization net",
+        ),
+        (
+            ["--ckpt", "{runs}/joint", "--ckpt", "{runs}/joint/checkpoints/last.pt", "--overwrite"],
+            "a second method named 'joint'",
+        ),
+        (
+            ["--images", "{runs}/nowhere", "--overwrite"],
+            "no such folder (--images expects one sub-folder per method)",
+        ),
+        (["--overwrite"], "a study needs at least one method besides I_d"),
+        (["--split", "valid", "--include-real", "--overwrite"], "no valid shards"),
+    ],
+)
 def test_unusable_input_gives_one_line_and_keeps_an_earlier_study(shards, runs, tmp_path, args, message):
     (tmp_path / "study").mkdir()
     (tmp_path / "study" / "keep.txt").write_text("an earlier study")
-    result = make(["--shards", shards, "--out", tmp_path / "study", *[str(a).format(runs=runs) for a in args]])
+    result = make(
+        ["--shards", shards, "--out", tmp_path / "study", *[str(a).format(runs=runs) for a in args]]
+    )
     assert result.exit_code == 1 and message in result.output, result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert (tmp_path / "study" / "keep.txt").read_text() == "an earlier study"
@@ -155,7 +200,9 @@ def test_unusable_input_gives_one_line_and_keeps_an_earlier_study(shards, runs, 
 def test_overwrite_replaces_an_earlier_study(shards, tmp_path):
     (tmp_path / "study").mkdir()
     (tmp_path / "study" / "ratings.jsonl").write_text("old\n")
-    result = make(["--shards", shards, "--out", tmp_path / "study", "--include-real", "--n", 1, "--overwrite"])
+    result = make(
+        ["--shards", shards, "--out", tmp_path / "study", "--include-real", "--n", 1, "--overwrite"]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(os.listdir(tmp_path / "study")) == ["images", "instructions.txt", "study.json"]
 
@@ -189,8 +236,8 @@ def png_chunks(data: bytes) -> list[str]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     chunks, at = [], 8
     while at < len(data):
-        length = int.from_bytes(data[at:at + 4], "big")
-        chunks.append(data[at + 4:at + 8].decode("ascii"))
+        length = int.from_bytes(data[at : at + 4], "big")
+        chunks.append(data[at + 4 : at + 8].decode("ascii"))
         at += 12 + length
     return chunks
 
@@ -216,10 +263,23 @@ def test_ready_made_images_lose_their_metadata_so_no_picture_names_its_method(sh
             else:
                 exif = Image.Exif()
                 exif[0x0131] = f"{method} {sample}"  # Software
-                Image.fromarray(pixels).save(path, quality=95, exif=exif, comment=f"{method} {sample}".encode())
+                Image.fromarray(pixels).save(
+                    path, quality=95, exif=exif, comment=f"{method} {sample}".encode()
+                )
             assert method.encode() in path.read_bytes() and sample.encode() in path.read_bytes()
-    result = make(["--images", tmp_path / "other", "--include-real", "--shards", shards, "--n", 2,
-                   "--out", tmp_path / "study"])
+    result = make(
+        [
+            "--images",
+            tmp_path / "other",
+            "--include-real",
+            "--shards",
+            shards,
+            "--n",
+            2,
+            "--out",
+            tmp_path / "study",
+        ]
+    )
     assert result.exit_code == 0, result.output
     study = load_study(tmp_path / "study")
     secrets = [name.encode() for name in study.methods + study.samples if len(name) > 1]
@@ -238,7 +298,9 @@ def test_item_ids_cannot_be_recomputed_from_the_seed(shards, runs, tmp_path):
 
     save_tiny_checkpoint(tmp_path / "other" / "joint", seed=9)
     for out, ckpt in (("a", runs / "joint"), ("b", tmp_path / "other" / "joint")):
-        result = make(["--ckpt", ckpt, "--shards", shards, "--n", 2, "--include-real", "--out", tmp_path / out])
+        result = make(
+            ["--ckpt", ckpt, "--shards", shards, "--n", 2, "--include-real", "--out", tmp_path / out]
+        )
         assert result.exit_code == 0, result.output
     a, b = (set(load_study(tmp_path / out).items) for out in ("a", "b"))
     assert len(a) == len(b) == 6 and a.isdisjoint(b)

@@ -1,5 +1,6 @@
 """``hmh-train study score`` on a hand-made ratings file equals an independent computation
 (pure Python ``statistics`` and explicit loops), and reports what it skipped."""
+
 from __future__ import annotations
 
 import csv
@@ -20,7 +21,9 @@ RATERS = ("ann", "bob", "cy")
 
 
 def line(rater, item, score, **extra):
-    return json.dumps({"time": "2026-01-01T00:00:00.000Z", "rater": rater, "item": item, "score": score, **extra})
+    return json.dumps(
+        {"time": "2026-01-01T00:00:00.000Z", "rater": rater, "item": item, "score": score, **extra}
+    )
 
 
 @pytest.fixture
@@ -31,7 +34,11 @@ def hand_made(tmp_path):
     and a last line cut short. Returns (study dir, counted ratings {(rater, item): score})."""
     study = write_hand_study(tmp_path / "study", samples=8, methods=METHODS)
     by = {(e["sample"], e["method"]): item for item, e in study["items"].items()}
-    base = {"I_d": lambda r, s: 2 + (r + s) % 3, "bad": lambda r, s: 1 + s % 2, "good": lambda r, s: 4 + (r * s) % 2}
+    base = {
+        "I_d": lambda r, s: 2 + (r + s) % 3,
+        "bad": lambda r, s: 1 + s % 2,
+        "good": lambda r, s: 4 + (r * s) % 2,
+    }
     counted, lines = {}, []
     for s, sample in enumerate(study["samples"]):
         for r, rater in enumerate(RATERS):
@@ -54,25 +61,38 @@ def independent(study, counted):
     """Per method: MOS, Std over per-image means, Std over all ratings, n_ratings, n_raters."""
     out = {}
     for method in METHODS:
-        mine = [(rater, study["items"][item]["sample"], score) for (rater, item), score in counted.items()
-                if study["items"][item]["method"] == method]
+        mine = [
+            (rater, study["items"][item]["sample"], score)
+            for (rater, item), score in counted.items()
+            if study["items"][item]["method"] == method
+        ]
         images = sorted({sample for _, sample, _ in mine})
         per_image = [statistics.fmean([sc for _, sa, sc in mine if sa == image]) for image in images]
-        out[method] = {"MOS": statistics.fmean([sc for *_, sc in mine]), "std_images": statistics.stdev(per_image),
-                       "std_ratings": statistics.stdev([sc for *_, sc in mine]), "n_ratings": len(mine),
-                       "n_raters": len({rater for rater, *_ in mine}), "per_image": dict(zip(images, per_image))}
+        out[method] = {
+            "MOS": statistics.fmean([sc for *_, sc in mine]),
+            "std_images": statistics.stdev(per_image),
+            "std_ratings": statistics.stdev([sc for *_, sc in mine]),
+            "n_ratings": len(mine),
+            "n_raters": len({rater for rater, *_ in mine}),
+            "per_image": dict(zip(images, per_image, strict=False)),
+        }
     return out
 
 
 def exact_p(d):
-    flips = [abs(sum(s * x for s, x in zip(signs, d))) for signs in itertools.product((-1, 1), repeat=len(d))]
+    flips = [
+        abs(sum(s * x for s, x in zip(signs, d, strict=False)))
+        for signs in itertools.product((-1, 1), repeat=len(d))
+    ]
     return sum(f >= abs(sum(d)) - 1e-12 for f in flips) / len(flips)
 
 
 def test_score_equals_an_independent_computation(hand_made, tmp_path):
     study_dir, study, counted = hand_made
-    result = CliRunner().invoke(main, ["study", "score", str(study_dir), "--out", str(tmp_path / "res"),
-                                                       "--n-boot", "300", "--seed", "5"])
+    result = CliRunner().invoke(
+        main,
+        ["study", "score", str(study_dir), "--out", str(tmp_path / "res"), "--n-boot", "300", "--seed", "5"],
+    )
     assert result.exit_code == 0, result.output
     truth = independent(study, counted)
 
@@ -82,7 +102,7 @@ def test_score_equals_an_independent_computation(hand_made, tmp_path):
         rows = list(csv.DictReader(handle))
     assert [r["method"] for r in rows] == list(METHODS)
     report = json.loads((tmp_path / "res" / "mos.json").read_text())
-    for row, full in zip(rows, report["methods"]):
+    for row, full in zip(rows, report["methods"], strict=False):
         t = truth[row["method"]]
         assert float(row["MOS"]) == pytest.approx(t["MOS"], abs=5e-5)
         assert float(row["Std"]) == pytest.approx(t["std_images"], abs=5e-5)
@@ -90,7 +110,11 @@ def test_score_equals_an_independent_computation(hand_made, tmp_path):
         assert full["MOS"] == pytest.approx(t["MOS"], abs=1e-12)
         assert full["std_ratings"] == pytest.approx(t["std_ratings"], abs=1e-12)
         assert float(row["ci_low"]) <= t["MOS"] <= float(row["ci_high"])
-    assert [m["n_ratings"] for m in report["methods"]] == [29, 24, 24]  # 24 + dee's 5; the re-score counts once
+    assert [m["n_ratings"] for m in report["methods"]] == [
+        29,
+        24,
+        24,
+    ]  # 24 + dee's 5; the re-score counts once
 
     # the bootstrap CI: replicate MOS by explicit resampling with the documented draws
     raters, samples = sorted({r for r, _ in counted}), study["samples"]
@@ -98,12 +122,19 @@ def test_score_equals_an_independent_computation(hand_made, tmp_path):
     for m, method in enumerate(METHODS):
         reps = []
         for b in range(300):
-            drawn = [score for (rater, item), score in counted.items() if study["items"][item]["method"] == method
-                     for _ in range(int(wr[b, raters.index(rater)] * ws[b, samples.index(study["items"][item]["sample"])]))]
+            drawn = [
+                score
+                for (rater, item), score in counted.items()
+                if study["items"][item]["method"] == method
+                for _ in range(
+                    int(wr[b, raters.index(rater)] * ws[b, samples.index(study["items"][item]["sample"])])
+                )
+            ]
             if drawn:
                 reps.append(statistics.fmean(drawn))
         assert [report["methods"][m]["ci_low"], report["methods"][m]["ci_high"]] == pytest.approx(
-            np.percentile(reps, [2.5, 97.5]), abs=1e-12)
+            np.percentile(reps, [2.5, 97.5]), abs=1e-12
+        )
 
     # pairs: exact sign-flip p over the 8 images, Holm by hand
     pairs = {(p["a"], p["b"]): p for p in report["pairs"]}
@@ -124,13 +155,19 @@ def test_score_equals_an_independent_computation(hand_made, tmp_path):
     # ratings.csv: every counted rating once, with its sample and method
     with open(tmp_path / "res" / "ratings.csv", newline="") as handle:
         exported = list(csv.DictReader(handle))
-    assert {(r["rater"], r["item"]): int(r["score"]) for r in exported} == counted and len(exported) == len(counted)
+    assert {(r["rater"], r["item"]): int(r["score"]) for r in exported} == counted and len(exported) == len(
+        counted
+    )
     assert all(study["items"][r["item"]] == {"sample": r["sample"], "method": r["method"]} for r in exported)
 
     # what was skipped or looks odd is said, on stderr and in mos.md
     md = (tmp_path / "res" / "mos.md").read_text()
-    for needle in ("line 6: not a rating", "incomplete (the server stopped while writing it)",
-                   "1 ratings of items this study does not have", "rater 'dee' gave 3 to all 5 pictures"):
+    for needle in (
+        "line 6: not a rating",
+        "incomplete (the server stopped while writing it)",
+        "1 ratings of items this study does not have",
+        "rater 'dee' gave 3 to all 5 pictures",
+    ):
         assert needle in result.output and needle in md
     assert "| bad | good | 8 |" in md and "**yes**" in md
     assert str(tmp_path) not in md and str(tmp_path) not in (tmp_path / "res" / "mos.json").read_text()
@@ -140,8 +177,21 @@ def test_score_equals_an_independent_computation(hand_made, tmp_path):
 
 def test_std_over_all_ratings_and_excluded_raters(hand_made, tmp_path):
     study_dir, study, counted = hand_made
-    result = CliRunner().invoke(main, ["study", "score", str(study_dir), "--std", "ratings", "--exclude-rater", "dee",
-                                       "--no-plot", "--n-boot", "50"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "study",
+            "score",
+            str(study_dir),
+            "--std",
+            "ratings",
+            "--exclude-rater",
+            "dee",
+            "--no-plot",
+            "--n-boot",
+            "50",
+        ],
+    )
     assert result.exit_code == 0, result.output
     kept = {k: v for k, v in counted.items() if k[0] != "dee"}
     truth = independent(study, kept)
@@ -158,7 +208,12 @@ def test_score_is_reproducible_and_refuses_what_it_cannot_score(hand_made, tmp_p
     study_dir, _, _ = hand_made
     runner = CliRunner()
     for out in ("a", "b"):
-        assert runner.invoke(main, ["study", "score", str(study_dir), "--out", str(tmp_path / out), "--no-plot"]).exit_code == 0
+        assert (
+            runner.invoke(
+                main, ["study", "score", str(study_dir), "--out", str(tmp_path / out), "--no-plot"]
+            ).exit_code
+            == 0
+        )
     assert (tmp_path / "a" / "mos.json").read_bytes() == (tmp_path / "b" / "mos.json").read_bytes()
     (study_dir / "ratings.jsonl").unlink()
     result = runner.invoke(main, ["study", "score", str(study_dir)])

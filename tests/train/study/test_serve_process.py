@@ -1,6 +1,7 @@
 """``hmh-train study serve`` as a real process: killed with SIGKILL mid-study and restarted,
 it has lost no acknowledged score and every rater resumes where they stopped; Ctrl-C stops it
 cleanly; unusable folders and busy ports give one line."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,12 @@ SCRIPT = os.path.join(os.path.dirname(sys.executable), "hmh-train")
 
 def start_serve(study_dir):
     """(process, base URL) of ``hmh-train study serve STUDY --port 0`` once it listens."""
-    proc = subprocess.Popen([SCRIPT, "study", "serve", str(study_dir), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [SCRIPT, "study", "serve", str(study_dir), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in proc.stdout:
         if line.startswith("serving on "):
             return proc, line.split()[2].rstrip("/")
@@ -95,13 +100,17 @@ def test_unusable_study_folders_and_busy_ports_give_one_line(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        result = runner.invoke(main, ["study", "serve", str(tmp_path / "ok"), "--port", str(busy.getsockname()[1])])
+        result = runner.invoke(
+            main, ["study", "serve", str(tmp_path / "ok"), "--port", str(busy.getsockname()[1])]
+        )
     assert result.exit_code == 1 and "cannot listen on 127.0.0.1:" in result.output
     assert "Address already in use" in result.output
     for output in (result.output,):
         assert "Traceback" not in output and len(output.strip().splitlines()) == 1
     (tmp_path / "bad").mkdir()
-    (tmp_path / "bad" / "study.json").write_text('{"format": "hmh-study", "version": 1, "methods": ["a"], '
-                                                 '"samples": ["s"], "items": {"../etc/passwd": {"sample": "s", "method": "a"}}}')
+    (tmp_path / "bad" / "study.json").write_text(
+        '{"format": "hmh-study", "version": 1, "methods": ["a"], '
+        '"samples": ["s"], "items": {"../etc/passwd": {"sample": "s", "method": "a"}}}'
+    )
     result = runner.invoke(main, ["study", "serve", str(tmp_path / "bad")])
     assert result.exit_code == 1 and "is not 12 lower-case hex digits" in result.output

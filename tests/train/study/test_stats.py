@@ -1,4 +1,5 @@
 """The study's statistics kernels against slow, obviously correct oracles and hand-worked values."""
+
 from __future__ import annotations
 
 import itertools
@@ -17,8 +18,17 @@ def test_holm_matches_the_hand_worked_example():
     assert S.holm([0.2]) == pytest.approx([0.2])
 
 
-@pytest.mark.parametrize("diffs, p", [([1, 1, 1, 1, 1], 2 / 32), ([1, -1], 1.0), ([2, 1, 1], 2 / 8),
-                                      ([], 1.0), ([0, 0, 0], 1.0), ([0.5, 0.5, -0.25], 4 / 8)])
+@pytest.mark.parametrize(
+    "diffs, p",
+    [
+        ([1, 1, 1, 1, 1], 2 / 32),
+        ([1, -1], 1.0),
+        ([2, 1, 1], 2 / 8),
+        ([], 1.0),
+        ([0, 0, 0], 1.0),
+        ([0.5, 0.5, -0.25], 4 / 8),
+    ],
+)
 def test_exact_sign_flip_p_values_worked_by_hand(diffs, p):
     assert S.sign_flip_p(np.array(diffs, float), np.random.default_rng(0)) == pytest.approx(p)
 
@@ -27,7 +37,10 @@ def test_exact_sign_flip_equals_brute_force_enumeration():
     rng = np.random.default_rng(3)
     for n in (3, 7, 12):
         d = rng.integers(-2, 3, n).astype(float) / 2
-        flips = [abs(sum(s * x for s, x in zip(signs, d))) for signs in itertools.product((-1, 1), repeat=n)]
+        flips = [
+            abs(sum(s * x for s, x in zip(signs, d, strict=False)))
+            for signs in itertools.product((-1, 1), repeat=n)
+        ]
         expected = sum(f >= abs(d.sum()) - 1e-12 for f in flips) / len(flips)
         assert S.sign_flip_p(d, rng) == pytest.approx(expected)
 
@@ -43,7 +56,7 @@ def test_monte_carlo_sign_flip_for_many_images():
 def ratings(seed=0, m=2, r=4, s=5, keep=0.8):
     rng = np.random.default_rng(seed)
     cells = [(a, b, c) for a in range(m) for b in range(r) for c in range(s) if rng.random() < keep]
-    method, rater, image = (np.array(v) for v in zip(*cells))
+    method, rater, image = (np.array(v) for v in zip(*cells, strict=False))
     return method, rater, image, rng.integers(1, 6, len(cells)).astype(float)
 
 
@@ -55,8 +68,12 @@ def test_bootstrap_mos_equals_explicit_resampling():
     fast = S.bootstrap_mos(sums, counts, wr, ws)
     for b in range(50):
         for m in range(2):
-            drawn = [sc for me, ra, im, sc in zip(method, rater, image, score) if me == m
-                     for _ in range(int(wr[b, ra]) * int(ws[b, im]))]
+            drawn = [
+                sc
+                for me, ra, im, sc in zip(method, rater, image, score, strict=False)
+                if me == m
+                for _ in range(int(wr[b, ra]) * int(ws[b, im]))
+            ]
             if drawn:
                 assert fast[b, m] == pytest.approx(statistics.fmean(drawn))
             else:
@@ -68,13 +85,18 @@ def test_summarise_equals_the_statistics_module():
     sums, counts = S.cell_sums(method, rater, image, score, (2, 4, 5))
     rows = S.summarise(method, rater, image, score, 2, S.image_means(sums, counts))
     for m, row in enumerate(rows):
-        mine = [(ra, im, sc) for me, ra, im, sc in zip(method, rater, image, score) if me == m]
-        per_image = [statistics.fmean([sc for _, i, sc in mine if i == im]) for im in sorted({i for _, i, _ in mine})]
+        mine = [(ra, im, sc) for me, ra, im, sc in zip(method, rater, image, score, strict=False) if me == m]
+        per_image = [
+            statistics.fmean([sc for _, i, sc in mine if i == im]) for im in sorted({i for _, i, _ in mine})
+        ]
         assert row["MOS"] == pytest.approx(statistics.fmean([sc for *_, sc in mine]))
         assert row["std_ratings"] == pytest.approx(statistics.stdev([sc for *_, sc in mine]))
         assert row["std_images"] == pytest.approx(statistics.stdev(per_image))
         assert (row["n_ratings"], row["n_raters"], row["n_images"]) == (
-            len(mine), len({ra for ra, _, _ in mine}), len(per_image))
+            len(mine),
+            len({ra for ra, _, _ in mine}),
+            len(per_image),
+        )
 
 
 def test_percentile_ci_skips_empty_replicates():
