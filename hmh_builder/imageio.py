@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from hmh_builder.fsio import first_line
+
 #: Default pixel limit of a decoded image or matte (``hmh-build --max-pixels``): 50 MP, 100×
 #: an AISegment portrait (600×800) and above a 48 MP phone photo; decoding one takes ~150 MB
 #: per copy.
@@ -352,8 +354,7 @@ def decode_pil_resized(path: str, mode: str | None, size=None) -> np.ndarray:
     except UnidentifiedImageError:
         raise DecodeError(path, "is not a readable image (corrupt, or not an image)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DecodeError(path, f"cannot be decoded ({first})") from None
+        raise DecodeError(path, f"cannot be decoded ({first_line(exc)})") from None
     array = np.asarray(image)
     if mode == "1":
         return array.astype(np.uint8) * 255
