@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import NoReturn
 
 TMP_SUFFIX = ".tmp"
 
@@ -82,19 +83,19 @@ class SourceError(ValueError):
     """SRC cannot be used at all (missing, unreadable, unknown layout); one sentence."""
 
 
-def walk_files(src: str, top: str, extensions) -> list[str]:
+def walk_files(src: str, top: str, extensions: tuple[str, ...]) -> list[str]:
     """Relative "/" paths of files under ``src/top`` with one of ``extensions`` (lower-case,
     e.g. ``(".jpg", ".png")``), sorted. Symlinked folders are followed (each real folder once);
     names starting with "." are skipped; a missing ``src/top`` gives []; an unlistable folder
     raises ``SourceError`` naming it."""
-    found = []
+    found: list[str] = []
     if not os.path.isdir(os.path.join(src, top)):
         return found
 
-    def complain(exc):
+    def complain(exc: OSError) -> NoReturn:
         raise SourceError(f"{exc.filename}: cannot be listed ({exc.strerror})")
 
-    seen = set()  # real paths walked: symlinked folders are followed, a loop only once
+    seen: set[str] = set()  # real paths walked: symlinked folders are followed, a loop only once
     for root, dirs, files in os.walk(os.path.join(src, top), onerror=complain, followlinks=True):
         real = os.path.realpath(root)
         if real in seen:
