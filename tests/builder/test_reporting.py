@@ -48,3 +48,29 @@ def test_build_summary_uses_the_same_listing():
         "  … and 2 more (see failures.jsonl)"
     ]
     assert lines[13].startswith(f"{schema.SPLITS[0]}: 0 samples")
+
+
+@pytest.mark.parametrize(
+    "target, command",
+    [
+        ("hmh_builder.inspect.stats.compute_stats", ["stats"]),
+        ("hmh_builder.inspect.preview.write_preview", ["preview", "-o", "p.png"]),
+        (
+            "hmh_builder.release.package.package_release",
+            ["package", "--release", "r", "--name", "n", "--version", "1.0.0"],
+        ),
+    ],
+)
+def test_builder_commands_say_an_empty_error_in_one_line(monkeypatch, tmp_path, target, command):
+    """An exception with an empty message (``OSError()``) is ``Error: OSError``, not a blank."""
+    from click.testing import CliRunner
+
+    from hmh_builder.cli import main
+
+    def raise_empty(*_args, **_kwargs):
+        raise OSError()
+
+    monkeypatch.setattr(target, raise_empty)
+    result = CliRunner().invoke(main, [command[0], str(tmp_path), *command[1:]])
+    assert result.exit_code == 1, result.output
+    assert [line for line in result.output.splitlines() if line.strip()] == ["Error: OSError"]

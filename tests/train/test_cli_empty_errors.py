@@ -30,6 +30,7 @@ COMMANDS = [
     ("hmh_train.study.make.make_study", ["study", "make", "--out", "o", "--shards", "s", "--ckpt", "c.pt"]),
     ("hmh_train.study.server.serve", ["study", "serve", "st"]),
     ("hmh_train.study.score.score_study", ["study", "score", "st"]),
+    ("hmh_train.cli.train.load_config", ["matting", "--shards", "s", "--out", "o"]),
 ]
 
 
