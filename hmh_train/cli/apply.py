@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from hmh_builder.fsio import first_line
 from hmh_train.cli.batch import finish_batch
 from hmh_train.infer.protocols import DOVENET_SIZE
 from hmh_train.nets.forward import HARMONIZER_OUTPUTS
@@ -63,7 +64,7 @@ def _call(func, options: dict, guide: str, what: str) -> None:
     try:
         result = func(cfg)
     except (CompositeError, CheckpointError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(first_line(exc)) from None
     _report(result, single, what)
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import click
 
+from hmh_builder.fsio import first_line
+
 
 @dataclass(frozen=True)
 class SummaryConfig:
@@ -65,5 +67,5 @@ def summary_command(**options):
     try:
         rows = network_summary(cfg.width, cfg.size, cfg.num_downs, cfg.head, cfg.norm)
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(first_line(exc)) from exc
     click.echo(format_summary(rows))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hmh_builder.fsio import first_line
 from hmh_train.train.config import (
     GAN_LOSSES,
     HARMONIZER_OUTPUTS,
@@ -190,7 +191,7 @@ def _run(mode, shards, config_path, set_items, resume, options):
         explicit |= set(read_yaml(config_path) if config_path else ())
         summary = train(cfg, explicit if resume else None)  # resume: only what was given wins
     except (ConfigError, CheckpointError, TrainingError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(first_line(exc)) from None
     if not summary["is_main"]:  # torchrun: rank 0 reports for everyone
         return
     losses = ", ".join(f"{k} {v:.4g}" for k, v in (summary["last_losses"] or {}).items())

@@ -16,7 +16,7 @@ from importlib import resources
 
 import yaml
 
-from hmh_builder.fsio import atomic_write_text
+from hmh_builder.fsio import atomic_write_text, first_line
 from hmh_builder.schema import ALTERED_SIDES
 
 MODES = ("matting", "harmonization", "joint")
@@ -162,7 +162,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     """``line L, column C: problem`` of a YAML parse error (first line of the message otherwise)."""
     mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
     if mark is None or not problem:
-        return str(exc).splitlines()[0]
+        return first_line(exc)
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
