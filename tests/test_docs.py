@@ -99,6 +99,21 @@ def test_heading_anchors_follow_github_and_mkdocs():
     assert mkdocs_slug("Does it work? Table 1 — at CPU scale") == "does-it-work-table-1-at-cpu-scale"
 
 
+def test_nav_pages_are_read_in_order_through_sections(tmp_path):
+    config = tmp_path / "mkdocs.yml"
+    config.write_text(
+        "site_name: x\nnav:\n  - Home: index.md\n  - b.md\n  - Section:\n      - Sub: c/d.md\n"
+        "      - Elsewhere: https://example.org/\n  - A: a.md\n",
+        "utf-8",
+    )
+    assert [p.relative_to(DOCS).as_posix() for p in nav_pages(config)] == [
+        "index.md",
+        "b.md",
+        "c/d.md",
+        "a.md",
+    ]
+
+
 def test_every_page_is_in_the_nav_once_and_every_nav_entry_exists():
     listed = nav_pages()
     assert len(listed) == len(set(listed))
