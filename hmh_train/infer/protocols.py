@@ -120,7 +120,7 @@ def dovenet_harmonize(
     the uint8 ``(H, W)`` mask of the region whose colours are adjusted (255 = adjust; DoveNet's
     convention: the pasted foreground in iHarmony4, the background in HMH).
 
-    DoveNet's test procedure (``dovenet_inputs``; eval mode, see the README on DoveNet's
+    DoveNet's test procedure (``dovenet_inputs``; eval mode, see docs/networks.md on DoveNet's
     training-mode figures); output → ``(y + 1) / 2 · 255`` → uint8 by truncation. At
     ``size × size`` input that is the official result itself. Other sizes: the change
     ``output − resized composite`` (float, 0–255) is resized back to H × W (bilinear) and added

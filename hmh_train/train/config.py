@@ -34,7 +34,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of one training run (see the README's Training section)."""
+    """Every setting of one training run (see docs/training.md)."""
 
     mode: str = "joint"
     shards: str = ""  # hmh-build output or release folder
