@@ -1,7 +1,9 @@
 """``hmh-train matte`` and ``hmh-train harmonize``: the published test procedures on files.
 
 - ``matte``: portrait + trimap → alpha (grayscale PNG), by IndexNet's demo procedure
-  (``protocols.indexnet_demo_alpha``), any image size.
+  (``protocols.indexnet_demo_alpha``), any image size; with ``scale`` (``--scale 0.5``) the
+  image is first shrunk by that factor, Deep Image Matting's demo shortcut
+  (``protocols.dim_demo_alpha``). Either matting network (IndexNet, DM) runs either way.
 - ``harmonize``: composite + mask of the region to adjust → harmonized image, by DoveNet's
   test transforms (``protocols.dovenet_harmonize``); other sizes run at ``--size`` and the
   change is carried back to full resolution. The output form (``forward.HARMONIZER_OUTPUTS``)
@@ -13,7 +15,7 @@ of ``--images``, with the same-stem file of ``--trimaps``/``--masks``, → ``OUT
 ``OUT/failures.csv`` lists the inputs that could not be used (the others go on). Files are
 read as RGB / gray uint8 (``infer.composite``'s readers; PNG decodes are exact) and written by
 extension. Any checkpoint ``load_nets`` takes works: a run folder, a ``.pt``, IndexNet's
-released ``.pth.tar`` (matte), DoveNet's ``latest_net_G.pth`` (harmonize).
+released ``.pth.tar`` or ``deep_matting.pth.tar`` (matte), DoveNet's ``latest_net_G.pth`` (harmonize).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class ApplyConfig:
     guides: str | None = None  # ... and the folder of same-stem trimaps / masks
     size: int = protocols.DOVENET_SIZE  # harmonize: side the U-Net runs at
     harmonizer_output: str | None = None  # harmonize: output form; None = the checkpoint's own
+    scale: float | None = None  # matte: shrink factor before alignment (DM demo: 0.5); None = 1
     device: str = "auto"
     progress: bool = True
 
@@ -59,7 +62,7 @@ def load_net(path: str, name: str, device, log=None, with_nets: bool = False):
     net = getattr(nets, name)
     if net is None:
         hint = (
-            "IndexNet's .pth.tar or a run with a matting net"
+            "IndexNet's or Deep Image Matting's .pth.tar or a run with a matting net"
             if name == "matting"
             else "DoveNet's latest_net_G.pth or a run with a harmonization net"
         )
@@ -80,10 +83,10 @@ def read_trimap(path: str, shape) -> np.ndarray:
     return trimap
 
 
-def matte_one(net, image_path: str, trimap_path: str, out: str) -> None:
+def matte_one(net, image_path: str, trimap_path: str, out: str, scale: float | None = None) -> None:
     image = read_rgb(image_path)
     trimap = read_trimap(trimap_path, image.shape[:2])
-    write_image(out, protocols.indexnet_demo_alpha(net, image, trimap))
+    write_image(out, protocols.dim_demo_alpha(net, image, trimap, scale))
 
 
 def harmonize_one(net, image_path: str, mask_path: str, out: str, size: int, output: str = "paper") -> None:
@@ -146,7 +149,13 @@ def _run(cfg: ApplyConfig, name: str, work, what: str, check=None) -> dict:
 
 def matte(cfg: ApplyConfig) -> dict:
     """``hmh-train matte``; returns {"written", "failed", "failures", "out", "loaded"}."""
-    return _run(cfg, "matting", matte_one, "matte")
+    if cfg.scale is not None and not 0 < cfg.scale <= 1:
+        raise CompositeError(f"--scale must be in (0, 1], got {cfg.scale}")
+
+    def work(net, image, trimap, out):
+        matte_one(net, image, trimap, out, cfg.scale)
+
+    return _run(cfg, "matting", work, "matte")
 
 
 def harmonize(cfg: ApplyConfig) -> dict:
