@@ -8,6 +8,7 @@ from hmh_train.train.config import (
     GAN_LOSSES,
     HARMONIZER_OUTPUTS,
     MATTING_HEADS,
+    MATTING_NETS,
     UNET_NORMS,
     load_config,
     parse_set,
@@ -44,8 +45,18 @@ MATTING = [
         "--matting-ckpt",
         "matting_ckpt",
         click.Path(exists=True),
-        "start IndexNet from this run folder, .pt, or IndexNet's released indexnet_matting.pth.tar "
-        "(the paper's fine-tuning, IN†)",
+        "start the matting net from this run folder, .pt, IndexNet's released "
+        "indexnet_matting.pth.tar (the paper's fine-tuning, IN†) or its deep_matting.pth.tar (DM)",
+    ),
+    (
+        "--matting-net",
+        "matting_net",
+        click.Choice(MATTING_NETS),
+        "matting network of a fresh run: indexnet (the paper's, 5,953,515 parameters) or dim "
+        "(Deep Image Matting, VGG16-BN, the Table 1 DM baseline: 130,545,345 parameters, "
+        "498 MiB of weights, +1.1 GiB for one 1 MP image in an eval forward, far more to train; "
+        "beyond the paper in joint); "
+        "--matting-ckpt files keep their own network",
     ),
     (
         "--matting-head",

@@ -38,6 +38,7 @@ __all__ = [
 
 #: Matting networks: the paper's IndexNet, or Deep Image Matting (the Table 1 "DM" baseline).
 MATTING_NETS = ("indexnet", "dim")
+MATTING_LABELS = {"indexnet": "matting (IndexNet)", "dim": "matting (Deep Image Matting)"}
 
 
 def build_matting_net(width: float = 1.0, head: str = "published", net: str = "indexnet") -> nn.Module:
@@ -84,10 +85,15 @@ def count_parameters(net: nn.Module) -> int:
 
 
 def network_summary(
-    width: float = 1.0, size: int = 256, num_downs: int = 8, head: str = "published", norm: str = "batch"
+    width: float = 1.0,
+    size: int = 256,
+    num_downs: int = 8,
+    head: str = "published",
+    norm: str = "batch",
+    matting_net: str = "indexnet",
 ):
-    """One eval-mode forward of each network at ``size × size`` on CPU (IndexNet with ``head``,
-    the U-Net with ``norm``).
+    """One eval-mode forward of each network at ``size × size`` on CPU (IndexNet with ``head``
+    or, with ``matting_net="dim"``, Deep Image Matting; the U-Net with ``norm``).
 
     Returns a list of ``(name, params, input shape, output shape)`` for the matting net,
     the harmonization net and the discriminator. ``size`` must be a multiple of 32 and of
@@ -96,7 +102,7 @@ def network_summary(
     if size % 32 or size % (2**num_downs):
         raise ValueError(f"size {size} must be a multiple of 32 and of 2**num_downs = {2**num_downs}")
     nets = [
-        ("matting (IndexNet)", build_matting_net(width, head), 4),
+        (MATTING_LABELS[matting_net], build_matting_net(width, head, matting_net), 4),
         ("harmonization (attention U-Net)", build_harmonization_net(width, num_downs, norm), 4),
         ("discriminator (SAGAN)", build_discriminator(width), 3),
     ]

@@ -195,10 +195,16 @@ def restore_training(ckpt: dict, nets, optims, schedulers: dict, augment_generat
     restore_rng(ckpt["rng"], augment_generator)
 
 
-def build_nets(names, width: float, num_downs: int, head: str = "published", norm: str = "batch"):
-    """A ``Nets`` holding freshly built networks for ``names`` (others None)."""
+def build_nets(
+    names, width: float, num_downs: int, head: str = "published", norm: str = "batch", matting_net="indexnet"
+):
+    """A ``Nets`` holding freshly built networks for ``names`` (others None); the matting net
+    is IndexNet with ``head`` or, with ``matting_net="dim"``, Deep Image Matting."""
+    matting = (
+        {"width": width, "head": head} if matting_net == "indexnet" else {"net": matting_net, "width": width}
+    )
     archs = {
-        "matting": {"width": width, "head": head},
+        "matting": matting,
         "harmonization": {"width": width, "num_downs": num_downs, "norm": norm},
         "discriminator": {"width": width},
     }
