@@ -253,8 +253,8 @@ def checkpoint_nets(ckpt: dict, path: str) -> tuple:
 
 def pretrained(path: str, name: str, num_downs: int, harmonizer_output: str | None = None):
     """``(network, report line)``: the ``name`` network of any checkpoint ``path`` (run folder,
-    .pt, IndexNet's .pth.tar, DoveNet's .pth) with the architecture stored in it, to start
-    training from. CheckpointError when the file holds no such network, for the U-Net when its
+    .pt, IndexNet's or Deep Image Matting's .pth.tar, DoveNet's .pth) with the architecture
+    stored in it, to start training from. CheckpointError when the file holds no such network, for the U-Net when its
     depth is not ``num_downs`` (the shards and the critic were checked against that) or when it
     was trained to predict a change and ``harmonizer_output`` reads an image, or the reverse
     (``forward.check_output_form``)."""
@@ -288,7 +288,8 @@ def load_nets(run_or_ckpt, device="cpu", which: str = "best", log=None):
     """``(Nets, config dict)`` from any checkpoint a user gives; networks in eval mode on ``device``.
 
     Accepted: a run folder (``checkpoints/{which}.pt``, falling back to ``last.pt``), an
-    hmh-train ``.pt`` file, IndexNet's released ``.pth.tar`` (→ only ``matting``) or DoveNet's
+    hmh-train ``.pt`` file, IndexNet's released ``.pth.tar`` or its ``deep_matting.pth.tar``
+    (→ only ``matting``: IndexNet / Deep Image Matting) or DoveNet's
     generator ``.pth`` (→ only ``harmonization``); the layout is detected from the file
     (``hmh_train.nets.official``). The config is the run's resolved TrainConfig dict, or for an
     official file ``{"layout", "net_arch"}``. ``Nets.harmonizer_output`` is the output form the

@@ -127,6 +127,14 @@ def test_training_starts_from_the_released_dm_file_and_builds_dm_fresh(shards, d
     }
     moved = [k for k, v in saved["nets"]["matting"].items() if not torch.equal(v, released[k])]
     assert moved and set(saved["nets"]["matting"]) == set(released)
+    # joint from the released DM file keeps its width; the U-Net and critic are fresh
+    result = invoke("joint", "--shards", shards, "--out", tmp_path / "joint-ft", "--max-steps", 1,
+                    "--matting-ckpt", dm_file, *SMALL)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert LOADED in result.output
+    saved = C.load(tmp_path / "joint-ft" / "checkpoints" / "last.pt")
+    assert saved["net_arch"]["matting"] == {"net": "dim", "width": 0.0625}
+    assert saved["net_arch"]["harmonization"]["width"] == 0.25
     # joint with a fresh DM (beyond the paper), resumed with the architecture it recorded
     result = invoke("joint", "--shards", shards, "--out", tmp_path / "joint", "--max-steps", 1,
                     "--matting-net", "dim", *SMALL)  # fmt: skip
