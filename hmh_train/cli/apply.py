@@ -107,7 +107,7 @@ def _common(func):
     default=None,
     help="shrink the normalised image by this factor before the network (0.5 = the half-size "
     "shortcut demo_deep_matting.py ships with; the alpha is still resized back to full size) "
-    "[default: full resolution, as the published figures]",
+    "[default: full resolution, what the demo's own note asks of formal evaluation]",
 )
 @_common
 def matte_command(**options):
