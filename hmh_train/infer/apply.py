@@ -86,7 +86,11 @@ def read_trimap(path: str, shape) -> np.ndarray:
 def matte_one(net, image_path: str, trimap_path: str, out: str, scale: float | None = None) -> None:
     image = read_rgb(image_path)
     trimap = read_trimap(trimap_path, image.shape[:2])
-    write_image(out, protocols.dim_demo_alpha(net, image, trimap, scale))
+    try:
+        alpha = protocols.dim_demo_alpha(net, image, trimap, scale)
+    except ValueError as exc:  # e.g. an image too small for --scale
+        raise CompositeError(f"{image_path}: {exc}") from None
+    write_image(out, alpha)
 
 
 def harmonize_one(net, image_path: str, mask_path: str, out: str, size: int, output: str = "paper") -> None:

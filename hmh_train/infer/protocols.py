@@ -86,6 +86,9 @@ def dim_demo_input(image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray, scale:
     Without ``scale`` it equals ``indexnet_demo_input``."""
     x = demo_normalise(image_rgb_uint8, trimap_uint8)
     if scale is not None:
+        h, w = x.shape[:2]
+        if not 0 < scale or min(round(h * scale), round(w * scale)) < 1:
+            raise ValueError(f"a {w}×{h} image cannot be shrunk by {scale} (nothing would be left)")
         x = demo_resize(x, None, scale)
     return demo_align(x)
 

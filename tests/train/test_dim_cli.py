@@ -78,6 +78,24 @@ def test_matte_runs_the_demo_at_full_and_half_size(dm_file, tmp_path):
         )  # fmt: skip
     )
     assert "--scale must be in (0, 1], got 1.5" in error
+    Image.fromarray(image[:3, :3]).save(tmp_path / "tiny.png")
+    Image.fromarray(trimap[:3, :3]).save(tmp_path / "tiny_t.png")
+    error = one_line_error(
+        invoke(
+            "matte",
+            "--ckpt",
+            dm_file,
+            "--image",
+            tmp_path / "tiny.png",
+            "--trimap",
+            tmp_path / "tiny_t.png",
+            "--out",
+            tmp_path / "x.png",
+            "--scale",
+            "0.1",
+        )  # fmt: skip
+    )
+    assert "tiny.png: a 3×3 image cannot be shrunk by 0.1" in error
 
 
 def test_help_states_the_parameter_count_and_memory():
