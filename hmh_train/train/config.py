@@ -145,6 +145,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"crop_min must be in (0, 1], got {cfg.crop_min}")
     if cfg.workers < 0 or cfg.val_batches < 0:
         raise ConfigError("workers and val_batches must be >= 0")
+    if cfg.matting_net == "dim" and cfg.matting_head != "published":
+        raise ConfigError("matting_head chooses IndexNet's prediction head; matting_net dim has its own")
     if cfg.matting_net == "dim" and cfg.backbone_weights and not cfg.matting_ckpt:
         raise ConfigError(
             "backbone_weights loads MobileNetV2 weights into IndexNet's encoder; "

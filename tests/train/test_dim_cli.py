@@ -173,7 +173,7 @@ def test_training_starts_from_the_released_dm_file_and_builds_dm_fresh(shards, d
     assert "2 samples × 2 methods (I_d, joint)" in result.output
 
 
-def test_matting_net_dim_refuses_mobilenet_backbone_weights(shards, tmp_path):
+def test_matting_net_dim_refuses_indexnet_only_settings(shards, tmp_path):
     weights = tmp_path / "mobilenet.pth"
     torch.save({"features.0.0.weight": torch.zeros(32, 3, 3, 3)}, weights)
     error = one_line_error(
@@ -191,6 +191,21 @@ def test_matting_net_dim_refuses_mobilenet_backbone_weights(shards, tmp_path):
         )  # fmt: skip
     )
     assert "matting_net dim" in error and "backbone_weights" in error
+    error = one_line_error(
+        invoke(
+            "matting",
+            "--shards",
+            shards,
+            "--out",
+            tmp_path / "r",
+            "--matting-net",
+            "dim",
+            "--matting-head",
+            "wide",
+            *SMALL,
+        )  # fmt: skip
+    )
+    assert "matting_head" in error and "matting_net dim" in error
 
 
 def test_summary_builds_dm_as_the_matting_net():
