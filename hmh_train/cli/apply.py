@@ -115,8 +115,8 @@ def matte_command(**options):
     (normalise, resize up to multiples of 32 with cubic interpolation, predict, resize back,
     clip, keep the trimap's known pixels, truncate to 8 bit). Any image size. Takes IndexNet
     (5.95 M parameters) or Deep Image Matting, the paper's DM baseline (deep_matting.pth.tar:
-    VGG16-BN, 130,545,345 parameters = 498 MiB of weights; one 1 MP image adds 1.1 GiB on CPU,
-    1.9 GiB in all, see docs/baselines-dm.md; --scale 0.5 quarters the activations).
+    VGG16-BN, 130,545,345 parameters = 498 MiB of weights; one 1 MP image adds about 1.0 GiB on
+    CPU, 1.8 GiB in all, see docs/baselines-dm.md; --scale 0.5 quarters the activations).
 
     \b
     Single: hmh-train matte --ckpt indexnet_matting.pth.tar --image p.png --trimap t.png --out a.png
