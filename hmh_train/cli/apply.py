@@ -58,6 +58,7 @@ def _call(func, options: dict, guide: str, what: str) -> None:
         device=options["device"],
         harmonizer_output=options.get("harmonizer_output"),
         scale=options.get("scale"),
+        exact=options.get("exact", False),
         progress=options["progress"],
     )
     try:
@@ -109,14 +110,23 @@ def _common(func):
     "shortcut demo_deep_matting.py ships with; the alpha is still resized back to full size) "
     "[default: full resolution, what the demo's own note asks of formal evaluation]",
 )
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="run IndexNet's published demo code path step by step (slower); by default the same "
+    "procedure runs with a faster forward pass (batch norm folded, channels-last), within one "
+    "gray level of it",
+)
 @_common
 def matte_command(**options):
     """Alpha matte of a portrait from its trimap, by IndexNet's published demo procedure
     (normalise, resize up to multiples of 32 with cubic interpolation, predict, resize back,
-    clip, keep the trimap's known pixels, truncate to 8 bit). Any image size. Takes IndexNet
-    (5.95 M parameters) or Deep Image Matting, the paper's DM baseline (deep_matting.pth.tar:
-    VGG16-BN, 130,545,345 parameters = 498 MiB of weights; one 1 MP image adds about 1.0 GiB on
-    CPU, 1.8 GiB in all, see docs/baselines-dm.md; --scale 0.5 quarters the activations).
+    clip, keep the trimap's known pixels, truncate to 8 bit). Any image size. The default
+    forward pass is faster and within one gray level of the demo's; --exact runs the demo's.
+    Takes IndexNet (5.95 M parameters) or Deep Image Matting, the paper's DM baseline
+    (deep_matting.pth.tar: VGG16-BN, 130,545,345 parameters = 498 MiB of weights; one 1 MP
+    image adds about 1.0 GiB on CPU, 1.8 GiB in all, see docs/baselines-dm.md; --scale 0.5
+    quarters the activations).
 
     \b
     Single: hmh-train matte --ckpt indexnet_matting.pth.tar --image p.png --trimap t.png --out a.png

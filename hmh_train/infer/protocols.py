@@ -93,19 +93,6 @@ def dim_demo_input(image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray, scale:
     return demo_align(x)
 
 
-def demo_finish(raw: np.ndarray, trimap_uint8: np.ndarray) -> np.ndarray:
-    """uint8 ``(H, W)`` alpha from the raw output ``(h', w')`` float32: ``cv2.INTER_CUBIC`` back
-    to the trimap's H × W, clip to [0, 1], × 255; the trimap's value where it is not 128;
-    truncation to uint8 (``astype``), as both demos do."""
-    trimap = np.asarray(trimap_uint8)
-    h, w = trimap.shape
-    alpha = cv2.resize(raw, (w, h), interpolation=cv2.INTER_CUBIC)
-    alpha = np.clip(alpha, 0, 1) * np.float32(255.0)
-    unknown = np.equal(trimap, 128).astype(np.float32)
-    alpha = (1 - unknown) * trimap + unknown * alpha
-    return alpha.astype(np.uint8)
-
-
 @torch.no_grad()
 def indexnet_demo_alpha(matting_net, image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray) -> np.ndarray:
     """Alpha matte, uint8 ``(H, W)`` 0–255, of an RGB uint8 ``(H, W, 3)`` image and its uint8
@@ -127,12 +114,25 @@ def dim_demo_alpha(
     (``scripts/demo_deep_matting.py``) for an RGB uint8 ``(H, W, 3)`` image and uint8 ``(H, W)``
     trimap (0 / 128 / 255): ``dim_demo_input`` (``scale`` None: full resolution, where it is
     IndexNet's procedure too; 0.5: the demo as shipped), forward pass in eval mode,
-    ``demo_finish`` back at H × W. Works with any matting network (IndexNet or DM)."""
+    ``indexnet_demo_output`` back at H × W. Works with any matting network (IndexNet or DM)."""
     trimap = np.asarray(trimap_uint8)
     x = torch.from_numpy(dim_demo_input(image_rgb_uint8, trimap, scale))
     matting_net.eval()
     raw = matting_net(x.to(_device(matting_net))).float().squeeze().cpu().numpy()
-    return demo_finish(raw, trimap)
+    return indexnet_demo_output(raw, trimap)
+
+
+def indexnet_demo_output(raw: np.ndarray, trimap_uint8: np.ndarray) -> np.ndarray:
+    """The demo's last steps: the raw network output float32 ``(H', W')`` resized back to the
+    trimap's H × W with ``cv2.INTER_CUBIC``, clipped to [0, 1], × 255, the trimap's value where
+    it is not 128, truncated to uint8 ``(H, W)``."""
+    trimap = np.asarray(trimap_uint8)
+    h, w = trimap.shape
+    alpha = cv2.resize(raw, (w, h), interpolation=cv2.INTER_CUBIC)
+    alpha = np.clip(alpha, 0, 1) * np.float32(255.0)
+    unknown = np.equal(trimap, 128).astype(np.float32)
+    alpha = (1 - unknown) * trimap + unknown * alpha
+    return alpha.astype(np.uint8)
 
 
 def dovenet_inputs(

@@ -36,7 +36,8 @@ def dm_file(tmp_path_factory):
 def test_matte_runs_the_demo_at_full_and_half_size(dm_file, tmp_path):
     image, trimap = fixture_inputs()
     outputs = {}
-    for tag, extra in (("full", []), ("half", ["--scale", "0.5"])):
+    runs = (("full", []), ("half", ["--scale", "0.5"]), ("half-exact", ["--scale", "0.5", "--exact"]))
+    for tag, extra in runs:
         out = tmp_path / f"{tag}.png"
         result = invoke(
             "matte", "--ckpt", dm_file, "--image", FIXTURES / "image.png", "--trimap",
@@ -44,10 +45,15 @@ def test_matte_runs_the_demo_at_full_and_half_size(dm_file, tmp_path):
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         assert LOADED in result.output
-        outputs[tag] = np.array(Image.open(out))
+        outputs[tag] = np.array(Image.open(out)).astype(int)
     nets, _ = C.load_nets(dm_file)
-    np.testing.assert_array_equal(outputs["full"], protocols.dim_demo_alpha(nets.matting, image, trimap))
-    np.testing.assert_array_equal(outputs["half"], protocols.dim_demo_alpha(nets.matting, image, trimap, 0.5))
+    demo = {
+        "full": protocols.dim_demo_alpha(nets.matting, image, trimap),
+        "half": protocols.dim_demo_alpha(nets.matting, image, trimap, 0.5),
+    }
+    np.testing.assert_array_equal(outputs["half-exact"], demo["half"])  # --exact: the demo itself
+    for tag in ("full", "half"):  # the default fast forward: within one gray level of it
+        assert np.abs(outputs[tag] - demo[tag]).max() <= 1, tag
     assert not np.array_equal(outputs["full"], outputs["half"])
     known = trimap != 128
     np.testing.assert_array_equal(outputs["half"][known], trimap[known])
@@ -62,6 +68,7 @@ def test_matte_runs_the_demo_at_full_and_half_size(dm_file, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(np.array(Image.open(tmp_path / "alphas" / "beach.png")), outputs["half"])
+    assert outputs["half"].dtype == int
     error = one_line_error(
         invoke(
             "matte",
