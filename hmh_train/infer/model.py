@@ -244,7 +244,8 @@ def load(
     log=None,
 ) -> Model:
     """A ``Model`` from one or more checkpoints: run folders (best.pt, else last.pt), ``.pt``
-    files, IndexNet's released ``.pth.tar`` and/or DoveNet's ``latest_net_G.pth``; each file
+    files, IndexNet's released ``.pth.tar`` (or its ``deep_matting.pth.tar``) and/or DoveNet's
+    ``latest_net_G.pth``; each file
     gives the networks it holds, a later file's replacing an earlier one's. ``device``: "cpu",
     "cuda", "auto"… ``harmonizer_output`` overrides the form the harmonizer's run trained with
     (checked: ``forward.check_output_form``). ``log`` receives one line per loaded network."""

@@ -224,3 +224,15 @@ def test_summary_builds_dm_as_the_matting_net():
     assert row.split()[:4] == ["matting", "(Deep", "Image", "Matting)"]
     assert int(row.split()[4].replace(",", "")) == sum(p.numel() for p in DeepMatting(0.0625).parameters())
     assert "(1, 1, 64, 64)" in row
+
+
+def test_python_api_takes_the_dm_file(dm_file):
+    import hmh_train as hmh
+
+    image, trimap = fixture_inputs()
+    model = hmh.load(dm_file)
+    nets, _ = C.load_nets(dm_file)
+    exact = model.matte(image, trimap=trimap, scale=0.5, exact=True)
+    np.testing.assert_array_equal(exact, protocols.dim_demo_alpha(nets.matting, image, trimap, 0.5))
+    fast = model.matte(image, trimap=trimap).astype(int)
+    assert np.abs(fast - protocols.dim_demo_alpha(nets.matting, image, trimap)).max() <= 1
