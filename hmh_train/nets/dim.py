@@ -62,6 +62,19 @@ class DeepMatting(nn.Module):
             self.add_module(f"dconv{stage}", nn.Conv2d(prev, scaled(channels, width), 5, padding=2))
             prev = scaled(channels, width)
         self.alpha_pred = nn.Conv2d(prev, 1, 5, padding=2)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """The official random initialisation (``weights_init_random``): every conv weight
+        Kaiming-uniform (fan in, ReLU gain), batch norm scale 1 and shift 0; conv biases keep
+        PyTorch's default. Modules are built in the official order, so under the same
+        ``torch.manual_seed`` a fresh network equals the official ``hlvgg16()`` tensor for tensor."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_uniform_(module.weight, mode="fan_in", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.constant_(module.weight, 1)
+                nn.init.constant_(module.bias, 0)
 
     @property
     def arch(self) -> dict:

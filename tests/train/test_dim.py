@@ -49,6 +49,17 @@ def test_layout_and_parameter_count_equal_the_official_network():
     assert net.arch == {"net": "dim", "width": 1.0}
 
 
+def test_fresh_network_is_the_official_random_initialisation():
+    """Same seed, same tensors as the authors' ``hlvgg16()`` (per-tensor sums in the fixture)."""
+    official = json.loads((FIXTURES / "official_init_seed0.json").read_text())
+    torch.manual_seed(official["seed"])
+    state = DeepMatting().state_dict()
+    for key, total, absolute in official["sums"]:
+        value = state[key].double()
+        assert float(value.sum()) == pytest.approx(total, rel=1e-9, abs=1e-9), key
+        assert float(value.abs().sum()) == pytest.approx(absolute, rel=1e-9), key
+
+
 def test_official_output_and_demo_matte_are_reproduced():
     """One forward at 320×224 and one at the demo's half size (160×128), weights from the recipe."""
     shapes = {k: tuple(v.shape) for k, v in DeepMatting().state_dict().items()}
