@@ -70,7 +70,8 @@ MATTING = [
         "--backbone-weights",
         "backbone_weights",
         click.Path(exists=True, dir_okay=False),
-        "ImageNet MobileNetV2 weights (local file) for IndexNet's encoder",
+        "ImageNet weights (local file) for a fresh matting net's encoder: MobileNetV2 "
+        "(torchvision or timm) for IndexNet, torchvision's vgg16_bn for --matting-net dim",
     ),
 ]
 HARMONIZATION = [

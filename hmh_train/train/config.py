@@ -147,11 +147,6 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError("workers and val_batches must be >= 0")
     if cfg.matting_net == "dim" and cfg.matting_head != "published":
         raise ConfigError("matting_head chooses IndexNet's prediction head; matting_net dim has its own")
-    if cfg.matting_net == "dim" and cfg.backbone_weights and not cfg.matting_ckpt:
-        raise ConfigError(
-            "backbone_weights loads MobileNetV2 weights into IndexNet's encoder; "
-            "matting_net dim (VGG16-BN) cannot take them"
-        )
 
 
 def check_image_size(cfg: TrainConfig, size) -> None:

@@ -124,3 +124,44 @@ def test_a_missing_key_is_one_line_naming_file_and_key(tmp_path, key):
     line = one_line_error(result)
     assert str(path) in line and key in line and "Deep Image Matting" in line
     assert not (tmp_path / "a.png").exists()
+
+
+def vgg16_bn_like(width: float, seed: int = 0) -> dict:
+    """A state dict in torchvision's ``vgg16_bn`` layout with channels scaled by ``width``
+    (random values; the real file is width 1.0, 138 M parameters)."""
+    g = torch.Generator().manual_seed(seed)
+    state, prev, index = {}, 3, 0
+    for channels, convs in ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)):
+        out = max(1, int(channels * width))
+        for _ in range(convs):
+            state[f"features.{index}.weight"] = torch.randn(out, prev, 3, 3, generator=g)
+            state[f"features.{index}.bias"] = torch.randn(out, generator=g)
+            for leaf in ("weight", "bias", "running_mean", "running_var"):
+                state[f"features.{index + 1}.{leaf}"] = torch.rand(out, generator=g) + 0.5
+            prev, index = out, index + 3
+        index += 1  # the max pooling
+    fc6 = max(1, int(4096 * width))
+    state["classifier.0.weight"] = torch.randn(fc6, prev * 49, generator=g)
+    state["classifier.0.bias"] = torch.randn(fc6, generator=g)
+    state["classifier.3.weight"] = torch.randn(fc6, fc6, generator=g)
+    return state
+
+
+def test_imagenet_vgg16_bn_weights_map_as_the_official_code_maps_them(tmp_path):
+    from hmh_train.nets.backbone import load_backbone_weights
+
+    state = vgg16_bn_like(0.0625)
+    torch.save(state, tmp_path / "vgg16_bn.pth")
+    net = DeepMatting(0.0625)
+    report = load_backbone_weights(net, tmp_path / "vgg16_bn.pth")
+    assert report.layout == "torchvision vgg16_bn" and not report.missing
+    assert len(report.loaded) == 13 * 6 + 2 and report.unused == ["classifier.3.weight"]
+    assert torch.equal(net.conv11.weight[:, :3], state["features.0.weight"])
+    assert not net.conv11.weight[:, 3].any()  # the trimap filters start at zero
+    assert torch.equal(net.bn53.running_var, state["features.41.running_var"])
+    assert torch.equal(net.conv6.weight, state["classifier.0.weight"].view(256, 32, 7, 7))
+    with pytest.raises(ValueError, match="vgg16_bn.pth: shape mismatch"):
+        load_backbone_weights(DeepMatting(0.125), tmp_path / "vgg16_bn.pth")
+    torch.save({"features.0.0.weight": torch.zeros(2, 3, 3, 3)}, tmp_path / "mobilenet.pth")
+    with pytest.raises(ValueError, match="mobilenet.pth: not torchvision's vgg16_bn"):
+        load_backbone_weights(net, tmp_path / "mobilenet.pth")

@@ -21,7 +21,7 @@ from hmh_train.train import checkpoint as C
 
 from .cli_helpers import invoke, one_line_error
 from .conftest import SMALL
-from .test_dim import FIXTURES, fixture_inputs, save_dm
+from .test_dim import FIXTURES, fixture_inputs, save_dm, vgg16_bn_like
 from .test_official import DOVENET, needs_anchors
 from .tiny_ckpt import save_tiny_checkpoint
 
@@ -180,24 +180,13 @@ def test_training_starts_from_the_released_dm_file_and_builds_dm_fresh(shards, d
     assert "2 samples × 2 methods (I_d, joint)" in result.output
 
 
-def test_matting_net_dim_refuses_indexnet_only_settings(shards, tmp_path):
-    weights = tmp_path / "mobilenet.pth"
-    torch.save({"features.0.0.weight": torch.zeros(32, 3, 3, 3)}, weights)
-    error = one_line_error(
-        invoke(
-            "matting",
-            "--shards",
-            shards,
-            "--out",
-            tmp_path / "r",
-            "--matting-net",
-            "dim",
-            "--backbone-weights",
-            weights,
-            *SMALL,
-        )  # fmt: skip
-    )
-    assert "matting_net dim" in error and "backbone_weights" in error
+def test_matting_net_dim_takes_vgg16_bn_weights_and_refuses_indexnet_settings(shards, tmp_path):
+    weights = tmp_path / "vgg16_bn.pth"
+    torch.save(vgg16_bn_like(0.25), weights)
+    result = invoke("matting", "--shards", shards, "--out", tmp_path / "v", "--matting-net", "dim",
+                    "--backbone-weights", weights, "--max-steps", 1, *SMALL)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "backbone (torchvision vgg16_bn): 80 tensors loaded, 0 missing, 1 unused in file" in result.output
     error = one_line_error(
         invoke(
             "matting",
