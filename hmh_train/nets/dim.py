@@ -19,7 +19,8 @@ Module names are the official ones (``conv11``, ``bn11``, … ``conv53``, ``bn53
 key once DataParallel's ``module.`` prefix is removed. At width 1.0: 130,545,345 parameters
 (102,764,544 of them in ``conv6``), 107 state-dict tensors; memory at 1 MP in
 ``docs/baselines-dm.md``. ``width`` scales every channel count (for CPU-sized tests and smoke
-runs; the released file has width 1.0).
+runs; the released file has width 1.0). Checked against the authors' code on seeded weights
+(``tests/fixtures/dm/``: the raw output and the demo's matte are reproduced exactly).
 """
 
 from __future__ import annotations
