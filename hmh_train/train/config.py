@@ -22,6 +22,7 @@ from hmh_builder.schema import ALTERED_SIDES
 MODES = ("matting", "harmonization", "joint")
 GAN_LOSSES = ("paper", "hinge", "wgan-gp")
 MATTING_HEADS = ("published", "wide")  # hmh_train.nets.indexnet.HEADS
+MATTING_NETS = ("indexnet", "dim")  # hmh_train.nets.MATTING_NETS
 UNET_NORMS = ("batch", "instance")  # hmh_train.nets.unet.NORMS
 HARMONIZER_OUTPUTS = ("paper", "keep", "residual")  # hmh_train.nets.forward.HARMONIZER_OUTPUTS
 #: The form a saved run config without the key was trained with (runs made before it existed).
@@ -50,6 +51,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile every network
     width: float = 1.0  # channel width multiplier of every network
     num_downs: int = 8  # U-Net depth (input side must be a multiple of 2**num_downs)
+    matting_net: str = "indexnet"  # fresh matting net: indexnet (the paper's) | dim (DM baseline)
     matting_head: str = "published"  # IndexNet head: published (official) | wide (from scratch)
     unet_norm: str = "batch"  # U-Net norm: batch (released DoveNet) | instance
     harmonizer_output: str = "residual"  # residual (change, region kept) | keep (region kept) | paper
@@ -120,6 +122,7 @@ def _coerce(key: str, value, source: str):
 _CHOICES = {
     "mode": MODES,
     "gan_loss": GAN_LOSSES,
+    "matting_net": MATTING_NETS,
     "matting_head": MATTING_HEADS,
     "unet_norm": UNET_NORMS,
     "altered": ALTERED_SIDES,
@@ -142,6 +145,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"crop_min must be in (0, 1], got {cfg.crop_min}")
     if cfg.workers < 0 or cfg.val_batches < 0:
         raise ConfigError("workers and val_batches must be >= 0")
+    if cfg.matting_net == "dim" and cfg.matting_head != "published":
+        raise ConfigError("matting_head chooses IndexNet's prediction head; matting_net dim has its own")
 
 
 def check_image_size(cfg: TrainConfig, size) -> None:
