@@ -89,6 +89,7 @@ def matte_one(net, image_path: str, trimap_path: str, out: str) -> None:
 def harmonize_one(net, image_path: str, mask_path: str, out: str, size: int, output: str = "paper") -> None:
     image = read_rgb(image_path)
     mask = read_gray(mask_path, image.shape[:2], "mask")
+    size = getattr(net, "input_size", size)  # DIH runs at its own side only
     write_image(out, protocols.dovenet_harmonize(net, image, mask, size, output))
 
 

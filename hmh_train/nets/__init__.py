@@ -1,8 +1,8 @@
 """The three networks of the joint GAN and their factories (notes/TRAIN_API.md).
 
 - ``build_matting_net``: IndexNet, ``(B,4,H,W)`` normalised RGB + trimap → ``(B,1,H,W)`` raw alpha.
-- ``build_harmonization_net``: attention U-Net, ``(B,4,H,W)`` RGB in [-1,1] + mask →
-  ``(B,3,H,W)`` in [-1,1].
+- ``build_harmonization_net``: attention U-Net (or DIH, ``net="dih"``), ``(B,4,H,W)`` RGB in
+  [-1,1] + mask → ``(B,3,H,W)`` in [-1,1].
 - ``build_discriminator``: SAGAN critic, ``(B,3,H,W)`` in [-1,1] → ``(B,)`` scores.
 """
 
@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from hmh_train.nets.backbone import BackboneReport, load_backbone_weights
+from hmh_train.nets.dih import DIH
 from hmh_train.nets.discriminator import SAGANDiscriminator
 from hmh_train.nets.indexnet import IndexNet
 from hmh_train.nets.unet import AttentionUNet
@@ -28,6 +29,8 @@ __all__ = [
     "format_summary",
     "IndexNet",
     "AttentionUNet",
+    "DIH",
+    "HARMONIZERS",
     "SAGANDiscriminator",
 ]
 
@@ -38,9 +41,21 @@ def build_matting_net(width: float = 1.0, head: str = "published") -> IndexNet:
     return IndexNet(width=width, head=head)
 
 
-def build_harmonization_net(width: float = 1.0, num_downs: int = 8, norm: str = "batch") -> AttentionUNet:
-    """DoveNet attention U-Net; 54,759,939 parameters at width 1.0, ``num_downs`` 8, batch norm
-    (the released model); ``norm="instance"`` is DoveNet's training default."""
+#: The harmonization networks ``build_harmonization_net`` builds (the ``harmonizer`` config key).
+HARMONIZERS = ("unet", "dih")
+
+
+def build_harmonization_net(
+    width: float = 1.0, num_downs: int = 8, norm: str = "batch", net: str = "unet", size: int = 256
+) -> nn.Module:
+    """``net="unet"``: DoveNet attention U-Net; 54,759,939 parameters at width 1.0,
+    ``num_downs`` 8, batch norm (the released model); ``norm="instance"`` is DoveNet's training
+    default. ``net="dih"``: DIH without semantics at ``size``×``size`` (``nets.dih``; 8,268,800
+    parameters at width 1.0; ``num_downs`` and ``norm`` do not apply)."""
+    if net == "dih":
+        return DIH(width=width, size=size)
+    if net != "unet":
+        raise ValueError(f"harmonizer must be one of {', '.join(HARMONIZERS)}, got {net!r}")
     return AttentionUNet(width=width, num_downs=num_downs, norm=norm)
 
 
@@ -58,7 +73,7 @@ _BUILDERS = {
 
 def build_net(name: str, arch: dict) -> nn.Module:
     """The network ``name`` ("matting", "harmonization", "discriminator") rebuilt from its
-    ``arch`` dict (the network's ``.arch``: width, and head / num_downs, norm)."""
+    ``arch`` dict (the network's ``.arch``: width, and head / num_downs, norm / net, size)."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown network {name!r}")
     return _BUILDERS[name](**arch)

@@ -3,7 +3,7 @@ point that loads any checkpoint a user gives.
 
 A checkpoint is one ``torch.save`` dict (``notes/TRAIN_API.md``): ``format`` =
 ``"hmh-train-ckpt"``, ``version`` = 2, ``nets`` {name: state_dict}, ``net_arch`` {name: the
-network's ``.arch`` (width; IndexNet head; U-Net num_downs and norm)}, ``net_config`` {width,
+network's ``.arch`` (width; IndexNet head; U-Net num_downs and norm; DIH ``net`` and ``size``)}, ``net_config`` {width,
 num_downs} (the run's settings), ``optimizers``, ``schedulers``, ``step``, ``epoch``,
 ``batch_in_epoch`` (loader position), ``rng`` (python, numpy, torch, cuda, augment generator),
 ``config`` (resolved TrainConfig dict, including ``altered``: the side of the shards the run
@@ -195,11 +195,23 @@ def restore_training(ckpt: dict, nets, optims, schedulers: dict, augment_generat
     restore_rng(ckpt["rng"], augment_generator)
 
 
-def build_nets(names, width: float, num_downs: int, head: str = "published", norm: str = "batch"):
-    """A ``Nets`` holding freshly built networks for ``names`` (others None)."""
+def build_nets(
+    names,
+    width: float,
+    num_downs: int,
+    head: str = "published",
+    norm: str = "batch",
+    harmonizer: str = "unet",
+    size: int = 256,
+):
+    """A ``Nets`` holding freshly built networks for ``names`` (others None); the harmonizer is
+    the U-Net or, for ``harmonizer="dih"``, DIH at ``size``×``size`` (the shards' side)."""
+    harmonization = {"width": width, "num_downs": num_downs, "norm": norm}
+    if harmonizer == "dih":
+        harmonization = {"net": "dih", "width": width, "size": size}
     archs = {
         "matting": {"width": width, "head": head},
-        "harmonization": {"width": width, "num_downs": num_downs, "norm": norm},
+        "harmonization": harmonization,
         "discriminator": {"width": width},
     }
     return nets_from_arch({name: archs[name] for name in names})
@@ -266,7 +278,7 @@ def check_pretrained(loaded, path: str, name: str, num_downs: int, harmonizer_ou
     net = getattr(loaded, name, None)
     if net is None:
         raise CheckpointError(f"{path}: holds no {name} network")
-    if name == "harmonization" and net.num_downs != num_downs:
+    if name == "harmonization" and not hasattr(net, "input_size") and net.num_downs != num_downs:
         raise CheckpointError(
             f"{path}: its U-Net has num_downs {net.num_downs}; pass --num-downs {net.num_downs}"
         )
