@@ -184,6 +184,25 @@ def make_checkpoint(
     }
 
 
+def weights_checkpoint(nets, config: dict | None = None) -> dict:
+    """An hmh-train checkpoint holding only the networks of ``nets`` (no optimizer, step or RNG
+    state; it cannot be resumed, but ``load_nets`` and every command take it), for weights
+    converted from elsewhere, e.g. DIH's TensorFlow variables through
+    ``nets.dih.state_from_tf``. ``config``: what ``load_nets`` reports, e.g.
+    ``{"harmonizer_output": "paper", "altered": None}``."""
+    return {
+        "format": CKPT_FORMAT,
+        "version": CKPT_VERSION,
+        "nets": _states(nets),
+        "net_arch": {
+            name: dict(unwrap(getattr(nets, name)).arch)
+            for name in NET_NAMES
+            if getattr(nets, name, None) is not None
+        },
+        "config": dict(config or {}),
+    }
+
+
 def restore_training(ckpt: dict, nets, optims, schedulers: dict, augment_generator=None) -> None:
     """Load nets, optimizers, schedulers and RNG states from ``ckpt`` into live objects."""
     for name, state in ckpt["nets"].items():

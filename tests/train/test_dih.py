@@ -142,3 +142,22 @@ def test_any_size_runs_dih_at_its_own_side_in_every_output_form():
             assert torch.equal(out * (1 - mask), composite * (1 - mask))
     same = harmonize_any_size(net, composite[..., :64, :64], mask[..., :64, :64])
     assert torch.equal(same, harmonize(net, composite[..., :64, :64], mask[..., :64, :64]).clamp(0, 1))
+
+
+def test_converted_weights_become_a_checkpoint_every_command_takes(tmp_path):
+    """The docs' recipe for a TensorFlow checkpoint: variables → state_from_tf → weights_checkpoint."""
+    from hmh_train.nets.forward import Nets
+    from hmh_train.train import checkpoint as C
+
+    spec = fixture_variables()
+    np.savez(tmp_path / "dih_tf.npz", **recipe(spec["variables"], spec["seed"], spec["gain"]))
+    net = DIH()
+    net.load_state_dict(state_from_tf(dict(np.load(tmp_path / "dih_tf.npz"))))
+    config = {"harmonizer_output": "paper", "altered": None}
+    C.atomic_save(C.weights_checkpoint(Nets(harmonization=net), config), str(tmp_path / "dih.pt"))
+    nets, loaded = C.load_nets(tmp_path / "dih.pt")
+    assert isinstance(nets.harmonization, DIH) and nets.harmonizer_output == "paper"
+    assert C.trained_side(loaded) is None  # takes a mask of either side, like DoveNet's file
+    x = torch.rand(1, 4, 256, 256) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(nets.harmonization(x), net.eval()(x))
