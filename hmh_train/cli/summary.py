@@ -14,6 +14,7 @@ class SummaryConfig:
     num_downs: int = 8
     head: str = "published"
     norm: str = "batch"
+    harmonizer: str = "unet"
 
 
 @click.command("summary")
@@ -54,6 +55,13 @@ class SummaryConfig:
     type=click.Choice(["batch", "instance"]),
     help="U-Net normalisation: batch (released DoveNet) or instance",
 )
+@click.option(
+    "--harmonizer",
+    default="unet",
+    show_default=True,
+    type=click.Choice(["unet", "dih"]),
+    help="harmonization network: the attention U-Net or DIH (8,268,800 parameters at width 1.0)",
+)
 def summary_command(**options):
     """Build IndexNet, the attention U-Net and the SAGAN critic on the CPU, run one forward
     pass of a zero image through each and print parameters and input/output shapes.
@@ -63,7 +71,7 @@ def summary_command(**options):
 
     cfg = SummaryConfig(**options)
     try:
-        rows = network_summary(cfg.width, cfg.size, cfg.num_downs, cfg.head, cfg.norm)
+        rows = network_summary(cfg.width, cfg.size, cfg.num_downs, cfg.head, cfg.norm, cfg.harmonizer)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(format_summary(rows))

@@ -85,20 +85,28 @@ def count_parameters(net: nn.Module) -> int:
 
 
 def network_summary(
-    width: float = 1.0, size: int = 256, num_downs: int = 8, head: str = "published", norm: str = "batch"
+    width: float = 1.0,
+    size: int = 256,
+    num_downs: int = 8,
+    head: str = "published",
+    norm: str = "batch",
+    harmonizer: str = "unet",
 ):
     """One eval-mode forward of each network at ``size × size`` on CPU (IndexNet with ``head``,
-    the U-Net with ``norm``).
+    the U-Net with ``norm``, or DIH for ``harmonizer="dih"``).
 
     Returns a list of ``(name, params, input shape, output shape)`` for the matting net,
     the harmonization net and the discriminator. ``size`` must be a multiple of 32 and of
-    ``2**num_downs``.
+    ``2**num_downs`` (DIH: of 64).
     """
-    if size % 32 or size % (2**num_downs):
-        raise ValueError(f"size {size} must be a multiple of 32 and of 2**num_downs = {2**num_downs}")
+    step = 64 if harmonizer == "dih" else 2**num_downs
+    if size % 32 or size % step:
+        what = "64 (DIH)" if harmonizer == "dih" else f"2**num_downs = {step}"
+        raise ValueError(f"size {size} must be a multiple of 32 and of {what}")
+    label = "harmonization (DIH)" if harmonizer == "dih" else "harmonization (attention U-Net)"
     nets = [
         ("matting (IndexNet)", build_matting_net(width, head), 4),
-        ("harmonization (attention U-Net)", build_harmonization_net(width, num_downs, norm), 4),
+        (label, build_harmonization_net(width, num_downs, norm, harmonizer, size), 4),
         ("discriminator (SAGAN)", build_discriminator(width), 3),
     ]
     rows = []

@@ -161,3 +161,14 @@ def test_converted_weights_become_a_checkpoint_every_command_takes(tmp_path):
     x = torch.rand(1, 4, 256, 256) * 2 - 1
     with torch.no_grad():
         assert torch.equal(nets.harmonization(x), net.eval()(x))
+
+
+def test_summary_command_lists_dih():
+    from tests.train.cli_helpers import invoke
+
+    result = invoke("summary", "--harmonizer", "dih", "--width", "0.25", "--size", "64")
+    assert result.exit_code == 0, result.output
+    line = next(li for li in result.output.splitlines() if li.startswith("harmonization (DIH)"))
+    assert f"{count_parameters(DIH(width=0.25, size=64)):,}" in line and "(1, 3, 64, 64)" in line
+    result = invoke("summary", "--harmonizer", "dih", "--size", "96")
+    assert result.exit_code == 1 and "multiple of 32 and of 64 (DIH)" in result.output
