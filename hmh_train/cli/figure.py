@@ -30,6 +30,9 @@ def _shared(func):
             help="output form of every harmonizer [default: each run's own]",
         ),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
+        click.option(
+            "--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr"
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -77,7 +80,7 @@ def figure_command():
 )
 @click.option("--allow-other-side", is_flag=True, help="use a harmonizer trained on the other altered side")
 def fig4_command(
-    shards, split, n, seed, out, harmonizer_output, device, methods, ckpts, real, allow_other_side
+    shards, split, n, seed, out, harmonizer_output, device, progress, methods, ckpts, real, allow_other_side
 ):
     """Fig. 4: composite | each method | each run's harmonized picture, one row per seeded
     sample (the same samples for every column; runs rendered as `study make` renders them)."""
@@ -95,6 +98,7 @@ def fig4_command(
         harmonizer_output=harmonizer_output,
         device=device,
         allow_other_side=allow_other_side,
+        progress=progress,
     )
     from hmh_train.infer.methods import get_method
 
@@ -124,7 +128,9 @@ def fig4_command(
 @click.option(
     "--crop", default=0.25, show_default=True, type=float, help="crop side as a fraction of the image"
 )
-def fig2_command(shards, split, n, seed, out, harmonizer_output, device, ckpts, harmonizer, background, crop):
+def fig2_command(
+    shards, split, n, seed, out, harmonizer_output, device, progress, ckpts, harmonizer, background, crop
+):
     """Fig. 2: ground-truth α | each run's α (from the evaluation trimap of the true α); rows:
     α, the composite made with it, the harmonized composite (--harmonizer), and an enlarged crop
     where the true α has the most unknown pixels (marked on the composite)."""
@@ -146,6 +152,7 @@ def fig2_command(shards, split, n, seed, out, harmonizer_output, device, ckpts, 
         crop=crop,
         harmonizer_output=harmonizer_output,
         device=device,
+        progress=progress,
     )
     result = _run(make_fig2, cfg)
     click.echo(f"wrote {' and '.join(result['files'])}: {' | '.join(result['columns'])}")

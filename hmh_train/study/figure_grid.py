@@ -80,13 +80,18 @@ def _show(ax, tile) -> None:
         spine.set_visible(False)
 
 
+def check_out(out: str) -> None:
+    """FigureError unless ``out`` ends in .png or .pdf (checked before any work)."""
+    if os.path.splitext(out)[1].lower() not in (".png", ".pdf"):
+        raise FigureError(f"{out}: the figure's name must end in .png or .pdf")
+
+
 def save_figure(fig, out: str) -> list[str]:
     """Write ``fig`` as ``out`` (PNG) and the PDF beside it (same stem), each atomically;
     returns both paths and closes the figure."""
     plt = pyplot()
-    stem, ext = os.path.splitext(out)
-    if ext.lower() not in (".png", ".pdf"):
-        raise FigureError(f"{out}: the figure's name must end in .png or .pdf")
+    check_out(out)
+    stem = os.path.splitext(out)[0]
     paths = [stem + ".png", stem + ".pdf"]
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hmh_train.study.figure_grid import FigureError, figure_layout, grid_figure, save_figure
+from hmh_train.study.figure_grid import FigureError, check_out, figure_layout, grid_figure, save_figure
 from hmh_train.study.figures import (
     FigureConfig,
     check_ckpts,
@@ -84,6 +84,7 @@ def make_fig2(cfg: FigureConfig) -> dict:
         raise FigureError("give at least one --ckpt with a matting network")
     if not 0 < cfg.crop <= 1:
         raise FigureError(f"--crop must be in (0, 1], got {cfg.crop}")
+    check_out(cfg.out)
     check_ckpts(cfg.ckpts + ((cfg.harmonizer,) if cfg.harmonizer else ()))
     samples = load_samples(cfg)
     if samples["altered"] is None:

@@ -28,7 +28,7 @@ import torch
 
 from hmh_train.infer.methods import apply_method, display_name, get_method
 from hmh_train.study import folder as F
-from hmh_train.study.figure_grid import FigureError, figure_layout, grid_figure, save_figure
+from hmh_train.study.figure_grid import FigureError, check_out, figure_layout, grid_figure, save_figure
 from hmh_train.study.make import MakeConfig, pick_samples, read_samples, render_checkpoint
 
 #: Column labels of the usual run names (the README's recipes and the released files).
@@ -101,12 +101,13 @@ def load_samples(cfg: FigureConfig) -> dict:
     return samples
 
 
-def make_fig4(cfg: FigureConfig, bar=None) -> dict:
+def make_fig4(cfg: FigureConfig) -> dict:
     """Render fig4; returns {"files", "columns", "ids", "layout" (``figure_layout``)}."""
     for name in cfg.methods:
         get_method(name)  # unknown names fail before any work
     if not cfg.methods and not cfg.ckpts:
         raise FigureError("give at least one --method or --ckpt to compare with the composite")
+    check_out(cfg.out)
     check_ckpts(cfg.ckpts)
     samples = load_samples(cfg)
     columns = [("Composite", samples["I_d"])]
@@ -120,10 +121,15 @@ def make_fig4(cfg: FigureConfig, bar=None) -> dict:
         device=cfg.device,
         allow_other_side=cfg.allow_other_side,
     )
-    for value in cfg.ckpts:
-        label, path = parse_ckpt(value)
-        images, _ = render_checkpoint(path, samples, make_cfg, bar or _NoBar())
-        columns.append((label, images))
+    from tqdm import tqdm
+
+    with tqdm(
+        total=len(cfg.ckpts) * len(samples["id"]), desc="fig4", unit="picture", disable=not cfg.progress
+    ) as bar:
+        for value in cfg.ckpts:
+            label, path = parse_ckpt(value)
+            images, _ = render_checkpoint(path, samples, make_cfg, bar)
+            columns.append((label, images))
     if cfg.real:
         columns.append(("Real I", samples["I"]))
     tiles = [[images[i] for _, images in columns] for i in range(len(samples["id"]))]
@@ -131,11 +137,6 @@ def make_fig4(cfg: FigureConfig, bar=None) -> dict:
     fig = grid_figure(tiles, titles, [f"sample {sid}" for sid in samples["id"]])
     layout = figure_layout(fig)
     return {"files": save_figure(fig, cfg.out), "columns": titles, "ids": samples["id"], "layout": layout}
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
 
 
 def silhouette_box(alpha: np.ndarray, fraction: float) -> tuple[int, int, int, int]:

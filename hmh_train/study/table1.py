@@ -228,7 +228,13 @@ def make_table1(evals, study: str | None, row_items, out: str) -> dict:
                 continue
             runs[label] = summary
     mos = read_mos(study) if study else {}
-    sources = resolve_sources(runs, mos, parse_rows(row_items))
+    mapping = parse_rows(row_items)
+    for row, source in mapping.items():
+        if _key(source, runs) is None and _key(source, mos) is None:
+            notes.append(
+                f"--row {row}={source}: no eval run or study method is called {source!r}; the row stays empty"
+            )
+    sources = resolve_sources(runs, mos, mapping)
     values = table_values(runs, mos, sources)
     csv_path = os.path.splitext(out)[0] + ".csv"
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

@@ -61,8 +61,11 @@ def test_table1_maps_rows_by_default_and_by_row_and_prints_the_paper_beside(tmp_
     (ev / "summary.json").write_text(json.dumps({"settings": {}, "runs": runs}))
     write_mos(tmp_path / "mos.csv", [("joint", 3.5, 0.25), ("dih", 2.5, 0.75), ("I_d", 2.0, 0.5)])
     result = make_table1(
-        [str(ev)], str(tmp_path / "mos.csv"), ["IN†=mine"], str(tmp_path / "t" / "table1.md")
+        [str(ev)], str(tmp_path / "mos.csv"), ["IN†=mine", "DN=gone"], str(tmp_path / "t" / "table1.md")
     )
+    assert result["notes"] == [
+        "--row DN=gone: no eval run or study method is called 'gone'; the row stays empty"
+    ]
     assert result["sources"] == {
         "DM": None,
         "IN": "indexnet_matting",
@@ -70,14 +73,14 @@ def test_table1_maps_rows_by_default_and_by_row_and_prints_the_paper_beside(tmp_
         "Xue": None,
         "DIH": "dih",
         "U-Net": None,
-        "DN": None,
+        "DN": "gone",
         "Ours": "joint",
     }
     text = (tmp_path / "t" / "table1.md").read_text()
     assert "| Index | MSE | SAD | Grad | Conn | MOS | Std | source |" in text
     assert "| Ours | 0.0150 | 3.500 | 8.500 | 3.250 | 3.50 | 0.25 | joint |" in text
     assert "| DIH | – | – | – | – | 2.50 | 0.75 | dih |" in text
-    assert "| DM | – | – | – | – | – | – | – |" in text
+    assert "| DM | – | – | – | – | – | – | – |" in text and "| DN | – | – | – | – | – | – | gone |" in text
     assert "published Table 1" in text and "| IN† | 0.02 | 4.39 | 8.65 | 4.8 | – | – |" in text
     assert "| Ours | 0.02 | 3.96 | 8.68 | 3.84 | 3.58 | 0.5 |" in text
     order = [line.split(" | ")[0].strip("| ") for line in text.splitlines() if line.startswith("| ")]
