@@ -186,6 +186,17 @@ def test_figure_commands_and_their_one_line_errors(runs, shards, tmp_path):
     )
     assert result.exit_code == 0, result.output
     pairs = build_pair_shards(tmp_path / "ihd", "--shard-size", 3)
+    pair_fig = make_fig4(
+        FigureConfig(
+            shards=str(pairs),
+            out=str(tmp_path / "p.png"),
+            n=2,
+            methods=("identity",),
+            ckpts=(str(runs["dih"]),),
+        )
+    )  # iHarmony4 pairs: the stored mask, the identity column equals the composite
+    assert pair_fig["layout"]["titles"] == ["Composite", "Composite (identity)", "DIH"]
+    check_png_layout(pair_fig, 2, 3)
     for args, code, words in (
         (("fig4", "--shards", shards, "--method", "nope", "--out", tmp_path / "x.png"), 2, "unknown method"),
         (
