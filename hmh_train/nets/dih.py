@@ -100,6 +100,11 @@ class DIH(nn.Module):
     def arch(self) -> dict:
         return {"net": "dih", "width": self.width, "size": self.input_size}
 
+    def output_layer(self) -> nn.ConvTranspose2d:
+        """The last layer (``output-h``, before the clip to [−1, 1]): zeroed for an identity
+        start of the ``residual`` output form (its change is then exactly 0)."""
+        return self.output
+
     def reset_parameters(self) -> None:
         """The TensorFlow initialisation: N(0, 0.01²) weights (fc7: 0.005²), zero fc7 bias,
         batch norm γ = 1, β = 0, statistics 0 and 1."""

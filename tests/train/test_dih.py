@@ -172,3 +172,12 @@ def test_summary_command_lists_dih():
     assert f"{count_parameters(DIH(width=0.25, size=64)):,}" in line and "(1, 3, 64, 64)" in line
     result = invoke("summary", "--harmonizer", "dih", "--size", "96")
     assert result.exit_code == 1 and "multiple of 32 and of 64 (DIH)" in result.output
+
+
+def test_a_zero_output_layer_changes_nothing_in_the_residual_form():
+    torch.manual_seed(2)
+    net = DIH(width=0.25, size=64).eval()
+    with torch.no_grad():
+        net.output_layer().weight.zero_()
+    composite, mask = torch.rand(2, 3, 64, 64), (torch.rand(2, 1, 64, 64) > 0.5).float()
+    assert torch.equal(harmonize(net, composite, mask, "residual"), composite)
