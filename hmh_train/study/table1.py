@@ -78,10 +78,16 @@ def read_eval(folder: str) -> dict:
     path = folder if folder.endswith(".json") else os.path.join(folder, "summary.json")
     try:
         with open(path, encoding="utf-8") as handle:
-            runs = json.load(handle)["runs"]
+            summary = json.load(handle)
+        if summary.get("kind") == "harmonization" and "runs" not in summary:
+            raise Table1Error(
+                f"{path}: an eval of harmonization-pair shards (no matting figures); Table 1's "
+                "matting columns come from hmh-train eval on HMH shards"
+            )
+        runs = summary["runs"]
     except FileNotFoundError:
         raise Table1Error(f"{path}: no such file (give a folder written by hmh-train eval)") from None
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         raise Table1Error(f"{path}: not an hmh-train eval summary (expected JSON with 'runs')") from None
     if not isinstance(runs, dict):
         raise Table1Error(f"{path}: 'runs' is not a mapping of run labels")

@@ -95,11 +95,34 @@ def test_dih_trains_on_pair_shards_and_in_the_joint_model(shards, tmp_path):
     pairs = build_pair_shards(tmp_path / "ihd", "--shard-size", 3)
     run = tmp_path / "dih_pairs"
     result = invoke(
-        "harmonization", "--shards", pairs, "--harmonizer", "dih", "--out", run, "--max-steps", 1, *SMALL
-    )
+        "harmonization", "--shards", pairs, "--harmonizer", "dih", "--harmonizer-output", "paper",
+        "--out", run, "--max-steps", 1, *SMALL,
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
-    result = invoke("eval", "--ckpt", run, "--shards", pairs, "--out", tmp_path / "pe", "--no-progress")
+    for form in ("paper", "keep"):  # an image-form run reads as either image form
+        out = tmp_path / f"pe-{form}"
+        result = invoke(
+            "eval",
+            "--ckpt",
+            run,
+            "--shards",
+            pairs,
+            "--harmonizer-output",
+            form,
+            "--out",
+            out,
+            "--no-progress",
+        )
+        assert result.exit_code == 0, result.output
+        assert "dih_pairs" in json.loads((out / "summary.json").read_text())["results"]
+    result = invoke(
+        "eval", "--benchmark", "iharmony4", "--src", tmp_path / "ihd" / "IHD", "--ckpt", run,
+        "--out", tmp_path / "bench", "--no-progress",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert "dih_pairs" in (tmp_path / "bench" / "table.md").read_text()
+    result = invoke("table1", "--eval", tmp_path / "pe-paper", "--out", tmp_path / "t1.md")
+    assert result.exit_code == 1 and "harmonization-pair shards (no matting figures)" in result.output
     joint = tmp_path / "joint"
     result = invoke(
         "joint", "--shards", shards, "--harmonizer", "dih", "--out", joint, "--max-steps", 1, *SMALL
