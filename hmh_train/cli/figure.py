@@ -100,13 +100,13 @@ def fig4_command(
         allow_other_side=allow_other_side,
         progress=progress,
     )
-    from hmh_train.infer.methods import get_method
+    from hmh_train.study.figures import check_method
 
     if not methods and not ckpts:
         raise UsageLine("give at least one --method or --ckpt to compare with the composite")
     for name in methods:
         try:
-            get_method(name)
+            check_method(name)
         except ValueError as exc:
             raise UsageLine(str(exc)) from None
     result = _run(make_fig4, cfg)

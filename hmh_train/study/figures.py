@@ -26,11 +26,15 @@ import cv2
 import numpy as np
 import torch
 
-from hmh_train.infer.methods import apply_method, display_name, get_method
+from hmh_train.infer.methods import METHODS, is_method, unknown_method
 from hmh_train.study import folder as F
 from hmh_train.study.figure_grid import FigureError, check_out, figure_layout, grid_figure, save_figure
 from hmh_train.study.make import MakeConfig, pick_samples, read_samples, render_checkpoint
 
+#: Column labels of the registered methods (default: the name).
+METHOD_LABELS = {"identity": "Composite (identity)", "xue": "Xue et al."}
+#: Names that are learned networks, not methods: their runs are given with --ckpt.
+LEARNED = {"dih": "DIH", "unet": "U-Net", "dovenet": "DoveNet", "joint": "Ours", "ours": "Ours"}
 #: Column labels of the usual run names (the README's recipes and the released files).
 PAPER_LABELS = {
     "joint": "Ours",
@@ -73,6 +77,31 @@ def parse_ckpt(value: str) -> tuple[str, str]:
     return PAPER_LABELS.get(name, name), value
 
 
+def check_method(name: str) -> None:
+    """ValueError (one line) unless ``name`` is a registered method; for the name of a learned
+    network, the line says to give its run with ``--ckpt``."""
+    if is_method(name):
+        return
+    key = name.strip().lower()
+    if key in LEARNED:
+        raise ValueError(
+            f"--method {name}: {LEARNED[key]} is a learned network; give its run or checkpoint "
+            f"with --ckpt (e.g. --ckpt {LEARNED[key]}=runs/{key}, trained with hmh-train harmonization"
+            f"{' --harmonizer dih' if key == 'dih' else ''})"
+        )
+    raise ValueError(f"--method {name}: {unknown_method(name)}")
+
+
+def run_method(name: str, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``METHODS[name](composite, mask)`` (uint8 (H, W, 3) RGB, uint8 (H, W)), its result
+    checked: uint8 of the composite's shape, else ValueError (one line)."""
+    check_method(name)
+    out = np.asarray(METHODS[name](composite, mask))
+    if out.shape != composite.shape or out.dtype != np.uint8:
+        raise ValueError(f"method {name} returned {out.dtype} {out.shape}, expected uint8 {composite.shape}")
+    return out
+
+
 def check_ckpts(values) -> None:
     """CheckpointError (one line) for the first ``--ckpt`` value whose file does not exist,
     before any sample is read or rendered."""
@@ -104,7 +133,7 @@ def load_samples(cfg: FigureConfig) -> dict:
 def make_fig4(cfg: FigureConfig) -> dict:
     """Render fig4; returns {"files", "columns", "ids", "layout" (``figure_layout``)}."""
     for name in cfg.methods:
-        get_method(name)  # unknown names fail before any work
+        check_method(name)  # unknown names fail before any work
     if not cfg.methods and not cfg.ckpts:
         raise FigureError("give at least one --method or --ckpt to compare with the composite")
     check_out(cfg.out)
@@ -112,8 +141,8 @@ def make_fig4(cfg: FigureConfig) -> dict:
     samples = load_samples(cfg)
     columns = [("Composite", samples["I_d"])]
     for name in cfg.methods:
-        images = [apply_method(name, c, m) for c, m in zip(samples["I_d"], samples["mask"], strict=True)]
-        columns.append((display_name(name), np.stack(images)))
+        images = [run_method(name, c, m) for c, m in zip(samples["I_d"], samples["mask"], strict=True)]
+        columns.append((METHOD_LABELS.get(name, name), np.stack(images)))
     make_cfg = MakeConfig(
         out=cfg.out,
         shards=cfg.shards,

@@ -13,7 +13,14 @@ import pytest
 
 from hmh_train.infer import methods as M
 from hmh_train.study.figure_matting import make_fig2
-from hmh_train.study.figures import FigureConfig, make_fig4, parse_ckpt, silhouette_box
+from hmh_train.study.figures import (
+    FigureConfig,
+    check_method,
+    make_fig4,
+    parse_ckpt,
+    run_method,
+    silhouette_box,
+)
 from hmh_train.study.table1 import ROWS, make_table1
 from tests.standins import build_pair_shards
 from tests.train.cli_helpers import invoke, one_line_error
@@ -238,11 +245,16 @@ def test_figure_commands_and_their_one_line_errors(runs, shards, tmp_path):
 def test_method_registry_and_helpers():
     composite = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
     mask = np.full((4, 5), 255, np.uint8)
-    assert np.array_equal(M.apply_method("Identity", composite, mask), composite)
-    with pytest.raises(ValueError, match="mask must be uint8"):
-        M.apply_method("identity", composite, mask[:3])
-    with pytest.raises(ValueError, match="known: identity"):
-        M.get_method("nope")
+    assert M.is_method("identity") and not M.is_method("dih")
+    assert np.array_equal(run_method("identity", composite, mask), composite)
+    M.METHODS["broken"] = lambda c, m: c[:2]  # a registered method returning the wrong size
+    try:
+        with pytest.raises(ValueError, match="method broken returned uint8"):
+            run_method("broken", composite, mask)
+    finally:
+        del M.METHODS["broken"]
+    with pytest.raises(ValueError, match="known methods: identity"):
+        check_method("nope")
     assert parse_ckpt("DN=latest_net_G.pth") == ("DN", "latest_net_G.pth")
     assert parse_ckpt("runs/joint") == ("Ours", "runs/joint")
     alpha = np.zeros((40, 40), np.uint8)
