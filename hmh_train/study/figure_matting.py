@@ -113,10 +113,9 @@ def make_fig2(cfg: FigureConfig) -> dict:
             row_titles.append(kind if kind != "harmonized" else f"harmonized ({harmonizer[2]})")
         tiles.append([entry["composite"][i][y : y + h, x : x + w] for entry in per_column])
         row_titles.append(f"crop ×{samples['I'].shape[1] / h:.0f}")
-        if len(samples["id"]) > 1:
-            row_titles[-len(per_column[0]) - 1 :] = [
-                f"{sid}: {t}" for t in row_titles[-len(per_column[0]) - 1 :]
-            ]
+        if len(samples["id"]) > 1:  # the sample's id above its first row's label
+            first = len(row_titles) - len(per_column[0]) - 1
+            row_titles[first] = f"{sid}\n{row_titles[first]}"
     fig = grid_figure(tiles, columns, row_titles, marks)
     layout = figure_layout(fig)
     files = save_figure(fig, cfg.out)
