@@ -74,10 +74,47 @@ def read_background(cfg: FigureConfig, height: int, width: int):
     return fit_background(scene, height, width)
 
 
-def make_fig2(cfg: FigureConfig) -> dict:
-    """Render fig2; returns {"files", "columns", "rows", "ids", "layout" (``figure_layout``)}."""
+def column_pictures(alphas, samples: dict, background, harmonizer, device) -> list[dict]:
+    """Per column, {"α": uint8 (N,H,W), "composite": uint8 (N,H,W,3)[, "harmonized"]}: the
+    composite made with that column's α, harmonized with the mask of the altered side."""
     from hmh_train.infer.ops import harmonize_any_size
     from hmh_train.nets.forward import region_mask
+
+    pictures = []
+    for _, alpha in alphas:
+        comp = composite_with(alpha, samples, background)
+        entry = {"α": _uint8(alpha), "composite": _uint8(comp)}
+        if harmonizer is not None:
+            net, form, _ = harmonizer
+            mask = region_mask(alpha, samples["altered"]).to(device)
+            entry["harmonized"] = _uint8(harmonize_any_size(net, comp.to(device), mask, output=form))
+        pictures.append(entry)
+    return pictures
+
+
+def layout_rows(pictures: list[dict], samples: dict, crop: float, harmonizer_label: str | None):
+    """(tiles, row labels, crop marks) of fig2: per sample the rows of ``pictures`` and the
+    enlarged crop at the silhouette (``silhouette_box`` of the true α), marked on the
+    composite row."""
+    tiles, labels, marks = [], [], {}
+    kinds = list(pictures[0])
+    for i, sid in enumerate(samples["id"]):
+        x, y, w, h = silhouette_box(samples["A"][i], crop)
+        first = len(labels)
+        for kind in kinds:
+            if kind == "composite":
+                marks.update({(len(tiles), c): (x, y, w, h) for c in range(len(pictures))})
+            tiles.append([entry[kind][i] for entry in pictures])
+            labels.append(kind if kind != "harmonized" else f"harmonized ({harmonizer_label})")
+        tiles.append([entry["composite"][i][y : y + h, x : x + w] for entry in pictures])
+        labels.append(f"crop ×{samples['I'].shape[1] / h:.0f}")
+        if len(samples["id"]) > 1:  # the sample's id above its first row's label
+            labels[first] = f"{sid}\n{labels[first]}"
+    return tiles, labels, marks
+
+
+def make_fig2(cfg: FigureConfig) -> dict:
+    """Render fig2; returns {"files", "columns", "rows", "ids", "layout" (``figure_layout``)}."""
     from hmh_train.train.distributed import pick_device
 
     if not cfg.ckpts:
@@ -93,30 +130,10 @@ def make_fig2(cfg: FigureConfig) -> dict:
     alphas = predicted_alphas(cfg, samples, device)
     background = read_background(cfg, *samples["I"].shape[1:3])
     harmonizer = harmonizer_of(cfg, device)
+    pictures = column_pictures(alphas, samples, background, harmonizer, device)
+    tiles, labels, marks = layout_rows(pictures, samples, cfg.crop, harmonizer[2] if harmonizer else None)
     columns = [label for label, _ in alphas]
-    per_column = []
-    for _, alpha in alphas:
-        comp = composite_with(alpha, samples, background)
-        entry = {"α": _uint8(alpha), "composite": _uint8(comp)}
-        if harmonizer is not None:
-            net, form, _ = harmonizer
-            mask = region_mask(alpha, samples["altered"]).to(device)
-            entry["harmonized"] = _uint8(harmonize_any_size(net, comp.to(device), mask, output=form))
-        per_column.append(entry)
-    tiles, row_titles, marks = [], [], {}
-    for i, sid in enumerate(samples["id"]):
-        x, y, w, h = silhouette_box(samples["A"][i], cfg.crop)
-        for kind in per_column[0]:
-            if kind == "composite":
-                marks.update({(len(tiles), c): (x, y, w, h) for c in range(len(columns))})
-            tiles.append([entry[kind][i] for entry in per_column])
-            row_titles.append(kind if kind != "harmonized" else f"harmonized ({harmonizer[2]})")
-        tiles.append([entry["composite"][i][y : y + h, x : x + w] for entry in per_column])
-        row_titles.append(f"crop ×{samples['I'].shape[1] / h:.0f}")
-        if len(samples["id"]) > 1:  # the sample's id above its first row's label
-            first = len(row_titles) - len(per_column[0]) - 1
-            row_titles[first] = f"{sid}\n{row_titles[first]}"
-    fig = grid_figure(tiles, columns, row_titles, marks)
+    fig = grid_figure(tiles, columns, labels, marks)
     layout = figure_layout(fig)
     files = save_figure(fig, cfg.out)
-    return {"files": files, "columns": columns, "rows": row_titles, "ids": samples["id"], "layout": layout}
+    return {"files": files, "columns": columns, "rows": labels, "ids": samples["id"], "layout": layout}
