@@ -8,6 +8,7 @@ from hmh_builder.fsio import first_line
 from hmh_train.train.config import (
     GAN_LOSSES,
     HARMONIZER_OUTPUTS,
+    HARMONIZERS,
     MATTING_HEADS,
     MATTING_NETS,
     UNET_NORMS,
@@ -82,6 +83,15 @@ HARMONIZATION = [
         "harmonization_ckpt",
         click.Path(exists=True),
         "start the U-Net from this run folder, .pt, or DoveNet's released latest_net_G.pth",
+    ),
+    (
+        "--harmonizer",
+        "harmonizer",
+        click.Choice(HARMONIZERS),
+        "harmonization network of a fresh run: unet (DoveNet's attention U-Net, the paper's) or "
+        "dih (DIH without semantics, iHarmony4's TensorFlow re-implementation: 8.3 M parameters, "
+        "square images whose side is a multiple of 64, 256 as published); recorded in every "
+        "checkpoint, so eval, harmonize, composite and study make rebuild it",
     ),
     (
         "--unet-norm",
