@@ -82,7 +82,7 @@ def _benchmark(options: dict) -> None:
     required=True,
     type=click.Path(),
     help="run folder (uses checkpoints/best.pt, else last.pt), a .pt checkpoint, or a "
-    "released file (IndexNet's .pth.tar, DoveNet's latest_net_G.pth)",
+    "released file (IndexNet's .pth.tar, its deep_matting.pth.tar, DoveNet's latest_net_G.pth)",
 )
 @click.option(
     "--shards",
