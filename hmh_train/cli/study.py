@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hmh_train.cli.apply import check_method
 from hmh_train.train.config import HARMONIZER_OUTPUTS
 
 
@@ -14,6 +15,7 @@ def study_command():
 
     \b
     hmh-train study make --ckpt runs/joint --ckpt runs/unet --shards shards --n 40 --out study
+    hmh-train study make --ckpt runs/joint --method xue --shards shards --n 40 --out study
     hmh-train study serve study --host 0.0.0.0 --port 8000
     hmh-train study score study
     """
@@ -30,6 +32,14 @@ def study_command():
     metavar="RUN_OR_FILE",
     help="a method: run folder (best.pt, else last.pt) or checkpoint file; its name is the "
     "folder's name or the file's stem (repeatable)",
+)
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    callback=check_method,
+    help="a non-learned method by name: xue (Xue et al. 2012 as the iHarmony4 repository's "
+    "MATLAB demo computes it, zero-offset mode) (repeatable)",
 )
 @click.option(
     "--images",
@@ -64,6 +74,7 @@ def make_command(
     out,
     shards,
     ckpts,
+    methods,
     images,
     n,
     seed,
@@ -87,6 +98,7 @@ def make_command(
         out=out,
         shards=shards,
         ckpts=tuple(ckpts),
+        methods=tuple(methods),
         images=images,
         n=n,
         seed=seed,
@@ -103,6 +115,8 @@ def make_command(
         result = make_study(cfg)
     except (StudyError, CheckpointError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
+    for note in result.get("notes", []):
+        click.echo(note, err=True)
     click.echo(
         f"wrote {result['out']}: {result['items']} pictures = {result['samples']} samples × "
         f"{len(result['methods'])} methods ({', '.join(result['methods'])})"

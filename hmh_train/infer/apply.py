@@ -4,7 +4,8 @@
   (``protocols.indexnet_demo_alpha``), any image size.
 - ``harmonize``: composite + mask of the region to adjust → harmonized image, by DoveNet's
   test transforms (``protocols.dovenet_harmonize``); other sizes run at ``--size`` and the
-  change is carried back to full resolution. The output form (``forward.HARMONIZER_OUTPUTS``)
+  change is carried back to full resolution. With ``--method`` instead of a checkpoint, a
+  non-learned method (``infer.methods``: ``xue``) on the composite and its mask. The output form (``forward.HARMONIZER_OUTPUTS``)
   is the one the checkpoint's run trained with (``paper`` for DoveNet's file), or
   ``--harmonizer-output``.
 
@@ -44,6 +45,7 @@ class ApplyConfig:
     guides: str | None = None  # ... and the folder of same-stem trimaps / masks
     size: int = protocols.DOVENET_SIZE  # harmonize: side the U-Net runs at
     harmonizer_output: str | None = None  # harmonize: output form; None = the checkpoint's own
+    method: str | None = None  # harmonize: a non-learned method by name instead of --ckpt
     device: str = "auto"
     progress: bool = True
 
@@ -84,6 +86,19 @@ def matte_one(net, image_path: str, trimap_path: str, out: str) -> None:
     image = read_rgb(image_path)
     trimap = read_trimap(trimap_path, image.shape[:2])
     write_image(out, protocols.indexnet_demo_alpha(net, image, trimap))
+
+
+def harmonize_method_one(name: str, image_path: str, mask_path: str, out: str) -> None:
+    """The non-learned method ``name`` (``infer.methods``) on one composite and its mask."""
+    from hmh_train.infer.methods import METHOD_ERRORS, METHODS
+
+    image = read_rgb(image_path)
+    mask = read_gray(mask_path, image.shape[:2], "mask")
+    try:
+        result = METHODS[name](image, mask)
+    except METHOD_ERRORS as exc:
+        raise CompositeError(f"{image_path} with {mask_path}: {exc}") from None
+    write_image(out, result)
 
 
 def harmonize_one(net, image_path: str, mask_path: str, out: str, size: int, output: str = "paper") -> None:
@@ -132,9 +147,15 @@ def _run(cfg: ApplyConfig, name: str, work, what: str, check=None) -> dict:
     elif cfg.guides is None:
         raise CompositeError(f"the batch form needs --{guide}s (a folder)")
     loaded = []
-    net, nets = load_net(cfg.ckpt, name, pick_device(cfg.device), loaded.append, with_nets=True)
-    if check is not None:
-        net = check(net, nets)
+    if cfg.method is not None:  # a non-learned method: ``work`` gets its name
+        from hmh_train.infer.methods import method_nets
+
+        method_nets(cfg.method, loaded.append)
+        net = cfg.method
+    else:
+        net, nets = load_net(cfg.ckpt, name, pick_device(cfg.device), loaded.append, with_nets=True)
+        if check is not None:
+            net = check(net, nets)
     if cfg.image is not None:
         work(net, cfg.image, cfg.guide, cfg.out)
         result = {"written": 1, "failed": 0, "failures": [], "out": cfg.out}
@@ -150,7 +171,16 @@ def matte(cfg: ApplyConfig) -> dict:
 
 
 def harmonize(cfg: ApplyConfig) -> dict:
-    """``hmh-train harmonize``; returns {"written", "failed", "failures", "out", "loaded"}."""
+    """``hmh-train harmonize``; returns {"written", "failed", "failures", "out", "loaded"}
+    (and "harmonizer_output" for a checkpoint)."""
+    if cfg.method is not None:
+        from hmh_train.infer.methods import is_method, unknown_method
+
+        if not is_method(cfg.method):
+            raise CompositeError(unknown_method(cfg.method))
+        if cfg.ckpt:
+            raise CompositeError("give either --ckpt or --method, not both")
+        return _run(cfg, "harmonization", harmonize_method_one, "harmonize")
     if cfg.size <= 0:
         raise CompositeError(f"--size must be positive, got {cfg.size}")
 

@@ -55,6 +55,7 @@ class CompositeConfig:
     harmonize: str | None = None  # side adjusted: background | foreground; None = the
     # checkpoint's trained side (background without a record)
     harmonizer_output: str | None = None  # output form; None = the checkpoint's own
+    harmonizer: str | None = None  # a non-learned method (``infer.methods``) as the harmonizer
     device: str = "auto"
     progress: bool = True
 
@@ -161,6 +162,15 @@ def compose_arrays(
     """uint8 arrays {"alpha", "composite", "harmonized" (or None)} for one portrait; the
     harmonizer adjusts the ``altered`` side ("background": the new scene, "foreground": the
     person)."""
+    from hmh_train.infer.methods import METHOD_ERRORS
+
+    try:
+        return _compose_arrays(nets, image, background, kind, guide, device, harmonize_size, altered)
+    except METHOD_ERRORS as exc:  # a non-learned harmonizer (``infer.methods``) cannot use it
+        raise CompositeError(f"{nets.harmonization.name}: {exc}") from None
+
+
+def _compose_arrays(nets, image, background, kind, guide, device, harmonize_size, altered) -> dict:
     h, w = image.shape[:2]
     bg = infer.fit_background(background, h, w)
     image_t, bg_t = infer.to_tensor(image, device), infer.to_tensor(bg, device)
@@ -201,8 +211,11 @@ def composite_one(cfg: CompositeConfig, nets, device) -> dict:
     image = read_rgb(cfg.image)
     kind, guide = guide_from_files(image.shape, cfg.trimap, cfg.alpha, cfg.mask, cfg.band)
     background = read_rgb(cfg.background)
-    arrays = compose_arrays(
-        nets, image, background, kind, guide, device, cfg.harmonize_size, cfg.harmonize or "background"
-    )
+    try:
+        arrays = compose_arrays(
+            nets, image, background, kind, guide, device, cfg.harmonize_size, cfg.harmonize or "background"
+        )
+    except CompositeError as exc:
+        raise CompositeError(f"{cfg.image}: {exc}") from None
     write_result(arrays, image, cfg.out, cfg.figure)
     return {"out": cfg.out, "figure": cfg.figure, "harmonized": arrays["harmonized"] is not None}

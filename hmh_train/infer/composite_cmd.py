@@ -13,13 +13,15 @@ from hmh_train.infer.composite_batch import composite_folder
 SIDES = ("background", "foreground")
 
 
-def load_all(paths, device, log=None, harmonizer_output: str | None = None):
+def load_all(paths, device, log=None, harmonizer_output: str | None = None, harmonizer: str | None = None):
     """``(Nets, trained side)`` from one or more checkpoints (e.g. IndexNet's .pth.tar and
     DoveNet's .pth): each file contributes the networks it holds, a later file's replacing an
     earlier one's. The side is that of the file giving the harmonization net
     (``train.checkpoint.trained_side``; None without one or for a released file).
     ``Nets.harmonizer_output`` is the form that file trained it with, or the given one (checked
-    against it: ``forward.check_output_form``). ``log`` receives one line per loaded network."""
+    against it: ``forward.check_output_form``). ``log`` receives one line per loaded network.
+    ``harmonizer``: a non-learned method by name (``infer.methods``) as the harmonizer instead
+    of any file's (no trained side; it raises on a composite it cannot use)."""
     from hmh_train.nets.forward import NET_NAMES, Nets, check_output_form
     from hmh_train.train.checkpoint import checkpoint_file, load_nets, trained_side
 
@@ -33,6 +35,11 @@ def load_all(paths, device, log=None, harmonizer_output: str | None = None):
         if nets.harmonization is not None:
             side = trained_side(config)
             merged.harmonizer_output, source = nets.harmonizer_output, path
+    if harmonizer is not None:
+        from hmh_train.infer.methods import method_nets
+
+        merged.harmonization = method_nets(harmonizer, log, strict=True)[0].harmonization
+        merged.harmonizer_output, side, source = "paper", None, harmonizer
     if source is not None:
         merged.harmonizer_output = check_output_form(harmonizer_output, merged.harmonizer_output, source)
     return merged, side
@@ -61,10 +68,10 @@ def run(cfg: CompositeConfig) -> dict:
     (the side adjusted; None without a harmonization net) and "note" (None, or why the side differs from the trained one)."""
     from hmh_train.train.distributed import pick_device
 
-    paths = (cfg.ckpt,) if isinstance(cfg.ckpt, str) else tuple(cfg.ckpt)
+    paths = (cfg.ckpt,) if isinstance(cfg.ckpt, str) else tuple(cfg.ckpt or ())
     device = pick_device(cfg.device)
     loaded = []
-    nets, trained = load_all(paths, device, loaded.append, cfg.harmonizer_output)
+    nets, trained = load_all(paths, device, loaded.append, cfg.harmonizer_output, cfg.harmonizer)
     side, note = choose_side(cfg.harmonize, trained)
     cfg = replace(cfg, harmonize=side)
     with torch.no_grad():
