@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.standins import build_pair_shards
@@ -50,6 +51,19 @@ def test_harmonize_method_single_and_batch(tmp_path):
     with open(tmp_path / "out" / "failures.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["image"] for r in rows] == ["empty"] and "no foreground" in rows[0]["reason"]
+
+
+def test_python_api_loads_xue_by_name():
+    import hmh_train as hmh
+    from hmh_train.infer.files import CompositeError
+
+    model = hmh.load("xue")
+    composite, mask = np.array(Image.open(COMP)), np.array(Image.open(MASK))
+    official = np.array(Image.open(FIXTURES / "astronaut_octave.png"))
+    assert np.array_equal(model.harmonize(composite, mask), official)
+    assert "zero-offset mode" in model.loaded[0]
+    with pytest.raises(CompositeError, match="no foreground"):
+        model.harmonize(composite, np.zeros_like(mask))
 
 
 def test_harmonize_method_bad_input_in_one_line(tmp_path):
