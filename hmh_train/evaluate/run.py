@@ -250,7 +250,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     """
     from hmh_train.data.shards import ShardDataset
     from hmh_train.evaluate.report import write_outputs
-    from hmh_train.infer.methods import is_method, unknown_method
+    from hmh_train.infer.methods import is_method, no_such_run
     from hmh_train.train.checkpoint import checkpoint_file
 
     if cfg.region not in ("unknown", "all"):
@@ -258,7 +258,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     # fail before reading any data; a method name (``infer.methods``) stands for itself
     for path in cfg.runs:
         if not is_method(path) and not os.path.exists(path):
-            raise ValueError(f"{path}: no such run folder or checkpoint file, and {unknown_method(path)}")
+            raise ValueError(no_such_run(path))
     files = [path if is_method(path) else checkpoint_file(path) for path in cfg.runs]
     dataset = ShardDataset(cfg.shards, split=cfg.split)
     out = cfg.out or default_out(cfg)

@@ -54,6 +54,11 @@ def unknown_method(name: str) -> str:
     return f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}"
 
 
+def no_such_run(path: str) -> str:
+    """The one-line error for a --ckpt/--compare value that is neither a path nor a method."""
+    return f"{path}: no such checkpoint file or run folder, nor a method (known methods: {', '.join(sorted(METHODS))})"
+
+
 class MethodHarmonizer:
     """Stands where a harmonization network stands (``Nets.harmonization``).
 

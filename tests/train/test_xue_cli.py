@@ -121,6 +121,18 @@ def test_eval_compare_xue_on_hmh_and_pair_shards(shards, tmp_path):
     assert "nosuch" in line and "known methods: xue" in line
 
 
+def test_eval_benchmark_iharmony4_takes_xue(tmp_path):
+    from tests.standins import write_iharmony4
+
+    write_iharmony4(tmp_path / "IHD", images=2, composites=1)
+    args = ("eval", "--benchmark", "iharmony4", "--src", tmp_path / "IHD", "--ckpt", "xue", "--no-progress")
+    result = invoke(*args, "--out", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    assert "| xue | all |" in result.output and "zero-offset mode" in result.output
+    line = one_line_error(invoke(*args, "--protocol", "dovenet", "--out", tmp_path / "c"))
+    assert "--protocol standard" in line
+
+
 def test_study_make_and_composite_take_xue(tmp_path):
     pairs = build_pair_shards(tmp_path / "pairs")
     result = invoke(
