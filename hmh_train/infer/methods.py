@@ -1,12 +1,13 @@
 """Non-learned harmonization methods, by name, wherever a harmonization network is taken.
 
 ``METHODS`` is the one place a method plugs in: name → ``harmonize(composite, mask)`` with
-``composite`` uint8 (H, W, 3) RGB, ``mask`` float (H, W) in [0, 1] (1 = the region to adjust)
-→ uint8 (H, W, 3) RGB. ``method_nets(name)`` gives a ``forward.Nets`` whose harmonizer is a
-``MethodHarmonizer``; ``ops.harmonize_any_size`` runs it per image (the method's own size
-rule; a float composite is rounded to 8 bit first, as the method reads image files), so
-``eval --compare NAME``, ``study make --method NAME``, ``composite --harmonizer NAME`` and
-``harmonize --method NAME`` all take the same path.
+``composite`` uint8 (H, W, 3) RGB, ``mask`` (H, W) uint8 0–255 or float in [0, 1] (the region
+to adjust) → uint8 (H, W, 3) RGB. ``method_nets(name)`` gives a ``forward.Nets`` whose
+harmonizer is a ``MethodHarmonizer``; ``ops.harmonize_any_size`` runs it per image (the
+method's own size rule; a float composite is rounded to 8 bit first, as the method reads
+image files), so ``hmh_train.load(NAME)`` (``harmonize``, ``compose``, ``harmonize_batch``),
+``eval --compare NAME`` (shards and ``--benchmark iharmony4``), ``study make --method NAME``,
+``composite --harmonizer NAME`` and ``harmonize --method NAME`` all take the same path.
 
 A name in ``METHODS`` always means the method; a run folder of the same name is given as
 ``./NAME``.
@@ -19,7 +20,7 @@ import torch
 
 from hmh_train.infer.xue import XueInputError, harmonize_xue
 
-#: name → harmonize(composite uint8 (H,W,3) RGB, mask float (H,W) [0,1]) → uint8 (H,W,3) RGB
+#: name → harmonize(composite uint8 (H,W,3) RGB, mask (H,W) uint8 or float [0,1]) → uint8 (H,W,3) RGB
 METHODS = {"xue": harmonize_xue}
 #: name → what it is (printed where a checkpoint would say what was loaded)
 DESCRIPTIONS = {
