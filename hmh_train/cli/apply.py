@@ -149,6 +149,7 @@ def matte_command(**options):
     "--method",
     default=None,
     callback=check_method,
+    metavar="NAME",
     help="a non-learned method instead of --ckpt: xue = Xue et al. 2012 as the iHarmony4 "
     "repository's MATLAB demo computes it, zero-offset mode (no trained random-forest models), "
     "at 256x256 (other sizes: its change is carried back to full resolution; --size does not apply)",
@@ -173,7 +174,8 @@ def matte_command(**options):
 def harmonize_command(**options):
     """Harmonize a composite image, by DoveNet's test transforms (resize to --size, [-1, 1],
     1-bit mask, U-Net in eval mode, (y + 1) / 2 * 255 truncated). The mask marks the region
-    whose colours are adjusted, as in DoveNet.
+    whose colours are adjusted, as in DoveNet. With --method instead of --ckpt, a
+    non-learned method adjusts it (xue: Xue et al. 2012, zero-offset mode).
 
     \b
     Single: hmh-train harmonize --ckpt latest_net_G.pth --image comp.png --mask m.png --out h.png

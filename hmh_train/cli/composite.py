@@ -26,6 +26,7 @@ DIR = click.Path(file_okay=False)
 @click.option(
     "--harmonizer",
     callback=check_method,
+    metavar="NAME",
     default=None,
     help="a non-learned method as the harmonizer instead of any checkpoint's: xue = Xue et "
     "al. 2012 as the iHarmony4 repository's MATLAB demo computes it (zero-offset mode, "

@@ -38,6 +38,7 @@ def study_command():
     "methods",
     multiple=True,
     callback=check_method,
+    metavar="NAME",
     help="a non-learned method by name: xue (Xue et al. 2012 as the iHarmony4 repository's "
     "MATLAB demo computes it, zero-offset mode) (repeatable)",
 )
