@@ -155,8 +155,15 @@ def _top(sorted_desc: np.ndarray) -> float:
 
 
 def _constant(values: np.ndarray) -> bool:
-    """Skewness and kurtosis are NaN (the code then leaves the image unchanged)."""
-    return values.size == 0 or bool(np.all(values == values[0]))
+    """Octave's ``skewness``/``kurtosis`` of ``values`` are NaN (the code then leaves the image
+    unchanged): none or one value, or a zero ``std`` of the centred values, which Octave
+    computes as ``x1 = x − mean(x)``, ``sumsq(x1 − mean(x1))`` with left-to-right sums (so an
+    all-equal vector whose mean rounds away from its value is not NaN there)."""
+    if values.size < 2:
+        return True
+    centred = values - np.cumsum(values)[-1] / values.size
+    centred = centred - np.cumsum(centred)[-1] / values.size
+    return not np.any(centred * centred)
 
 
 def _harsh_fails(logv: np.ndarray) -> bool:

@@ -41,6 +41,17 @@ def test_offsets_equal_the_ones_octave_printed():
     assert found == pytest.approx(expected, abs=2e-6)
 
 
+def test_steps_the_code_skips_leave_the_image_as_octave_does():
+    # a flat-colour patch: no local contrast above 0.1 and constant statistics, so every step
+    # meets a NaN feature; Octave printed the NaN warning four times and wrote the input back
+    composite, mask = _read("flat", "composite"), _read("flat", "mask")
+    out, found = xue_zero(composite / 255.0, mask / 255.0)
+    assert found == {"cntrst": None, "lum": None, "cct": None, "sat": None}
+    np.testing.assert_array_equal(to_uint8(out), _read("flat", "octave"))
+    np.testing.assert_array_equal(_read("flat", "octave"), composite)
+    assert S._constant(np.full(5000, np.log2(S.EPS_LIN)))  # even where the mean rounds off
+
+
 def test_strel_disk_is_matlabs_periodic_line_approximation():
     for r in range(3):  # exact disks below 3
         yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
