@@ -194,7 +194,10 @@ class Model:
             guide = torch.from_numpy(np.asarray(mask if alpha is None else alpha)).to(self.device)[:, None]
             guide = guide.float() / 255
             region = guide if alpha is None else region_mask(guide, side or self.side or "background")
-            out = ops.harmonize_any_size(net, comp, region, output=form)
+            try:
+                out = ops.harmonize_any_size(net, comp, region, output=form)
+            except METHOD_ERRORS as exc:  # a non-learned method that cannot use one of them
+                raise CompositeError(f"{net.name}: {exc}") from None
             return (out.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     def compose(

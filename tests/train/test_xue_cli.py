@@ -64,6 +64,10 @@ def test_python_api_loads_xue_by_name():
     assert "zero-offset mode" in model.loaded[0]
     with pytest.raises(CompositeError, match="no foreground"):
         model.harmonize(composite, np.zeros_like(mask))
+    batch = model.harmonize_batch(composite[None], mask=mask[None])
+    assert np.array_equal(batch[0], official)
+    with pytest.raises(CompositeError, match="xue: the mask has no foreground"):
+        model.harmonize_batch(composite[None], mask=np.zeros_like(mask)[None])
 
 
 def test_harmonize_method_bad_input_in_one_line(tmp_path):
