@@ -2,7 +2,7 @@
 
 ``METHODS`` is the one place a method plugs in: name → ``harmonize(composite, mask)`` with
 ``composite`` uint8 (H, W, 3) RGB, ``mask`` (H, W) uint8 0–255 or float in [0, 1] (the region
-to adjust) → uint8 (H, W, 3) RGB. ``method_nets(name)`` gives a ``forward.Nets`` whose
+to adjust) → uint8 (H, W, 3) RGB of the same size. ``method_nets(name)`` gives a ``forward.Nets`` whose
 harmonizer is a ``MethodHarmonizer``; ``ops.harmonize_any_size`` runs it per image (the
 method's own size rule; a float composite is rounded to 8 bit first, as the method reads
 image files), so ``hmh_train.load(NAME)`` (``harmonize``, ``compose``, ``harmonize_batch``),
@@ -20,10 +20,17 @@ import torch
 
 from hmh_train.infer.xue import XueInputError, harmonize_xue
 
+
+def identity(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The composite unchanged (the reference every harmonizer has to beat)."""
+    return np.array(composite, dtype=np.uint8, copy=True)
+
+
 #: name → harmonize(composite uint8 (H,W,3) RGB, mask (H,W) uint8 or float [0,1]) → uint8 (H,W,3) RGB
-METHODS = {"xue": harmonize_xue}
+METHODS = {"identity": identity, "xue": harmonize_xue}
 #: name → what it is (printed where a checkpoint would say what was loaded)
 DESCRIPTIONS = {
+    "identity": "identity: the composite unchanged",
     "xue": "Xue et al. 2012 (iHarmony4 repository's MATLAB demo), zero-offset mode: no trained "
     "random-forest models; 256x256 working size",
 }
@@ -41,7 +48,7 @@ CAPTION_NOTES = {
 
 def caption_note(labels) -> str:
     """What a caption adds for the rows of ``labels`` that are methods ("" for none)."""
-    notes = [CAPTION_NOTES[label] for label in dict.fromkeys(labels) if is_method(label)]
+    notes = [CAPTION_NOTES[label] for label in dict.fromkeys(labels) if label in CAPTION_NOTES]
     return (" " + " ".join(notes)) if notes else ""
 
 

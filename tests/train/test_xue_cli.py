@@ -74,7 +74,7 @@ def test_harmonize_method_bad_input_in_one_line(tmp_path):
     out = tmp_path / "h.png"
     result = invoke("harmonize", "--method", "nosuch", "--image", COMP, "--mask", MASK, "--out", out)
     assert result.exit_code == 2
-    assert one_line_error(result) == "Error: --method: unknown method 'nosuch'; known methods: xue"
+    assert one_line_error(result) == "Error: --method: unknown method 'nosuch'; known methods: identity, xue"
     Image.open(MASK).resize((100, 80)).save(tmp_path / "small.png")
     line = one_line_error(
         invoke(
@@ -122,7 +122,7 @@ def test_eval_compare_xue_on_hmh_and_pair_shards(shards, tmp_path):
     assert ("xue", "all") in runs and ("identity", "all") in runs
     assert runs[("xue", "all")] != runs[("identity", "all")]  # it changed the composites
     line = one_line_error(invoke("eval", "--ckpt", "nosuch", "--shards", pairs, "--out", tmp_path / "x"))
-    assert "nosuch" in line and "known methods: xue" in line
+    assert "nosuch" in line and "known methods: identity, xue" in line
 
 
 def test_eval_benchmark_iharmony4_takes_xue(tmp_path):
@@ -148,7 +148,7 @@ def test_study_make_and_composite_take_xue(tmp_path):
     line = one_line_error(
         invoke("study", "make", "--method", "nosuch", "--shards", pairs, "--out", tmp_path / "t")
     )
-    assert "known methods: xue" in line
+    assert "known methods: identity, xue" in line
     result = invoke(
         "composite", "--harmonizer", "xue", "--image", FIXTURES / "beach_composite.png",
         "--alpha", FIXTURES / "beach_mask.png", "--background", FIXTURES / "chelsea_composite.png",
