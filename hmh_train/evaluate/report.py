@@ -18,6 +18,7 @@ import math
 import os
 
 from hmh_builder.fsio import atomic_write_text
+from hmh_train.infer.methods import caption_note
 
 DASH = "–"
 #: (summary key, column title, format) of the Table 1 columns, in order.
@@ -131,7 +132,7 @@ def table1_markdown(summaries: dict, settings: dict, extra: dict | None = None) 
     region = " (here: all pixels)" if settings.get("region") == "all" else ""
     if tag == "mask":
         caption = PAIR_CAPTION.format(samples=samples, split=settings.get("split", "?"))
-        return caption + "\n\n" + markdown_table(headers, body)
+        return caption + caption_note(summaries) + "\n\n" + markdown_table(headers, body)
     side, mask = SIDE_CAPTIONS[tag]
     caption = CAPTION.format(
         region=region,
@@ -141,7 +142,7 @@ def table1_markdown(summaries: dict, settings: dict, extra: dict | None = None) 
         side=side,
         mask=mask,
     )
-    return caption + "\n\n" + markdown_table(headers, body)
+    return caption + caption_note(summaries) + "\n\n" + markdown_table(headers, body)
 
 
 def write_table_csv(path: str, summaries: dict, extra: dict | None = None) -> None:

@@ -18,7 +18,9 @@ For every test sample (fixed order, no randomness):
   (1 − A_r)·I with mask A_r).
 - **Identity baseline**: I_d itself vs I, i.e. what doing nothing scores.
 
-A checkpoint whose harmonizer was trained on the other side is refused with one line unless
+A run may also be a non-learned method by name (``infer.methods``, e.g. ``xue``): its row is
+made like any harmonizer's (no matting metrics; images it cannot adjust are scored unchanged
+and counted in one line). A checkpoint whose harmonizer was trained on the other side is refused with one line unless
 ``allow_other_side`` (``train.checkpoint.check_side``); the released DoveNet file has no side.
 The harmonizer runs in the output form its run trained with (``Nets.harmonizer_output``;
 ``paper`` for DoveNet's released file), or ``EvalConfig.harmonizer_output`` for every run.
@@ -181,10 +183,11 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
 
     from hmh_train.data.shards import altered_side
     from hmh_train.evaluate.pair_eval import pair_rows
-    from hmh_train.train.checkpoint import check_side, load_nets
+    from hmh_train.infer.methods import load_harmonizer
+    from hmh_train.train.checkpoint import check_side
 
     device = pick_device(cfg.device)
-    nets, config = load_nets(path, device=device, log=log)
+    nets, config = load_harmonizer(path, device=device, log=log)
     side = altered_side(dataset)
     check_side(path, config, nets, cfg.shards, side, cfg.allow_other_side)
     if nets.harmonization is not None:
@@ -220,6 +223,9 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
         row["run"] = label
         if nets.harmonization is not None:
             row["harmonizer_output"] = nets.harmonizer_output
+    note = getattr(nets.harmonization, "skipped_note", lambda total: None)(len(rows))
+    if note and log is not None:
+        log(note)
     return rows
 
 
@@ -244,11 +250,16 @@ def evaluate(cfg: EvalConfig) -> dict:
     """
     from hmh_train.data.shards import ShardDataset
     from hmh_train.evaluate.report import write_outputs
+    from hmh_train.infer.methods import is_method, no_such_run
     from hmh_train.train.checkpoint import checkpoint_file
 
     if cfg.region not in ("unknown", "all"):
         raise ValueError(f"region must be 'unknown' or 'all', got {cfg.region!r}")
-    files = [checkpoint_file(path) for path in cfg.runs]  # fail before reading any data
+    # fail before reading any data; a method name (``infer.methods``) stands for itself
+    for path in cfg.runs:
+        if not is_method(path) and not os.path.exists(path):
+            raise ValueError(no_such_run(path))
+    files = [path if is_method(path) else checkpoint_file(path) for path in cfg.runs]
     dataset = ShardDataset(cfg.shards, split=cfg.split)
     out = cfg.out or default_out(cfg)
     taken, all_rows, summaries, loaded = set(), [], {}, []
