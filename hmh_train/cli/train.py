@@ -7,6 +7,7 @@ import click
 from hmh_train.train.config import (
     GAN_LOSSES,
     HARMONIZER_OUTPUTS,
+    INITS,
     MATTING_HEADS,
     UNET_NORMS,
     load_config,
@@ -28,6 +29,14 @@ COMMON = [
         float,
         "channel width multiplier of every fresh network (0.25 for smoke runs; networks "
         "loaded with --matting-ckpt/--harmonization-ckpt keep theirs)",
+    ),
+    (
+        "--init",
+        "init",
+        click.Choice(INITS),
+        "weights of every fresh network: published (as the official code draws them: IndexNet "
+        "N(0, sqrt(2/n)), DoveNet N(0, 0.02), SAGAN Glorot uniform) or pytorch (module defaults); "
+        "networks loaded from a file keep the file's",
     ),
     ("--num-downs", "num_downs", int, "U-Net depth; image side must be a multiple of 2**num_downs"),
     ("--crop-min", "crop_min", float, "random crop side fraction in [crop_min, 1], resized back"),

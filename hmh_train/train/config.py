@@ -24,6 +24,7 @@ GAN_LOSSES = ("paper", "hinge", "wgan-gp")
 MATTING_HEADS = ("published", "wide")  # hmh_train.nets.indexnet.HEADS
 UNET_NORMS = ("batch", "instance")  # hmh_train.nets.unet.NORMS
 HARMONIZER_OUTPUTS = ("paper", "keep", "residual")  # hmh_train.nets.forward.HARMONIZER_OUTPUTS
+INITS = ("published", "pytorch")  # hmh_train.nets.init.INITS
 #: The form a saved run config without the key was trained with (runs made before it existed).
 UNRECORDED_OUTPUT = "paper"  # hmh_train.nets.forward.UNRECORDED_OUTPUT
 
@@ -53,6 +54,7 @@ class TrainConfig:
     matting_head: str = "published"  # IndexNet head: published (official) | wide (from scratch)
     unet_norm: str = "batch"  # U-Net norm: batch (released DoveNet) | instance
     harmonizer_output: str = "residual"  # residual (change, region kept) | keep (region kept) | paper
+    init: str = "published"  # fresh networks: published (official code's rules) | pytorch (defaults)
     crop_min: float = 1.0  # random crop side fraction in [crop_min, 1], resized back
     flip: bool = True  # random horizontal flip
     online_adjust: bool = False  # redraw the altered side and I_d on the device every step
@@ -124,6 +126,7 @@ _CHOICES = {
     "unet_norm": UNET_NORMS,
     "altered": ALTERED_SIDES,
     "harmonizer_output": HARMONIZER_OUTPUTS,
+    "init": INITS,
 }
 
 
@@ -244,9 +247,12 @@ def resume_config(cfg: TrainConfig, explicit=None) -> TrainConfig:
 def load_saved_config(mode: str, path) -> TrainConfig:
     """A run's saved ``config.yaml`` as a TrainConfig. Keys added since the run was made take
     the value that reproduces it, not today's default: ``harmonizer_output`` missing means the
-    run trained the U-Net's plain image (``UNRECORDED_OUTPUT``)."""
+    run trained the U-Net's plain image (``UNRECORDED_OUTPUT``); ``init`` missing means its fresh
+    networks kept PyTorch's initialisation."""
     recorded = read_yaml(path)
     extra = {} if "harmonizer_output" in recorded else {"harmonizer_output": UNRECORDED_OUTPUT}
+    if "init" not in recorded:
+        extra["init"] = "pytorch"
     return load_config(mode, path, extra)
 
 

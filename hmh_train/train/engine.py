@@ -98,7 +98,8 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
     """Networks of the mode on the device, seeded.
 
     ``saved`` (a checkpoint being resumed): built with the architectures it records. Otherwise
-    from ``cfg`` (width, num_downs, matting_head, unet_norm), except a network given by
+    from ``cfg`` (width, num_downs, matting_head, unet_norm) and initialised by ``cfg.init``
+    (``fresh_start``), except a network given by
     ``--matting-ckpt``/``--harmonization-ckpt``, which keeps the architecture of its file (e.g.
     the released DoveNet's batch norm, or the shared anchor's width 0.25), and optional
     ImageNet backbone weights for a fresh IndexNet. The harmonizer's output form is
@@ -110,6 +111,7 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
         nets = ckpt_io.nets_from_arch({n: a for n, a in ckpt_io.saved_arch(saved).items() if n in names})
     else:
         nets = ckpt_io.build_nets(names, cfg.width, cfg.num_downs, cfg.matting_head, cfg.unet_norm)
+        fresh_start(nets, names, cfg)
         for name, path in (("matting", cfg.matting_ckpt), ("harmonization", cfg.harmonization_ckpt)):
             if path and name in names:
                 net, line = ckpt_io.pretrained(path, name, cfg.num_downs, cfg.harmonizer_output)
@@ -128,6 +130,16 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
             raise TrainingError(f"{cfg.resume}: the checkpoint holds no {name} network")
         getattr(nets, name).to(runtime.device).train()
     return nets
+
+
+def fresh_start(nets, names, cfg: TrainConfig) -> None:
+    """Every freshly built network of ``names`` initialised by ``cfg.init``
+    (``nets.init.initialise``). Networks that ``--matting-ckpt``/``--harmonization-ckpt`` then
+    replace are overwritten whole."""
+    from hmh_train.nets.init import initialise
+
+    for name in names:
+        initialise(getattr(nets, name), cfg.init)
 
 
 def wrap_nets(nets, cfg: TrainConfig, runtime):
