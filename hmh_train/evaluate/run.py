@@ -42,6 +42,7 @@ import torch
 
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
 from hmh_train.evaluate import metrics as M
+from hmh_train.evaluate.report import no_harm_figures
 from hmh_train.infer.ops import harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
 from hmh_train.nets.forward import altered_input, check_output_form, region_mask
 from hmh_train.train.distributed import pick_device
@@ -224,7 +225,8 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Mean of every metric column over the rows (NaN/inf skipped); ``samples`` = row count."""
+    """Mean of every metric column over the rows (NaN/inf skipped); ``samples`` = row count;
+    then the harmonizer's per-image "no harm" figures (``report.no_harm_figures``)."""
     summary = {"samples": len(rows)}
     keys = (
         [k for k, v in rows[0].items() if k not in ("id", "run") and not isinstance(v, str)] if rows else []
@@ -233,6 +235,7 @@ def summarise(rows: list[dict]) -> dict:
         values = np.array([r[key] for r in rows if key in r], dtype=np.float64)
         finite = values[np.isfinite(values)]
         summary[key] = float(finite.mean()) if finite.size else float("nan")
+    summary.update(no_harm_figures(rows))
     return summary
 
 

@@ -1,4 +1,4 @@
-"""Initial weights of freshly built networks: the published rules.
+"""Initial weights of freshly built networks: the published rules, and the identity start.
 
 ``INITS`` (the run's ``init`` key): ``published`` re-draws every weight of a fresh network as
 its official code does; ``pytorch`` keeps PyTorch's module defaults (what runs did before the
@@ -22,6 +22,10 @@ The published rules, read from the official repositories:
   i.e. Glorot *uniform*, biases 0, the attention scale ``sigma_ratio`` 0): every spectrally
   normalised conv weight ~ U(−b, b), b = √(6/(fan_in + fan_out)) with fan = channels·k_h·k_w,
   bias 0, γ = 0; the spectral-norm power-iteration vectors are redrawn for the new weight.
+
+**Identity start** (``zero_output_layer``, applied by ``start_fresh``): a fresh harmonizer in
+the ``residual`` output form gets a zero last layer, so its untrained change is exactly 0 and
+I_h = C bit for bit: training starts from "change nothing" instead of a random change.
 """
 
 from __future__ import annotations
@@ -113,3 +117,27 @@ def initialise(net: nn.Module, init: str = "published") -> nn.Module:
     if rule is None:
         raise ValueError(f"no published initialisation is known for {type(net).__name__}")
     return rule(net)
+
+
+@torch.no_grad()
+def zero_output_layer(net: nn.Module) -> nn.Module:
+    """Identity start of a ``residual`` harmonizer: the weight and bias of ``net.output_layer()``
+    (the layer whose output, through at most an odd activation with f(0) = 0 such as tanh, is
+    the predicted change) set to zero, so the untrained network's change is exactly 0 and
+    I_h = C. Gradients still reach that layer (its input is not zero), so training moves it
+    off zero at the first step. Any harmonizer class offers ``output_layer()`` to use this."""
+    layer = net.output_layer()
+    layer.weight.zero_()
+    if layer.bias is not None:
+        layer.bias.zero_()
+    return net
+
+
+def start_fresh(net: nn.Module, init: str = "published", harmonizer_output: str | None = None) -> nn.Module:
+    """A freshly built network made ready to train: ``initialise(net, init)``, then, for a
+    harmonizer in the ``residual`` output form (``harmonizer_output``), the identity start
+    (``zero_output_layer``). Networks loaded from a file skip this: their weights are the file's."""
+    initialise(net, init)
+    if harmonizer_output == "residual":
+        zero_output_layer(net)
+    return net

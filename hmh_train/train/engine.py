@@ -133,13 +133,14 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
 
 
 def fresh_start(nets, names, cfg: TrainConfig) -> None:
-    """Every freshly built network of ``names`` initialised by ``cfg.init``
-    (``nets.init.initialise``). Networks that ``--matting-ckpt``/``--harmonization-ckpt`` then
-    replace are overwritten whole."""
-    from hmh_train.nets.init import initialise
+    """Every freshly built network of ``names`` initialised by ``cfg.init``; a harmonizer in the
+    ``residual`` form starts as the identity (``nets.init.start_fresh``). Networks that
+    ``--matting-ckpt``/``--harmonization-ckpt`` then replace are overwritten whole."""
+    from hmh_train.nets.init import start_fresh
 
     for name in names:
-        initialise(getattr(nets, name), cfg.init)
+        output = cfg.harmonizer_output if name == "harmonization" else None
+        start_fresh(getattr(nets, name), cfg.init, output)
 
 
 def wrap_nets(nets, cfg: TrainConfig, runtime):
