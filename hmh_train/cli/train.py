@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hmh_train.train.config import (
+    CRITIC_COMPOSITES,
     GAN_LOSSES,
     HARMONIZER_OUTPUTS,
     INITS,
@@ -99,6 +100,14 @@ JOINT = [
     ("--gan-loss", "gan_loss", click.Choice(GAN_LOSSES), "adversarial loss form"),
     ("--lambda1", "lambda1", float, "adversarial weight of the matting generator (Eq. 5)"),
     ("--lambda2", "lambda2", float, "adversarial weight of the harmonization generator (Eq. 5)"),
+    (
+        "--critic-composite",
+        "critic_composite",
+        click.Choice(CRITIC_COMPOSITES),
+        "the critic's matting fake: paper (A_r*I + (1-A_r)*B, the photo's own background: a matte "
+        "of 1 over the unknown band gives back I exactly) or new-background (on another batch "
+        "sample's background B', as at test time; needs --batch-size >= 2)",
+    ),
 ]
 FLAGS = [
     ("amp", "bf16 autocast on CUDA"),

@@ -25,6 +25,7 @@ MATTING_HEADS = ("published", "wide")  # hmh_train.nets.indexnet.HEADS
 UNET_NORMS = ("batch", "instance")  # hmh_train.nets.unet.NORMS
 HARMONIZER_OUTPUTS = ("paper", "keep", "residual")  # hmh_train.nets.forward.HARMONIZER_OUTPUTS
 INITS = ("published", "pytorch")  # hmh_train.nets.init.INITS
+CRITIC_COMPOSITES = ("paper", "new-background")  # hmh_train.train.losses.CRITIC_COMPOSITES
 #: The form a saved run config without the key was trained with (runs made before it existed).
 UNRECORDED_OUTPUT = "paper"  # hmh_train.nets.forward.UNRECORDED_OUTPUT
 
@@ -63,6 +64,7 @@ class TrainConfig:
     gan_loss: str = "hinge"  # paper | hinge | wgan-gp
     lambda1: float = 0.02  # adversarial weight of the matting generator
     lambda2: float = 0.01  # adversarial weight of the harmonization generator
+    critic_composite: str = "paper"  # matting fake on its own background (paper) | new-background
     gp_weight: float = 10.0
     alpha_loss_weight: float = 0.5
     comp_loss_weight: float = 0.5
@@ -127,6 +129,7 @@ _CHOICES = {
     "altered": ALTERED_SIDES,
     "harmonizer_output": HARMONIZER_OUTPUTS,
     "init": INITS,
+    "critic_composite": CRITIC_COMPOSITES,
 }
 
 
@@ -143,6 +146,10 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"max_steps must be >= 0, got {cfg.max_steps}")
     if not 0.0 < cfg.crop_min <= 1.0:
         raise ConfigError(f"crop_min must be in (0, 1], got {cfg.crop_min}")
+    if cfg.mode == "joint" and cfg.critic_composite == "new-background" and cfg.batch_size < 2:
+        raise ConfigError(
+            "critic_composite new-background takes another sample's background: batch_size >= 2"
+        )
     if cfg.workers < 0 or cfg.val_batches < 0:
         raise ConfigError("workers and val_batches must be >= 0")
 

@@ -91,6 +91,7 @@ def step_config(cfg: TrainConfig, device: torch.device):
         comp_loss_weight=cfg.comp_loss_weight,
         harmonization_l1_weight=cfg.harmonization_l1_weight,
         amp_dtype=amp,
+        critic_composite=cfg.critic_composite,
     )
 
 
