@@ -47,7 +47,7 @@ from hmh_train.infer.ops import harmonize_any_size, predict_alpha_any_size, trim
 from hmh_train.nets.forward import altered_input, check_output_form, region_mask
 from hmh_train.train.distributed import pick_device
 
-MATTING_KEYS = ("alpha_mse", "sad", "grad", "conn")
+MATTING_KEYS = ("alpha_mse", "sad", "grad", "conn", "alpha_bias")
 GROUPS = ("harm", "e2e", "identity")  # I_h with true α, I_h with predicted α, I_d as is
 #: Short name of each altered side in metric keys and table titles (fmse_bg, "H-fMSE (fg)").
 SIDE_TAGS = {"background": "bg", "foreground": "fg"}
@@ -123,7 +123,7 @@ def sample_rows(batch_np: dict, alpha_r, harmonized, e2e) -> list[dict]:
                     MATTING_KEYS,
                     (
                         fn(alpha_r[i], alpha, trimap, batch_np["region"])
-                        for fn in (M.mse, M.sad, M.gradient_error, M.connectivity_error)
+                        for fn in (M.mse, M.sad, M.gradient_error, M.connectivity_error, M.alpha_bias)
                     ),
                     strict=False,
                 )
