@@ -22,14 +22,12 @@ import csv
 import os
 from dataclasses import dataclass
 
-import numpy as np
 from tqdm import tqdm
 
 from hmh_train.infer import protocols
-from hmh_train.infer.composite import CompositeError, output_type, read_gray, read_rgb, write_image
 from hmh_train.infer.composite_batch import list_images, same_stem
-
-TRIMAP_VALUES = (0, 128, 255)
+from hmh_train.infer.files import CompositeError, output_type, read_gray, read_rgb, read_trimap, write_image
+from hmh_train.infer.model import Model, load
 
 
 @dataclass(frozen=True)
@@ -44,52 +42,19 @@ class ApplyConfig:
     guides: str | None = None  # ... and the folder of same-stem trimaps / masks
     size: int = protocols.DOVENET_SIZE  # harmonize: side the U-Net runs at
     harmonizer_output: str | None = None  # harmonize: output form; None = the checkpoint's own
+    exact: bool = False  # matte: IndexNet's published demo procedure step by step
     device: str = "auto"
     progress: bool = True
 
 
-def load_net(path: str, name: str, device, log=None, with_nets: bool = False):
-    """The ``name`` network of any checkpoint (with ``with_nets``: ``(net, Nets)``, whose
-    ``harmonizer_output`` says how the run used its harmonizer); ``log`` gets the line saying
-    what was loaded."""
-    from hmh_train.train.checkpoint import checkpoint_file, load_nets
-
-    ckpt = checkpoint_file(path)
-    nets, _ = load_nets(ckpt, device=device, log=log)
-    net = getattr(nets, name)
-    if net is None:
-        hint = (
-            "IndexNet's .pth.tar or a run with a matting net"
-            if name == "matting"
-            else "DoveNet's latest_net_G.pth or a run with a harmonization net"
-        )
-        raise CompositeError(f"{path}: holds no {name} network (give {hint})")
-    return (net, nets) if with_nets else net
-
-
-def read_trimap(path: str, shape) -> np.ndarray:
-    """uint8 (H, W) trimap with values in {0, 128, 255} only (the demo treats exactly 128 as
-    unknown and copies every other value into the alpha); CompositeError otherwise."""
-    trimap = read_gray(path, shape, "trimap")
-    odd = np.setdiff1d(np.unique(trimap), TRIMAP_VALUES)
-    if odd.size:
-        raise CompositeError(
-            f"{path}: trimap has values other than 0, 128, 255 (e.g. {odd[0]}); "
-            "save it losslessly (PNG) with exactly these three values"
-        )
-    return trimap
-
-
-def matte_one(net, image_path: str, trimap_path: str, out: str) -> None:
+def matte_one(model: Model, image_path: str, trimap_path: str, out: str, exact: bool = False) -> None:
     image = read_rgb(image_path)
-    trimap = read_trimap(trimap_path, image.shape[:2])
-    write_image(out, protocols.indexnet_demo_alpha(net, image, trimap))
+    write_image(out, model.matte(image, read_trimap(trimap_path, image.shape[:2]), exact=exact))
 
 
-def harmonize_one(net, image_path: str, mask_path: str, out: str, size: int, output: str = "paper") -> None:
+def harmonize_one(model: Model, image_path: str, mask_path: str, out: str, size: int) -> None:
     image = read_rgb(image_path)
-    mask = read_gray(mask_path, image.shape[:2], "mask")
-    write_image(out, protocols.dovenet_harmonize(net, image, mask, size, output))
+    write_image(out, model.harmonize(image, read_gray(mask_path, image.shape[:2], "mask"), size=size))
 
 
 def _batch(cfg: ApplyConfig, work, what: str) -> dict:
@@ -119,7 +84,7 @@ def _batch(cfg: ApplyConfig, work, what: str) -> dict:
     return {"written": written, "failed": len(failures), "failures": failures, "out": cfg.out}
 
 
-def _run(cfg: ApplyConfig, name: str, work, what: str, check=None) -> dict:
+def _run(cfg: ApplyConfig, name: str, work, what: str) -> dict:
     from hmh_train.train.distributed import pick_device
 
     guide = "trimap" if name == "matting" else "mask"
@@ -131,43 +96,30 @@ def _run(cfg: ApplyConfig, name: str, work, what: str, check=None) -> dict:
             raise CompositeError(f"the single form needs --{guide}")
     elif cfg.guides is None:
         raise CompositeError(f"the batch form needs --{guide}s (a folder)")
-    loaded = []
-    net, nets = load_net(cfg.ckpt, name, pick_device(cfg.device), loaded.append, with_nets=True)
-    if check is not None:
-        net = check(net, nets)
+    output = cfg.harmonizer_output if name == "harmonization" else None
+    model = load(cfg.ckpt, device=pick_device(cfg.device), harmonizer_output=output)
+    model.network(name)  # one line naming the file when it holds no such network
+    if name == "harmonization":
+        model.harmonize_size_check(cfg.size)
     if cfg.image is not None:
-        work(net, cfg.image, cfg.guide, cfg.out)
+        work(model, cfg.image, cfg.guide, cfg.out)
         result = {"written": 1, "failed": 0, "failures": [], "out": cfg.out}
     else:
-        result = _batch(cfg, lambda image, guide, out: work(net, image, guide, out), what)
-    result["loaded"] = loaded  # printed by the CLI after success
+        result = _batch(cfg, lambda image, guide, out: work(model, image, guide, out), what)
+    result["loaded"] = list(model.loaded)  # printed by the CLI after success
+    if name == "harmonization":
+        result["harmonizer_output"] = model.harmonizer_output
     return result
 
 
 def matte(cfg: ApplyConfig) -> dict:
     """``hmh-train matte``; returns {"written", "failed", "failures", "out", "loaded"}."""
-    return _run(cfg, "matting", matte_one, "matte")
+    return _run(cfg, "matting", lambda m, i, g, o: matte_one(m, i, g, o, cfg.exact), "matte")
 
 
 def harmonize(cfg: ApplyConfig) -> dict:
-    """``hmh-train harmonize``; returns {"written", "failed", "failures", "out", "loaded"}."""
+    """``hmh-train harmonize``; returns {"written", "failed", "failures", "out", "loaded",
+    "harmonizer_output"}."""
     if cfg.size <= 0:
         raise CompositeError(f"--size must be positive, got {cfg.size}")
-
-    from hmh_train.nets.forward import check_output_form
-
-    form = {}
-
-    def check(net, nets):
-        step = 2 ** int(getattr(net, "num_downs", 8))
-        if cfg.size % step:
-            raise CompositeError(f"--size {cfg.size} is not a multiple of {step} (2**num_downs of the U-Net)")
-        form["output"] = check_output_form(cfg.harmonizer_output, nets.harmonizer_output, cfg.ckpt)
-        return net
-
-    def work(net, image, mask, out):
-        harmonize_one(net, image, mask, out, cfg.size, form["output"])
-
-    result = _run(cfg, "harmonization", work, "harmonize", check)
-    result["harmonizer_output"] = form["output"]
-    return result
+    return _run(cfg, "harmonization", lambda m, i, g, o: harmonize_one(m, i, g, o, cfg.size), "harmonize")

@@ -15,20 +15,21 @@ quality 95, .webp, .bmp) after converting RGB → BGR here, once.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from hmh_builder.imageio import DecodeError, decode_image, decode_matte
 from hmh_train.infer import ops as infer
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-
-
-class CompositeError(ValueError):
-    """A problem with one input or output file; the message is one line naming it."""
+from hmh_train.infer.files import (  # noqa: F401 - re-exported for the batch forms
+    IMAGE_EXTENSIONS,
+    CompositeError,
+    output_type,
+    read_gray,
+    read_rgb,
+    write_image,
+)
+from hmh_train.infer.model import Composition, Model
 
 
 @dataclass(frozen=True)
@@ -59,63 +60,6 @@ class CompositeConfig:
     progress: bool = True
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """uint8 RGB (H, W, 3) of an image file; CompositeError naming the file otherwise."""
-    try:
-        return decode_image(path)
-    except DecodeError as exc:
-        raise CompositeError(str(exc)) from None
-    except OSError as exc:
-        raise CompositeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-
-
-def read_gray(path: str, shape: tuple, what: str) -> np.ndarray:
-    """uint8 (H, W) matte-like file of the portrait's size ``shape``: a grayscale PNG (or equal-
-    channel RGB), or the alpha channel of an RGBA PNG; CompositeError naming the file otherwise."""
-    try:
-        try:
-            gray = decode_matte(path, "plain")
-        except DecodeError as plain_error:
-            try:  # an RGBA PNG (AISegment's matte format): use its alpha channel
-                gray = decode_matte(path, "kaggle")
-            except DecodeError:
-                raise plain_error from None
-    except DecodeError as exc:
-        raise CompositeError(str(exc)) from None
-    except OSError as exc:
-        raise CompositeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if gray.shape != tuple(shape):
-        raise CompositeError(
-            f"{path}: {what} is {gray.shape[1]}×{gray.shape[0]} but the image is "
-            f"{shape[1]}×{shape[0]} (width×height); they must match"
-        )
-    return gray
-
-
-def output_type(path: str) -> str:
-    """The lower-case extension of an output path; CompositeError when it is not one we write."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in IMAGE_EXTENSIONS:
-        raise CompositeError(
-            f"{path}: unknown output type {ext or '(none)'}; use one of {', '.join(IMAGE_EXTENSIONS)}"
-        )
-    return ext
-
-
-def write_image(path: str, image: np.ndarray) -> None:
-    """Write uint8 RGB (H, W, 3) or gray (H, W) by extension (PNG lossless, JPEG quality 95);
-    CompositeError for an unknown extension."""
-    ext = output_type(path)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
-    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    ok, data = cv2.imencode(ext, pixels, params)
-    if not ok:
-        raise CompositeError(f"{path}: could not encode the image")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as handle:
-        handle.write(data.tobytes())
-
-
 def side_by_side(panels: list[tuple[str, np.ndarray]], gap: int = 4) -> np.ndarray:
     """uint8 RGB figure: panels (H, W[, 3]) in a row with ``gap`` white pixels and a label each."""
     tiles = []
@@ -136,73 +80,39 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], gap: int = 4) -> np.ndarr
     return np.concatenate(tiles[:-1], axis=1)
 
 
-def guide_from_files(image_shape, trimap=None, alpha=None, mask=None, band=infer.MASK_BAND):
-    """("trimap" | "alpha", uint8 (H, W)) from exactly one of the three file paths."""
-    given = [(k, p) for k, p in (("trimap", trimap), ("alpha", alpha), ("mask", mask)) if p]
-    if len(given) != 1:
-        raise CompositeError("give exactly one of a trimap, an alpha or a mask")
-    kind, path = given[0]
-    gray = read_gray(path, image_shape[:2], kind)
-    if kind == "mask":
-        return "trimap", infer.trimap_from_mask(gray, band)
-    return kind, gray
-
-
-def compose_arrays(
-    nets,
-    image: np.ndarray,
-    background: np.ndarray,
-    kind: str,
-    guide: np.ndarray,
-    device,
-    harmonize_size: int = infer.HARMONIZE_SIDE,
-    altered: str = "background",
-) -> dict:
-    """uint8 arrays {"alpha", "composite", "harmonized" (or None)} for one portrait; the
-    harmonizer adjusts the ``altered`` side ("background": the new scene, "foreground": the
-    person)."""
-    h, w = image.shape[:2]
-    bg = infer.fit_background(background, h, w)
-    image_t, bg_t = infer.to_tensor(image, device), infer.to_tensor(bg, device)
-    side = harmonize_size or None
-    if kind == "alpha":
-        result = infer.compose(
-            nets, image_t, bg_t, alpha=infer.to_tensor(guide, device), harmonize_side=side, altered=altered
-        )
-    else:
-        if nets.matting is None:
-            raise CompositeError("the checkpoint has no matting network; give --alpha instead")
-        result = infer.compose(
-            nets,
-            image_t,
-            bg_t,
-            trimap=infer.trimap_to_unit(guide).to(device),
-            harmonize_side=side,
-            altered=altered,
-        )
-    return {k: None if v is None else infer.to_uint8(v) for k, v in result.items()}
-
-
-def write_result(arrays: dict, image: np.ndarray, out: str, figure: str | None) -> None:
-    final = arrays["harmonized"] if arrays["harmonized"] is not None else arrays["composite"]
-    write_image(out, final)
+def write_result(made: Composition, image: np.ndarray, out: str, figure: str | None) -> None:
+    """Write the final picture to ``out`` and, with ``figure``, input | alpha | composite |
+    harmonized side by side."""
+    write_image(out, made.final)
     if figure:
-        panels = [("input", image), ("alpha", arrays["alpha"]), ("composite", arrays["composite"])]
-        if arrays["harmonized"] is not None:
-            panels.append(("harmonized", arrays["harmonized"]))
+        panels = [("input", image), ("alpha", made.alpha), ("composite", made.composite)]
+        if made.harmonized is not None:
+            panels.append(("harmonized", made.harmonized))
         write_image(figure, side_by_side(panels))
 
 
-def composite_one(cfg: CompositeConfig, nets, device) -> dict:
+def compose_files(
+    cfg: CompositeConfig, model: Model, image: np.ndarray, background, guides: dict
+) -> Composition:
+    """``model.compose`` of a decoded portrait with its guide files ({"trimap", "alpha",
+    "mask"}: paths or None) and ``background`` (array or path), in ``cfg``'s settings."""
+    return model.compose(
+        image,
+        background,
+        **guides,
+        band=cfg.band,
+        harmonize_size=cfg.harmonize_size,
+        side=cfg.harmonize or "background",
+    )
+
+
+def composite_one(cfg: CompositeConfig, model: Model) -> dict:
     """Single form; returns {"out", "figure", "harmonized": bool}."""
     for path in (cfg.out, cfg.figure):  # before any work, not after the networks ran
         if path:
             output_type(path)
     image = read_rgb(cfg.image)
-    kind, guide = guide_from_files(image.shape, cfg.trimap, cfg.alpha, cfg.mask, cfg.band)
-    background = read_rgb(cfg.background)
-    arrays = compose_arrays(
-        nets, image, background, kind, guide, device, cfg.harmonize_size, cfg.harmonize or "background"
-    )
-    write_result(arrays, image, cfg.out, cfg.figure)
-    return {"out": cfg.out, "figure": cfg.figure, "harmonized": arrays["harmonized"] is not None}
+    guides = {"trimap": cfg.trimap, "alpha": cfg.alpha, "mask": cfg.mask}
+    made = compose_files(cfg, model, image, cfg.background, guides)
+    write_result(made, image, cfg.out, cfg.figure)
+    return {"out": cfg.out, "figure": cfg.figure, "harmonized": made.harmonized is not None}
