@@ -106,17 +106,22 @@ PUBLISHED = {IndexNet: init_indexnet, AttentionUNet: init_dovenet, SAGANDiscrimi
 def initialise(net: nn.Module, init: str = "published") -> nn.Module:
     """``net`` initialised by rule ``init`` (one of ``INITS``), in place; returns it.
 
-    ``published`` needs a network with a known rule (IndexNet, the U-Net, the critic); a network
-    without one (added later) raises ValueError rather than silently keeping PyTorch's draws.
+    ``published`` needs a network with a known rule: IndexNet, the U-Net, the critic (``PUBLISHED``)
+    or any network class with a ``published_init()`` method (its official rule, in place); a
+    network without one raises ValueError rather than silently keeping PyTorch's draws.
     """
     if init not in INITS:
         raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     if init == "pytorch":
         return net
     rule = PUBLISHED.get(type(net))
-    if rule is None:
-        raise ValueError(f"no published initialisation is known for {type(net).__name__}")
-    return rule(net)
+    if rule is not None:
+        return rule(net)
+    if callable(getattr(net, "published_init", None)):
+        with torch.no_grad():
+            net.published_init()
+        return net
+    raise ValueError(f"no published initialisation is known for {type(net).__name__}")
 
 
 @torch.no_grad()

@@ -108,6 +108,19 @@ def test_pytorch_init_leaves_the_module_defaults_and_bad_names_fail():
         initialise(nn.Linear(2, 2), "published")
 
 
+def test_a_network_can_bring_its_own_published_rule():
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 1, 3)
+
+        def published_init(self):
+            self.conv.weight.fill_(0.5)
+
+    net = initialise(Tiny(), "published")
+    assert bool((net.conv.weight == 0.5).all()) and net.conv.weight.requires_grad
+
+
 def test_config_default_is_published_and_old_runs_read_as_pytorch(tmp_path):
     from hmh_train.nets.init import INITS
     from hmh_train.train.config import INITS as CONFIG_INITS
