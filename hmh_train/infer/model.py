@@ -31,7 +31,7 @@ from hmh_train.nets.loading import checkpoint_file, load_nets, trained_side
 ImageInput = np.ndarray | str | os.PathLike
 SIDES = ("background", "foreground")
 HINTS = {
-    "matting": "IndexNet's .pth.tar or a run with a matting net",
+    "matting": "IndexNet's or Deep Image Matting's .pth.tar or a run with a matting net",
     "harmonization": "DoveNet's latest_net_G.pth or a run with a harmonization net",
 }
 NO_AUTO = " (an automatic person mask is not available in this version)"
@@ -120,19 +120,22 @@ class Model:
         mask: ImageInput | None = None,
         band: int = ops.MASK_BAND,
         exact: bool = False,
+        scale: float | None = None,
     ) -> np.ndarray:
         """Alpha matte, uint8 ``(H, W)`` 0–255, of an RGB image and its trimap (or a coarse
         ``mask``, see ``trimap``). ``exact``: IndexNet's published demo procedure step by step
         (``protocols.indexnet_demo_alpha``); default: the fast path (``infer.matte``), within
-        one gray level of it."""
+        one gray level of it. ``scale`` (e.g. 0.5): shrink the image by that factor first, the
+        half-size shortcut of Deep Image Matting's demo (``protocols.dim_demo_alpha``); None:
+        full resolution. The matting network may be IndexNet or Deep Image Matting."""
         image = as_rgb(image)
         tri = self.trimap(image, trimap, mask, band)
         net = self.network("matting")
         if exact:
-            return protocols.indexnet_demo_alpha(net, image, tri)
+            return protocols.dim_demo_alpha(net, image, tri, scale)
         if self.fast_matting is None:
             self.fast_matting = prepare(net)
-        return fast_alpha(self.fast_matting, image, tri)
+        return fast_alpha(self.fast_matting, image, tri, scale)
 
     def harmonize_size_check(self, size: int) -> torch.nn.Module:
         """The harmonization network if it can run at ``size``² (a positive multiple of its
@@ -241,7 +244,8 @@ def load(
     log=None,
 ) -> Model:
     """A ``Model`` from one or more checkpoints: run folders (best.pt, else last.pt), ``.pt``
-    files, IndexNet's released ``.pth.tar`` and/or DoveNet's ``latest_net_G.pth``; each file
+    files, IndexNet's released ``.pth.tar`` (or its ``deep_matting.pth.tar``) and/or DoveNet's
+    ``latest_net_G.pth``; each file
     gives the networks it holds, a later file's replacing an earlier one's. ``device``: "cpu",
     "cuda", "auto"… ``harmonizer_output`` overrides the form the harmonizer's run trained with
     (checked: ``forward.check_output_form``). ``log`` receives one line per loaded network."""

@@ -1,6 +1,7 @@
 """The three networks of the joint GAN and their factories (notes/TRAIN_API.md).
 
-- ``build_matting_net``: IndexNet, ``(B,4,H,W)`` normalised RGB + trimap → ``(B,1,H,W)`` raw alpha.
+- ``build_matting_net``: IndexNet (or, with ``net="dim"``, Deep Image Matting), ``(B,4,H,W)``
+  normalised RGB + trimap → ``(B,1,H,W)`` raw alpha.
 - ``build_harmonization_net``: attention U-Net, ``(B,4,H,W)`` RGB in [-1,1] + mask →
   ``(B,3,H,W)`` in [-1,1].
 - ``build_discriminator``: SAGAN critic, ``(B,3,H,W)`` in [-1,1] → ``(B,)`` scores.
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from hmh_train.nets.backbone import BackboneReport, load_backbone_weights
+from hmh_train.nets.dim import DeepMatting
 from hmh_train.nets.discriminator import SAGANDiscriminator
 from hmh_train.nets.indexnet import IndexNet
 from hmh_train.nets.unet import AttentionUNet
@@ -27,14 +29,27 @@ __all__ = [
     "count_parameters",
     "format_summary",
     "IndexNet",
+    "DeepMatting",
+    "MATTING_NETS",
     "AttentionUNet",
     "SAGANDiscriminator",
 ]
 
 
-def build_matting_net(width: float = 1.0, head: str = "published") -> IndexNet:
+#: Matting networks: the paper's IndexNet, or Deep Image Matting (the Table 1 "DM" baseline).
+MATTING_NETS = ("indexnet", "dim")
+MATTING_LABELS = {"indexnet": "matting (IndexNet)", "dim": "matting (Deep Image Matting)"}
+
+
+def build_matting_net(width: float = 1.0, head: str = "published", net: str = "indexnet") -> nn.Module:
     """IndexNet as published (MobileNetV2, M2O index blocks, ASPP); 5,953,515 parameters at
-    width 1.0 with the published head (``head="wide"``: 5,979,152, see ``IndexNet``)."""
+    width 1.0 with the published head (``head="wide"``: 5,979,152, see ``IndexNet``).
+    ``net="dim"``: Deep Image Matting (VGG16-BN, ``nets.dim``), 130,545,345 parameters at width
+    1.0; ``head`` does not apply to it."""
+    if net == "dim":
+        return DeepMatting(width=width)
+    if net != "indexnet":
+        raise ValueError(f"matting net must be one of {', '.join(MATTING_NETS)}, got {net!r}")
     return IndexNet(width=width, head=head)
 
 
@@ -70,10 +85,15 @@ def count_parameters(net: nn.Module) -> int:
 
 
 def network_summary(
-    width: float = 1.0, size: int = 256, num_downs: int = 8, head: str = "published", norm: str = "batch"
+    width: float = 1.0,
+    size: int = 256,
+    num_downs: int = 8,
+    head: str = "published",
+    norm: str = "batch",
+    matting_net: str = "indexnet",
 ):
-    """One eval-mode forward of each network at ``size × size`` on CPU (IndexNet with ``head``,
-    the U-Net with ``norm``).
+    """One eval-mode forward of each network at ``size × size`` on CPU (IndexNet with ``head``
+    or, with ``matting_net="dim"``, Deep Image Matting; the U-Net with ``norm``).
 
     Returns a list of ``(name, params, input shape, output shape)`` for the matting net,
     the harmonization net and the discriminator. ``size`` must be a multiple of 32 and of
@@ -82,7 +102,7 @@ def network_summary(
     if size % 32 or size % (2**num_downs):
         raise ValueError(f"size {size} must be a multiple of 32 and of 2**num_downs = {2**num_downs}")
     nets = [
-        ("matting (IndexNet)", build_matting_net(width, head), 4),
+        (MATTING_LABELS[matting_net], build_matting_net(width, head, matting_net), 4),
         ("harmonization (attention U-Net)", build_harmonization_net(width, num_downs, norm), 4),
         ("discriminator (SAGAN)", build_discriminator(width), 3),
     ]

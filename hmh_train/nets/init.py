@@ -17,6 +17,8 @@ The published rules, read from the official repositories:
   script keeps ``--init_type normal --init_gain 0.02``): every ``Conv*``/``Linear`` weight ~
   N(0, 0.02), bias 0; every BatchNorm2d weight ~ N(1, 0.02), bias 0 (instance norm here has no
   parameters).
+- **Deep Image Matting** (``nets.dim``): its constructor already draws the official
+  ``weights_init_random`` (Kaiming-uniform fan-in convs, BN 1/0), so ``published`` keeps it.
 - **SAGAN critic** (Zhang et al.'s own code, ``brain-research/self-attention-gan``:
   ``ops.snconv2d`` and ``non_local.sn_conv1x1`` use ``tf.contrib.layers.xavier_initializer()``,
   i.e. Glorot *uniform*, biases 0, the attention scale ``sigma_ratio`` 0): every spectrally
@@ -38,6 +40,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from hmh_train.nets.blocks import SelfAttention
+from hmh_train.nets.dim import DeepMatting
 from hmh_train.nets.discriminator import SAGANDiscriminator
 from hmh_train.nets.indexnet import IndexNet
 from hmh_train.nets.unet import AttentionUNet
@@ -99,8 +102,20 @@ def init_sagan(net: nn.Module) -> nn.Module:
     return net
 
 
+def as_built(net: nn.Module) -> nn.Module:
+    """The rule of a network whose constructor already draws the official initialisation
+    (Deep Image Matting: ``DeepMatting.init_weights``, the official ``weights_init_random`` in
+    the official module order): nothing to redraw."""
+    return net
+
+
 #: The published rule of each network class.
-PUBLISHED = {IndexNet: init_indexnet, AttentionUNet: init_dovenet, SAGANDiscriminator: init_sagan}
+PUBLISHED = {
+    IndexNet: init_indexnet,
+    AttentionUNet: init_dovenet,
+    SAGANDiscriminator: init_sagan,
+    DeepMatting: as_built,
+}
 
 
 def initialise(net: nn.Module, init: str = "published") -> nn.Module:

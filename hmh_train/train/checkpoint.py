@@ -159,10 +159,16 @@ def restore_training(ckpt: dict, nets, optims, schedulers: dict, augment_generat
     restore_rng(ckpt["rng"], augment_generator)
 
 
-def build_nets(names, width: float, num_downs: int, head: str = "published", norm: str = "batch"):
-    """A ``Nets`` holding freshly built networks for ``names`` (others None)."""
+def build_nets(
+    names, width: float, num_downs: int, head: str = "published", norm: str = "batch", matting_net="indexnet"
+):
+    """A ``Nets`` holding freshly built networks for ``names`` (others None); the matting net
+    is IndexNet with ``head`` or, with ``matting_net="dim"``, Deep Image Matting."""
+    matting = (
+        {"width": width, "head": head} if matting_net == "indexnet" else {"net": matting_net, "width": width}
+    )
     archs = {
-        "matting": {"width": width, "head": head},
+        "matting": matting,
         "harmonization": {"width": width, "num_downs": num_downs, "norm": norm},
         "discriminator": {"width": width},
     }
@@ -171,9 +177,9 @@ def build_nets(names, width: float, num_downs: int, head: str = "published", nor
 
 def pretrained(path: str, name: str, num_downs: int, harmonizer_output: str | None = None):
     """``(network, report line)``: the ``name`` network of any checkpoint ``path`` (run folder,
-    .pt, IndexNet's .pth.tar, DoveNet's .pth) with the architecture stored in it, to start
-    training from. CheckpointError when the file holds no such network, for the U-Net when its
-    depth is not ``num_downs`` (the shards and the critic were checked against that) or when it
+    .pt, IndexNet's or Deep Image Matting's .pth.tar, DoveNet's .pth) with the architecture
+    stored in it, to start training from. CheckpointError when the file holds no such network,
+    for the U-Net when its depth is not ``num_downs`` (the shards and the critic were checked against that) or when it
     was trained to predict a change and ``harmonizer_output`` reads an image, or the reverse
     (``forward.check_output_form``)."""
     lines = []

@@ -16,12 +16,13 @@ from importlib import resources
 
 import yaml
 
-from hmh_builder.fsio import atomic_write_text
+from hmh_builder.fsio import atomic_write_text, first_line
 from hmh_builder.schema import ALTERED_SIDES
 
 MODES = ("matting", "harmonization", "joint")
 GAN_LOSSES = ("paper", "hinge", "wgan-gp")
 MATTING_HEADS = ("published", "wide")  # hmh_train.nets.indexnet.HEADS
+MATTING_NETS = ("indexnet", "dim")  # hmh_train.nets.MATTING_NETS
 UNET_NORMS = ("batch", "instance")  # hmh_train.nets.unet.NORMS
 HARMONIZER_OUTPUTS = ("paper", "keep", "residual")  # hmh_train.nets.forward.HARMONIZER_OUTPUTS
 INITS = ("published", "pytorch")  # hmh_train.nets.init.INITS
@@ -36,7 +37,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of one training run (see the README's Training section)."""
+    """Every setting of one training run (see docs/training.md)."""
 
     mode: str = "joint"
     shards: str = ""  # hmh-build output or release folder
@@ -52,6 +53,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile every network
     width: float = 1.0  # channel width multiplier of every network
     num_downs: int = 8  # U-Net depth (input side must be a multiple of 2**num_downs)
+    matting_net: str = "indexnet"  # fresh matting net: indexnet (the paper's) | dim (DM baseline)
     matting_head: str = "published"  # IndexNet head: published (official) | wide (from scratch)
     unet_norm: str = "batch"  # U-Net norm: batch (released DoveNet) | instance
     harmonizer_output: str = "residual"  # residual (change, region kept) | keep (region kept) | paper
@@ -124,6 +126,7 @@ def _coerce(key: str, value, source: str):
 _CHOICES = {
     "mode": MODES,
     "gan_loss": GAN_LOSSES,
+    "matting_net": MATTING_NETS,
     "matting_head": MATTING_HEADS,
     "unet_norm": UNET_NORMS,
     "altered": ALTERED_SIDES,
@@ -152,6 +155,8 @@ def _validate(cfg: TrainConfig) -> None:
         )
     if cfg.workers < 0 or cfg.val_batches < 0:
         raise ConfigError("workers and val_batches must be >= 0")
+    if cfg.matting_net == "dim" and cfg.matting_head != "published":
+        raise ConfigError("matting_head chooses IndexNet's prediction head; matting_net dim has its own")
 
 
 def check_image_size(cfg: TrainConfig, size) -> None:
@@ -172,7 +177,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     """``line L, column C: problem`` of a YAML parse error (first line of the message otherwise)."""
     mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
     if mark is None or not problem:
-        return str(exc).splitlines()[0]
+        return first_line(exc)
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 

@@ -160,3 +160,13 @@ def test_engine_initialises_fresh_nets_by_the_init_key_and_keeps_loaded_ones(tmp
     saved = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["nets"]["harmonization"]
     state = loaded.harmonization.state_dict()
     assert all(torch.equal(state[k], v) for k, v in saved.items())
+
+
+def test_deep_matting_keeps_its_constructor_s_official_draw():
+    from hmh_train.nets import build_matting_net
+
+    torch.manual_seed(0)
+    built = build_matting_net(0.125, net="dim")
+    before = {k: v.clone() for k, v in built.state_dict().items()}
+    initialise(built, "published")
+    assert all(torch.equal(before[k], v) for k, v in built.state_dict().items())
