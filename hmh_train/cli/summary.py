@@ -17,6 +17,7 @@ class SummaryConfig:
     head: str = "published"
     norm: str = "batch"
     matting_net: str = "indexnet"
+    harmonizer: str = "unet"
 
 
 @click.command("summary")
@@ -65,6 +66,13 @@ class SummaryConfig:
     type=click.Choice(["batch", "instance"]),
     help="U-Net normalisation: batch (released DoveNet) or instance",
 )
+@click.option(
+    "--harmonizer",
+    default="unet",
+    show_default=True,
+    type=click.Choice(["unet", "dih"]),
+    help="harmonization network: the attention U-Net or DIH (8,268,800 parameters at width 1.0)",
+)
 def summary_command(**options):
     """Build IndexNet, the attention U-Net and the SAGAN critic on the CPU, run one forward
     pass of a zero image through each and print parameters and input/output shapes.
@@ -74,7 +82,9 @@ def summary_command(**options):
 
     cfg = SummaryConfig(**options)
     try:
-        rows = network_summary(cfg.width, cfg.size, cfg.num_downs, cfg.head, cfg.norm, cfg.matting_net)
+        rows = network_summary(
+            cfg.width, cfg.size, cfg.num_downs, cfg.head, cfg.norm, cfg.matting_net, cfg.harmonizer
+        )
     except ValueError as exc:
         raise click.ClickException(first_line(exc)) from exc
     click.echo(format_summary(rows))

@@ -9,6 +9,7 @@ from hmh_train.train.config import (
     CRITIC_COMPOSITES,
     GAN_LOSSES,
     HARMONIZER_OUTPUTS,
+    HARMONIZERS,
     INITS,
     MATTING_HEADS,
     MATTING_NETS,
@@ -92,6 +93,15 @@ HARMONIZATION = [
         "harmonization_ckpt",
         click.Path(exists=True),
         "start the U-Net from this run folder, .pt, or DoveNet's released latest_net_G.pth",
+    ),
+    (
+        "--harmonizer",
+        "harmonizer",
+        click.Choice(HARMONIZERS),
+        "harmonization network of a fresh run: unet (DoveNet's attention U-Net, the paper's) or "
+        "dih (DIH without semantics, iHarmony4's TensorFlow re-implementation: 8.3 M parameters, "
+        "square images whose side is a multiple of 64, 256 as published); recorded in every "
+        "checkpoint, so eval, harmonize, composite and study make rebuild it",
     ),
     (
         "--unet-norm",

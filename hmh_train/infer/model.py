@@ -139,8 +139,11 @@ class Model:
 
     def harmonize_size_check(self, size: int) -> torch.nn.Module:
         """The harmonization network if it can run at ``size``² (a positive multiple of its
-        2**num_downs); CompositeError otherwise."""
+        2**num_downs; a network with an ``input_size``, DIH, runs at that side whatever ``size``
+        says); CompositeError otherwise."""
         net = self.network("harmonization")
+        if getattr(net, "input_size", None):
+            return net
         step = 2 ** int(getattr(net, "num_downs", 8))
         if size <= 0 or size % step:
             raise CompositeError(f"--size {size} is not a multiple of {step} (2**num_downs of the U-Net)")
@@ -159,6 +162,7 @@ class Model:
         change carried back to full size (``protocols.dovenet_harmonize``). ``output``: the
         output form (None: the one its run trained with)."""
         net = self.harmonize_size_check(size)
+        size = getattr(net, "input_size", size)  # DIH runs at its own side only
         form = check_output_form(output, self.harmonizer_output, ", ".join(self.sources) or "the model")
         composite = as_rgb(composite)
         return protocols.dovenet_harmonize(net, composite, as_gray(mask, composite.shape, "mask"), size, form)

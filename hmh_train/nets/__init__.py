@@ -2,8 +2,8 @@
 
 - ``build_matting_net``: IndexNet (or, with ``net="dim"``, Deep Image Matting), ``(B,4,H,W)``
   normalised RGB + trimap → ``(B,1,H,W)`` raw alpha.
-- ``build_harmonization_net``: attention U-Net, ``(B,4,H,W)`` RGB in [-1,1] + mask →
-  ``(B,3,H,W)`` in [-1,1].
+- ``build_harmonization_net``: attention U-Net (or DIH, ``net="dih"``), ``(B,4,H,W)`` RGB in
+  [-1,1] + mask → ``(B,3,H,W)`` in [-1,1].
 - ``build_discriminator``: SAGAN critic, ``(B,3,H,W)`` in [-1,1] → ``(B,)`` scores.
 """
 
@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from hmh_train.nets.backbone import BackboneReport, load_backbone_weights
+from hmh_train.nets.dih import DIH
 from hmh_train.nets.dim import DeepMatting
 from hmh_train.nets.discriminator import SAGANDiscriminator
 from hmh_train.nets.indexnet import IndexNet
@@ -32,6 +33,8 @@ __all__ = [
     "DeepMatting",
     "MATTING_NETS",
     "AttentionUNet",
+    "DIH",
+    "HARMONIZERS",
     "SAGANDiscriminator",
 ]
 
@@ -53,9 +56,21 @@ def build_matting_net(width: float = 1.0, head: str = "published", net: str = "i
     return IndexNet(width=width, head=head)
 
 
-def build_harmonization_net(width: float = 1.0, num_downs: int = 8, norm: str = "batch") -> AttentionUNet:
-    """DoveNet attention U-Net; 54,759,939 parameters at width 1.0, ``num_downs`` 8, batch norm
-    (the released model); ``norm="instance"`` is DoveNet's training default."""
+#: The harmonization networks ``build_harmonization_net`` builds (the ``harmonizer`` config key).
+HARMONIZERS = ("unet", "dih")
+
+
+def build_harmonization_net(
+    width: float = 1.0, num_downs: int = 8, norm: str = "batch", net: str = "unet", size: int = 256
+) -> nn.Module:
+    """``net="unet"``: DoveNet attention U-Net; 54,759,939 parameters at width 1.0,
+    ``num_downs`` 8, batch norm (the released model); ``norm="instance"`` is DoveNet's training
+    default. ``net="dih"``: DIH without semantics at ``size``×``size`` (``nets.dih``; 8,268,800
+    parameters at width 1.0; ``num_downs`` and ``norm`` do not apply)."""
+    if net == "dih":
+        return DIH(width=width, size=size)
+    if net != "unet":
+        raise ValueError(f"harmonizer must be one of {', '.join(HARMONIZERS)}, got {net!r}")
     return AttentionUNet(width=width, num_downs=num_downs, norm=norm)
 
 
@@ -73,7 +88,7 @@ _BUILDERS = {
 
 def build_net(name: str, arch: dict) -> nn.Module:
     """The network ``name`` ("matting", "harmonization", "discriminator") rebuilt from its
-    ``arch`` dict (the network's ``.arch``: width, and head / num_downs, norm)."""
+    ``arch`` dict (the network's ``.arch``: width, and head / num_downs, norm / net, size)."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown network {name!r}")
     return _BUILDERS[name](**arch)
@@ -91,19 +106,24 @@ def network_summary(
     head: str = "published",
     norm: str = "batch",
     matting_net: str = "indexnet",
+    harmonizer: str = "unet",
 ):
     """One eval-mode forward of each network at ``size × size`` on CPU (IndexNet with ``head``
-    or, with ``matting_net="dim"``, Deep Image Matting; the U-Net with ``norm``).
+    or, with ``matting_net="dim"``, Deep Image Matting; the U-Net with ``norm``, or DIH for
+    ``harmonizer="dih"``).
 
     Returns a list of ``(name, params, input shape, output shape)`` for the matting net,
     the harmonization net and the discriminator. ``size`` must be a multiple of 32 and of
-    ``2**num_downs``.
+    ``2**num_downs`` (DIH: of 64).
     """
-    if size % 32 or size % (2**num_downs):
-        raise ValueError(f"size {size} must be a multiple of 32 and of 2**num_downs = {2**num_downs}")
+    step = 64 if harmonizer == "dih" else 2**num_downs
+    if size % 32 or size % step:
+        what = "64 (DIH)" if harmonizer == "dih" else f"2**num_downs = {step}"
+        raise ValueError(f"size {size} must be a multiple of 32 and of {what}")
+    label = "harmonization (DIH)" if harmonizer == "dih" else "harmonization (attention U-Net)"
     nets = [
         (MATTING_LABELS[matting_net], build_matting_net(width, head, matting_net), 4),
-        ("harmonization (attention U-Net)", build_harmonization_net(width, num_downs, norm), 4),
+        (label, build_harmonization_net(width, num_downs, norm, harmonizer, size), 4),
         ("discriminator (SAGAN)", build_discriminator(width), 3),
     ]
     rows = []

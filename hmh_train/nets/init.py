@@ -17,8 +17,9 @@ The published rules, read from the official repositories:
   script keeps ``--init_type normal --init_gain 0.02``): every ``Conv*``/``Linear`` weight ~
   N(0, 0.02), bias 0; every BatchNorm2d weight ~ N(1, 0.02), bias 0 (instance norm here has no
   parameters).
-- **Deep Image Matting** (``nets.dim``): its constructor already draws the official
-  ``weights_init_random`` (Kaiming-uniform fan-in convs, BN 1/0), so ``published`` keeps it.
+- **Deep Image Matting** (``nets.dim``) and **DIH** (``nets.dih``): their constructors already
+  draw the official initialisation (``weights_init_random``; the TensorFlow initialisers), so
+  ``published`` keeps it.
 - **SAGAN critic** (Zhang et al.'s own code, ``brain-research/self-attention-gan``:
   ``ops.snconv2d`` and ``non_local.sn_conv1x1`` use ``tf.contrib.layers.xavier_initializer()``,
   i.e. Glorot *uniform*, biases 0, the attention scale ``sigma_ratio`` 0): every spectrally
@@ -40,6 +41,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from hmh_train.nets.blocks import SelfAttention
+from hmh_train.nets.dih import DIH
 from hmh_train.nets.dim import DeepMatting
 from hmh_train.nets.discriminator import SAGANDiscriminator
 from hmh_train.nets.indexnet import IndexNet
@@ -105,7 +107,8 @@ def init_sagan(net: nn.Module) -> nn.Module:
 def as_built(net: nn.Module) -> nn.Module:
     """The rule of a network whose constructor already draws the official initialisation
     (Deep Image Matting: ``DeepMatting.init_weights``, the official ``weights_init_random`` in
-    the official module order): nothing to redraw."""
+    the official module order; DIH: ``DIH.reset_parameters``, the iHarmony4 repository's
+    TensorFlow initialisers): nothing to redraw."""
     return net
 
 
@@ -115,6 +118,7 @@ PUBLISHED = {
     AttentionUNet: init_dovenet,
     SAGANDiscriminator: init_sagan,
     DeepMatting: as_built,
+    DIH: as_built,
 }
 
 

@@ -24,6 +24,7 @@ GAN_LOSSES = ("paper", "hinge", "wgan-gp")
 MATTING_HEADS = ("published", "wide")  # hmh_train.nets.indexnet.HEADS
 MATTING_NETS = ("indexnet", "dim")  # hmh_train.nets.MATTING_NETS
 UNET_NORMS = ("batch", "instance")  # hmh_train.nets.unet.NORMS
+HARMONIZERS = ("unet", "dih")  # hmh_train.nets.HARMONIZERS
 HARMONIZER_OUTPUTS = ("paper", "keep", "residual")  # hmh_train.nets.forward.HARMONIZER_OUTPUTS
 INITS = ("published", "pytorch")  # hmh_train.nets.init.INITS
 CRITIC_COMPOSITES = ("paper", "new-background")  # hmh_train.train.losses.CRITIC_COMPOSITES
@@ -54,6 +55,7 @@ class TrainConfig:
     width: float = 1.0  # channel width multiplier of every network
     num_downs: int = 8  # U-Net depth (input side must be a multiple of 2**num_downs)
     matting_net: str = "indexnet"  # fresh matting net: indexnet (the paper's) | dim (DM baseline)
+    harmonizer: str = "unet"  # fresh harmonization net: unet (DoveNet's attention U-Net) | dih (DIH)
     matting_head: str = "published"  # IndexNet head: published (official) | wide (from scratch)
     unet_norm: str = "batch"  # U-Net norm: batch (released DoveNet) | instance
     harmonizer_output: str = "residual"  # residual (change, region kept) | keep (region kept) | paper
@@ -129,6 +131,7 @@ _CHOICES = {
     "matting_net": MATTING_NETS,
     "matting_head": MATTING_HEADS,
     "unet_norm": UNET_NORMS,
+    "harmonizer": HARMONIZERS,
     "altered": ALTERED_SIDES,
     "harmonizer_output": HARMONIZER_OUTPUTS,
     "init": INITS,
@@ -160,9 +163,15 @@ def _validate(cfg: TrainConfig) -> None:
 
 
 def check_image_size(cfg: TrainConfig, size) -> None:
-    """Shard images must fit the U-Net (multiples of 2**num_downs) and the critic (of 32)."""
+    """Shard images must fit the U-Net (multiples of 2**num_downs) or DIH (square, a multiple
+    of 64) and the critic (multiples of 32)."""
     h, w = size
-    need = 2**cfg.num_downs if cfg.mode != "matting" else 1
+    if cfg.harmonizer == "dih" and cfg.mode != "matting" and (h != w or h % 64):
+        raise ConfigError(
+            f"{cfg.shards}: images are {h}×{w} but DIH (--harmonizer dih) needs square images "
+            "whose side is a multiple of 64 (256 as published); rebuild the shards with --size 256"
+        )
+    need = 2**cfg.num_downs if cfg.mode != "matting" and cfg.harmonizer == "unet" else 1
     need = max(need, 32) if cfg.mode == "joint" else need
     if h % need or w % need:
         fit = max([d for d in range(5, cfg.num_downs) if h % 2**d == 0 == w % 2**d], default=None)

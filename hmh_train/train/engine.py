@@ -100,12 +100,12 @@ def step_config(cfg: TrainConfig, device: torch.device):
     )
 
 
-def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
+def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None, size: int = 256):
     """Networks of the mode on the device, seeded.
 
     ``saved`` (a checkpoint being resumed): built with the architectures it records. Otherwise
-    from ``cfg`` (width, num_downs, matting_net, matting_head, unet_norm) and initialised by
-    ``cfg.init`` (``fresh_start``), except a network given by
+    from ``cfg`` (width, num_downs, matting_net, matting_head, unet_norm, harmonizer; DIH at the
+    shards' side ``size``) and initialised by ``cfg.init`` (``fresh_start``), except a network given by
     ``--matting-ckpt``/``--harmonization-ckpt``, which keeps the architecture of its file (e.g.
     the released DoveNet's batch norm, or the shared anchor's width 0.25), and optional
     ImageNet backbone weights for a fresh IndexNet. The harmonizer's output form is
@@ -117,7 +117,14 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
         nets = ckpt_io.nets_from_arch({n: a for n, a in ckpt_io.saved_arch(saved).items() if n in names})
     else:
         nets = ckpt_io.build_nets(
-            names, cfg.width, cfg.num_downs, cfg.matting_head, cfg.unet_norm, cfg.matting_net
+            names,
+            cfg.width,
+            cfg.num_downs,
+            cfg.matting_head,
+            cfg.unet_norm,
+            cfg.matting_net,
+            cfg.harmonizer,
+            size,
         )
         fresh_start(nets, names, cfg)
         for name, path in (("matting", cfg.matting_ckpt), ("harmonization", cfg.harmonization_ckpt)):
@@ -133,6 +140,11 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
             if runtime.is_main:  # e.g. "backbone (timm): 306 tensors loaded, 0 missing, ..."
                 print(f"{cfg.backbone_weights}: {report.summary()}", file=sys.stderr)
     nets.harmonizer_output = cfg.harmonizer_output
+    fixed = getattr(nets.harmonization, "input_size", size)  # DIH runs at its own side only
+    if fixed != size:
+        raise TrainingError(
+            f"the harmonizer (DIH) takes {fixed}×{fixed} images, the shards hold {size}×{size}"
+        )
     for name in names:
         if getattr(nets, name) is None:
             raise TrainingError(f"{cfg.resume}: the checkpoint holds no {name} network")
@@ -349,7 +361,7 @@ def _prepare(cfg: TrainConfig, runtime: dist_utils.Runtime) -> tuple[RunContext,
     cfg = resolve_side(cfg, loader.dataset, val_loader.dataset if val_loader is not None else None)
     check_image_size(cfg, loader.dataset.size)
     saved = ckpt_io.load(ckpt_io.resolve_path(cfg.resume, "last")) if cfg.resume else None
-    nets = build_nets(cfg, runtime, saved)
+    nets = build_nets(cfg, runtime, saved, loader.dataset.size[0])
     optims = build_optimizers(nets, cfg)
     schedulers = build_schedulers(optims, cfg, len(loader))
     generator = torch.Generator().manual_seed(cfg.seed * 7919 + runtime.rank)

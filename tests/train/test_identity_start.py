@@ -111,3 +111,16 @@ def test_eval_of_an_untrained_residual_run_reports_no_harm(shards, tmp_path):
     header = [c.strip() for c in result["table"].splitlines()[2].strip("|").split("|")]
     assert header[-2:] == ["no harm", "worst loss dB"]
     assert "| 100% |" in result["table"]
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_untrained_residual_dih_returns_its_input_bit_for_bit(init):
+    """DIH offers ``output_layer()`` too: the same identity start, through the same function."""
+    from hmh_train.nets import build_harmonization_net
+    from hmh_train.nets.init import start_fresh
+
+    torch.manual_seed(0)
+    net = start_fresh(build_harmonization_net(0.125, net="dih", size=64), init, "residual").eval()
+    composite, mask = torch.rand(2, 3, 64, 64), soft_mask(2, 64)
+    with torch.no_grad():
+        assert torch.equal(harmonize(net, composite, mask, "residual"), composite)
