@@ -44,11 +44,12 @@ import torch
 
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
 from hmh_train.evaluate import metrics as M
+from hmh_train.evaluate.report import no_harm_figures
 from hmh_train.infer.ops import harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
 from hmh_train.nets.forward import altered_input, check_output_form, region_mask
 from hmh_train.train.distributed import pick_device
 
-MATTING_KEYS = ("alpha_mse", "sad", "grad", "conn")
+MATTING_KEYS = ("alpha_mse", "sad", "grad", "conn", "alpha_bias")
 GROUPS = ("harm", "e2e", "identity")  # I_h with true α, I_h with predicted α, I_d as is
 #: Short name of each altered side in metric keys and table titles (fmse_bg, "H-fMSE (fg)").
 SIDE_TAGS = {"background": "bg", "foreground": "fg"}
@@ -124,7 +125,7 @@ def sample_rows(batch_np: dict, alpha_r, harmonized, e2e) -> list[dict]:
                     MATTING_KEYS,
                     (
                         fn(alpha_r[i], alpha, trimap, batch_np["region"])
-                        for fn in (M.mse, M.sad, M.gradient_error, M.connectivity_error)
+                        for fn in (M.mse, M.sad, M.gradient_error, M.connectivity_error, M.alpha_bias)
                     ),
                     strict=False,
                 )
@@ -230,7 +231,8 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Mean of every metric column over the rows (NaN/inf skipped); ``samples`` = row count."""
+    """Mean of every metric column over the rows (NaN/inf skipped); ``samples`` = row count;
+    then the harmonizer's per-image "no harm" figures (``report.no_harm_figures``)."""
     summary = {"samples": len(rows)}
     keys = (
         [k for k, v in rows[0].items() if k not in ("id", "run") and not isinstance(v, str)] if rows else []
@@ -239,6 +241,7 @@ def summarise(rows: list[dict]) -> dict:
         values = np.array([r[key] for r in rows if key in r], dtype=np.float64)
         finite = values[np.isfinite(values)]
         summary[key] = float(finite.mean()) if finite.size else float("nan")
+    summary.update(no_harm_figures(rows))
     return summary
 
 
