@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hmh_builder.fsio import first_line
 from hmh_train.train.config import HARMONIZER_OUTPUTS
 
 
@@ -47,7 +48,7 @@ def _run(function, cfg):
     try:
         return function(cfg)
     except (FigureError, StudyError, CheckpointError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(first_line(exc)) from None
 
 
 @click.group("figure")
@@ -195,7 +196,7 @@ def table1_command(evals, study, rows, out):
     try:
         result = make_table1(list(evals), study, rows, out)
     except (Table1Error, OSError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(first_line(exc)) from None
     for note in result["notes"]:
         click.echo(f"note: {note}", err=True)
     filled = [r for r, v in result["values"].items() if any(x is not None for x in v.values())]

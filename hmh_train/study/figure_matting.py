@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hmh_builder.fsio import first_line
 from hmh_train.study.figure_grid import FigureError, check_out, figure_layout, grid_figure, save_figure
 from hmh_train.study.figures import (
     FigureConfig,
@@ -70,7 +71,7 @@ def read_background(cfg: FigureConfig, height: int, width: int):
     try:
         scene = decode_image(cfg.background)
     except (OSError, ValueError) as exc:
-        raise FigureError(f"{cfg.background}: {str(exc).splitlines()[0]}") from None
+        raise FigureError(f"{cfg.background}: {first_line(exc)}") from None
     return fit_background(scene, height, width)
 
 

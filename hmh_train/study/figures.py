@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import torch
 
+from hmh_builder.fsio import first_line
 from hmh_train.infer.methods import METHODS, is_method, unknown_method
 from hmh_train.study import folder as F
 from hmh_train.study.figure_grid import FigureError, check_out, figure_layout, grid_figure, save_figure
@@ -121,7 +122,7 @@ def load_samples(cfg: FigureConfig) -> dict:
     try:
         dataset = ShardDataset(cfg.shards, cfg.split)
     except (OSError, ValueError) as exc:
-        raise FigureError(str(exc).splitlines()[0]) from None
+        raise FigureError(first_line(exc)) from None
     samples = read_samples(dataset, pick_samples(dataset, cfg.n, cfg.seed))
     if samples["altered"] is None:
         samples["mask"] = samples["M"]

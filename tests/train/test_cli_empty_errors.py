@@ -31,6 +31,11 @@ COMMANDS = [
     ("hmh_train.study.server.serve", ["study", "serve", "st"]),
     ("hmh_train.study.score.score_study", ["study", "score", "st"]),
     ("hmh_train.cli.train.load_config", ["matting", "--shards", "s", "--out", "o"]),
+    (
+        "hmh_train.study.figure_matting.make_fig2",
+        ["figure", "fig2", "--shards", "s", "--out", "o", "--ckpt", "c.pt"],
+    ),
+    ("hmh_train.study.table1.make_table1", ["table1", "--eval", "e", "--out", "o"]),
 ]
 
 
