@@ -5,6 +5,7 @@ import click
 from hmh_train.cli.apply import harmonize_command, matte_command
 from hmh_train.cli.composite import composite_command
 from hmh_train.cli.eval import eval_command
+from hmh_train.cli.export import export_command
 from hmh_train.cli.study import study_command
 from hmh_train.cli.summary import summary_command
 from hmh_train.cli.sweep import sweep_command
@@ -28,5 +29,6 @@ for _command in (
     matte_command,
     harmonize_command,
     study_command,
+    export_command,
 ):
     main.add_command(_command)

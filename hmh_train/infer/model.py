@@ -23,7 +23,7 @@ import torch
 
 from hmh_train.infer import ops, protocols
 from hmh_train.infer.files import CompositeError, check_trimap, read_gray, read_rgb
-from hmh_train.infer.matte import fast_alpha, prepare
+from hmh_train.infer.matte import fast_alpha, pick_engine, prepare
 from hmh_train.nets.forward import NET_NAMES, Nets, check_output_form, region_mask
 from hmh_train.nets.loading import checkpoint_file, load_nets, trained_side
 
@@ -87,7 +87,7 @@ class Model:
     loaded: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     config: dict = field(default_factory=dict)  # the run config of the file giving the harmonizer
-    fast_matting: torch.nn.Module | None = field(default=None, repr=False)  # made on first use
+    fast_matting: dict = field(default_factory=dict, repr=False)  # engine → forward, made on first use
 
     @property
     def harmonizer_output(self) -> str:
@@ -120,19 +120,22 @@ class Model:
         mask: ImageInput | None = None,
         band: int = ops.MASK_BAND,
         exact: bool = False,
+        engine: str = "auto",
     ) -> np.ndarray:
         """Alpha matte, uint8 ``(H, W)`` 0–255, of an RGB image and its trimap (or a coarse
         ``mask``, see ``trimap``). ``exact``: IndexNet's published demo procedure step by step
         (``protocols.indexnet_demo_alpha``); default: the fast path (``infer.matte``), within
-        one gray level of it."""
+        one gray level of it, on ``engine`` ("auto": ONNX Runtime when installed, else
+        "torch"; or "onnxruntime")."""
         image = as_rgb(image)
         tri = self.trimap(image, trimap, mask, band)
         net = self.network("matting")
         if exact:
             return protocols.indexnet_demo_alpha(net, image, tri)
-        if self.fast_matting is None:
-            self.fast_matting = prepare(net)
-        return fast_alpha(self.fast_matting, image, tri)
+        engine = pick_engine(engine, self.device)
+        if engine not in self.fast_matting:
+            self.fast_matting[engine] = prepare(net, engine)
+        return fast_alpha(self.fast_matting[engine], image, tri)
 
     def harmonize_size_check(self, size: int) -> torch.nn.Module:
         """The harmonization network if it can run at ``size``² (a positive multiple of its
