@@ -75,7 +75,8 @@ def prepare(matting_net: nn.Module, engine: str = "auto") -> Callable[[np.ndarra
     if pick_engine(engine, device) == "onnxruntime":
         from hmh_train.infer.export import onnx_bytes, onnx_session
 
-        session = onnx_session(onnx_bytes(fast.cpu(), torch.zeros(1, 4, 64, 96), "alpha_raw", dynamic=True))
+        model = onnx_bytes(fast.cpu(), torch.zeros(1, 4, 64, 96), "alpha_raw", dynamic=True)
+        session = onnx_session(model, threads=torch.get_num_threads())  # as many threads as torch
         return lambda x: np.asarray(session.run(None, {"input": x})[0], np.float32).squeeze()
     fast = fast.to(memory_format=torch.channels_last)
 
