@@ -259,6 +259,32 @@ def stage_rank(module: str) -> tuple[int, int]:
     return PACKAGES.index(pkg), STAGE_ORDER[pkg].index(stage)
 
 
+#: Folder names that linters' default excludes (ruff, black, isort), GitHub's standard Python
+#: .gitignore and pytest's norecursedirs skip: a package folder with one of them silently drops out.
+SKIPPED_FOLDER_NAMES = {
+    "build",
+    "dist",
+    "_build",
+    "buck-out",
+    "site-packages",
+    "venv",
+    "env",
+    "eggs",
+    "sdist",
+    "wheels",
+}
+
+
+def test_no_package_folder_is_named_like_a_build_output():
+    folders = sorted(
+        path.relative_to(ROOT).as_posix()
+        for pkg in PACKAGES
+        for path in (ROOT / pkg).rglob("*")
+        if path.is_dir() and path.name in SKIPPED_FOLDER_NAMES
+    )
+    assert folders == []
+
+
 def test_every_module_belongs_to_a_known_stage():
     """A new stage folder must be added to STAGE_ORDER (its place decides what it may import)."""
     unknown = sorted(
