@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import numpy as np
 import torch
@@ -109,7 +110,7 @@ def onnx_bytes(net: torch.nn.Module, example: torch.Tensor, output: str, dynamic
         torch.onnx.export(
             net,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # a file object works; the stubs say path
             input_names=["input"],
             output_names=[output],
             dynamic_axes=axes,
@@ -135,7 +136,13 @@ def export_onnx(model, out_dir: str, harmonize_size: int = DOVENET_SIZE) -> dict
 
     require("onnx")
     os.makedirs(out_dir, exist_ok=True)
-    spec = {"format": "hmh-onnx", "version": SPEC_VERSION, "opset": OPSET, "sources": [], "networks": {}}
+    spec: dict[str, Any] = {
+        "format": "hmh-onnx",
+        "version": SPEC_VERSION,
+        "opset": OPSET,
+        "sources": [],
+        "networks": {},
+    }
     spec["sources"] = [os.path.basename(p.rstrip("/")) for p in model.sources]
     generator = torch.Generator().manual_seed(0)
     if model.nets.matting is not None:

@@ -78,7 +78,7 @@ def prepare(matting_net: nn.Module, engine: str = "auto") -> Callable[[np.ndarra
         model = onnx_bytes(fast.cpu(), torch.zeros(1, 4, 64, 96), "alpha_raw", dynamic=True)
         session = onnx_session(model, threads=torch.get_num_threads())  # as many threads as torch
         return lambda x: np.asarray(session.run(None, {"input": x})[0], np.float32).squeeze()
-    fast = fast.to(memory_format=torch.channels_last)
+    fast = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (stubs lack it)
 
     def forward(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

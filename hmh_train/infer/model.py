@@ -216,20 +216,32 @@ class Model:
             raise CompositeError(
                 "give exactly one of a trimap, an alpha or a mask" + ("" if given else NO_AUTO)
             )
-        to, kwargs = self.device, {"harmonize_side": harmonize_size or None, "altered": side}
+        to, alpha_t, trimap_t = self.device, None, None
         if alpha is not None:
-            kwargs["alpha"] = ops.to_tensor(as_gray(alpha, image.shape, "alpha"), to)
+            alpha_t = ops.to_tensor(as_gray(alpha, image.shape, "alpha"), to)
         else:  # a trimap as given (values snapped: < 64 → 0, ≥ 192 → 255), or made from the mask
             self.network("matting")
-            tri = (
-                as_gray(trimap, image.shape, "trimap")
-                if mask is None
-                else self.trimap(image, None, mask, band)
-            )
-            kwargs["trimap"] = ops.trimap_to_unit(tri).to(to)
+            if trimap is not None:
+                tri = as_gray(trimap, image.shape, "trimap")
+            else:
+                tri = self.trimap(image, None, mask, band)
+            trimap_t = ops.trimap_to_unit(tri).to(to)
         with torch.inference_mode():
-            result = ops.compose(self.nets, ops.to_tensor(image, to), ops.to_tensor(background, to), **kwargs)
-        return Composition(**{k: None if v is None else ops.to_uint8(v) for k, v in result.items()})
+            made = ops.compose(
+                self.nets,
+                ops.to_tensor(image, to),
+                ops.to_tensor(background, to),
+                trimap=trimap_t,
+                alpha=alpha_t,
+                harmonize_side=harmonize_size or None,
+                altered=side,
+            )
+        harmonized = made["harmonized"]
+        return Composition(
+            ops.to_uint8(made["alpha"]),
+            ops.to_uint8(made["composite"]),
+            None if harmonized is None else ops.to_uint8(harmonized),
+        )
 
     def composite(self, image: ImageInput, background: ImageInput, **options) -> np.ndarray:
         """The harmonized composite, uint8 ``(H, W, 3)`` RGB (the plain composite without a
@@ -255,7 +267,8 @@ def load(
     paths = tuple(os.fspath(p) for p in checkpoints)
     files = [checkpoint_file(p) for p in paths]  # one-line error naming the path when there is none
     dev = pick_device(str(device)) if not isinstance(device, torch.device) else device
-    merged, side, source, lines, kept = Nets(), None, None, [], {}
+    merged, side, source, kept = Nets(), None, None, {}
+    lines: list[str] = []
     for path, file in zip(paths, files, strict=True):
         nets, config = load_nets(file, device=dev, log=lines.append)
         for name in NET_NAMES:
