@@ -45,7 +45,7 @@ def _report(result: dict, single: bool, what: str) -> None:
 
 def _call(func, options: dict, guide: str, what: str) -> None:
     from hmh_train.infer.apply import ApplyConfig
-    from hmh_train.infer.composite import CompositeError
+    from hmh_train.infer.files import CompositeError
     from hmh_train.train.checkpoint import CheckpointError
 
     single = options["image"] is not None
