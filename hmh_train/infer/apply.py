@@ -1,7 +1,10 @@
 """``hmh-train matte`` and ``hmh-train harmonize``: the published test procedures on files.
 
 - ``matte``: portrait + trimap → alpha (grayscale PNG), by IndexNet's demo procedure
-  (``protocols.indexnet_demo_alpha``), any image size.
+  (``Model.matte``: its fast path, or with ``exact`` ``protocols.indexnet_demo_alpha``), any
+  image size; with ``scale`` (``--scale 0.5``) the image is first shrunk by that factor, Deep
+  Image Matting's demo shortcut (``protocols.dim_demo_alpha``). Either matting network
+  (IndexNet, DM) runs either way.
 - ``harmonize``: composite + mask of the region to adjust → harmonized image, by DoveNet's
   test transforms (``protocols.dovenet_harmonize``); other sizes run at ``--size`` and the
   change is carried back to full resolution. The output form (``forward.HARMONIZER_OUTPUTS``)
@@ -13,7 +16,8 @@ of ``--images``, with the same-stem file of ``--trimaps``/``--masks``, → ``OUT
 ``OUT/failures.csv`` lists the inputs that could not be used (the others go on). Files are
 read as RGB / gray uint8 (``infer.composite``'s readers; PNG decodes are exact) and written by
 extension. Any checkpoint ``load_nets`` takes works: a run folder, a ``.pt``, IndexNet's
-released ``.pth.tar`` (matte), DoveNet's ``latest_net_G.pth`` (harmonize).
+released ``.pth.tar`` or ``deep_matting.pth.tar`` (matte), DoveNet's ``latest_net_G.pth``
+(harmonize).
 """
 
 from __future__ import annotations
@@ -43,14 +47,22 @@ class ApplyConfig:
     guides: str | None = None  # ... and the folder of same-stem trimaps / masks
     size: int = protocols.DOVENET_SIZE  # harmonize: side the U-Net runs at
     harmonizer_output: str | None = None  # harmonize: output form; None = the checkpoint's own
+    scale: float | None = None  # matte: shrink factor before alignment (DM demo: 0.5); None = 1
     exact: bool = False  # matte: IndexNet's published demo procedure step by step
     device: str = "auto"
     progress: bool = True
 
 
-def matte_one(model: Model, image_path: str, trimap_path: str, out: str, exact: bool = False) -> None:
+def matte_one(
+    model: Model, image_path: str, trimap_path: str, out: str, exact: bool = False, scale: float | None = None
+) -> None:
     image = read_rgb(image_path)
-    write_image(out, model.matte(image, read_trimap(trimap_path, image.shape[:2]), exact=exact))
+    trimap = read_trimap(trimap_path, image.shape[:2])
+    try:
+        alpha = model.matte(image, trimap, exact=exact, scale=scale)
+    except ValueError as exc:  # e.g. an image too small for --scale
+        raise CompositeError(f"{image_path}: {exc}") from None
+    write_image(out, alpha)
 
 
 def harmonize_one(model: Model, image_path: str, mask_path: str, out: str, size: int) -> None:
@@ -111,13 +123,17 @@ def _run(cfg: ApplyConfig, name: str, work, what: str) -> dict:
     if name == "harmonization":
         result["harmonizer_output"] = model.harmonizer_output
     else:
-        result["engine"] = "exact" if cfg.exact else pick_engine("auto", model.device)
+        result["engine"] = (
+            "exact" if cfg.exact else pick_engine("auto", model.device, model.network("matting"))
+        )
     return result
 
 
 def matte(cfg: ApplyConfig) -> dict:
     """``hmh-train matte``; returns {"written", "failed", "failures", "out", "loaded"}."""
-    return _run(cfg, "matting", lambda m, i, g, o: matte_one(m, i, g, o, cfg.exact), "matte")
+    if cfg.scale is not None and not 0 < cfg.scale <= 1:
+        raise CompositeError(f"--scale must be in (0, 1], got {cfg.scale}")
+    return _run(cfg, "matting", lambda m, i, g, o: matte_one(m, i, g, o, cfg.exact, cfg.scale), "matte")
 
 
 def harmonize(cfg: ApplyConfig) -> dict:

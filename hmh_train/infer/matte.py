@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from hmh_train.infer.protocols import indexnet_demo_input, indexnet_demo_output
+from hmh_train.infer.protocols import dim_demo_input, indexnet_demo_output
+from hmh_train.nets.indexnet import IndexNet
 
 ENGINES = ("auto", "torch", "onnxruntime")
 
@@ -54,12 +55,14 @@ def has_onnxruntime() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
-def pick_engine(engine: str, device: torch.device) -> str:
-    """The engine ``auto`` means for a network on ``device``; ValueError for an unknown name."""
+def pick_engine(engine: str, device: torch.device, net: nn.Module | None = None) -> str:
+    """The engine ``auto`` means for ``net`` on ``device``: ONNX Runtime for IndexNet (where it
+    was measured) on the CPU when installed, else torch; ValueError for an unknown name."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "auto":
-        return "onnxruntime" if device.type == "cpu" and has_onnxruntime() else "torch"
+        indexnet = net is None or isinstance(net, IndexNet)
+        return "onnxruntime" if indexnet and device.type == "cpu" and has_onnxruntime() else "torch"
     return engine
 
 
@@ -89,8 +92,14 @@ def prepare(matting_net: nn.Module, engine: str = "auto") -> Callable[[np.ndarra
 
 
 def fast_alpha(
-    forward: Callable[[np.ndarray], np.ndarray], image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray
+    forward: Callable[[np.ndarray], np.ndarray],
+    image_rgb_uint8: np.ndarray,
+    trimap_uint8: np.ndarray,
+    scale: float | None = None,
 ) -> np.ndarray:
     """Alpha matte uint8 ``(H, W)`` 0–255 of an RGB uint8 ``(H, W, 3)`` image and its uint8
-    ``(H, W)`` trimap {0, 128, 255}: the demo's procedure with a ``prepare``d forward pass."""
-    return indexnet_demo_output(forward(indexnet_demo_input(image_rgb_uint8, trimap_uint8)), trimap_uint8)
+    ``(H, W)`` trimap {0, 128, 255}: the demo's procedure with a ``prepare``d forward pass;
+    ``scale``: Deep Image Matting's half-size shortcut (``protocols.dim_demo_input``; None =
+    full resolution, IndexNet's input)."""
+    x = dim_demo_input(image_rgb_uint8, trimap_uint8, scale)
+    return indexnet_demo_output(forward(x), trimap_uint8)

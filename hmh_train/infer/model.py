@@ -31,7 +31,7 @@ from hmh_train.nets.loading import checkpoint_file, load_nets, trained_side
 ImageInput = np.ndarray | str | os.PathLike
 SIDES = ("background", "foreground")
 HINTS = {
-    "matting": "IndexNet's .pth.tar or a run with a matting net",
+    "matting": "IndexNet's or Deep Image Matting's .pth.tar or a run with a matting net",
     "harmonization": "DoveNet's latest_net_G.pth or a run with a harmonization net",
 }
 NO_AUTO = " (an automatic person mask is not available in this version)"
@@ -121,26 +121,33 @@ class Model:
         band: int = ops.MASK_BAND,
         exact: bool = False,
         engine: str = "auto",
+        scale: float | None = None,
     ) -> np.ndarray:
         """Alpha matte, uint8 ``(H, W)`` 0–255, of an RGB image and its trimap (or a coarse
         ``mask``, see ``trimap``). ``exact``: IndexNet's published demo procedure step by step
         (``protocols.indexnet_demo_alpha``); default: the fast path (``infer.matte``), within
-        one gray level of it, on ``engine`` ("auto": ONNX Runtime when installed, else
-        "torch"; or "onnxruntime")."""
+        one gray level of it, on ``engine`` ("auto": ONNX Runtime for IndexNet on the CPU when
+        installed, else "torch"; or "onnxruntime"). ``scale`` (e.g. 0.5): shrink the image by
+        that factor first, the half-size shortcut of Deep Image Matting's demo
+        (``protocols.dim_demo_alpha``); None: full resolution. The matting network may be
+        IndexNet or Deep Image Matting."""
         image = as_rgb(image)
         tri = self.trimap(image, trimap, mask, band)
         net = self.network("matting")
         if exact:
-            return protocols.indexnet_demo_alpha(net, image, tri)
-        engine = pick_engine(engine, self.device)
+            return protocols.dim_demo_alpha(net, image, tri, scale)
+        engine = pick_engine(engine, self.device, net)
         if engine not in self.fast_matting:
             self.fast_matting[engine] = prepare(net, engine)
-        return fast_alpha(self.fast_matting[engine], image, tri)
+        return fast_alpha(self.fast_matting[engine], image, tri, scale)
 
     def harmonize_size_check(self, size: int) -> torch.nn.Module:
         """The harmonization network if it can run at ``size``² (a positive multiple of its
-        2**num_downs); CompositeError otherwise."""
+        2**num_downs; a network with an ``input_size``, DIH, runs at that side whatever ``size``
+        says); CompositeError otherwise."""
         net = self.network("harmonization")
+        if getattr(net, "input_size", None):
+            return net
         step = 2 ** int(getattr(net, "num_downs", 8))
         if size <= 0 or size % step:
             raise CompositeError(f"--size {size} is not a multiple of {step} (2**num_downs of the U-Net)")
@@ -159,6 +166,7 @@ class Model:
         change carried back to full size (``protocols.dovenet_harmonize``). ``output``: the
         output form (None: the one its run trained with)."""
         net = self.harmonize_size_check(size)
+        size = getattr(net, "input_size", size)  # DIH runs at its own side only
         form = check_output_form(output, self.harmonizer_output, ", ".join(self.sources) or "the model")
         composite = as_rgb(composite)
         return protocols.dovenet_harmonize(net, composite, as_gray(mask, composite.shape, "mask"), size, form)
@@ -256,7 +264,8 @@ def load(
     log=None,
 ) -> Model:
     """A ``Model`` from one or more checkpoints: run folders (best.pt, else last.pt), ``.pt``
-    files, IndexNet's released ``.pth.tar`` and/or DoveNet's ``latest_net_G.pth``; each file
+    files, IndexNet's released ``.pth.tar`` (or its ``deep_matting.pth.tar``) and/or DoveNet's
+    ``latest_net_G.pth``; each file
     gives the networks it holds, a later file's replacing an earlier one's. ``device``: "cpu",
     "cuda", "auto"… ``harmonizer_output`` overrides the form the harmonizer's run trained with
     (checked: ``forward.check_output_form``). ``log`` receives one line per loaded network."""
