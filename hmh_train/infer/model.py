@@ -16,7 +16,9 @@ Errors are ``CompositeError`` (a ``ValueError``) or ``CheckpointError`` with one
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +30,7 @@ from hmh_train.nets.forward import NET_NAMES, Nets, check_output_form, region_ma
 from hmh_train.nets.loading import checkpoint_file, load_nets, trained_side
 
 #: An image argument: a uint8 array or the path of an image file.
-ImageInput = np.ndarray | str | os.PathLike
+ImageInput = np.ndarray | str | os.PathLike[str]
 SIDES = ("background", "foreground")
 HINTS = {
     "matting": "IndexNet's or Deep Image Matting's .pth.tar or a run with a matting net",
@@ -63,7 +65,7 @@ def as_rgb(image: ImageInput) -> np.ndarray:
     return array if array.flags.writeable else array.copy()  # torch refuses read-only memory
 
 
-def as_gray(guide: ImageInput, shape: tuple, what: str) -> np.ndarray:
+def as_gray(guide: ImageInput, shape: tuple[int, ...], what: str) -> np.ndarray:
     """uint8 ``(H, W)`` of the image's ``shape`` from an array or a file (``what`` names it)."""
     if isinstance(guide, (str, os.PathLike)):
         return read_gray(os.fspath(guide), shape[:2], what)
@@ -86,8 +88,10 @@ class Model:
     side: str | None = None
     loaded: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
-    config: dict = field(default_factory=dict)  # the run config of the file giving the harmonizer
-    fast_matting: dict = field(default_factory=dict, repr=False)  # engine → forward, made on first use
+    config: dict[str, Any] = field(default_factory=dict)  # the run config of the file giving the harmonizer
+    fast_matting: dict[str, Callable[[np.ndarray], np.ndarray]] = field(
+        default_factory=dict, repr=False
+    )  # engine → forward, made on first use
 
     @property
     def harmonizer_output(self) -> str:
@@ -96,19 +100,26 @@ class Model:
 
     def network(self, name: str) -> torch.nn.Module:
         """The ``matting`` or ``harmonization`` network; CompositeError when not loaded."""
-        net = getattr(self.nets, name)
+        net: torch.nn.Module | None = getattr(self.nets, name)
         if net is None:
             where = ", ".join(self.sources) or "the model"
             raise CompositeError(f"{where}: holds no {name} network (give {HINTS[name]})")
         return net
 
-    def trimap(self, image: np.ndarray, trimap=None, mask=None, band: int = ops.MASK_BAND) -> np.ndarray:
+    def trimap(
+        self,
+        image: np.ndarray,
+        trimap: ImageInput | None = None,
+        mask: ImageInput | None = None,
+        band: int = ops.MASK_BAND,
+    ) -> np.ndarray:
         """uint8 (H, W) trimap {0, 128, 255}: ``trimap`` checked, or made from a coarse ``mask``
         (≥ 128 = person; ``ops.trimap_from_mask`` with an unknown band of ``band`` px)."""
         if (trimap is None) == (mask is None):
             raise CompositeError(NO_GUIDE if trimap is None else "give a trimap or a mask, not both")
         if mask is not None:
             return ops.trimap_from_mask(as_gray(mask, image.shape, "mask"), band)
+        assert trimap is not None  # for type checkers: the check above
         where = os.fspath(trimap) if isinstance(trimap, (str, os.PathLike)) else "trimap"
         return check_trimap(as_gray(trimap, image.shape, "trimap"), where)
 
@@ -251,17 +262,17 @@ class Model:
             None if harmonized is None else ops.to_uint8(harmonized),
         )
 
-    def composite(self, image: ImageInput, background: ImageInput, **options) -> np.ndarray:
+    def composite(self, image: ImageInput, background: ImageInput, **options: Any) -> np.ndarray:
         """The harmonized composite, uint8 ``(H, W, 3)`` RGB (the plain composite without a
         harmonization net): ``compose(image, background, **options).final``."""
         return self.compose(image, background, **options).final
 
 
 def load(
-    *checkpoints: str | os.PathLike,
+    *checkpoints: str | os.PathLike[str],
     device: str | torch.device = "cpu",
     harmonizer_output: str | None = None,
-    log=None,
+    log: Callable[[str], Any] | None = None,
 ) -> Model:
     """A ``Model`` from one or more checkpoints: run folders (best.pt, else last.pt), ``.pt``
     files, IndexNet's released ``.pth.tar`` (or its ``deep_matting.pth.tar``) and/or DoveNet's
@@ -288,6 +299,7 @@ def load(
             merged.harmonizer_output, source = nets.harmonizer_output, path
     if source is not None:
         merged.harmonizer_output = check_output_form(harmonizer_output, merged.harmonizer_output, source)
-    for line in lines if log is not None else ():
-        log(line)
+    if log is not None:
+        for line in lines:
+            log(line)
     return Model(merged, dev, side, tuple(lines), paths, kept)
