@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import quality_photos  # noqa: E402  (benchmarks/quality_photos.py, beside this file)
 import quality_report  # noqa: E402  (benchmarks/quality_report.py, beside this file)
 
 #: Settings of the full benchmark and of --quick (command-line options override either).
@@ -102,6 +103,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="harmonizer output forms of the U-Net-alone runs",
     )
     parser.add_argument(
+        "--source",
+        choices=["synthetic", "photos"],
+        default="synthetic",
+        help="portraits: synthetic (the toolkit's textures) or photos (real photographs shipped "
+        "with scikit-image and matplotlib, with synthetic soft mattes; benchmarks/quality_photos.py)",
+    )
+    parser.add_argument(
+        "--critic-composites",
+        nargs="+",
+        choices=["paper", "new-background"],
+        help="the critic's matting fake of the joint runs, one run per value and λ1 [the joint "
+        "default]; 'joint λ1=x' rows use the default, others are labelled '[value]'",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -113,6 +128,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     for key, value in PROFILES["quick" if args.quick else "full"].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.critic_composites is None:
+        from hmh_train.train.config import load_config
+
+        args.critic_composites = [load_config("joint").critic_composite]
     if args.size % 32 or args.size < 32:
         parser.error("--size must be a positive multiple of 32 (the critic's and IndexNet's stride)")
     return args
@@ -133,6 +152,8 @@ def settings_of(args) -> dict:
         "seeds",
         "lambda1",
         "forms",
+        "source",
+        "critic_composites",
     )
     return {k: getattr(args, k) for k in keys}
 
@@ -157,22 +178,26 @@ def prepare_out(args) -> None:
 
 
 def build_set(args, name: str, portraits: int, seed: int, test_fraction: float) -> str:
-    """Synthetic Kaggle-layout portraits → ``hmh-build`` shards; returns the shard folder."""
+    """Kaggle-layout portraits of ``args.source`` (synthetic, or real photographs with soft
+    mattes: ``quality_photos``) → ``hmh-build`` shards; returns the shard folder."""
     from hmh_builder.cli import main as build_main
     from hmh_builder.ingest.synthetic import write_kaggle_layout
 
     src, out = os.path.join(args.out, "data", f"src-{name}"), os.path.join(args.out, "data", name)
     if os.path.isfile(os.path.join(out, "manifest.json")):
         return out
-    write_kaggle_layout(
-        src,
-        portraits,
-        seed=seed,
-        height=args.source_height,
-        width=args.source_width,
-        with_truth=False,
-        matte_rgb="zero",
-    )
+    if args.source == "photos":
+        quality_photos.write_photo_layout(src, portraits, seed, args.source_height, args.source_width)
+    else:
+        write_kaggle_layout(
+            src,
+            portraits,
+            seed=seed,
+            height=args.source_height,
+            width=args.source_width,
+            with_truth=False,
+            matte_rgb="zero",
+        )
     try:  # the hmh-build command itself, in this process; it ends with sys.exit(status)
         build_main.main(
             [
@@ -303,8 +328,17 @@ def pretrain(args, pre: str, bench: str, default_form: str) -> tuple[dict, list]
     return ckpts, rows
 
 
+def joint_label(l1: float, critic: str, default_critic: str) -> str:
+    """``joint λ1=x`` for the default critic composite, ``joint λ1=x [critic]`` otherwise."""
+    return f"joint λ1={l1:g}" + ("" if critic == default_critic else f" [{critic}]")
+
+
 def compared_runs(args, seed: int, bench: str, pre_ckpts: dict, default_form: str) -> list:
-    """(a), (b) per form, (c)/(d) per λ1 for one seed: trained, evaluated, one row each."""
+    """(a), (b) per form, (c)/(d) per λ1 and critic composite for one seed: trained,
+    evaluated, one row each."""
+    from hmh_train.train.config import load_config
+
+    default_critic = load_config("joint").critic_composite
     base, root = {**common(args, seed), "shards": bench}, os.path.join(args.out, "runs", f"seed{seed}")
     plan = [("IN† (matting alone)", "matting", None, None, "matting", {"matting_ckpt": pre_ckpts["matting"]})]
     plan += [
@@ -320,19 +354,21 @@ def compared_runs(args, seed: int, bench: str, pre_ckpts: dict, default_form: st
     ]
     plan += [
         (
-            f"joint λ1={l1:g}",
+            joint_label(l1, critic, default_critic),
             "joint",
             default_form,
             l1,
-            f"joint-l1={l1:g}",
+            f"joint-l1={l1:g}" + ("" if critic == "paper" else f"-{critic}"),
             {
                 "matting_ckpt": pre_ckpts["matting"],
                 "harmonization_ckpt": pre_ckpts[default_form],
                 "harmonizer_output": default_form,
                 "lambda1": l1,
                 "lambda2": LAMBDA2,
+                "critic_composite": critic,
             },
         )
+        for critic in args.critic_composites
         for l1 in args.lambda1
     ]
     rows = []
@@ -345,6 +381,7 @@ def compared_runs(args, seed: int, bench: str, pre_ckpts: dict, default_form: st
                 "kind": mode,
                 "form": form,
                 "lambda1": l1,
+                "critic_composite": extra.get("critic_composite"),
                 "seed": seed,
                 "run": run,
                 "seconds": seconds_of(run),
@@ -385,6 +422,7 @@ def main(argv=None) -> dict:
         machine,
         {
             "default_form": default_form,
+            "default_critic_composite": load_config("joint").critic_composite,
             "lambda2": LAMBDA2,
             "command": " ".join(
                 ["python", "benchmarks/quality.py"] + list(argv if argv is not None else sys.argv[1:])

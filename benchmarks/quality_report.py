@@ -23,11 +23,16 @@ METRICS = (
     ("sad", "SAD", "{:.4f}", True),
     ("grad", "Grad", "{:.4f}", True),
     ("conn", "Conn", "{:.4f}", True),
+    ("alpha_bias", "α bias", "{:+.4f}", None),  # mean signed A_r − A over the unknown band
     ("harm_mse", "H-MSE", "{:.1f}", True),
     ("harm_fmse_bg", "H-fMSE (bg)", "{:.1f}", True),
     ("harm_psnr", "H-PSNR", "{:.2f}", False),
+    ("harm_no_harm", "no harm", "{:.0%}", False),  # share of images with H-PSNR ≥ identity's
+    ("harm_worst_loss_db", "worst loss dB", "{:.2f}", True),
 )
 MATTING_KEYS = ("alpha_mse", "sad", "grad", "conn")
+#: The issue's floor on the share of test images the harmonizer does not harm.
+NO_HARM_TARGET = 0.8
 HARM_KEYS = ("harm_mse", "harm_fmse_bg", "harm_psnr")
 E2E_KEYS = ("e2e_mse", "e2e_fmse_bg", "e2e_psnr")
 IDENTITY = "identity (I_d, no harmonization)"
@@ -62,6 +67,7 @@ def aggregate(rows: list) -> dict:
             "kind": first["kind"],
             "form": first.get("harmonizer_output") or first["form"],
             "lambda1": first["lambda1"],
+            "critic_composite": first.get("critic_composite"),
             "seeds": [m["seed"] for m in members],
             "seconds": [m["seconds"] for m in members],
             "runs": [m["run"] for m in members],
@@ -89,7 +95,7 @@ def _cell(stats: dict | None, pattern: str, spread: bool) -> str:
     if not stats or stats["mean"] is None:
         return "–"
     text = pattern.format(stats["mean"])
-    return f"{text} ± {pattern.format(stats['std'])}" if spread else text
+    return f"{text} ± {pattern.replace('+', '').format(stats['std'])}" if spread else text
 
 
 def markdown(groups: dict) -> str:
@@ -125,6 +131,13 @@ def _beats_identity(group: dict, identity: dict) -> dict:
                 "identity": base,
                 "met": mean is not None and (mean < base if lower else mean > base),
             }
+    share = group["metrics"].get("harm_no_harm")
+    if share and share["mean"] is not None:
+        out["no_harm"] = {
+            "value": share["mean"],
+            "floor": NO_HARM_TARGET,
+            "met": share["mean"] >= NO_HARM_TARGET,
+        }
     return out
 
 
@@ -167,8 +180,10 @@ def targets(groups: dict, default_form: str, lambda1: float = 0.02) -> dict:
 def targets_markdown(found: dict) -> str:
     lines = []
     titles = {
-        "unet_beats_identity": "U-Net alone (default form) beats the identity row",
-        "joint_harmonizer_beats_identity": "joint (λ1 = 0.02) harmonizer beats the identity row",
+        "unet_beats_identity": "U-Net alone (default form) beats the identity row "
+        f"(and harms at most {1 - NO_HARM_TARGET:.0%} of the images)",
+        "joint_harmonizer_beats_identity": "joint (λ1 = 0.02) harmonizer beats the identity row "
+        f"(and harms at most {1 - NO_HARM_TARGET:.0%} of the images)",
         "joint_matting_no_worse": "joint (λ1 = 0.02) matting no worse than matting alone "
         "(mean difference ≤ the larger seed std)",
     }
@@ -176,6 +191,50 @@ def targets_markdown(found: dict) -> str:
         detail = ", ".join(f"{k} {'✓' if c['met'] else '✗'}" for k, c in entry["checks"].items())
         lines.append(f"- {titles[name]}: **{'met' if entry['met'] else 'NOT met'}** ({detail})")
     return "\n".join(lines) + "\n"
+
+
+#: Keys compared between critic composites (lower is better for all but H-PSNR and no harm).
+COMPOSITE_KEYS = ("alpha_mse", "sad", "grad", "conn", "alpha_bias", "harm_mse", "harm_psnr", "harm_no_harm")
+
+
+def composite_comparison(rows: list, groups: dict, default_critic: str) -> dict:
+    """For each λ1 and each critic composite other than ``default_critic``: {key: paired
+    difference (other − default) over seeds, with ``spread`` = the larger seed std of the two
+    groups and ``beyond`` = |mean difference| > spread}, keyed "λ1=x other − default"."""
+    joint = {
+        (g["lambda1"], g["critic_composite"]): label for label, g in groups.items() if g["kind"] == "joint"
+    }
+    out = {}
+    for (l1, critic), label in joint.items():
+        base = joint.get((l1, default_critic))
+        if critic == default_critic or base is None:
+            continue
+        diffs = paired_differences(rows, label, base, COMPOSITE_KEYS)
+        for key, stats in diffs.items():
+            a, b = groups[label]["metrics"].get(key), groups[base]["metrics"].get(key)
+            spread = max(a["std"] or 0.0, b["std"] or 0.0) if a and b else None
+            stats["spread"] = spread
+            stats["beyond"] = spread is not None and stats["mean"] is not None and abs(stats["mean"]) > spread
+        out[f"λ1={l1:g} {critic} − {default_critic}"] = diffs
+    return out
+
+
+def comparison_markdown(found: dict) -> list[str]:
+    """Lines of the composite comparison: each metric's paired mean ± std and, marked '*',
+    the differences larger than the larger seed spread of the two rows."""
+    titles = {key: (title, pattern) for key, title, pattern, _ in METRICS}
+    lines = []
+    for name, diffs in found.items():
+        cells = []
+        for key in COMPOSITE_KEYS:
+            if key in diffs:
+                title, pattern = titles[key]
+                pattern = "{:+.4f}" if key in ("harm_no_harm",) else pattern
+                cells.append(
+                    f"{title} {_cell(diffs[key], pattern, True)}{'*' if diffs[key]['beyond'] else ''}"
+                )
+        lines.append(f"- {name}: " + ", ".join(cells))
+    return lines
 
 
 def read_metrics(run: str) -> dict:
@@ -265,15 +324,25 @@ def write_report(out: str, rows: list, settings: dict, machine: dict, extra: dic
     found = targets(groups, extra["default_form"])
     joints = [label for label, g in groups.items() if g["kind"] == "joint"]
     paired = {label: paired_differences(rows, label, "IN† (matting alone)", MATTING_KEYS) for label in joints}
-    baseline = next((label for label in joints if groups[label]["lambda1"] == 0), None)
-    adversarial = {
-        label: paired_differences(rows, label, baseline, MATTING_KEYS)
-        for label in joints
-        if baseline and label != baseline
-    }
+    adversarial = {}
+    for label in joints:  # against λ1 = 0 with the same critic composite
+        critic = groups[label]["critic_composite"]
+        baseline = next(
+            (j for j in joints if groups[j]["lambda1"] == 0 and groups[j]["critic_composite"] == critic), None
+        )
+        if baseline and label != baseline:
+            adversarial[label] = paired_differences(rows, label, baseline, MATTING_KEYS + ("alpha_bias",))
     seeds = settings["seeds"]
+    default_critic = extra.get("default_critic_composite", "paper")
+    compared = composite_comparison(rows, groups, default_critic)
+    source = (
+        "Photo HMH benchmark (real photographs shipped with scikit-image and matplotlib, synthetic "
+        "soft mattes)"
+        if settings.get("source") == "photos"
+        else "Synthetic HMH benchmark"
+    )
     caption = (
-        f"Synthetic HMH benchmark at {settings['size']}×{settings['size']}, "
+        f"{source} at {settings['size']}×{settings['size']}, "
         f"{settings['portraits']} portraits ({rows[0]['summary']['samples']} in the test split), "
         f"every compared run "
         f"{settings['steps']} steps at batch {settings['batch']}, width {settings['width']}, "
@@ -281,14 +350,20 @@ def write_report(out: str, rows: list, settings: dict, machine: dict, extra: dic
         f"{settings['pretrain_portraits']} other portraits); mean ± sample std over seeds "
         f"{', '.join(map(str, seeds))}. Matting: unknown band of the trimap (radius 10 px), MSE "
         f"as a fraction, SAD/Grad/Conn ÷ 1000. Harmonization: input I_d with mask 1 − α of the "
-        f"true alpha, 0–255 scale, H-fMSE over α < 1, PSNR peak 255. Joint runs: λ2 = "
-        f"{extra['lambda2']}, harmonizer output '{extra['default_form']}'."
+        f"true alpha, 0–255 scale, H-fMSE over α < 1, PSNR peak 255; α bias = mean signed "
+        f"A_r − A over the unknown band (> 0: mattes too wide); no harm = share of test images "
+        f"whose H-PSNR ≥ the identity's, worst loss = the largest per-image drop (dB). Joint "
+        f"runs: λ2 = {extra['lambda2']}, harmonizer output '{extra['default_form']}', critic "
+        f"matting fake '{default_critic}' unless the row names another."
     )
     table = caption + "\n\n" + markdown(groups)
     pair_lines = []
     for title_line, pairs in (
         ("Joint − matting alone, paired by seed (negative = joint better): mean ± std", paired),
-        ("Joint − joint λ1=0 (the adversarial term alone), paired by seed: mean ± std", adversarial),
+        (
+            "Joint − joint λ1=0, same critic composite (the adversarial term alone), paired by seed: mean ± std",
+            adversarial,
+        ),
     ):
         if not pairs:
             continue
@@ -302,6 +377,13 @@ def write_report(out: str, rows: list, settings: dict, machine: dict, extra: dic
                     if key in diffs
                 )
             )
+    if compared:
+        pair_lines += [
+            "",
+            "Critic composite, paired by seed (other − default; * = beyond the larger seed std of "
+            "the two rows): mean ± std",
+            "",
+        ] + comparison_markdown(compared)
     text = table + "\n".join(pair_lines) + "\n\nTargets (default settings):\n\n" + targets_markdown(found)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "table.md"), "w", encoding="utf-8") as handle:
@@ -317,6 +399,7 @@ def write_report(out: str, rows: list, settings: dict, machine: dict, extra: dic
         "groups": groups,
         "paired_vs_matting_alone": paired,
         "paired_vs_lambda1_0": adversarial,
+        "critic_composite_comparison": compared,
         "targets": found,
         "rows": [{**r, "run": os.path.relpath(r["run"], out)} for r in rows],
     }

@@ -7,6 +7,7 @@ import click
 
 from hmh_builder.fsio import first_line
 from hmh_train.cli.batch import finish_batch
+from hmh_train.infer.methods import is_method, unknown_method
 from hmh_train.infer.protocols import DOVENET_SIZE
 from hmh_train.nets.forward import HARMONIZER_OUTPUTS
 
@@ -20,6 +21,18 @@ OUTPUT_HELP = (
     "checkpoint's run trained with; paper for DoveNet's released file]"
 )
 CKPT_HELP = "run folder (checkpoints/best.pt, else last.pt), .pt checkpoint, or the released file ({})"
+
+
+def check_method(ctx, param, value):
+    """click callback of a ``--method``/``--harmonizer`` option: the value (a name or a tuple
+    of names) when every name is a method of ``infer.methods``; else one line listing the
+    known methods (exit 2, a usage error)."""
+    for name in (value,) if isinstance(value, str) else value or ():
+        if not is_method(name):
+            error = click.ClickException(f"{param.opts[0]}: {unknown_method(name)}")
+            error.exit_code = 2
+            raise error
+    return value
 
 
 def _report(result: dict, single: bool, what: str) -> None:
@@ -56,6 +69,12 @@ def _call(func, options: dict, guide: str, what: str) -> None:
         raise click.UsageError(f"the single form needs --{guide}")
     if not single and not options[f"{guide}s"]:
         raise click.UsageError(f"the batch form needs --{guide}s")
+    if not options["ckpt"] and not options.get("method"):
+        raise click.UsageError("give --ckpt" + (" or --method" if "method" in options else ""))
+    if options["ckpt"] and options.get("method"):
+        raise click.UsageError("give either --ckpt or --method, not both")
+    if options.get("method") and options.get("harmonizer_output"):
+        raise click.UsageError("--harmonizer-output applies to a checkpoint's U-Net, not to --method")
     cfg = ApplyConfig(
         ckpt=options["ckpt"],
         out=options["out"],
@@ -68,6 +87,7 @@ def _call(func, options: dict, guide: str, what: str) -> None:
         harmonizer_output=options.get("harmonizer_output"),
         scale=options.get("scale"),
         exact=options.get("exact", False),
+        method=options.get("method"),
         progress=options["progress"],
     )
     try:
@@ -148,7 +168,18 @@ def matte_command(**options):
 
 
 @click.command("harmonize")
-@click.option("--ckpt", required=True, type=click.Path(), help=CKPT_HELP.format("DoveNet's latest_net_G.pth"))
+@click.option(
+    "--ckpt", type=click.Path(), help=CKPT_HELP.format("DoveNet's latest_net_G.pth") + " [or --method]"
+)
+@click.option(
+    "--method",
+    default=None,
+    callback=check_method,
+    metavar="NAME",
+    help="a non-learned method instead of --ckpt: xue = Xue et al. 2012 as the iHarmony4 "
+    "repository's MATLAB demo computes it, zero-offset mode (no trained random-forest models), "
+    "at 256x256 (other sizes: its change is carried back to full resolution; --size does not apply)",
+)
 @click.option(
     "--mask",
     type=FILE,
@@ -169,11 +200,13 @@ def matte_command(**options):
 def harmonize_command(**options):
     """Harmonize a composite image, by DoveNet's test transforms (resize to --size, [-1, 1],
     1-bit mask, U-Net in eval mode, (y + 1) / 2 * 255 truncated). The mask marks the region
-    whose colours are adjusted, as in DoveNet.
+    whose colours are adjusted, as in DoveNet. With --method instead of --ckpt, a
+    non-learned method adjusts it (xue: Xue et al. 2012, zero-offset mode).
 
     \b
     Single: hmh-train harmonize --ckpt latest_net_G.pth --image comp.png --mask m.png --out h.png
     Batch:  hmh-train harmonize --ckpt runs/joint --images comps/ --masks masks/ --out out/
+    Method: hmh-train harmonize --method xue --image comp.png --mask m.png --out h.png
     """
     from hmh_train.infer.apply import harmonize
 

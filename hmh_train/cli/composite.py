@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hmh_builder.fsio import first_line
+from hmh_train.cli.apply import check_method
 from hmh_train.cli.batch import finish_batch
 from hmh_train.infer.ops import HARMONIZE_SIDE, MASK_BAND
 from hmh_train.nets.forward import HARMONIZER_OUTPUTS
@@ -16,12 +17,21 @@ DIR = click.Path(file_okay=False)
 @click.command("composite")
 @click.option(
     "--ckpt",
-    required=True,
     multiple=True,
     type=click.Path(),
     help="run folder (checkpoints/best.pt, else last.pt), .pt checkpoint, IndexNet's "
     "released .pth.tar or DoveNet's latest_net_G.pth; repeat to take the matting "
-    "and harmonization nets from different files (a later file's net wins)",
+    "and harmonization nets from different files (a later file's net wins) [needed "
+    "unless --harmonizer with --alpha]",
+)
+@click.option(
+    "--harmonizer",
+    callback=check_method,
+    metavar="NAME",
+    default=None,
+    help="a non-learned method as the harmonizer instead of any checkpoint's: xue = Xue et "
+    "al. 2012 as the iHarmony4 repository's MATLAB demo computes it (zero-offset mode, "
+    "256x256, its change carried back to full resolution; --harmonize-size does not apply)",
 )
 @click.option("--image", type=FILE, help="portrait (JPEG/PNG) [single form]")
 @click.option("--trimap", type=FILE, help="trimap of the portrait: gray PNG, 0 bg / 128 unknown / 255 fg")
@@ -118,6 +128,8 @@ def composite_command(**options):
         raise click.UsageError("the single form needs --background")
     if not single and not options["backgrounds"]:
         raise click.UsageError("the batch form needs --backgrounds")
+    if not options["ckpt"] and not options["harmonizer"]:
+        raise click.UsageError("give --ckpt (a checkpoint) and/or --harmonizer (a method)")
     try:
         result = run(CompositeConfig(**options))
     except (CompositeError, CheckpointError, ValueError, OSError) as exc:

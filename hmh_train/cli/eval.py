@@ -81,8 +81,9 @@ def _benchmark(options: dict) -> None:
     "--ckpt",
     required=True,
     type=click.Path(),
-    help="run folder (uses checkpoints/best.pt, else last.pt), a .pt checkpoint, or a "
-    "released file (IndexNet's .pth.tar, its deep_matting.pth.tar, DoveNet's latest_net_G.pth)",
+    help="run folder (uses checkpoints/best.pt, else last.pt), a .pt checkpoint, a "
+    "released file (IndexNet's .pth.tar, its deep_matting.pth.tar, DoveNet's latest_net_G.pth), "
+    "or a method name as for --compare",
 )
 @click.option(
     "--shards",
@@ -178,7 +179,8 @@ def _benchmark(options: dict) -> None:
     multiple=True,
     type=click.Path(),
     metavar="RUN",
-    help="more runs/.pt files/released files to put in the same table (repeatable; one row each)",
+    help="more runs/.pt files/released files to put in the same table (repeatable; one row "
+    "each), or a non-learned method by name: xue (Xue et al. 2012, zero-offset mode) [shards]",
 )
 @click.option(
     "--batch-size",
@@ -259,6 +261,7 @@ def eval_command(
     \b
     Examples:
       hmh-train eval --ckpt runs/joint --shards shards --compare runs/matting
+      hmh-train eval --ckpt latest_net_G.pth --shards ihd_shards --compare xue
       hmh-train eval --benchmark composition-1k --src Combined_Dataset \\
                      --backgrounds VOCdevkit/VOC2012 --ckpt indexnet_matting.pth.tar
       hmh-train eval --benchmark iharmony4 --src IHD --ckpt latest_net_G.pth --protocol dovenet

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hmh_builder.fsio import first_line
+from hmh_train.cli.apply import check_method
 from hmh_train.train.config import HARMONIZER_OUTPUTS
 
 
@@ -15,6 +16,7 @@ def study_command():
 
     \b
     hmh-train study make --ckpt runs/joint --ckpt runs/unet --shards shards --n 40 --out study
+    hmh-train study make --ckpt runs/joint --method xue --shards shards --n 40 --out study
     hmh-train study serve study --host 0.0.0.0 --port 8000
     hmh-train study score study
     """
@@ -31,6 +33,15 @@ def study_command():
     metavar="RUN_OR_FILE",
     help="a method: run folder (best.pt, else last.pt) or checkpoint file; its name is the "
     "folder's name or the file's stem (repeatable)",
+)
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    callback=check_method,
+    metavar="NAME",
+    help="a non-learned method by name: xue (Xue et al. 2012 as the iHarmony4 repository's "
+    "MATLAB demo computes it, zero-offset mode) (repeatable)",
 )
 @click.option(
     "--images",
@@ -65,6 +76,7 @@ def make_command(
     out,
     shards,
     ckpts,
+    methods,
     images,
     n,
     seed,
@@ -88,6 +100,7 @@ def make_command(
         out=out,
         shards=shards,
         ckpts=tuple(ckpts),
+        methods=tuple(methods),
         images=images,
         n=n,
         seed=seed,
@@ -104,6 +117,8 @@ def make_command(
         result = make_study(cfg)
     except (StudyError, CheckpointError, ValueError, OSError) as exc:
         raise click.ClickException(first_line(exc)) from None
+    for note in result.get("notes", []):
+        click.echo(note, err=True)
     click.echo(
         f"wrote {result['out']}: {result['items']} pictures = {result['samples']} samples × "
         f"{len(result['methods'])} methods ({', '.join(result['methods'])})"

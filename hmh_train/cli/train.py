@@ -6,9 +6,11 @@ import click
 
 from hmh_builder.fsio import first_line
 from hmh_train.train.config import (
+    CRITIC_COMPOSITES,
     GAN_LOSSES,
     HARMONIZER_OUTPUTS,
     HARMONIZERS,
+    INITS,
     MATTING_HEADS,
     MATTING_NETS,
     UNET_NORMS,
@@ -31,6 +33,14 @@ COMMON = [
         float,
         "channel width multiplier of every fresh network (0.25 for smoke runs; networks "
         "loaded with --matting-ckpt/--harmonization-ckpt keep theirs)",
+    ),
+    (
+        "--init",
+        "init",
+        click.Choice(INITS),
+        "weights of every fresh network: published (as the official code draws them: IndexNet "
+        "N(0, sqrt(2/n)), DoveNet N(0, 0.02), SAGAN Glorot uniform) or pytorch (module defaults); "
+        "networks loaded from a file keep the file's",
     ),
     ("--num-downs", "num_downs", int, "U-Net depth; image side must be a multiple of 2**num_downs"),
     ("--crop-min", "crop_min", float, "random crop side fraction in [crop_min, 1], resized back"),
@@ -114,6 +124,14 @@ JOINT = [
     ("--gan-loss", "gan_loss", click.Choice(GAN_LOSSES), "adversarial loss form"),
     ("--lambda1", "lambda1", float, "adversarial weight of the matting generator (Eq. 5)"),
     ("--lambda2", "lambda2", float, "adversarial weight of the harmonization generator (Eq. 5)"),
+    (
+        "--critic-composite",
+        "critic_composite",
+        click.Choice(CRITIC_COMPOSITES),
+        "the critic's matting fake: paper (A_r*I + (1-A_r)*B, the photo's own background: a matte "
+        "of 1 over the unknown band gives back I exactly) or new-background (on another batch "
+        "sample's background B', as at test time; needs --batch-size >= 2)",
+    ),
 ]
 FLAGS = [
     ("amp", "bf16 autocast on CUDA"),

@@ -27,6 +27,7 @@ import torch
 
 from hmh_builder.schema import sample_seed
 from hmh_train.evaluate.iharmony4 import IDENTITY, image_metrics
+from hmh_train.infer.methods import MethodHarmonizer
 from hmh_train.infer.ops import harmonize_any_size, to_tensor
 from hmh_train.infer.protocols import dovenet_published_output, dovenet_tensor2im
 
@@ -67,8 +68,10 @@ def harmonized(net, sample, protocol: str, seed: int = 0, output: str = "paper")
         )
     if protocol != "standard":
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-    device = next(net.parameters()).device
-    net.eval()
+    method = isinstance(net, MethodHarmonizer)  # a non-learned method (``infer.methods``)
+    device = torch.device("cpu") if method else next(net.parameters()).device
+    if not method:
+        net.eval()
     with torch.no_grad():
         out = harmonize_any_size(
             net,

@@ -35,6 +35,7 @@ from hmh_train.evaluate.benchmark_tables import (
 )
 from hmh_train.evaluate.report import json_safe, write_samples_csv
 from hmh_train.evaluate.run import run_name
+from hmh_train.infer.methods import caption_note
 
 BENCHMARKS = ("composition-1k", "iharmony4")
 NEEDS = {"composition-1k": "matting", "iharmony4": "harmonization"}
@@ -97,14 +98,20 @@ def load_runs(cfg: BenchmarkConfig, device, log) -> tuple[dict, dict]:
     """({unique run label: the network the benchmark needs}, {label: harmonizer output form})
     for every checkpoint, in order; the form (iHarmony4 only) is the one the run trained its
     harmonizer with, or ``cfg.harmonizer_output`` (``forward.check_output_form``)."""
+    from hmh_train.infer.methods import is_method, load_harmonizer
     from hmh_train.nets.forward import check_output_form
-    from hmh_train.train.checkpoint import checkpoint_file, load_nets
+    from hmh_train.train.checkpoint import checkpoint_file
 
     need = NEEDS[cfg.benchmark]
-    files = [checkpoint_file(path) for path in cfg.runs]  # every path checked before loading
+    # every path checked before loading; a method name (``infer.methods``) stands for itself
+    files = [path if is_method(path) else checkpoint_file(path) for path in cfg.runs]
+    if any(map(is_method, cfg.runs)) and cfg.protocol == "dovenet":
+        raise ValueError(
+            "--protocol dovenet runs a network in training mode; a method needs --protocol standard"
+        )
     taken, nets, forms = ({H.IDENTITY} if cfg.benchmark == "iharmony4" else set()), {}, {}
     for path, file in zip(cfg.runs, files, strict=False):
-        loaded, _ = load_nets(file, device=device, log=log)
+        loaded, _ = load_harmonizer(file, device=device, log=log)
         net = getattr(loaded, need)
         if net is None:
             raise ValueError(
@@ -197,7 +204,7 @@ def write_tables(cfg: BenchmarkConfig, out: str, rows: list, labels, info: dict)
     text = write_iharmony4_table(
         out,
         results,
-        BH.caption(cfg.protocol, cfg.split, evaluated, listed, cfg.limit, reference),
+        BH.caption(cfg.protocol, cfg.split, evaluated, listed, cfg.limit, reference) + caption_note(labels),
         PUBLISHED_IHARMONY4 if reference else None,
     )
     return text, results
@@ -233,6 +240,9 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
     finally:
         torch.backends.cudnn.deterministic = previous
     evaluated = len({row["id"] for row in rows})
+    for net in nets.values():  # a method's line on the images it left unadjusted (scored as they are)
+        note = getattr(net, "skipped_note", lambda total: None)(evaluated)
+        loaded += [note] if note else []
     if not evaluated:
         raise ValueError(
             f"{cfg.src}: none of the {len(items)} test images could be read; first: {problems[0]}"

@@ -119,6 +119,14 @@ def mse(pred, gt, trimap=None, region="unknown") -> float:
     return float(((p - g) ** 2)[mask].sum() / count) if count else float("nan")
 
 
+def alpha_bias(pred, gt, trimap=None, region="unknown") -> float:
+    """Mean *signed* error A_r − A over the region, alphas in 0–1 (positive: the matte is too
+    wide, e.g. the trivial optimum of the paper's critic fake; NaN if the region is empty)."""
+    p, g, mask = _prepare(pred, gt, trimap, region)
+    count = int(mask.sum())
+    return float((p - g)[mask].sum() / count) if count else float("nan")
+
+
 def gaussian_gradient_kernels(sigma: float = GRAD_SIGMA, epsilon: float = GRAD_EPSILON):
     """(kx, ky) float64 kernels of DIM's ``gaussgradient``: G(y)·G'(x), unit L2 norm; ky = kx.T."""
     half = math.ceil(sigma * math.sqrt(-2.0 * math.log(math.sqrt(2 * math.pi) * sigma * epsilon)))

@@ -23,6 +23,7 @@ from hmh_builder.fsio import atomic_write_text
 from hmh_train.evaluate.benchmark_tables import write_iharmony4_table
 from hmh_train.evaluate.iharmony4 import IDENTITY, image_metrics, subset_of, summarise
 from hmh_train.evaluate.report import json_safe, write_samples_csv
+from hmh_train.infer.methods import caption_note
 from hmh_train.infer.ops import harmonize_any_size
 
 GROUPS = ("harm", "identity")
@@ -90,6 +91,7 @@ def write_pair_outputs(out: str, rows_by_run: dict, settings: dict, size) -> dic
     results = pair_results(rows_by_run)
     samples = len(next(iter(rows_by_run.values()), []))
     caption = CAPTION.format(samples=samples, split=settings.get("split", "?"), size=f"{size[0]}×{size[1]}")
+    caption += caption_note(rows_by_run)
     table = write_iharmony4_table(out, results, caption)
     summary = {"settings": settings, "kind": "harmonization", "results": results}
     atomic_write_text(

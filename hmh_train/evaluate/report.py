@@ -18,6 +18,7 @@ import math
 import os
 
 from hmh_builder.fsio import atomic_write_text
+from hmh_train.infer.methods import caption_note
 
 DASH = "–"
 #: (summary key, column title, format) of the Table 1 columns, in order.
@@ -30,6 +31,12 @@ COLUMNS = (
     ("{g}_fmse_{r}", "H-fMSE ({r})", "{:.2f}"),
     ("{g}_psnr", "H-PSNR", "{:.2f}"),
 )
+#: The "no harm" columns, shown when the runs have them (``no_harm_figures``): the share of
+#: images whose H-PSNR is at least the identity's, and the worst per-image H-PSNR loss in dB.
+NO_HARM_COLUMNS = (("{g}_no_harm", "no harm", "{:.0%}"), ("{g}_worst_loss_db", "worst loss dB", "{:.2f}"))
+#: An image counts as not harmed when its H-PSNR is at most this far below the identity's: the
+#: float32 [0, 1] output of an unchanged image differs from the uint8 input by rounding only.
+NO_HARM_TOLERANCE_DB = 1e-4
 
 CAPTION = (
     "Matting over the trimap's unknown region{region} (trimaps from the true alpha, radius "
@@ -38,6 +45,11 @@ CAPTION = (
     "pixels, H-fMSE over the altered region ({side}), H-PSNR in dB (peak 255); "
     "input I_d with mask {mask}, α the true alpha, unless the row says 'predicted α'. "
     "{samples} samples of split '{split}'."
+)
+#: Added to the caption when the table has the no-harm columns.
+NO_HARM_CAPTION = (
+    "'no harm': share of images whose H-PSNR is at least the identity row's (I_d as is); "
+    "'worst loss dB': the largest per-image H-PSNR drop below it (negative: every image gained)."
 )
 #: What the caption says of each side: (fMSE region, the harmonizer's mask).
 SIDE_CAPTIONS = {
@@ -75,22 +87,46 @@ def columns(tag: str) -> list[tuple[str, str, str]]:
     return [(key.replace("_{r}", suffix), title.format(r=tag), pattern) for key, title, pattern in COLUMNS]
 
 
+def table_columns(summaries: dict) -> list[tuple[str, str, str]]:
+    """``columns`` of the runs' side, plus ``NO_HARM_COLUMNS`` when any run has them."""
+    cols = columns(side_tag(summaries))
+    if any(k.endswith("_no_harm") for summary in summaries.values() for k in summary):
+        cols += list(NO_HARM_COLUMNS)
+    return cols
+
+
+def no_harm_figures(rows: list[dict], groups=("harm", "e2e")) -> dict:
+    """Per-image "no harm" figures of each group with PSNRs in ``rows`` (per-sample dicts with
+    ``{group}_psnr`` and ``identity_psnr`` in dB): ``{group}_no_harm``, the share of images whose
+    H-PSNR ≥ the identity's − ``NO_HARM_TOLERANCE_DB``, and ``{group}_worst_loss_db``, the largest
+    identity − H-PSNR over the images (negative when every image gained)."""
+    out = {}
+    for group in groups:
+        pairs = [(r[f"{group}_psnr"], r["identity_psnr"]) for r in rows if f"{group}_psnr" in r]
+        if not pairs or "identity_psnr" not in rows[0]:
+            continue
+        losses = [0.0 if h == i else i - h for h, i in pairs]  # inf - inf (both exact) is no loss
+        out[f"{group}_no_harm"] = sum(loss <= NO_HARM_TOLERANCE_DB for loss in losses) / len(losses)
+        out[f"{group}_worst_loss_db"] = max(losses)
+    return out
+
+
 def table_rows(summaries: dict) -> list[tuple[str, dict]]:
     """(label, {column title: value or None}) rows: each run, its end-to-end row, identity."""
-    rows, tag = [], side_tag(summaries)
+    rows, cols = [], table_columns(summaries)
     for label, summary in summaries.items():
-        rows.append((label, _values(summary, "harm", tag)))
+        rows.append((label, _values(summary, "harm", cols)))
         if "e2e_mse" in summary:
-            rows.append((f"{label} · predicted α", _values(summary, "e2e", tag, matting=False)))
+            rows.append((f"{label} · predicted α", _values(summary, "e2e", cols, matting=False)))
     first = next(iter(summaries.values()), {})
     if "identity_mse" in first:
-        rows.append(("identity (I_d, no harmonization)", _values(first, "identity", tag, matting=False)))
+        rows.append(("identity (I_d, no harmonization)", _values(first, "identity", cols, matting=False)))
     return rows
 
 
-def _values(summary: dict, group: str, tag: str, matting: bool = True) -> dict:
+def _values(summary: dict, group: str, cols: list, matting: bool = True) -> dict:
     out = {}
-    for raw_key, title, _ in columns(tag):
+    for raw_key, title, _ in cols:
         harmonization = "{g}" in raw_key
         out[title] = summary.get(raw_key.format(g=group)) if (matting or harmonization) else None
     return out
@@ -116,22 +152,22 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 def table1_markdown(summaries: dict, settings: dict, extra: dict | None = None) -> str:
     """Paper-Table-1-style Markdown: caption + table; ``extra`` = {label: {col: text}} columns
     put before the metrics (the sweep's grid values)."""
-    rows, tag = table_rows(summaries), side_tag(summaries)
-    extra_cols = list(dict.fromkeys(c for cols in (extra or {}).values() for c in cols))
-    headers = ["run"] + extra_cols + [title for _, title, _ in columns(tag)]
+    rows, tag, cols = table_rows(summaries), side_tag(summaries), table_columns(summaries)
+    extra_cols = list(dict.fromkeys(c for own in (extra or {}).values() for c in own))
+    headers = ["run"] + extra_cols + [title for _, title, _ in cols]
     body = []
     for label, values in rows:
         own = (extra or {}).get(label, {})
         body.append(
             [label]
             + [str(own.get(c, "")) for c in extra_cols]
-            + [fmt(values[title], pattern) for _, title, pattern in columns(tag)]
+            + [fmt(values[title], pattern) for _, title, pattern in cols]
         )
     samples = next(iter(summaries.values()), {}).get("samples", 0)
     region = " (here: all pixels)" if settings.get("region") == "all" else ""
     if tag == "mask":
         caption = PAIR_CAPTION.format(samples=samples, split=settings.get("split", "?"))
-        return caption + "\n\n" + markdown_table(headers, body)
+        return caption + caption_note(summaries) + "\n\n" + markdown_table(headers, body)
     side, mask = SIDE_CAPTIONS[tag]
     caption = CAPTION.format(
         region=region,
@@ -140,22 +176,22 @@ def table1_markdown(summaries: dict, settings: dict, extra: dict | None = None) 
         split=settings.get("split", "?"),
         side=side,
         mask=mask,
-    )
-    return caption + "\n\n" + markdown_table(headers, body)
+    ) + (" " + NO_HARM_CAPTION if len(cols) > len(COLUMNS) else "")
+    return caption + caption_note(summaries) + "\n\n" + markdown_table(headers, body)
 
 
 def write_table_csv(path: str, summaries: dict, extra: dict | None = None) -> None:
-    rows, tag = table_rows(summaries), side_tag(summaries)
-    extra_cols = list(dict.fromkeys(c for cols in (extra or {}).values() for c in cols))
+    rows, cols = table_rows(summaries), table_columns(summaries)
+    extra_cols = list(dict.fromkeys(c for own in (extra or {}).values() for c in own))
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run"] + extra_cols + [key.format(g="h") for key, _, _ in columns(tag)])
+        writer.writerow(["run"] + extra_cols + [key.format(g="h") for key, _, _ in cols])
         for label, values in rows:
             own = (extra or {}).get(label, {})
             writer.writerow(
                 [label]
                 + [own.get(c, "") for c in extra_cols]
-                + ["" if values[t] is None else repr(float(values[t])) for _, t, _ in columns(tag)]
+                + ["" if values[t] is None else repr(float(values[t])) for _, t, _ in cols]
             )
 
 

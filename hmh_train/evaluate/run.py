@@ -18,7 +18,9 @@ For every test sample (fixed order, no randomness):
   (1 − A_r)·I with mask A_r).
 - **Identity baseline**: I_d itself vs I, i.e. what doing nothing scores.
 
-A checkpoint whose harmonizer was trained on the other side is refused with one line unless
+A run may also be a non-learned method by name (``infer.methods``, e.g. ``xue``): its row is
+made like any harmonizer's (no matting metrics; images it cannot adjust are scored unchanged
+and counted in one line). A checkpoint whose harmonizer was trained on the other side is refused with one line unless
 ``allow_other_side`` (``train.checkpoint.check_side``); the released DoveNet file has no side.
 The harmonizer runs in the output form its run trained with (``Nets.harmonizer_output``;
 ``paper`` for DoveNet's released file), or ``EvalConfig.harmonizer_output`` for every run.
@@ -42,11 +44,12 @@ import torch
 
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS, trimap_from_alpha
 from hmh_train.evaluate import metrics as M
+from hmh_train.evaluate.report import no_harm_figures
 from hmh_train.infer.ops import harmonize_any_size, predict_alpha_any_size, trimap_to_uint8
 from hmh_train.nets.forward import altered_input, check_output_form, region_mask
 from hmh_train.train.distributed import pick_device
 
-MATTING_KEYS = ("alpha_mse", "sad", "grad", "conn")
+MATTING_KEYS = ("alpha_mse", "sad", "grad", "conn", "alpha_bias")
 GROUPS = ("harm", "e2e", "identity")  # I_h with true α, I_h with predicted α, I_d as is
 #: Short name of each altered side in metric keys and table titles (fmse_bg, "H-fMSE (fg)").
 SIDE_TAGS = {"background": "bg", "foreground": "fg"}
@@ -122,7 +125,7 @@ def sample_rows(batch_np: dict, alpha_r, harmonized, e2e) -> list[dict]:
                     MATTING_KEYS,
                     (
                         fn(alpha_r[i], alpha, trimap, batch_np["region"])
-                        for fn in (M.mse, M.sad, M.gradient_error, M.connectivity_error)
+                        for fn in (M.mse, M.sad, M.gradient_error, M.connectivity_error, M.alpha_bias)
                     ),
                     strict=False,
                 )
@@ -181,10 +184,11 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
 
     from hmh_train.data.shards import altered_side
     from hmh_train.evaluate.pair_eval import pair_rows
-    from hmh_train.train.checkpoint import check_side, load_nets
+    from hmh_train.infer.methods import load_harmonizer
+    from hmh_train.train.checkpoint import check_side
 
     device = pick_device(cfg.device)
-    nets, config = load_nets(path, device=device, log=log)
+    nets, config = load_harmonizer(path, device=device, log=log)
     side = altered_side(dataset)
     check_side(path, config, nets, cfg.shards, side, cfg.allow_other_side)
     if nets.harmonization is not None:
@@ -220,11 +224,15 @@ def evaluate_checkpoint(path: str, dataset, cfg: EvalConfig, label: str, log=Non
         row["run"] = label
         if nets.harmonization is not None:
             row["harmonizer_output"] = nets.harmonizer_output
+    note = getattr(nets.harmonization, "skipped_note", lambda total: None)(len(rows))
+    if note and log is not None:
+        log(note)
     return rows
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Mean of every metric column over the rows (NaN/inf skipped); ``samples`` = row count."""
+    """Mean of every metric column over the rows (NaN/inf skipped); ``samples`` = row count;
+    then the harmonizer's per-image "no harm" figures (``report.no_harm_figures``)."""
     summary = {"samples": len(rows)}
     keys = (
         [k for k, v in rows[0].items() if k not in ("id", "run") and not isinstance(v, str)] if rows else []
@@ -233,6 +241,7 @@ def summarise(rows: list[dict]) -> dict:
         values = np.array([r[key] for r in rows if key in r], dtype=np.float64)
         finite = values[np.isfinite(values)]
         summary[key] = float(finite.mean()) if finite.size else float("nan")
+    summary.update(no_harm_figures(rows))
     return summary
 
 
@@ -244,11 +253,16 @@ def evaluate(cfg: EvalConfig) -> dict:
     """
     from hmh_train.data.shards import ShardDataset
     from hmh_train.evaluate.report import write_outputs
+    from hmh_train.infer.methods import is_method, no_such_run
     from hmh_train.train.checkpoint import checkpoint_file
 
     if cfg.region not in ("unknown", "all"):
         raise ValueError(f"region must be 'unknown' or 'all', got {cfg.region!r}")
-    files = [checkpoint_file(path) for path in cfg.runs]  # fail before reading any data
+    # fail before reading any data; a method name (``infer.methods``) stands for itself
+    for path in cfg.runs:
+        if not is_method(path) and not os.path.exists(path):
+            raise ValueError(no_such_run(path))
+    files = [path if is_method(path) else checkpoint_file(path) for path in cfg.runs]
     dataset = ShardDataset(cfg.shards, split=cfg.split)
     out = cfg.out or default_out(cfg)
     taken, all_rows, summaries, loaded = set(), [], {}, []

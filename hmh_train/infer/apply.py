@@ -7,7 +7,8 @@
   (IndexNet, DM) runs either way.
 - ``harmonize``: composite + mask of the region to adjust → harmonized image, by DoveNet's
   test transforms (``protocols.dovenet_harmonize``); other sizes run at ``--size`` and the
-  change is carried back to full resolution. The output form (``forward.HARMONIZER_OUTPUTS``)
+  change is carried back to full resolution. With ``--method`` instead of a checkpoint, a
+  non-learned method (``infer.methods``: ``xue``) on the composite and its mask. The output form (``forward.HARMONIZER_OUTPUTS``)
   is the one the checkpoint's run trained with (``paper`` for DoveNet's file), or
   ``--harmonizer-output``.
 
@@ -49,6 +50,7 @@ class ApplyConfig:
     harmonizer_output: str | None = None  # harmonize: output form; None = the checkpoint's own
     scale: float | None = None  # matte: shrink factor before alignment (DM demo: 0.5); None = 1
     exact: bool = False  # matte: IndexNet's published demo procedure step by step
+    method: str | None = None  # harmonize: a non-learned method by name instead of ckpt
     device: str = "auto"
     progress: bool = True
 
@@ -67,7 +69,12 @@ def matte_one(
 
 def harmonize_one(model: Model, image_path: str, mask_path: str, out: str, size: int) -> None:
     image = read_rgb(image_path)
-    write_image(out, model.harmonize(image, read_gray(mask_path, image.shape[:2], "mask"), size=size))
+    mask = read_gray(mask_path, image.shape[:2], "mask")
+    try:
+        result = model.harmonize(image, mask, size=size)
+    except CompositeError as exc:  # e.g. a method that cannot measure this composite
+        raise CompositeError(f"{image_path} with {mask_path}: {exc}") from None
+    write_image(out, result)
 
 
 def _batch(cfg: ApplyConfig, work, what: str) -> dict:
@@ -110,7 +117,8 @@ def _run(cfg: ApplyConfig, name: str, work, what: str) -> dict:
     elif cfg.guides is None:
         raise CompositeError(f"the batch form needs --{guide}s (a folder)")
     output = cfg.harmonizer_output if name == "harmonization" else None
-    model = load(cfg.ckpt, device=pick_device(cfg.device), harmonizer_output=output)
+    source = cfg.method if name == "harmonization" and cfg.method else cfg.ckpt
+    model = load(source, device=pick_device(cfg.device), harmonizer_output=output)
     model.network(name)  # one line naming the file when it holds no such network
     if name == "harmonization":
         model.harmonize_size_check(cfg.size)
@@ -138,7 +146,14 @@ def matte(cfg: ApplyConfig) -> dict:
 
 def harmonize(cfg: ApplyConfig) -> dict:
     """``hmh-train harmonize``; returns {"written", "failed", "failures", "out", "loaded",
-    "harmonizer_output"}."""
+    "harmonizer_output"}. ``cfg.method`` (a name of ``infer.methods``) instead of a checkpoint."""
+    if cfg.method is not None:
+        from hmh_train.infer.methods import is_method, unknown_method
+
+        if not is_method(cfg.method):
+            raise CompositeError(unknown_method(cfg.method))
+        if cfg.ckpt:
+            raise CompositeError("give either --ckpt or --method, not both")
     if cfg.size <= 0:
         raise CompositeError(f"--size must be positive, got {cfg.size}")
     return _run(cfg, "harmonization", lambda m, i, g, o: harmonize_one(m, i, g, o, cfg.size), "harmonize")

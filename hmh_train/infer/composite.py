@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from hmh_train.infer import ops as infer
-from hmh_train.infer.files import output_type, read_rgb, write_image
+from hmh_train.infer.files import CompositeError, output_type, read_rgb, write_image
 from hmh_train.infer.model import Composition, Model
 
 
@@ -49,6 +49,7 @@ class CompositeConfig:
     harmonize: str | None = None  # side adjusted: background | foreground; None = the
     # checkpoint's trained side (background without a record)
     harmonizer_output: str | None = None  # output form; None = the checkpoint's own
+    harmonizer: str | None = None  # a non-learned method (``infer.methods``) as the harmonizer
     device: str = "auto"
     progress: bool = True
 
@@ -106,6 +107,9 @@ def composite_one(cfg: CompositeConfig, model: Model) -> dict:
             output_type(path)
     image = read_rgb(cfg.image)
     guides = {"trimap": cfg.trimap, "alpha": cfg.alpha, "mask": cfg.mask}
-    made = compose_files(cfg, model, image, cfg.background, guides)
+    try:
+        made = compose_files(cfg, model, image, cfg.background, guides)
+    except CompositeError as exc:  # a method's refusal does not name the portrait by itself
+        raise (CompositeError(f"{cfg.image}: {exc}") if cfg.harmonizer else exc) from None
     write_result(made, image, cfg.out, cfg.figure)
     return {"out": cfg.out, "figure": cfg.figure, "harmonized": made.harmonized is not None}

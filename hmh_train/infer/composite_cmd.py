@@ -31,12 +31,14 @@ def choose_side(asked: str | None, trained: str | None) -> tuple[str, str | None
 
 
 def run(cfg: CompositeConfig) -> dict:
-    """Load the checkpoint(s) (``cfg.ckpt``: one path or several), choose the side, then run
+    """Load the checkpoint(s) (``cfg.ckpt``: one path or several; ``cfg.harmonizer``: a
+    non-learned method as the harmonizer, ``infer.methods``), choose the side, then run
     the single or the batch form. The result adds "loaded" (a line per network), "harmonize"
     (the side adjusted; None without a harmonization net) and "note" (None, or why the side differs from the trained one)."""
     from hmh_train.train.distributed import pick_device
 
-    paths = (cfg.ckpt,) if isinstance(cfg.ckpt, str) else tuple(cfg.ckpt)
+    paths = (cfg.ckpt,) if isinstance(cfg.ckpt, str) else tuple(cfg.ckpt or ())
+    paths += (cfg.harmonizer,) if cfg.harmonizer else ()  # a method replaces any file's harmonizer
     model = load(*paths, device=pick_device(cfg.device), harmonizer_output=cfg.harmonizer_output)
     side, note = choose_side(cfg.harmonize, model.side)
     cfg = replace(cfg, harmonize=side)

@@ -26,6 +26,7 @@ import torch
 from hmh_train.infer import ops, protocols
 from hmh_train.infer.files import CompositeError, check_trimap, read_gray, read_rgb
 from hmh_train.infer.matte import fast_alpha, pick_engine, prepare
+from hmh_train.infer.methods import METHOD_ERRORS, MethodHarmonizer, is_method, method_nets
 from hmh_train.nets.forward import NET_NAMES, Nets, check_output_form, region_mask
 from hmh_train.nets.loading import checkpoint_file, load_nets, trained_side
 
@@ -155,9 +156,10 @@ class Model:
     def harmonize_size_check(self, size: int) -> torch.nn.Module:
         """The harmonization network if it can run at ``size``² (a positive multiple of its
         2**num_downs; a network with an ``input_size``, DIH, runs at that side whatever ``size``
-        says); CompositeError otherwise."""
+        says; a non-learned method, ``infer.methods``, has its own size rule); CompositeError
+        otherwise."""
         net = self.network("harmonization")
-        if getattr(net, "input_size", None):
+        if isinstance(net, MethodHarmonizer) or getattr(net, "input_size", None):
             return net
         step = 2 ** int(getattr(net, "num_downs", 8))
         if size <= 0 or size % step:
@@ -175,12 +177,19 @@ class Model:
         """Harmonized uint8 ``(H, W, 3)`` RGB of a composite and the uint8 ``(H, W)`` mask of
         the region to adjust (255 = adjust), by DoveNet's test transforms at ``size``² with the
         change carried back to full size (``protocols.dovenet_harmonize``). ``output``: the
-        output form (None: the one its run trained with)."""
+        output form (None: the one its run trained with). A non-learned method (``load("xue")``)
+        runs instead at its own size (``size`` does not apply)."""
         net = self.harmonize_size_check(size)
         size = getattr(net, "input_size", size)  # DIH runs at its own side only
         form = check_output_form(output, self.harmonizer_output, ", ".join(self.sources) or "the model")
         composite = as_rgb(composite)
-        return protocols.dovenet_harmonize(net, composite, as_gray(mask, composite.shape, "mask"), size, form)
+        mask = as_gray(mask, composite.shape, "mask")
+        if isinstance(net, MethodHarmonizer):
+            try:
+                return net.function(composite, mask)
+            except METHOD_ERRORS as exc:
+                raise CompositeError(str(exc)) from None
+        return protocols.dovenet_harmonize(net, composite, mask, size, form)
 
     def harmonize_batch(
         self,
@@ -205,7 +214,10 @@ class Model:
             guide = torch.from_numpy(np.asarray(mask if alpha is None else alpha)).to(self.device)[:, None]
             guide = guide.float() / 255
             region = guide if alpha is None else region_mask(guide, side or self.side or "background")
-            out = ops.harmonize_any_size(net, comp, region, output=form)
+            try:
+                out = ops.harmonize_any_size(net, comp, region, output=form)
+            except METHOD_ERRORS as exc:  # a non-learned method that cannot use one of them
+                raise CompositeError(f"{net.name}: {exc}") from None
             return (out.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     def compose(
@@ -245,16 +257,19 @@ class Model:
             else:
                 tri = self.trimap(image, None, mask, band)
             trimap_t = ops.trimap_to_unit(tri).to(to)
-        with torch.inference_mode():
-            made = ops.compose(
-                self.nets,
-                ops.to_tensor(image, to),
-                ops.to_tensor(background, to),
-                trimap=trimap_t,
-                alpha=alpha_t,
-                harmonize_side=harmonize_size or None,
-                altered=side,
-            )
+        try:
+            with torch.inference_mode():
+                made = ops.compose(
+                    self.nets,
+                    ops.to_tensor(image, to),
+                    ops.to_tensor(background, to),
+                    trimap=trimap_t,
+                    alpha=alpha_t,
+                    harmonize_side=harmonize_size or None,
+                    altered=side,
+                )
+        except METHOD_ERRORS as exc:  # a non-learned harmonizer that cannot use this composite
+            raise CompositeError(f"{getattr(self.nets.harmonization, 'name', 'harmonizer')}: {exc}") from None
         harmonized = made["harmonized"]
         return Composition(
             ops.to_uint8(made["alpha"]),
@@ -276,8 +291,8 @@ def load(
 ) -> Model:
     """A ``Model`` from one or more checkpoints: run folders (best.pt, else last.pt), ``.pt``
     files, IndexNet's released ``.pth.tar`` (or its ``deep_matting.pth.tar``) and/or DoveNet's
-    ``latest_net_G.pth``; each file
-    gives the networks it holds, a later file's replacing an earlier one's. ``device``: "cpu",
+    ``latest_net_G.pth``, or a non-learned harmonization method by name (``infer.methods``:
+    ``"xue"``); each gives the networks it holds, a later one's replacing an earlier one's. ``device``: "cpu",
     "cuda", "auto"… ``harmonizer_output`` overrides the form the harmonizer's run trained with
     (checked: ``forward.check_output_form``). ``log`` receives one line per loaded network."""
     from hmh_train.train.distributed import pick_device
@@ -285,12 +300,16 @@ def load(
     if not checkpoints:
         raise CompositeError("load() needs at least one checkpoint (a run folder or a weights file)")
     paths = tuple(os.fspath(p) for p in checkpoints)
-    files = [checkpoint_file(p) for p in paths]  # one-line error naming the path when there is none
+    # one-line error naming the path when there is none; a method name stands for itself
+    files = [p if is_method(p) else checkpoint_file(p) for p in paths]
     dev = pick_device(str(device)) if not isinstance(device, torch.device) else device
     merged, side, source, kept = Nets(), None, None, {}
     lines: list[str] = []
     for path, file in zip(paths, files, strict=True):
-        nets, config = load_nets(file, device=dev, log=lines.append)
+        if is_method(path):
+            nets, config = method_nets(path, lines.append, strict=True)
+        else:
+            nets, config = load_nets(file, device=dev, log=lines.append)
         for name in NET_NAMES:
             if getattr(nets, name) is not None:
                 setattr(merged, name, getattr(nets, name))

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hmh_train.infer.methods import MethodHarmonizer
+
 #: Half-width (pixels) of the unknown band a coarse mask gets on each side of its edge.
 MASK_BAND = 10
 #: Side of the square the U-Net runs at when composing: HMH's training size (256×256; the
@@ -135,10 +137,16 @@ def harmonize_any_size(
     at that size) is resized to H×W and added to the full-resolution composite, and the
     ``keep``/``residual`` forms then keep the full-resolution composite where the full-resolution
     mask is 0 (``forward.finish_harmonized``). When the working size equals H×W this is exactly
-    ``forward.harmonize``. Clamped to [0, 1].
+    ``forward.harmonize``. Clamped to [0, 1]. A ``methods.MethodHarmonizer`` (a non-learned
+    method) runs per image at its own working size instead; ``work_side`` does not apply.
     """
     from hmh_train.nets.forward import finish_harmonized, harmonize, harmonizer_proposal
 
+    if isinstance(harmonization_net, MethodHarmonizer):  # a non-learned method: its own size rule
+        full = harmonization_net.harmonize01(composite01, mask01)
+        return (full if output == "paper" else finish_harmonized(full, composite01, mask01, output)).clamp(
+            0, 1
+        )
     multiple = 2 ** int(getattr(harmonization_net, "num_downs", 8))
     size = tuple(composite01.shape[-2:])
     sides = size if work_side is None else (work_side, work_side)

@@ -174,14 +174,17 @@ def harmonizer_proposal(harmonization_net, composite01, mask01, output: str = "p
 
 
 def finish_harmonized(proposal, composite01, mask01, output: str = "paper"):
-    """I_h from a proposal (``harmonizer_proposal``): as is for ``paper``; for ``keep`` and
-    ``residual`` M·P + (1 − M)·C, so pixels with M = 0 equal C exactly. ``mask01`` broadcasts
-    over the channels."""
+    """I_h from a proposal (``harmonizer_proposal``): as is for ``paper``; for ``keep``
+    M·P + (1 − M)·C; for ``residual`` C + M·(P − C), the same value written so that a zero change
+    (P = C) gives C bit for bit. Either way pixels with M = 0 equal C exactly. ``mask01``
+    broadcasts over the channels."""
     output_kind(output)  # validates the name
     if output == "paper":
         return proposal
-    mask = mask01.to(proposal.dtype)
-    return mask * proposal + (1 - mask) * composite01.to(proposal.dtype)
+    mask, composite = mask01.to(proposal.dtype), composite01.to(proposal.dtype)
+    if output == "residual":
+        return composite + mask * (proposal - composite)
+    return mask * proposal + (1 - mask) * composite
 
 
 def harmonize(harmonization_net, composite01, mask01, output: str = "paper"):

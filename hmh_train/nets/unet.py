@@ -142,6 +142,11 @@ class AttentionUNet(nn.Module):
         """What rebuilds this network: ``{"width", "num_downs", "norm"}`` (stored in checkpoints)."""
         return {"width": self.width, "num_downs": self.num_downs, "norm": self.norm}
 
+    def output_layer(self) -> nn.ConvTranspose2d:
+        """The last layer (outermost transposed conv, before tanh): zeroed for an identity start
+        of the ``residual`` output form (``nets.init.zero_output_layer``)."""
+        return self.model.model[3]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         step = 2**self.num_downs
         if x.shape[2] % step or x.shape[3] % step:

@@ -6,7 +6,9 @@ Methods: ``I_d`` (the unharmonized composite from the shards, the reference), op
 with the true alpha and the mask of the side the shards alter, as ``hmh-train eval`` feeds it,
 in the output form its run trained with or ``--harmonizer-output``; a harmonizer trained on the
 other side is refused unless ``--allow-other-side``) and one per sub-folder of ``--images``
-(ready-made outputs of other methods, ``<sample id>.png|jpg|…``, same size as the shards).
+(ready-made outputs of other methods, ``<sample id>.png|jpg|…``, same size as the shards) and
+one per ``--method`` (a non-learned method by name, ``infer.methods``, e.g. ``xue``, fed as a
+checkpoint is).
 On harmonization-pair shards (``hmh-build iharmony4``) a checkpoint gets the stored composite
 and the stored mask of the changed region, as ``hmh-train eval`` feeds it there.
 Every picture is written as an RGB PNG under an opaque item id (drawn from the seed and a
@@ -39,6 +41,7 @@ class MakeConfig:
     out: str
     shards: str
     ckpts: tuple = ()  # run folders or checkpoint files, one method each
+    methods: tuple = ()  # non-learned methods by name (``infer.methods``, e.g. "xue")
     images: str | None = None  # folder of ready-made outputs, one sub-folder per method
     n: int = 40
     seed: int = 0
@@ -81,9 +84,14 @@ def read_samples(dataset, indices) -> dict:
     }
 
 
-def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> tuple[np.ndarray, str]:
-    """(uint8 (N,H,W,3) RGB, output form): the harmonization net of ``path`` on every sample's
-    I_d, in the form its run trained with or ``cfg.harmonizer_output``."""
+def render_checkpoint(
+    path: str, samples: dict, cfg: MakeConfig, bar, notes: list | None = None
+) -> tuple[np.ndarray, str]:
+    """(uint8 (N,H,W,3) RGB, output form): the harmonization net of ``path`` (or the method it
+    names, ``infer.methods``) on every sample's I_d, in the form its run trained with or
+    ``cfg.harmonizer_output``. A method keeps a picture it cannot adjust unchanged, and
+    ``notes`` gets one line on how many."""
+    from hmh_train.infer.methods import MethodHarmonizer
     from hmh_train.infer.model import load
     from hmh_train.train.checkpoint import check_side
     from hmh_train.train.distributed import pick_device
@@ -91,6 +99,9 @@ def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> tuple[n
     model = load(path, device=pick_device(cfg.device))
     if model.nets.harmonization is None:
         raise F.StudyError(f"{path}: the checkpoint holds no harmonization net")
+    method = model.nets.harmonization if isinstance(model.nets.harmonization, MethodHarmonizer) else None
+    if method is not None:
+        method.strict = False
     check_side(path, model.config, model.nets, cfg.shards, samples["altered"], cfg.allow_other_side)
     form = check_output_form(cfg.harmonizer_output, model.harmonizer_output, path)
     out = []
@@ -102,6 +113,9 @@ def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> tuple[n
             guide = {"alpha": samples["A"][part], "side": samples["altered"]}
         out.append(model.harmonize_batch(samples["I_d"][part], **guide, output=form))
         bar.update(out[-1].shape[0])
+    note = method.skipped_note(len(samples["id"])) if method is not None else None
+    if note and notes is not None:
+        notes.append(note)
     del model
     return np.concatenate(out), form
 
@@ -140,7 +154,10 @@ def read_method_images(method_dir: str, samples: dict) -> np.ndarray:
 
 
 def list_methods(cfg: MakeConfig) -> list[tuple[str, str, str]]:
-    """``(name, kind, source)`` per method in table order; StudyError on clashing names."""
+    """``(name, kind, source)`` per method in table order; StudyError on clashing names or an
+    unknown ``--method``."""
+    from hmh_train.infer.methods import is_method, unknown_method
+
     methods = [(F.COMPOSITE_METHOD, "composite", "I_d from the shards")]
     if cfg.include_real:
         methods.append((F.REAL_METHOD, "real", "I from the shards"))
@@ -148,6 +165,10 @@ def list_methods(cfg: MakeConfig) -> list[tuple[str, str, str]]:
         if not os.path.exists(path):
             raise F.StudyError(f"{path}: no such run folder or checkpoint file")
         methods.append((F.method_name(path), "checkpoint", os.fspath(path)))
+    for name in cfg.methods:
+        if not is_method(name):
+            raise F.StudyError(unknown_method(name))
+        methods.append((name, "method", name))
     if cfg.images is not None:
         if not os.path.isdir(cfg.images):
             raise F.StudyError(f"{cfg.images}: no such folder (--images expects one sub-folder per method)")
@@ -174,21 +195,21 @@ def list_methods(cfg: MakeConfig) -> list[tuple[str, str, str]]:
     return methods
 
 
-def render_all(methods, samples: dict, cfg: MakeConfig) -> tuple[dict, dict]:
+def render_all(methods, samples: dict, cfg: MakeConfig, notes: list | None = None) -> tuple[dict, dict]:
     """({method name: uint8 (N,H,W,3) RGB} for every method, {checkpoint method: the
     harmonizer output form it was rendered with})."""
     from tqdm import tqdm
 
     pictures, forms = {}, {}
-    total = len(samples["id"]) * sum(kind == "checkpoint" for _, kind, _ in methods)
+    total = len(samples["id"]) * sum(kind in ("checkpoint", "method") for _, kind, _ in methods)
     with tqdm(total=total, desc="render", unit="image", disable=not cfg.progress or not total) as bar:
         for name, kind, source in methods:
             if kind == "composite":
                 pictures[name] = samples["I_d"]
             elif kind == "real":
                 pictures[name] = samples["I"]
-            elif kind == "checkpoint":
-                pictures[name], forms[name] = render_checkpoint(source, samples, cfg, bar)
+            elif kind in ("checkpoint", "method"):  # a method renders as a checkpoint does
+                pictures[name], forms[name] = render_checkpoint(source, samples, cfg, bar, notes)
             else:
                 pictures[name] = read_method_images(source, samples)
     return pictures, forms
@@ -248,7 +269,8 @@ def write_folder(
 def make_study(cfg: MakeConfig) -> dict:
     """Write the study folder ``cfg.out`` (staged in a sibling folder, then renamed into place).
 
-    Returns {"out", "items", "samples", "methods"}. StudyError (one line) for unusable input.
+    Returns {"out", "items", "samples", "methods", "notes" (lines on pictures a method left
+    unadjusted)}. StudyError (one line) for unusable input.
     """
     from hmh_train.data.shards import ShardDataset
 
@@ -260,7 +282,8 @@ def make_study(cfg: MakeConfig) -> dict:
     methods = list_methods(cfg)
     dataset = ShardDataset(cfg.shards, split=cfg.split)
     samples = read_samples(dataset, pick_samples(dataset, cfg.n, cfg.seed))
-    pictures, forms = render_all(methods, samples, cfg)
+    notes = []
+    pictures, forms = render_all(methods, samples, cfg, notes)
     stage = f"{out}.making"
     shutil.rmtree(stage, ignore_errors=True)
     try:
@@ -275,4 +298,5 @@ def make_study(cfg: MakeConfig) -> dict:
         "items": len(study["items"]),
         "samples": len(study["samples"]),
         "methods": study["methods"],
+        "notes": notes,
     }

@@ -26,6 +26,8 @@ MATTING_NETS = ("indexnet", "dim")  # hmh_train.nets.MATTING_NETS
 UNET_NORMS = ("batch", "instance")  # hmh_train.nets.unet.NORMS
 HARMONIZERS = ("unet", "dih")  # hmh_train.nets.HARMONIZERS
 HARMONIZER_OUTPUTS = ("paper", "keep", "residual")  # hmh_train.nets.forward.HARMONIZER_OUTPUTS
+INITS = ("published", "pytorch")  # hmh_train.nets.init.INITS
+CRITIC_COMPOSITES = ("paper", "new-background")  # hmh_train.train.losses.CRITIC_COMPOSITES
 #: The form a saved run config without the key was trained with (runs made before it existed).
 UNRECORDED_OUTPUT = "paper"  # hmh_train.nets.forward.UNRECORDED_OUTPUT
 
@@ -57,6 +59,7 @@ class TrainConfig:
     matting_head: str = "published"  # IndexNet head: published (official) | wide (from scratch)
     unet_norm: str = "batch"  # U-Net norm: batch (released DoveNet) | instance
     harmonizer_output: str = "residual"  # residual (change, region kept) | keep (region kept) | paper
+    init: str = "published"  # fresh networks: published (official code's rules) | pytorch (defaults)
     crop_min: float = 1.0  # random crop side fraction in [crop_min, 1], resized back
     flip: bool = True  # random horizontal flip
     online_adjust: bool = False  # redraw the altered side and I_d on the device every step
@@ -65,6 +68,7 @@ class TrainConfig:
     gan_loss: str = "hinge"  # paper | hinge | wgan-gp
     lambda1: float = 0.02  # adversarial weight of the matting generator
     lambda2: float = 0.01  # adversarial weight of the harmonization generator
+    critic_composite: str = "paper"  # matting fake on its own background (paper) | new-background
     gp_weight: float = 10.0
     alpha_loss_weight: float = 0.5
     comp_loss_weight: float = 0.5
@@ -130,6 +134,8 @@ _CHOICES = {
     "harmonizer": HARMONIZERS,
     "altered": ALTERED_SIDES,
     "harmonizer_output": HARMONIZER_OUTPUTS,
+    "init": INITS,
+    "critic_composite": CRITIC_COMPOSITES,
 }
 
 
@@ -146,6 +152,10 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"max_steps must be >= 0, got {cfg.max_steps}")
     if not 0.0 < cfg.crop_min <= 1.0:
         raise ConfigError(f"crop_min must be in (0, 1], got {cfg.crop_min}")
+    if cfg.mode == "joint" and cfg.critic_composite == "new-background" and cfg.batch_size < 2:
+        raise ConfigError(
+            "critic_composite new-background takes another sample's background: batch_size >= 2"
+        )
     if cfg.workers < 0 or cfg.val_batches < 0:
         raise ConfigError("workers and val_batches must be >= 0")
     if cfg.matting_net == "dim" and cfg.matting_head != "published":
@@ -258,9 +268,12 @@ def resume_config(cfg: TrainConfig, explicit=None) -> TrainConfig:
 def load_saved_config(mode: str, path) -> TrainConfig:
     """A run's saved ``config.yaml`` as a TrainConfig. Keys added since the run was made take
     the value that reproduces it, not today's default: ``harmonizer_output`` missing means the
-    run trained the U-Net's plain image (``UNRECORDED_OUTPUT``)."""
+    run trained the U-Net's plain image (``UNRECORDED_OUTPUT``); ``init`` missing means its fresh
+    networks kept PyTorch's initialisation."""
     recorded = read_yaml(path)
     extra = {} if "harmonizer_output" in recorded else {"harmonizer_output": UNRECORDED_OUTPUT}
+    if "init" not in recorded:
+        extra["init"] = "pytorch"
     return load_config(mode, path, extra)
 
 

@@ -96,6 +96,7 @@ def step_config(cfg: TrainConfig, device: torch.device):
         comp_loss_weight=cfg.comp_loss_weight,
         harmonization_l1_weight=cfg.harmonization_l1_weight,
         amp_dtype=amp,
+        critic_composite=cfg.critic_composite,
     )
 
 
@@ -104,7 +105,7 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None, size: int =
 
     ``saved`` (a checkpoint being resumed): built with the architectures it records. Otherwise
     from ``cfg`` (width, num_downs, matting_net, matting_head, unet_norm, harmonizer; DIH at the
-    shards' side ``size``), except a network given by
+    shards' side ``size``) and initialised by ``cfg.init`` (``fresh_start``), except a network given by
     ``--matting-ckpt``/``--harmonization-ckpt``, which keeps the architecture of its file (e.g.
     the released DoveNet's batch norm, or the shared anchor's width 0.25), and optional
     ImageNet backbone weights for a fresh IndexNet. The harmonizer's output form is
@@ -125,6 +126,7 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None, size: int =
             cfg.harmonizer,
             size,
         )
+        fresh_start(nets, names, cfg)
         for name, path in (("matting", cfg.matting_ckpt), ("harmonization", cfg.harmonization_ckpt)):
             if path and name in names:
                 net, line = ckpt_io.pretrained(path, name, cfg.num_downs, cfg.harmonizer_output)
@@ -148,6 +150,17 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None, size: int =
             raise TrainingError(f"{cfg.resume}: the checkpoint holds no {name} network")
         getattr(nets, name).to(runtime.device).train()
     return nets
+
+
+def fresh_start(nets, names, cfg: TrainConfig) -> None:
+    """Every freshly built network of ``names`` initialised by ``cfg.init``; a harmonizer in the
+    ``residual`` form starts as the identity (``nets.init.start_fresh``). Networks that
+    ``--matting-ckpt``/``--harmonization-ckpt`` then replace are overwritten whole."""
+    from hmh_train.nets.init import start_fresh
+
+    for name in names:
+        output = cfg.harmonizer_output if name == "harmonization" else None
+        start_fresh(getattr(nets, name), cfg.init, output)
 
 
 def wrap_nets(nets, cfg: TrainConfig, runtime):

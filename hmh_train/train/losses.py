@@ -35,6 +35,37 @@ def composite(alpha: torch.Tensor, foreground: torch.Tensor, background: torch.T
     return alpha * foreground + (1 - alpha) * background
 
 
+#: The critic's matting fake (``matting_fake``): "paper" (the sample's own background) or
+#: "new-background" (another sample's background from the batch).
+CRITIC_COMPOSITES = ("paper", "new-background")
+
+
+def other_backgrounds(background: torch.Tensor) -> torch.Tensor:
+    """B' ``(B,3,H,W)``: each sample gets the background of the previous sample in the batch
+    (sample 0 the last one's), so no sample keeps its own. ValueError for a batch of one."""
+    if background.shape[0] < 2:
+        raise ValueError("critic_composite new-background needs batches of at least 2 samples")
+    return background.roll(1, dims=0)
+
+
+def matting_fake(alpha_r, image, background, kind: str = "paper"):
+    """The critic's matting fake I_c ``(B,3,H,W)`` from A_r ``(B,1,H,W)`` in [0, 1] (the
+    gradient flows through it) and I, B ``(B,3,H,W)`` RGB in [0, 1].
+
+    ``paper``: A_r·I + (1 − A_r)·B with the sample's own B (Eq. 3). Where A_r = 1, I_c = I
+    exactly, so a matte of 1 over the whole unknown band makes the fake the real image: the
+    adversarial term has that trivial optimum (REFERENCE.md §8). ``new-background``:
+    A_r·I + (1 − A_r)·B' with B' another photo's background (``other_backgrounds``), as at
+    test time: a matte too wide carries the old scene into the new one, one too thin cuts the
+    hair; no A_r gives back a real image.
+    """
+    if kind == "new-background":
+        background = other_backgrounds(background)
+    elif kind != "paper":
+        raise ValueError(f"critic_composite must be one of {', '.join(CRITIC_COMPOSITES)}, got {kind!r}")
+    return composite(alpha_r, image, background)
+
+
 def matting_loss(
     pred_alpha,
     alpha,

@@ -24,14 +24,16 @@ from hmh_train.nets.forward import (
     unwrap,
 )
 from hmh_train.train.losses import (
+    CRITIC_COMPOSITES,
     GAN_KINDS,
     alpha_l1_unknown,
-    composite,
     discriminator_loss,
     generator_adversarial_loss,
     gradient_penalty,
     harmonization_l1,
+    matting_fake,
     matting_loss,
+    other_backgrounds,
 )
 
 __all__ = [
@@ -49,6 +51,9 @@ __all__ = [
     "generate",
     "generator_losses",
     "Fakes",
+    "CRITIC_COMPOSITES",
+    "matting_fake",
+    "other_backgrounds",
 ]
 
 
@@ -65,10 +70,15 @@ class StepConfig:
     comp_loss_weight: float = 0.5
     harmonization_l1_weight: float = 1.0
     amp_dtype: torch.dtype | None = None
+    critic_composite: str = "paper"  # the critic's matting fake: see ``matting_fake``
 
     def __post_init__(self):
         if self.gan_loss not in GAN_KINDS:
             raise ValueError(f"gan_loss must be one of {', '.join(GAN_KINDS)}, got {self.gan_loss!r}")
+        if self.critic_composite not in CRITIC_COMPOSITES:
+            raise ValueError(
+                f"critic_composite must be one of {', '.join(CRITIC_COMPOSITES)}, got {self.critic_composite!r}"
+            )
 
 
 @dataclass
@@ -211,7 +221,8 @@ class Fakes:
 
 
 def generate(nets: Nets, batch: Batch, cfg: StepConfig) -> Fakes:
-    """A_r = IndexNet(I, T); I_c = A_r·I + (1 − A_r)·B (differentiable in A_r); I_h = U-Net of
+    """A_r = IndexNet(I, T); I_c = A_r·I + (1 − A_r)·B (differentiable in A_r; B' from another
+    sample with ``cfg.critic_composite`` "new-background", ``matting_fake``); I_h = U-Net of
     ``altered_input(A_r, I, I_d, batch.altered)`` with A_r detached, so ℓ_Gh trains only the
     U-Net, in the output form ``nets.harmonizer_output`` (the critic's I_h fake is this same I_h).
 
@@ -223,7 +234,7 @@ def generate(nets: Nets, batch: Batch, cfg: StepConfig) -> Fakes:
     with _autocast(cfg, batch.image.device):
         raw = predict_alpha(nets.matting, batch.image, batch.trimap, raw=True)
         a_r = raw.clamp(0, 1)
-        fake_c = composite(a_r, batch.image, batch.background)
+        fake_c = matting_fake(a_r, batch.image, batch.background, cfg.critic_composite)
         x, mask = altered_input(a_r.detach(), batch.image, batch.disharmonious, batch.altered)
         fake_h = harmonize(nets.harmonization, x, mask, nets.harmonizer_output)
     return Fakes(raw, a_r, fake_c, fake_h)

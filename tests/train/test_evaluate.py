@@ -20,7 +20,7 @@ from hmh_train.train.checkpoint import load_nets
 
 from .tiny_ckpt import save_tiny_checkpoint
 
-METRIC_HEADERS = ["MSE", "SAD", "Grad", "Conn", "H-MSE", "H-fMSE (bg)", "H-PSNR"]
+METRIC_HEADERS = ["MSE", "SAD", "Grad", "Conn", "H-MSE", "H-fMSE (bg)", "H-PSNR", "no harm", "worst loss dB"]
 
 
 def _table_rows(markdown: str) -> dict:

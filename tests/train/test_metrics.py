@@ -263,3 +263,14 @@ def test_integer_input_outside_0_255_raises_instead_of_scaling_wrongly():
     assert M.sad(np.full((2, 2), 255, np.int64), np.zeros((2, 2), np.uint8), region="all") == pytest.approx(
         4 / 1000
     )
+
+
+def test_alpha_bias_is_the_signed_mean_over_the_region():
+    """A_r − A averaged over the unknown pixels only (issue 20.3: positive = too wide)."""
+    gt = np.array([[0, 128, 255], [0, 64, 255]], dtype=np.uint8)
+    pred = np.array([[0.5, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    trimap = np.array([[0, 128, 255], [0, 128, 128]], dtype=np.uint8)
+    expected = ((1.0 - 128 / 255) + (0.0 - 64 / 255) + (0.0 - 1.0)) / 3
+    assert M.alpha_bias(pred, gt, trimap) == pytest.approx(expected, abs=1e-12)
+    assert M.alpha_bias(gt, gt, trimap) == 0.0
+    assert np.isnan(M.alpha_bias(pred, gt, np.zeros_like(trimap)))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
 TINY = [
     "--size",
@@ -38,6 +40,9 @@ TINY = [
     "residual",
     "--build-workers",
     "1",
+    "--critic-composites",
+    "paper",
+    "new-background",
 ]
 
 
@@ -50,6 +55,7 @@ def _run(out, *extra):
     )
 
 
+@pytest.mark.timeout(1800)  # three benchmark processes, each building, training and evaluating
 def test_tiny_quality_benchmark_writes_the_tables_curves_and_targets(tmp_path):
     out = tmp_path / "q"
     result = _run(out)
@@ -63,6 +69,8 @@ def test_tiny_quality_benchmark_writes_the_tables_curves_and_targets(tmp_path):
         "U-Net alone [residual]",
         "joint λ1=0",
         "joint λ1=0.02",
+        "joint λ1=0 [new-background]",
+        "joint λ1=0.02 [new-background]",
         "identity (I_d, no harmonization)",
     }
     assert set(groups) == expected
@@ -73,6 +81,12 @@ def test_tiny_quality_benchmark_writes_the_tables_curves_and_targets(tmp_path):
             assert len(stats["values"]) == 2 and stats["std"] >= 0 and math.isfinite(stats["mean"])
     assert set(groups["joint λ1=0.02"]["metrics"]) >= {"sad", "conn", "harm_mse", "harm_psnr", "e2e_psnr"}
     assert "sad" not in groups["U-Net alone [residual]"]["metrics"]
+    assert {"alpha_bias", "harm_no_harm", "harm_worst_loss_db"} <= set(groups["joint λ1=0.02"]["metrics"])
+    assert groups["joint λ1=0.02 [new-background]"]["critic_composite"] == "new-background"
+    compared = report["critic_composite_comparison"]
+    assert set(compared) == {"λ1=0 new-background − paper", "λ1=0.02 new-background − paper"}
+    assert {"sad", "alpha_bias", "harm_psnr"} <= set(compared["λ1=0.02 new-background − paper"])
+    assert all(isinstance(d["beyond"], bool) for d in compared["λ1=0.02 new-background − paper"].values())
     assert set(report["targets"]) == {
         "unet_beats_identity",
         "joint_harmonizer_beats_identity",
@@ -85,7 +99,13 @@ def test_tiny_quality_benchmark_writes_the_tables_curves_and_targets(tmp_path):
     assert "| identity (I_d, no harmonization) |" in table and " ± " in table and "Targets" in table
     assert (out / "table.csv").read_text().startswith("run,kind,form,lambda1,n_seeds,alpha_mse_mean")
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for run in ("seed0/joint-l1=0.02", "seed1/matting", "pretrain/unet-residual"):
+    assert "Critic composite, paired by seed" in table and "α bias" in table and "no harm" in table
+    for run in (
+        "seed0/joint-l1=0.02",
+        "seed0/joint-l1=0.02-new-background",
+        "seed1/matting",
+        "pretrain/unet-residual",
+    ):
         assert any((out / "runs" / run / "tb").iterdir()), run  # TensorBoard event files
     assert "| joint λ1=0.02 | residual | 2 |" in result.stdout
     # a rerun with the same settings reuses every run; other settings stop with one line

@@ -72,7 +72,11 @@ def trip(tmp_path_factory):
     for side in SIDES:
         shards = build(root, side)
         run = root / f"run-{side}"
-        result = _invoke("joint", "--shards", shards, "--max-steps", 1, "--out", run, *SMALL)
+        # the keep form: a one-step residual harmonizer starts as the identity (issue 20.1) and
+        # would leave both sides' pictures alike, hiding which mask was used
+        result = _invoke(
+            "joint", "--shards", shards, "--max-steps", 1, "--out", run, *SMALL, "--harmonizer-output", "keep"
+        )
         assert result.exit_code == 0, result.output
         out[side] = {"shards": shards, "run": run}
     return out
