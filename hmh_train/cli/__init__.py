@@ -5,6 +5,7 @@ import click
 from hmh_train.cli.apply import harmonize_command, matte_command
 from hmh_train.cli.composite import composite_command
 from hmh_train.cli.eval import eval_command
+from hmh_train.cli.export import export_command
 from hmh_train.cli.figure import figure_command, table1_command
 from hmh_train.cli.study import study_command
 from hmh_train.cli.summary import summary_command
@@ -29,6 +30,7 @@ for _command in (
     matte_command,
     harmonize_command,
     study_command,
+    export_command,
     table1_command,
     figure_command,
 ):

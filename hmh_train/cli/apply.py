@@ -40,6 +40,14 @@ def _report(result: dict, single: bool, what: str) -> None:
         click.echo(line, err=True)
     if "harmonizer_output" in result:
         click.echo(f"harmonizer output: {result['harmonizer_output']}", err=True)
+    if result.get("engine") == "exact":
+        click.echo("matting: IndexNet's demo code path, step by step (--exact)", err=True)
+    elif "engine" in result:
+        click.echo(
+            f"matting: IndexNet's demo procedure, fast forward pass on {result['engine']} "
+            "(within one gray level of the demo; --exact runs its own code path)",
+            err=True,
+        )
     if single:
         click.echo(f"wrote the {what} to {result['out']}")
         return
@@ -51,7 +59,7 @@ def _report(result: dict, single: bool, what: str) -> None:
 
 def _call(func, options: dict, guide: str, what: str) -> None:
     from hmh_train.infer.apply import ApplyConfig
-    from hmh_train.infer.composite import CompositeError
+    from hmh_train.infer.files import CompositeError
     from hmh_train.train.checkpoint import CheckpointError
 
     single = options["image"] is not None

@@ -116,8 +116,9 @@ def composite_command(**options):
     Batch:  hmh-train composite --ckpt runs/joint --images portraits/ --masks masks/ \\
               --backgrounds bg_build/ --out results/ --seed 0
     """
-    from hmh_train.infer.composite import CompositeConfig, CompositeError
+    from hmh_train.infer.composite import CompositeConfig
     from hmh_train.infer.composite_cmd import run
+    from hmh_train.infer.files import CompositeError
     from hmh_train.train.checkpoint import CheckpointError
 
     single = options["image"] is not None

@@ -143,7 +143,7 @@ def prediction_writer(out: str, benchmark: str):
     is rounded to uint8); ids keep their folders (iHarmony4: ``HCOCO/composite_images/…``)."""
     import numpy as np
 
-    from hmh_train.infer.composite import write_image
+    from hmh_train.infer.files import write_image
 
     def write(label: str, sample_id: str, image) -> None:
         stem = os.path.splitext(sample_id)[0]

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from hmh_train.infer import protocols
 from hmh_train.infer.composite_batch import list_images, same_stem
 from hmh_train.infer.files import CompositeError, output_type, read_gray, read_rgb, read_trimap, write_image
+from hmh_train.infer.matte import pick_engine
 from hmh_train.infer.model import Model, load
 
 
@@ -129,6 +130,10 @@ def _run(cfg: ApplyConfig, name: str, work, what: str) -> dict:
     result["loaded"] = list(model.loaded)  # printed by the CLI after success
     if name == "harmonization":
         result["harmonizer_output"] = model.harmonizer_output
+    else:
+        result["engine"] = (
+            "exact" if cfg.exact else pick_engine("auto", model.device, model.network("matting"))
+        )
     return result
 
 

@@ -21,14 +21,7 @@ import cv2
 import numpy as np
 
 from hmh_train.infer import ops as infer
-from hmh_train.infer.files import (  # noqa: F401 - re-exported for the batch forms
-    IMAGE_EXTENSIONS,
-    CompositeError,
-    output_type,
-    read_gray,
-    read_rgb,
-    write_image,
-)
+from hmh_train.infer.files import CompositeError, output_type, read_rgb, write_image
 from hmh_train.infer.model import Composition, Model
 
 

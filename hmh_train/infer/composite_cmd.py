@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hmh_train.infer.composite import CompositeConfig, CompositeError, composite_one
+from hmh_train.infer.composite import CompositeConfig, composite_one
 from hmh_train.infer.composite_batch import composite_folder
+from hmh_train.infer.files import CompositeError
 from hmh_train.infer.model import load
 
 SIDES = ("background", "foreground")

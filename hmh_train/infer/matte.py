@@ -2,15 +2,23 @@
 ``eval --benchmark`` keep ``protocols.indexnet_demo_alpha`` itself).
 
 Same input and output arithmetic as the demo (``protocols.indexnet_demo_input`` /
-``indexnet_demo_output``); only the forward pass differs: ``torch.inference_mode`` (no autograd
-bookkeeping), batch norm folded into the convolution before it (exact up to float rounding),
-and channels-last tensors, which oneDNN's CPU convolutions run faster. The result stays within
-one gray level of the demo's (tested on the anchors; measured in ``benchmarks/infer.py``).
+``indexnet_demo_output``); only the forward pass differs, by engine (``ENGINES``):
+
+- ``torch``: ``torch.inference_mode`` (no autograd bookkeeping), batch norm folded into the
+  convolution before it (exact up to float rounding) and channels-last tensors;
+- ``onnxruntime`` (with the ``onnx`` extra installed): the folded network exported to ONNX in
+  memory once per model and run by ONNX Runtime on the CPU (its fused convolutions are about
+  twice as fast as PyTorch's here; ``docs/inference.md``);
+- ``auto``: ``onnxruntime`` for a network on the CPU when it is installed, else ``torch``.
+
+Every engine stays within one gray level of the demo (tested on the anchors; measured in
+``benchmarks/infer.py``).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -18,6 +26,9 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from hmh_train.infer.protocols import dim_demo_input, indexnet_demo_output
+from hmh_train.nets.indexnet import IndexNet
+
+ENGINES = ("auto", "torch", "onnxruntime")
 
 
 def fold_batch_norm(module: nn.Module) -> int:
@@ -37,24 +48,58 @@ def fold_batch_norm(module: nn.Module) -> int:
     return folded
 
 
-def prepare(matting_net: nn.Module) -> nn.Module:
-    """An inference copy of ``matting_net`` (the original is untouched): eval mode, batch norm
-    folded, channels-last weights. Made once per loaded model (``Model`` keeps it)."""
+def has_onnxruntime() -> bool:
+    """Whether ``onnxruntime`` (and ``onnx``, for the export) can be imported."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+
+
+def pick_engine(engine: str, device: torch.device, net: nn.Module | None = None) -> str:
+    """The engine ``auto`` means for ``net`` on ``device``: ONNX Runtime for IndexNet (where it
+    was measured) on the CPU when installed, else torch; ValueError for an unknown name."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "auto":
+        indexnet = net is None or isinstance(net, IndexNet)
+        return "onnxruntime" if indexnet and device.type == "cpu" and has_onnxruntime() else "torch"
+    return engine
+
+
+def prepare(matting_net: nn.Module, engine: str = "auto") -> Callable[[np.ndarray], np.ndarray]:
+    """The forward pass of the fast path: a function from the demo's input float32
+    ``(1, 4, H', W')`` to the raw output float32 ``(H', W')``. Works on a copy (the loaded
+    network is untouched): eval mode, batch norm folded; then channels-last tensors
+    (``torch``) or an in-memory ONNX export run by ONNX Runtime (``onnxruntime``). Made once per
+    loaded model (``Model`` keeps it)."""
+    device = next(matting_net.parameters()).device
     fast = copy.deepcopy(matting_net).eval()
     fold_batch_norm(fast)
-    return fast.to(memory_format=torch.channels_last)
+    if pick_engine(engine, device) == "onnxruntime":
+        from hmh_train.infer.export import onnx_bytes, onnx_session
+
+        model = onnx_bytes(fast.cpu(), torch.zeros(1, 4, 64, 96), "alpha_raw", dynamic=True)
+        session = onnx_session(model, threads=torch.get_num_threads())  # as many threads as torch
+        return lambda x: np.asarray(session.run(None, {"input": x})[0], np.float32).squeeze()
+    fast = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (stubs lack it)
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            tensor = torch.from_numpy(x).to(device).contiguous(memory_format=torch.channels_last)
+            return fast(tensor).float().squeeze().cpu().numpy()
+
+    return forward
 
 
 def fast_alpha(
-    net: nn.Module, image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray, scale: float | None = None
+    forward: Callable[[np.ndarray], np.ndarray],
+    image_rgb_uint8: np.ndarray,
+    trimap_uint8: np.ndarray,
+    scale: float | None = None,
 ) -> np.ndarray:
     """Alpha matte uint8 ``(H, W)`` 0–255 of an RGB uint8 ``(H, W, 3)`` image and its uint8
-    ``(H, W)`` trimap {0, 128, 255}: the demo's procedure with the forward pass of ``net``, a
-    ``prepare``d matting network; ``scale``: Deep Image Matting's half-size shortcut
-    (``protocols.dim_demo_input``; None = full resolution, IndexNet's input)."""
-    x = torch.from_numpy(dim_demo_input(image_rgb_uint8, trimap_uint8, scale))
-    device = next(net.parameters()).device
-    with torch.inference_mode():
-        x = x.to(device).contiguous(memory_format=torch.channels_last)
-        raw = net(x).float().squeeze().cpu().numpy()
-    return indexnet_demo_output(raw, trimap_uint8)
+    ``(H, W)`` trimap {0, 128, 255}: the demo's procedure with a ``prepare``d forward pass;
+    ``scale``: Deep Image Matting's half-size shortcut (``protocols.dim_demo_input``; None =
+    full resolution, IndexNet's input)."""
+    x = dim_demo_input(image_rgb_uint8, trimap_uint8, scale)
+    return indexnet_demo_output(forward(x), trimap_uint8)

@@ -16,20 +16,22 @@ Errors are ``CompositeError`` (a ``ValueError``) or ``CheckpointError`` with one
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from hmh_train.infer import ops, protocols
 from hmh_train.infer.files import CompositeError, check_trimap, read_gray, read_rgb
-from hmh_train.infer.matte import fast_alpha, prepare
+from hmh_train.infer.matte import fast_alpha, pick_engine, prepare
 from hmh_train.infer.methods import METHOD_ERRORS, MethodHarmonizer, is_method, method_nets
 from hmh_train.nets.forward import NET_NAMES, Nets, check_output_form, region_mask
 from hmh_train.nets.loading import checkpoint_file, load_nets, trained_side
 
 #: An image argument: a uint8 array or the path of an image file.
-ImageInput = np.ndarray | str | os.PathLike
+ImageInput = np.ndarray | str | os.PathLike[str]
 SIDES = ("background", "foreground")
 HINTS = {
     "matting": "IndexNet's or Deep Image Matting's .pth.tar or a run with a matting net",
@@ -64,7 +66,7 @@ def as_rgb(image: ImageInput) -> np.ndarray:
     return array if array.flags.writeable else array.copy()  # torch refuses read-only memory
 
 
-def as_gray(guide: ImageInput, shape: tuple, what: str) -> np.ndarray:
+def as_gray(guide: ImageInput, shape: tuple[int, ...], what: str) -> np.ndarray:
     """uint8 ``(H, W)`` of the image's ``shape`` from an array or a file (``what`` names it)."""
     if isinstance(guide, (str, os.PathLike)):
         return read_gray(os.fspath(guide), shape[:2], what)
@@ -87,8 +89,10 @@ class Model:
     side: str | None = None
     loaded: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
-    config: dict = field(default_factory=dict)  # the run config of the file giving the harmonizer
-    fast_matting: torch.nn.Module | None = field(default=None, repr=False)  # made on first use
+    config: dict[str, Any] = field(default_factory=dict)  # the run config of the file giving the harmonizer
+    fast_matting: dict[str, Callable[[np.ndarray], np.ndarray]] = field(
+        default_factory=dict, repr=False
+    )  # engine → forward, made on first use
 
     @property
     def harmonizer_output(self) -> str:
@@ -97,19 +101,26 @@ class Model:
 
     def network(self, name: str) -> torch.nn.Module:
         """The ``matting`` or ``harmonization`` network; CompositeError when not loaded."""
-        net = getattr(self.nets, name)
+        net: torch.nn.Module | None = getattr(self.nets, name)
         if net is None:
             where = ", ".join(self.sources) or "the model"
             raise CompositeError(f"{where}: holds no {name} network (give {HINTS[name]})")
         return net
 
-    def trimap(self, image: np.ndarray, trimap=None, mask=None, band: int = ops.MASK_BAND) -> np.ndarray:
+    def trimap(
+        self,
+        image: np.ndarray,
+        trimap: ImageInput | None = None,
+        mask: ImageInput | None = None,
+        band: int = ops.MASK_BAND,
+    ) -> np.ndarray:
         """uint8 (H, W) trimap {0, 128, 255}: ``trimap`` checked, or made from a coarse ``mask``
         (≥ 128 = person; ``ops.trimap_from_mask`` with an unknown band of ``band`` px)."""
         if (trimap is None) == (mask is None):
             raise CompositeError(NO_GUIDE if trimap is None else "give a trimap or a mask, not both")
         if mask is not None:
             return ops.trimap_from_mask(as_gray(mask, image.shape, "mask"), band)
+        assert trimap is not None  # for type checkers: the check above
         where = os.fspath(trimap) if isinstance(trimap, (str, os.PathLike)) else "trimap"
         return check_trimap(as_gray(trimap, image.shape, "trimap"), where)
 
@@ -121,22 +132,26 @@ class Model:
         mask: ImageInput | None = None,
         band: int = ops.MASK_BAND,
         exact: bool = False,
+        engine: str = "auto",
         scale: float | None = None,
     ) -> np.ndarray:
         """Alpha matte, uint8 ``(H, W)`` 0–255, of an RGB image and its trimap (or a coarse
         ``mask``, see ``trimap``). ``exact``: IndexNet's published demo procedure step by step
         (``protocols.indexnet_demo_alpha``); default: the fast path (``infer.matte``), within
-        one gray level of it. ``scale`` (e.g. 0.5): shrink the image by that factor first, the
-        half-size shortcut of Deep Image Matting's demo (``protocols.dim_demo_alpha``); None:
-        full resolution. The matting network may be IndexNet or Deep Image Matting."""
+        one gray level of it, on ``engine`` ("auto": ONNX Runtime for IndexNet on the CPU when
+        installed, else "torch"; or "onnxruntime"). ``scale`` (e.g. 0.5): shrink the image by
+        that factor first, the half-size shortcut of Deep Image Matting's demo
+        (``protocols.dim_demo_alpha``); None: full resolution. The matting network may be
+        IndexNet or Deep Image Matting."""
         image = as_rgb(image)
         tri = self.trimap(image, trimap, mask, band)
         net = self.network("matting")
         if exact:
             return protocols.dim_demo_alpha(net, image, tri, scale)
-        if self.fast_matting is None:
-            self.fast_matting = prepare(net)
-        return fast_alpha(self.fast_matting, image, tri, scale)
+        engine = pick_engine(engine, self.device, net)
+        if engine not in self.fast_matting:
+            self.fast_matting[engine] = prepare(net, engine)
+        return fast_alpha(self.fast_matting[engine], image, tri, scale)
 
     def harmonize_size_check(self, size: int) -> torch.nn.Module:
         """The harmonization network if it can run at ``size``² (a positive multiple of its
@@ -232,37 +247,47 @@ class Model:
             raise CompositeError(
                 "give exactly one of a trimap, an alpha or a mask" + ("" if given else NO_AUTO)
             )
-        to, kwargs = self.device, {"harmonize_side": harmonize_size or None, "altered": side}
+        to, alpha_t, trimap_t = self.device, None, None
         if alpha is not None:
-            kwargs["alpha"] = ops.to_tensor(as_gray(alpha, image.shape, "alpha"), to)
+            alpha_t = ops.to_tensor(as_gray(alpha, image.shape, "alpha"), to)
         else:  # a trimap as given (values snapped: < 64 → 0, ≥ 192 → 255), or made from the mask
             self.network("matting")
-            tri = (
-                as_gray(trimap, image.shape, "trimap")
-                if mask is None
-                else self.trimap(image, None, mask, band)
-            )
-            kwargs["trimap"] = ops.trimap_to_unit(tri).to(to)
+            if trimap is not None:
+                tri = as_gray(trimap, image.shape, "trimap")
+            else:
+                tri = self.trimap(image, None, mask, band)
+            trimap_t = ops.trimap_to_unit(tri).to(to)
         try:
             with torch.inference_mode():
-                result = ops.compose(
-                    self.nets, ops.to_tensor(image, to), ops.to_tensor(background, to), **kwargs
+                made = ops.compose(
+                    self.nets,
+                    ops.to_tensor(image, to),
+                    ops.to_tensor(background, to),
+                    trimap=trimap_t,
+                    alpha=alpha_t,
+                    harmonize_side=harmonize_size or None,
+                    altered=side,
                 )
         except METHOD_ERRORS as exc:  # a non-learned harmonizer that cannot use this composite
-            raise CompositeError(f"{self.nets.harmonization.name}: {exc}") from None
-        return Composition(**{k: None if v is None else ops.to_uint8(v) for k, v in result.items()})
+            raise CompositeError(f"{getattr(self.nets.harmonization, 'name', 'harmonizer')}: {exc}") from None
+        harmonized = made["harmonized"]
+        return Composition(
+            ops.to_uint8(made["alpha"]),
+            ops.to_uint8(made["composite"]),
+            None if harmonized is None else ops.to_uint8(harmonized),
+        )
 
-    def composite(self, image: ImageInput, background: ImageInput, **options) -> np.ndarray:
+    def composite(self, image: ImageInput, background: ImageInput, **options: Any) -> np.ndarray:
         """The harmonized composite, uint8 ``(H, W, 3)`` RGB (the plain composite without a
         harmonization net): ``compose(image, background, **options).final``."""
         return self.compose(image, background, **options).final
 
 
 def load(
-    *checkpoints: str | os.PathLike,
+    *checkpoints: str | os.PathLike[str],
     device: str | torch.device = "cpu",
     harmonizer_output: str | None = None,
-    log=None,
+    log: Callable[[str], Any] | None = None,
 ) -> Model:
     """A ``Model`` from one or more checkpoints: run folders (best.pt, else last.pt), ``.pt``
     files, IndexNet's released ``.pth.tar`` (or its ``deep_matting.pth.tar``) and/or DoveNet's
@@ -278,7 +303,8 @@ def load(
     # one-line error naming the path when there is none; a method name stands for itself
     files = [p if is_method(p) else checkpoint_file(p) for p in paths]
     dev = pick_device(str(device)) if not isinstance(device, torch.device) else device
-    merged, side, source, lines, kept = Nets(), None, None, [], {}
+    merged, side, source, kept = Nets(), None, None, {}
+    lines: list[str] = []
     for path, file in zip(paths, files, strict=True):
         if is_method(path):
             nets, config = method_nets(path, lines.append, strict=True)
@@ -292,6 +318,7 @@ def load(
             merged.harmonizer_output, source = nets.harmonizer_output, path
     if source is not None:
         merged.harmonizer_output = check_output_form(harmonizer_output, merged.harmonizer_output, source)
-    for line in lines if log is not None else ():
-        log(line)
+    if log is not None:
+        for line in lines:
+            log(line)
     return Model(merged, dev, side, tuple(lines), paths, kept)

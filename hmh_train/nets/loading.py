@@ -83,9 +83,13 @@ def check_ours(ckpt, path: str) -> dict:
     return ckpt
 
 
-def nets_from_arch(archs: dict):
+def nets_from_arch(archs: dict) -> Nets:
     """A ``Nets`` with a fresh network per ``{name: arch}`` entry (others None)."""
-    return Nets(**{name: build_net(name, archs[name]) if name in archs else None for name in NET_NAMES})
+    nets = Nets()
+    for name in NET_NAMES:
+        if name in archs:
+            setattr(nets, name, build_net(name, archs[name]))
+    return nets
 
 
 def saved_arch(ckpt: dict) -> dict:
@@ -143,7 +147,8 @@ def load_nets(run_or_ckpt, device="cpu", which: str = "best", log=None):
         config = ckpt["config"]
     else:
         name, net, report = load_official(obj, path)
-        nets, reports = Nets(**{name: net}), [report]
+        nets, reports = Nets(), [report]
+        setattr(nets, name, net)
         config = {"layout": report.layout, "net_arch": {name: report.arch}}
     nets.harmonizer_output = config.get("harmonizer_output") or UNRECORDED_OUTPUT
     for name in NET_NAMES:

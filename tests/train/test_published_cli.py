@@ -45,6 +45,27 @@ def test_matte_single_and_batch_follow_the_official_demo(tmp_path):
         in result.output
     )
     assert gray_level_agreement(np.array(Image.open(tmp_path / "alpha.png")), official) >= 0.999
+    assert "matting: IndexNet's demo procedure, fast forward pass on" in result.output
+    fast = np.array(Image.open(tmp_path / "alpha.png"))
+    result = _invoke(
+        "matte",
+        "--ckpt",
+        INDEXNET,
+        "--image",
+        f"{BEACH}.png",
+        "--trimap",
+        f"{BEACH}_trimap.png",
+        "--out",
+        tmp_path / "exact.png",
+        "--exact",
+    )
+    assert (
+        result.exit_code == 0
+        and "matting: IndexNet's demo code path, step by step (--exact)" in result.output
+    )
+    exact = np.array(Image.open(tmp_path / "exact.png"))
+    assert np.abs(fast.astype(int) - exact.astype(int)).max() <= 1
+    assert gray_level_agreement(exact, official) >= 0.999
     # batch: the photograph, a smaller copy (another size), and an image without a trimap
     images, trimaps = tmp_path / "images", tmp_path / "trimaps"
     images.mkdir(), trimaps.mkdir()
