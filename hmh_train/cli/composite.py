@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hmh_train.cli.apply import MAX_PIXELS_OPTION, automatic_options
 from hmh_train.cli.batch import finish_batch
 from hmh_train.infer.ops import HARMONIZE_SIDE, MASK_BAND
 from hmh_train.nets.forward import HARMONIZER_OUTPUTS
@@ -91,6 +92,8 @@ DIR = click.Path(file_okay=False)
     "alpha blending) or residual (a change added over that region) [default: "
     "the form its run trained with; paper for DoveNet's released file]",
 )
+@automatic_options
+@MAX_PIXELS_OPTION
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 def composite_command(**options):
@@ -104,6 +107,8 @@ def composite_command(**options):
               --background bg.jpg --out result.png --figure fig.jpg
     Batch:  hmh-train composite --ckpt runs/joint --images portraits/ --masks masks/ \\
               --backgrounds bg_build/ --out results/ --seed 0
+    Auto:   hmh-train composite --ckpt indexnet_matting.pth.tar --ckpt latest_net_G.pth \\
+              --image p.jpg --auto-mask --background bg.jpg --out result.png
     """
     from hmh_train.infer.composite import CompositeConfig, CompositeError
     from hmh_train.infer.composite_cmd import run
@@ -116,6 +121,10 @@ def composite_command(**options):
         raise click.UsageError("the single form needs --background")
     if not single and not options["backgrounds"]:
         raise click.UsageError("the batch form needs --backgrounds")
+    guides = ("trimap", "alpha", "mask") if single else ("trimaps", "alphas", "masks")
+    if options["auto_mask"] and any(options[g] for g in guides):
+        raise click.UsageError("--auto-mask makes the trimap: give it without --" + "/--".join(guides))
+    options["max_pixels"] = options["max_pixels"] or None
     try:
         result = run(CompositeConfig(**options))
     except (CompositeError, CheckpointError, ValueError, OSError) as exc:

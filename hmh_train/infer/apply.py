@@ -25,8 +25,17 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from hmh_train.infer import protocols
-from hmh_train.infer.composite import CompositeError, output_type, read_gray, read_rgb, write_image
+from hmh_builder.imageio import DEFAULT_MAX_PIXELS
+from hmh_train.infer import bounded, protocols
+from hmh_train.infer.composite import (
+    CompositeError,
+    automatic_trimap,
+    load_automask,
+    output_type,
+    read_gray,
+    read_rgb,
+    write_image,
+)
 from hmh_train.infer.composite_batch import list_images, same_stem
 
 TRIMAP_VALUES = (0, 128, 255)
@@ -46,6 +55,11 @@ class ApplyConfig:
     harmonizer_output: str | None = None  # harmonize: output form; None = the checkpoint's own
     device: str = "auto"
     progress: bool = True
+    auto_mask: bool = False  # matte: trimap from the automatic person mask (no guide files)
+    band: int | None = None  # matte --auto-mask: unknown half-width; None = automask.auto_band
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger images are refused before decoding
+    max_side: int = bounded.DEFAULT_MAX_SIDE  # matte: working resolution cap (0 = none)
+    tile: int = bounded.DEFAULT_TILE  # matte: tile core side (0 = the whole image at once)
 
 
 def load_net(path: str, name: str, device, log=None, with_nets: bool = False):
@@ -80,14 +94,42 @@ def read_trimap(path: str, shape) -> np.ndarray:
     return trimap
 
 
-def matte_one(net, image_path: str, trimap_path: str, out: str) -> None:
-    image = read_rgb(image_path)
-    trimap = read_trimap(trimap_path, image.shape[:2])
-    write_image(out, protocols.indexnet_demo_alpha(net, image, trimap))
+def matte_array(net, image: np.ndarray, trimap: np.ndarray, max_side: int, tile: int) -> np.ndarray:
+    """uint8 (H, W) alpha by IndexNet's demo procedure run through ``bounded.bounded_alpha``:
+    exactly the demo when the image fits (longer side ≤ ``max_side`` and one crop of ``tile``),
+    else at the capped size, in tiles, and brought back to full size (see ``infer.bounded``)."""
+
+    def predict(crop, crop_trimap):
+        return protocols.indexnet_demo_alpha(net, crop, crop_trimap).astype(np.float32)
+
+    margin = bounded.DEFAULT_MARGIN if tile else 0
+    alpha = bounded.bounded_alpha(predict, image, trimap, max_side, tile or max(trimap.shape), margin)
+    return np.clip(alpha, 0, 255).astype(np.uint8)  # truncation, as the demo
 
 
-def harmonize_one(net, image_path: str, mask_path: str, out: str, size: int, output: str = "paper") -> None:
-    image = read_rgb(image_path)
+def matte_one(
+    net, image_path: str, trimap_path: str | None, out: str, cfg: ApplyConfig | None = None
+) -> None:
+    """Matte one file; ``trimap_path`` None = the automatic trimap (``cfg.auto_mask``)."""
+    cfg = cfg or ApplyConfig(ckpt="", out=out)
+    image = read_rgb(image_path, cfg.max_pixels)
+    if trimap_path is None:
+        trimap = automatic_trimap(image, image_path, cfg.band)
+    else:
+        trimap = read_trimap(trimap_path, image.shape[:2])
+    write_image(out, matte_array(net, image, trimap, cfg.max_side, cfg.tile))
+
+
+def harmonize_one(
+    net,
+    image_path: str,
+    mask_path: str,
+    out: str,
+    size: int,
+    output: str = "paper",
+    max_pixels=DEFAULT_MAX_PIXELS,
+) -> None:
+    image = read_rgb(image_path, max_pixels)
     mask = read_gray(mask_path, image.shape[:2], "mask")
     write_image(out, protocols.dovenet_harmonize(net, image, mask, size, output))
 
@@ -98,7 +140,7 @@ def _batch(cfg: ApplyConfig, work, what: str) -> dict:
     if not images:
         raise CompositeError(f"{cfg.images}: no images (.png, .jpg, .jpeg, .webp, .bmp)")
     for name, folder in (("--images", cfg.images), ("the guide", cfg.guides)):
-        if os.path.realpath(folder) == os.path.realpath(cfg.out):
+        if folder and os.path.realpath(folder) == os.path.realpath(cfg.out):
             raise CompositeError(
                 f"{cfg.out}: --out is also {name} folder; results would "
                 "overwrite the inputs (<stem>.png); choose another --out"
@@ -125,12 +167,21 @@ def _run(cfg: ApplyConfig, name: str, work, what: str, check=None) -> dict:
     guide = "trimap" if name == "matting" else "mask"
     if (cfg.image is None) == (cfg.images is None):
         raise CompositeError("give either --image (single form) or --images (batch form)")
+    auto = cfg.auto_mask and name == "matting"
+    if auto and (cfg.guide or cfg.guides):
+        raise CompositeError("--auto-mask makes the trimap: give it without --trimap/--trimaps")
     if cfg.image is not None:
         output_type(cfg.out)  # before loading anything
-        if cfg.guide is None:
-            raise CompositeError(f"the single form needs --{guide}")
-    elif cfg.guides is None:
+        if cfg.guide is None and not auto:
+            raise CompositeError(
+                f"the single form needs --{guide} (or --auto-mask)"
+                if name == "matting"
+                else f"the single form needs --{guide}"
+            )
+    elif cfg.guides is None and not auto:
         raise CompositeError(f"the batch form needs --{guide}s (a folder)")
+    if auto:
+        load_automask()  # the optional extra's message before any work
     loaded = []
     net, nets = load_net(cfg.ckpt, name, pick_device(cfg.device), loaded.append, with_nets=True)
     if check is not None:
@@ -146,7 +197,14 @@ def _run(cfg: ApplyConfig, name: str, work, what: str, check=None) -> dict:
 
 def matte(cfg: ApplyConfig) -> dict:
     """``hmh-train matte``; returns {"written", "failed", "failures", "out", "loaded"}."""
-    return _run(cfg, "matting", matte_one, "matte")
+    for option, value in (("--max-side", cfg.max_side), ("--tile", cfg.tile)):
+        if value < 0:
+            raise CompositeError(f"{option} must be 0 or positive, got {value}")
+
+    def work(net, image, trimap, out):
+        matte_one(net, image, trimap, out, cfg)
+
+    return _run(cfg, "matting", work, "matte")
 
 
 def harmonize(cfg: ApplyConfig) -> dict:
@@ -166,7 +224,7 @@ def harmonize(cfg: ApplyConfig) -> dict:
         return net
 
     def work(net, image, mask, out):
-        harmonize_one(net, image, mask, out, cfg.size, form["output"])
+        harmonize_one(net, image, mask, out, cfg.size, form["output"], cfg.max_pixels)
 
     result = _run(cfg, "harmonization", work, "harmonize", check)
     result["harmonizer_output"] = form["output"]

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from hmh_builder.imageio import DecodeError, decode_image, decode_matte
+from hmh_builder.imageio import DEFAULT_MAX_PIXELS, DecodeError, decode_image, decode_matte, read_header
+from hmh_train.infer import bounded
 from hmh_train.infer import ops as infer
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -57,12 +58,31 @@ class CompositeConfig:
     harmonizer_output: str | None = None  # output form; None = the checkpoint's own
     device: str = "auto"
     progress: bool = True
+    auto_mask: bool = False  # the trimap from the automatic person mask (``infer.automask``)
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger portraits refused before decoding
+    max_side: int = bounded.DEFAULT_MAX_SIDE  # matting: working resolution cap (0 = none)
+    tile: int = bounded.DEFAULT_TILE  # matting: tile core side (0 = whole image at once)
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """uint8 RGB (H, W, 3) of an image file; CompositeError naming the file otherwise."""
+def check_pixels(path: str, max_pixels: int | None) -> None:
+    """CompositeError naming ``path`` when its header claims more than ``max_pixels`` pixels;
+    only the header is read (no pixels decoded). None: no limit."""
+    if max_pixels is None:
+        return
+    header = read_header(path, None)
+    if header.pixels > max_pixels:
+        raise CompositeError(
+            f"{path} is {header.width}×{header.height} = {header.pixels:,} pixels, above the "
+            f"limit of {max_pixels:,} (--max-pixels); it was not decoded"
+        )
+
+
+def read_rgb(path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """uint8 RGB (H, W, 3) of an image file; CompositeError naming the file otherwise, and
+    before any decoding when its header claims more than ``max_pixels`` pixels."""
     try:
-        return decode_image(path)
+        check_pixels(path, max_pixels)
+        return decode_image(path, max_pixels)
     except DecodeError as exc:
         raise CompositeError(str(exc)) from None
     except OSError as exc:
@@ -136,11 +156,14 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], gap: int = 4) -> np.ndarr
     return np.concatenate(tiles[:-1], axis=1)
 
 
-def guide_from_files(image_shape, trimap=None, alpha=None, mask=None, band=infer.MASK_BAND):
-    """("trimap" | "alpha", uint8 (H, W)) from exactly one of the three file paths."""
+def guide_from_files(image_shape, trimap=None, alpha=None, mask=None, band=infer.MASK_BAND, auto=None):
+    """("trimap" | "alpha", uint8 (H, W)) from exactly one of the three file paths, or with
+    none of them the automatic trimap: ``auto`` (a function () -> uint8 trimap) when given."""
     given = [(k, p) for k, p in (("trimap", trimap), ("alpha", alpha), ("mask", mask)) if p]
+    if not given and auto is not None:
+        return "trimap", auto()
     if len(given) != 1:
-        raise CompositeError("give exactly one of a trimap, an alpha or a mask")
+        raise CompositeError("give exactly one of a trimap, an alpha, a mask or --auto-mask")
     kind, path = given[0]
     gray = read_gray(path, image_shape[:2], kind)
     if kind == "mask":
@@ -157,11 +180,16 @@ def compose_arrays(
     device,
     harmonize_size: int = infer.HARMONIZE_SIDE,
     altered: str = "background",
+    max_side: int = bounded.DEFAULT_MAX_SIDE,
+    tile: int = bounded.DEFAULT_TILE,
 ) -> dict:
     """uint8 arrays {"alpha", "composite", "harmonized" (or None)} for one portrait; the
     harmonizer adjusts the ``altered`` side ("background": the new scene, "foreground": the
-    person)."""
+    person). A trimap of an image larger than ``max_side`` or one ``tile`` (with its margin)
+    is matted by ``bounded.bounded_alpha`` first (bounded memory); smaller ones as before."""
     h, w = image.shape[:2]
+    if kind == "trimap" and nets.matting is not None and bounded.needs_bounding(h, w, max_side, tile):
+        kind, guide = "alpha", bounded.bounded_matte(nets.matting, image, guide, device, max_side, tile)
     bg = infer.fit_background(background, h, w)
     image_t, bg_t = infer.to_tensor(image, device), infer.to_tensor(bg, device)
     side = harmonize_size or None
@@ -193,16 +221,58 @@ def write_result(arrays: dict, image: np.ndarray, out: str, figure: str | None) 
         write_image(figure, side_by_side(panels))
 
 
+def load_automask():
+    """The automatic mask's network, loaded once; CompositeError (one line: the install hint)
+    when the optional extra ``auto`` is missing."""
+    from hmh_train.infer.automask import load_segmenter
+    from hmh_train.nets.tflite_graph import TfliteError
+
+    try:
+        return load_segmenter()
+    except TfliteError as exc:
+        raise CompositeError(str(exc)) from None
+
+
+def automatic_trimap(image: np.ndarray, path: str, band: int | None = None) -> np.ndarray:
+    """uint8 trimap (H, W) of the portrait ``image`` read from ``path`` by the automatic mask
+    (``infer.automask``); CompositeError naming ``path`` when it finds no person."""
+    from hmh_train.infer.automask import NoPersonError, auto_trimap
+
+    try:
+        return auto_trimap(load_automask(), image, band)
+    except NoPersonError as exc:
+        raise CompositeError(f"{path}: {exc}") from None
+
+
+def auto_guide(cfg: CompositeConfig, image: np.ndarray, path: str):
+    """With ``cfg.auto_mask``: a function giving the automatic trimap of ``image`` (read from
+    ``path``; ``--band`` when it is not the default, else ``automask.auto_band``); else None."""
+    if not cfg.auto_mask:
+        return None
+    band = None if cfg.band == infer.MASK_BAND else cfg.band
+    return lambda: automatic_trimap(image, path, band)
+
+
 def composite_one(cfg: CompositeConfig, nets, device) -> dict:
     """Single form; returns {"out", "figure", "harmonized": bool}."""
     for path in (cfg.out, cfg.figure):  # before any work, not after the networks ran
         if path:
             output_type(path)
-    image = read_rgb(cfg.image)
-    kind, guide = guide_from_files(image.shape, cfg.trimap, cfg.alpha, cfg.mask, cfg.band)
-    background = read_rgb(cfg.background)
+    image = read_rgb(cfg.image, cfg.max_pixels)
+    auto = auto_guide(cfg, image, cfg.image)
+    kind, guide = guide_from_files(image.shape, cfg.trimap, cfg.alpha, cfg.mask, cfg.band, auto)
+    background = read_rgb(cfg.background, cfg.max_pixels)
     arrays = compose_arrays(
-        nets, image, background, kind, guide, device, cfg.harmonize_size, cfg.harmonize or "background"
+        nets,
+        image,
+        background,
+        kind,
+        guide,
+        device,
+        cfg.harmonize_size,
+        cfg.harmonize or "background",
+        cfg.max_side,
+        cfg.tile,
     )
     write_result(arrays, image, cfg.out, cfg.figure)
     return {"out": cfg.out, "figure": cfg.figure, "harmonized": arrays["harmonized"] is not None}

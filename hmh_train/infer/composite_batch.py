@@ -26,6 +26,7 @@ from hmh_builder import schema
 from hmh_train.infer.composite import (
     IMAGE_EXTENSIONS,
     CompositeError,
+    auto_guide,
     compose_arrays,
     guide_from_files,
     read_rgb,
@@ -129,8 +130,10 @@ def composite_folder(cfg, nets, device) -> dict:
     images = list_images(cfg.images)
     if not images:
         raise CompositeError(f"{cfg.images}: no images ({', '.join(IMAGE_EXTENSIONS)})")
-    if sum(bool(x) for x in (cfg.trimaps, cfg.alphas, cfg.masks)) != 1:
-        raise CompositeError("the batch form needs exactly one of --trimaps, --alphas or --masks (folders)")
+    if sum(bool(x) for x in (cfg.trimaps, cfg.alphas, cfg.masks, cfg.auto_mask)) != 1:
+        raise CompositeError(
+            "the batch form needs exactly one of --trimaps, --alphas or --masks (folders), or --auto-mask"
+        )
     for name, folder in (
         ("--images", cfg.images),
         ("--trimaps", cfg.trimaps),
@@ -149,13 +152,14 @@ def composite_folder(cfg, nets, device) -> dict:
         for path in tqdm(images, desc="composite", unit="image", disable=not cfg.progress):
             stem = os.path.splitext(os.path.basename(path))[0]
             try:
-                image = read_rgb(path)
+                image = read_rgb(path, cfg.max_pixels)
                 kind, guide = guide_from_files(
                     image.shape,
                     same_stem(cfg.trimaps, stem),
                     same_stem(cfg.alphas, stem),
                     same_stem(cfg.masks, stem),
                     cfg.band,
+                    auto_guide(cfg, image, path),
                 )
                 bg_id, background = pool[background_index(cfg.seed, stem, len(pool))]
                 arrays = compose_arrays(
@@ -167,6 +171,8 @@ def composite_folder(cfg, nets, device) -> dict:
                     device,
                     cfg.harmonize_size,
                     cfg.harmonize or "background",
+                    cfg.max_side,
+                    cfg.tile,
                 )
                 figure = os.path.join(cfg.out, "figures", f"{stem}.jpg") if cfg.figures else None
                 write_result(arrays, image, os.path.join(cfg.out, f"{stem}.png"), figure)

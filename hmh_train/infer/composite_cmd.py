@@ -59,9 +59,12 @@ def run(cfg: CompositeConfig) -> dict:
     """Load the checkpoint(s) (``cfg.ckpt``: one path or several), choose the side, then run
     the single or the batch form. The result adds "loaded" (a line per network), "harmonize"
     (the side adjusted; None without a harmonization net) and "note" (None, or why the side differs from the trained one)."""
+    from hmh_train.infer.composite import load_automask
     from hmh_train.train.distributed import pick_device
 
     paths = (cfg.ckpt,) if isinstance(cfg.ckpt, str) else tuple(cfg.ckpt)
+    if cfg.auto_mask:
+        load_automask()  # the optional extra's one-line message before loading anything
     device = pick_device(cfg.device)
     loaded = []
     nets, trained = load_all(paths, device, loaded.append, cfg.harmonizer_output)

@@ -1,0 +1,197 @@
+"""Benchmark the automatic mask and bounded-memory matting (``docs/inference-auto.md``).
+
+Three measurements, each optional:
+
+``--quality IMAGE:TRIMAP ...``  the price of the capped working size: for each photo and its
+    trimap, IndexNet's demo at full resolution (``--max-side 0 --tile 0``) against
+    ``infer.bounded`` at each ``--max-sides`` value, with the guided filter (``--eps`` values)
+    and with bilinear only ("none"); SAD, MSE, Grad (``evaluate.metrics``, unknown region of the
+    full-size trimap) and the mean |Δα| in that region in % of full scale.
+``--automask IMAGE:MATTE ...``  IoU of the automatic mask with α > 0.5 of a known matte, and
+    the SAD (whole image, vs that matte) of IndexNet's alpha from the automatic trimap and from
+    the matte's own trimap (unknown = 0 < α < 255 dilated by ``--band`` px).
+``--footprint IMAGE``  peak RSS and wall time of ``hmh-train matte --auto-mask`` and
+    ``composite --auto-mask`` (a separate process each, the whole command: decode, mask,
+    matting, harmonization, encode) on IMAGE upscaled to ``--megapixels`` (cubic).
+
+    python benchmarks/infer_memory.py --ckpt C [--dovenet D] [--quality I:T ...]
+        [--automask I:M ...] [--footprint I --megapixels 12] [--max-sides 1024 1280 1536]
+        [--threads 2] [--json]
+
+SAD figures of IndexNet need the released weights to mean anything about matting quality; with
+the seeded random anchor they measure how far each procedure moves the network's output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from hmh_train.evaluate import metrics
+from hmh_train.infer import automask, bounded, protocols
+from hmh_train.infer.apply import load_net
+from hmh_train.infer.composite import read_gray, read_rgb, write_image
+
+
+def demo_predict(net):
+    def predict(crop, crop_trimap):
+        return protocols.indexnet_demo_alpha(net, crop, crop_trimap).astype(np.float32)
+
+    return predict
+
+
+def compare(alpha, reference, trimap) -> dict:
+    """SAD, MSE, Grad of ``alpha`` vs ``reference`` (uint8) over the trimap's unknown region."""
+    band = trimap == 128
+    diff = np.abs(alpha.astype(np.float32) - reference.astype(np.float32))[band]
+    return {
+        "sad": round(metrics.sad(alpha, reference, trimap), 3),
+        "mse": round(metrics.mse(alpha, reference, trimap), 6),
+        "grad": round(metrics.gradient_error(alpha, reference, trimap), 3),
+        "mean_abs_pct": round(float(diff.mean()) / 255 * 100, 3),
+    }
+
+
+def quality(net, pairs, max_sides, eps_values) -> list[dict]:
+    rows = []
+    for pair in pairs:
+        image_path, trimap_path = pair.split(":")
+        image = read_rgb(image_path)
+        trimap = read_gray(trimap_path, image.shape[:2], "trimap")
+        t = time.perf_counter()
+        full = protocols.indexnet_demo_alpha(net, image, trimap)
+        rows.append(
+            {
+                "image": os.path.basename(image_path),
+                "max_side": 0,
+                "seconds": round(time.perf_counter() - t, 1),
+            }
+        )
+        for side in max_sides:
+            small_image, small_trimap, scale = bounded.shrink(image, trimap, side)
+            t = time.perf_counter()
+            small = bounded.tiled_alpha(demo_predict(net), small_image, small_trimap, side, 0)
+            seconds = time.perf_counter() - t
+            for eps in eps_values:
+                up = bounded.upsample_alpha(small, image, trimap, scale, bounded.DEFAULT_TILE, eps)
+                alpha = np.clip(up, 0, 255).astype(np.uint8)
+                row = {
+                    "image": os.path.basename(image_path),
+                    "max_side": side,
+                    "eps": eps,
+                    "seconds": round(seconds, 1),
+                }
+                rows.append(row | compare(alpha, full, trimap))
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def automatic(net, pairs, band: int) -> list[dict]:
+    rows, segmenter = [], automask.load_segmenter()
+    for pair in pairs:
+        image_path, matte_path = pair.split(":")
+        image = read_rgb(image_path)
+        matte = read_gray(matte_path, image.shape[:2], "matte")
+        mask = automask.auto_mask(segmenter, image) > 0
+        truth = matte > 127
+        iou = float((mask & truth).sum() / (mask | truth).sum())
+        true_trimap = np.where(matte == 255, 255, 0).astype(np.uint8)
+        unknown = cv2.dilate(
+            ((matte > 0) & (matte < 255)).astype(np.uint8), np.ones((2 * band + 1,) * 2, np.uint8)
+        )
+        true_trimap[unknown > 0] = 128
+        auto_trimap = automask.auto_trimap(segmenter, image)
+        whole = np.full(matte.shape, 128, np.uint8)  # SAD over the whole image
+        row = {"image": os.path.basename(image_path), "iou": round(iou, 4)}
+        for name, trimap in (("true", true_trimap), ("auto", auto_trimap)):
+            alpha = protocols.indexnet_demo_alpha(net, image, trimap)
+            row[f"sad_{name}_trimap"] = round(metrics.sad(alpha, matte, whole), 2)
+            row[f"unknown_{name}_pct"] = round(float((trimap == 128).mean()) * 100, 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def run_measured(args: list[str]) -> dict:
+    """Wall time and peak RSS (MB) of ``hmh-train ARGS`` in a fresh process."""
+    code = "import sys; from hmh_train.cli import main; sys.exit(main())"
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far
+    if done.returncode != 0:
+        raise SystemExit(f"hmh-train {' '.join(args[:1])} failed: {done.stderr.strip()[-500:]}")
+    return {"seconds": round(seconds, 1), "peak_rss_mb_so_far": round(peak)}
+
+
+def footprint(ckpt, dovenet, image_path, megapixels, background, max_side) -> list[dict]:
+    image = read_rgb(image_path)
+    h, w = image.shape[:2]
+    scale = (megapixels * 1e6 / (h * w)) ** 0.5
+    big = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+    del image
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "portrait.png")
+        write_image(src, big)
+        size = f"{big.shape[1]}x{big.shape[0]}"
+        del big
+        common = ["--image", src, "--auto-mask", "--max-side", str(max_side)]
+        matte = ["matte", "--ckpt", ckpt, *common, "--out", os.path.join(tmp, "a.png")]
+        rows.append({"command": "matte", "size": size} | run_measured(matte))
+        print(json.dumps(rows[-1]), flush=True)
+        ckpts = ["--ckpt", ckpt] + (["--ckpt", dovenet] if dovenet else [])
+        comp = ["composite", *ckpts, *common, "--background", background, "--out", os.path.join(tmp, "c.png")]
+        rows.append({"command": "composite", "size": size} | run_measured(comp))
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", required=True, help="IndexNet checkpoint (the anchor or the released file)")
+    parser.add_argument("--dovenet", help="harmonization checkpoint for the composite footprint")
+    parser.add_argument("--quality", nargs="*", default=[], metavar="IMAGE:TRIMAP")
+    parser.add_argument("--automask", nargs="*", default=[], metavar="IMAGE:MATTE")
+    parser.add_argument("--footprint", metavar="IMAGE")
+    parser.add_argument(
+        "--background", help="background image for the composite footprint (default: the portrait)"
+    )
+    parser.add_argument("--megapixels", type=float, default=12.0)
+    parser.add_argument("--max-sides", type=int, nargs="*", default=[1024, 1280, 1536])
+    parser.add_argument("--max-side", type=int, default=bounded.DEFAULT_MAX_SIDE, help="for --footprint")
+    parser.add_argument("--eps", nargs="*", default=["none", "1e-4", "1e-3", "1e-2"])
+    parser.add_argument("--band", type=int, default=10, help="dilation of the true trimap's unknown region")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="print all rows as one JSON object at the end")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    net = load_net(args.ckpt, "matting", "cpu")
+    eps_values = [None if e == "none" else float(e) for e in args.eps]
+    out = {"load": os.getloadavg()[0], "threads": args.threads}
+    if args.quality:
+        out["quality"] = quality(net, args.quality, args.max_sides, eps_values)
+    if args.automask:
+        out["automask"] = automatic(net, args.automask, args.band)
+    if args.footprint:
+        background = args.background or args.footprint
+        out["footprint"] = footprint(
+            args.ckpt, args.dovenet, args.footprint, args.megapixels, background, args.max_side
+        )
+    out["load_after"] = os.getloadavg()[0]
+    if args.json:
+        print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
