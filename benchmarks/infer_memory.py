@@ -7,15 +7,19 @@ Three measurements, each optional:
     ``infer.bounded`` at each ``--max-sides`` value, with the guided filter (``--eps`` values)
     and with bilinear only ("none"); SAD, MSE, Grad (``evaluate.metrics``, unknown region of the
     full-size trimap) and the mean |Δα| in that region in % of full scale.
+``--oracle IMAGE:MATTE ...``  the price of the cap for a perfect network (the known matte,
+    shrunk by each of ``--scales``, brought back by ``bounded.upsample_alpha``), same figures.
 ``--automask IMAGE:MATTE ...``  IoU of the automatic mask with α > 0.5 of a known matte, and
     the SAD (whole image, vs that matte) of IndexNet's alpha from the automatic trimap and from
     the matte's own trimap (unknown = 0 < α < 255 dilated by ``--band`` px).
+``--agree IMAGE:TRIMAP ...``  share of a true trimap's known pixels that the automatic mask
+    puts on the same side, and whether a person is found.
 ``--footprint IMAGE``  peak RSS and wall time of ``hmh-train matte --auto-mask`` and
     ``composite --auto-mask`` (a separate process each, the whole command: decode, mask,
     matting, harmonization, encode) on IMAGE upscaled to ``--megapixels`` (cubic).
 
     python benchmarks/infer_memory.py --ckpt C [--dovenet D] [--quality I:T ...]
-        [--automask I:M ...] [--footprint I --megapixels 12] [--max-sides 1024 1280 1536]
+        [--oracle I:M ...] [--automask I:M ...] [--footprint I --megapixels 12] [--max-sides 1024 1280 1536]
         [--threads 2] [--json]
 
 SAD figures of IndexNet need the released weights to mean anything about matting quality; with
@@ -27,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -96,6 +99,40 @@ def quality(net, pairs, max_sides, eps_values) -> list[dict]:
     return rows
 
 
+def true_trimap(matte: np.ndarray, band: int) -> np.ndarray:
+    """Trimap of a known matte: 255 where α = 255, unknown where 0 < α < 255 dilated by ``band``."""
+    trimap = np.where(matte == 255, 255, 0).astype(np.uint8)
+    unknown = cv2.dilate(
+        ((matte > 0) & (matte < 255)).astype(np.uint8), np.ones((2 * band + 1,) * 2, np.uint8)
+    )
+    trimap[unknown > 0] = 128
+    return trimap
+
+
+def oracle(pairs, scales, eps_values, band: int) -> list[dict]:
+    """The price of the cap itself, for a perfect network: the known matte shrunk to the working
+    size (area interpolation) stands for the network's output there, and comes back by
+    ``bounded.upsample_alpha``; compared with the matte at full size."""
+    rows = []
+    for pair in pairs:
+        image_path, matte_path = pair.split(":")
+        image = read_rgb(image_path)
+        matte = read_gray(matte_path, image.shape[:2], "matte")
+        trimap = true_trimap(matte, band)
+        h, w = matte.shape
+        for scale in scales:
+            small = cv2.resize(matte, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            for eps in eps_values:
+                up = bounded.upsample_alpha(
+                    small.astype(np.float32), image, trimap, scale, bounded.DEFAULT_TILE, eps
+                )
+                alpha = np.clip(up, 0, 255).astype(np.uint8)
+                row = {"image": os.path.basename(image_path), "scale": scale, "eps": eps}
+                rows.append(row | compare(alpha, matte, trimap))
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def automatic(net, pairs, band: int) -> list[dict]:
     rows, segmenter = [], automask.load_segmenter()
     for pair in pairs:
@@ -105,15 +142,13 @@ def automatic(net, pairs, band: int) -> list[dict]:
         mask = automask.auto_mask(segmenter, image) > 0
         truth = matte > 127
         iou = float((mask & truth).sum() / (mask | truth).sum())
-        true_trimap = np.where(matte == 255, 255, 0).astype(np.uint8)
-        unknown = cv2.dilate(
-            ((matte > 0) & (matte < 255)).astype(np.uint8), np.ones((2 * band + 1,) * 2, np.uint8)
-        )
-        true_trimap[unknown > 0] = 128
         auto_trimap = automask.auto_trimap(segmenter, image)
         whole = np.full(matte.shape, 128, np.uint8)  # SAD over the whole image
         row = {"image": os.path.basename(image_path), "iou": round(iou, 4)}
-        for name, trimap in (("true", true_trimap), ("auto", auto_trimap)):
+        # a perfect network given the automatic trimap: only its known regions can be wrong
+        perfect = np.where(auto_trimap == 128, matte, auto_trimap)
+        row["sad_perfect_net_auto_trimap"] = round(metrics.sad(perfect, matte, whole), 2)
+        for name, trimap in (("true", true_trimap(matte, band)), ("auto", auto_trimap)):
             alpha = protocols.indexnet_demo_alpha(net, image, trimap)
             row[f"sad_{name}_trimap"] = round(metrics.sad(alpha, matte, whole), 2)
             row[f"unknown_{name}_pct"] = round(float((trimap == 128).mean()) * 100, 1)
@@ -122,16 +157,51 @@ def automatic(net, pairs, band: int) -> list[dict]:
     return rows
 
 
+def agreement(pairs) -> list[dict]:
+    """Share of a true trimap's known pixels (0 / 255) on the same side of the automatic mask."""
+    rows, segmenter = [], automask.load_segmenter()
+    for pair in pairs:
+        image_path, trimap_path = pair.split(":")
+        image = read_rgb(image_path)
+        trimap = read_gray(trimap_path, image.shape[:2], "trimap")
+        mask = automask.person_probability(segmenter, image) >= 0.5
+        known = trimap != 128
+        agree = float((mask[known] == (trimap[known] == 255)).mean())
+        row = {"image": os.path.basename(image_path), "known_pixels_agree": round(agree, 4)}
+        try:
+            automask.auto_mask(segmenter, image)
+            row["person_found"] = True
+        except automask.NoPersonError:
+            row["person_found"] = False
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+#: Runs ``hmh-train ARGS`` and prints the process's own peak RSS (KiB) on stderr as it exits.
+PEAK_WRAPPER = """
+import resource, sys
+from hmh_train.cli import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def run_measured(args: list[str]) -> dict:
-    """Wall time and peak RSS (MB) of ``hmh-train ARGS`` in a fresh process."""
-    code = "import sys; from hmh_train.cli import main; sys.exit(main())"
+    """Wall time and peak RSS (MB) of ``hmh-train ARGS`` in a fresh process (the whole command)."""
     t = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *args], capture_output=True, text=True)
     seconds = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far
     if done.returncode != 0:
-        raise SystemExit(f"hmh-train {' '.join(args[:1])} failed: {done.stderr.strip()[-500:]}")
-    return {"seconds": round(seconds, 1), "peak_rss_mb_so_far": round(peak)}
+        raise SystemExit(f"hmh-train {args[0]} failed: {done.stderr.strip()[-500:]}")
+    peak = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KB"))
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 1024)}
 
 
 def footprint(ckpt, dovenet, image_path, megapixels, background, max_side) -> list[dict]:
@@ -163,6 +233,9 @@ def main() -> None:
     parser.add_argument("--dovenet", help="harmonization checkpoint for the composite footprint")
     parser.add_argument("--quality", nargs="*", default=[], metavar="IMAGE:TRIMAP")
     parser.add_argument("--automask", nargs="*", default=[], metavar="IMAGE:MATTE")
+    parser.add_argument("--oracle", nargs="*", default=[], metavar="IMAGE:MATTE")
+    parser.add_argument("--agree", nargs="*", default=[], metavar="IMAGE:TRIMAP")
+    parser.add_argument("--scales", type=float, nargs="*", default=[0.67, 0.5, 0.33], help="for --oracle")
     parser.add_argument("--footprint", metavar="IMAGE")
     parser.add_argument(
         "--background", help="background image for the composite footprint (default: the portrait)"
@@ -181,6 +254,10 @@ def main() -> None:
     out = {"load": os.getloadavg()[0], "threads": args.threads}
     if args.quality:
         out["quality"] = quality(net, args.quality, args.max_sides, eps_values)
+    if args.oracle:
+        out["oracle"] = oracle(args.oracle, args.scales, eps_values, args.band)
+    if args.agree:
+        out["agree"] = agreement(args.agree)
     if args.automask:
         out["automask"] = automatic(net, args.automask, args.band)
     if args.footprint:

@@ -11,10 +11,12 @@ the unknown band, and an edge-aware return to full resolution.
    prediction. A working image of at most ``tile + 2·margin`` pixels per side is one crop:
    exactly ``predict`` of the whole image. Known pixels always take the trimap's value.
 3. **Back to full size** (only when capped): the working alpha is resized with bilinear
-   interpolation and, in the unknown band, passed through a guided filter (He et al. 2013,
-   guide: the full-resolution gray image, radius ``radius_for(scale)``, ε = ``GUIDED_EPS``),
-   which puts the alpha's edges back on the photo's edges; computed per tile, so memory stays
-   bounded; known pixels again from the full-resolution trimap.
+   interpolation into the unknown band; known pixels again from the full-resolution trimap.
+   Optionally (``eps`` not None) a guided filter (He et al. 2013; guide: the full-resolution
+   gray image, radius ``radius_for(scale)``) follows, per tile. It is off by default: on a real
+   portrait with a known matte it made the return *worse* than bilinear at every scale and ε
+   tried (``benchmarks/infer_memory.py --oracle``, docs/inference-auto.md): hair lost at the
+   working size is not recovered by the photo's edges, and low-contrast hair gets blurred.
 
 Memory is one crop's network activations plus a few full-size float32 planes (4 bytes/pixel
 each); time is the network on the working image (plus margins).
@@ -27,12 +29,14 @@ import math
 import cv2
 import numpy as np
 
-#: Longer side of the working image (``--max-side``): 12 MP photos run at about 2.2 MP.
-DEFAULT_MAX_SIDE = 1800
-#: Side of a tile's core and its context margin (``--tile``): a crop is at most 2048² pixels.
-DEFAULT_TILE = 1536
+#: Longer side of the working image (``--max-side``): a 12 MP (4:3) photo runs at 1152×864 ≈
+#: 1 MP, where IndexNet's activations take about 1.25 GB (docs/inference-auto.md).
+DEFAULT_MAX_SIDE = 1152
+#: Side of a tile's core and its context margin (``--tile``): a crop is at most 1280² pixels
+#: (about 2 GB of activations), whatever ``--max-side``.
+DEFAULT_TILE = 768
 DEFAULT_MARGIN = 256
-#: Guided filter regulariser (alpha and guide on the [0, 1] scale).
+#: Guided filter regulariser (alpha and guide on the [0, 1] scale) when one is asked for.
 GUIDED_EPS = 1e-4
 
 
@@ -104,7 +108,7 @@ def upsample_alpha(
     trimap: np.ndarray,
     scale: float,
     tile: int,
-    eps: float | None = GUIDED_EPS,
+    eps: float | None = None,
 ) -> np.ndarray:
     """float32 (H, W) alpha 0–255 at the size of ``image``: bilinear, then (``eps`` not None)
     the guided filter in the unknown band (per tile of the full-size grid, with the filter's
@@ -133,7 +137,7 @@ def bounded_alpha(
     max_side: int = DEFAULT_MAX_SIDE,
     tile: int = DEFAULT_TILE,
     margin: int = DEFAULT_MARGIN,
-    eps: float | None = GUIDED_EPS,
+    eps: float | None = None,
 ) -> np.ndarray:
     """float32 (H, W) alpha 0–255 of a uint8 RGB (H, W, 3) image and uint8 trimap {0, 128, 255}
     (H, W) by the three steps of the module docstring (``eps`` None: bilinear return only)."""

@@ -88,6 +88,9 @@ def test_capped_images_run_small_and_come_back_at_full_size():
     band = trimap == 128
     assert abs(alpha[band].mean() - full[band].mean()) < 2.0  # gray levels
     assert 0 <= alpha.min() and alpha.max() <= 255
+    guided = bounded.bounded_alpha(predict, image, trimap, max_side=420, tile=1000, margin=0, eps=1e-3)
+    np.testing.assert_array_equal(guided[trimap != 128], alpha[trimap != 128])
+    assert not np.array_equal(guided, alpha) and abs(guided[band].mean() - alpha[band].mean()) < 2.0
 
 
 def test_guided_filter_against_a_direct_oracle():
