@@ -42,8 +42,8 @@ import torch
 
 from hmh_train.evaluate import metrics
 from hmh_train.infer import automask, bounded, protocols
-from hmh_train.infer.apply import load_net
-from hmh_train.infer.composite import read_gray, read_rgb, write_image
+from hmh_train.infer.files import read_gray, read_rgb, write_image
+from hmh_train.infer.model import load
 
 
 def demo_predict(net):
@@ -249,7 +249,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print all rows as one JSON object at the end")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    net = load_net(args.ckpt, "matting", "cpu")
+    net = load(args.ckpt).network("matting")
     eps_values = [None if e == "none" else float(e) for e in args.eps]
     out = {"load": os.getloadavg()[0], "threads": args.threads}
     if args.quality:

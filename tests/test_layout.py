@@ -259,6 +259,32 @@ def stage_rank(module: str) -> tuple[int, int]:
     return PACKAGES.index(pkg), STAGE_ORDER[pkg].index(stage)
 
 
+#: Folder names that linters' default excludes (ruff, black, isort), GitHub's standard Python
+#: .gitignore and pytest's norecursedirs skip: a package folder with one of them silently drops out.
+SKIPPED_FOLDER_NAMES = {
+    "build",
+    "dist",
+    "_build",
+    "buck-out",
+    "site-packages",
+    "venv",
+    "env",
+    "eggs",
+    "sdist",
+    "wheels",
+}
+
+
+def test_no_package_folder_is_named_like_a_build_output():
+    folders = sorted(
+        path.relative_to(ROOT).as_posix()
+        for pkg in PACKAGES
+        for path in (ROOT / pkg).rglob("*")
+        if path.is_dir() and path.name in SKIPPED_FOLDER_NAMES
+    )
+    assert folders == []
+
+
 def test_every_module_belongs_to_a_known_stage():
     """A new stage folder must be added to STAGE_ORDER (its place decides what it may import)."""
     unknown = sorted(
@@ -269,11 +295,58 @@ def test_every_module_belongs_to_a_known_stage():
     assert unknown == [], "add the stage to STAGE_ORDER (and the README's architecture map)"
 
 
+#: A package root may expose its public facade (``hmh_train.load``): its ``__init__`` imports
+#: this one module, and only lazily (inside a function such as ``__getattr__``, or under ``if
+#: TYPE_CHECKING``), so ``import hmh_train`` stays light and this is the only upward edge.
+FACADES = {"hmh_train": "hmh_train.infer.model"}
+
+
 def test_modules_import_only_their_own_stage_and_the_stages_below():
     upward = sorted(
-        f"{a} -> {b}" for a, targets in graph().items() for b in targets if stage_rank(b) > stage_rank(a)
+        f"{a} -> {b}"
+        for a, targets in graph().items()
+        for b in targets
+        if stage_rank(b) > stage_rank(a) and FACADES.get(a) != b
     )
     assert upward == []
+
+
+def eager_imports(source: str, module: str, is_package: bool, modules) -> list[str]:
+    """Project modules imported when ``source`` runs: its top-level statements, ``if``/``try``
+    bodies included, ``if TYPE_CHECKING:`` blocks and function bodies excluded."""
+    found, pending = [], list(ast.parse(source).body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            pending += node.orelse
+        elif isinstance(node, (ast.If, ast.Try)):
+            pending += (
+                node.body + node.orelse + getattr(node, "finalbody", []) + getattr(node, "handlers", [])
+            )
+        elif isinstance(node, ast.ExceptHandler):
+            pending += node.body
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found += [t for t, _ in imports_in(ast.unparse(node), module, is_package, modules)]
+    return found
+
+
+def test_eager_imports_skip_functions_and_type_checking_blocks():
+    modules = {"hmh_train", "hmh_train.infer.model", "hmh_train.nets"}
+    source = (
+        "from typing import TYPE_CHECKING\nimport hmh_train.nets\nif TYPE_CHECKING:\n"
+        "    from hmh_train.infer.model import load\ndef __getattr__(name):\n"
+        "    import hmh_train.infer.model as m\n"
+    )
+    assert eager_imports(source, "hmh_train", True, modules) == ["hmh_train.nets"]
+
+
+def test_package_facades_are_imported_lazily_and_exist():
+    modules = all_modules()
+    for package, facade in FACADES.items():
+        assert facade in modules
+        path = ROOT / package / "__init__.py"
+        assert facade not in eager_imports(path.read_text("utf-8"), package, True, modules)
+        assert facade in [t for t, _ in imports_of(path, modules)]  # the rule is in use
 
 
 def test_readme_architecture_map_has_one_line_per_module():

@@ -64,6 +64,7 @@ def _call(func, options: dict, guide: str, what: str) -> None:
         size=options.get("size", DOVENET_SIZE),
         device=options["device"],
         harmonizer_output=options.get("harmonizer_output"),
+        exact=options.get("exact", False),
         progress=options["progress"],
         max_pixels=options["max_pixels"] or None,
         **extra,
@@ -86,7 +87,7 @@ MAX_PIXELS_OPTION = click.option(
 
 
 def automatic_options(func):
-    """--auto-mask, --band, --max-side and --tile of ``matte`` and ``composite``."""
+    """--auto-mask, --max-side and --tile of ``matte`` and ``composite``."""
     for decorator in reversed(
         [
             click.option(
@@ -94,16 +95,16 @@ def automatic_options(func):
                 is_flag=True,
                 help="make the trimap from an automatic person mask (MediaPipe's selfie "
                 "segmentation, shipped with the package; needs pip install 'hmh-toolkit[auto]'); "
-                "an image with no person found fails with one line",
+                "a photo where no person is found fails with one line",
             ),
             click.option(
                 "--max-side",
                 default=DEFAULT_MAX_SIDE,
                 show_default=True,
                 type=click.IntRange(min=0),
-                help="matte photos whose longer side is above this at this size, then bring the "
-                "alpha back to full size with a guided filter in the unknown band (bounded memory "
-                "and time); 0 = full resolution",
+                help="matte photos whose longer side is above this at this size and bring the "
+                "alpha back to full size in the unknown band (bounded memory and time; "
+                "docs/inference-auto.md gives the price); 0 = full resolution",
             ),
             click.option(
                 "--tile",
@@ -111,8 +112,8 @@ def automatic_options(func):
                 show_default=True,
                 type=click.IntRange(min=0),
                 help="run the matting net on tiles of this side (plus 256 px of context) around "
-                "the unknown band when the working image is larger than one tile with context; 0 = "
-                "the whole image at once (--max-side 0 --tile 0 = the published demo exactly)",
+                "the unknown band when the working image is larger than one tile with context "
+                "(bounded memory at any --max-side); 0 = the whole image at once",
             ),
         ]
     ):
@@ -160,19 +161,26 @@ def _common(func):
     help="with --auto-mask: px of unknown band on each side of the mask's edge "
     "[default: 2 % of the image's longer side, at least 10]",
 )
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="run IndexNet's published demo code path step by step (slower); by default the same "
+    "procedure runs with a faster forward pass (batch norm folded, channels-last), within one "
+    "gray level of it",
+)
 @_common
 def matte_command(**options):
     """Alpha matte of a portrait from its trimap, by IndexNet's published demo procedure
     (normalise, resize up to multiples of 32 with cubic interpolation, predict, resize back,
-    clip, keep the trimap's known pixels, truncate to 8 bit). Any image size.
+    clip, keep the trimap's known pixels, truncate to 8 bit). Any image size. The default
+    forward pass is faster and within one gray level of the demo's; --exact runs the demo's
+    on the whole image at full size. Photos larger than --max-side are matted at that size in
+    bounded memory (docs/inference-auto.md).
 
     \b
     Single: hmh-train matte --ckpt indexnet_matting.pth.tar --image p.png --trimap t.png --out a.png
     Batch:  hmh-train matte --ckpt runs/matting --images photos/ --trimaps trimaps/ --out alphas/
     Auto:   hmh-train matte --ckpt indexnet_matting.pth.tar --image p.jpg --auto-mask --out a.png
-
-    Photos larger than --max-side are matted at that size in bounded memory
-    (docs/inference-auto.md gives the price in SAD against full resolution).
     """
     from hmh_train.infer.apply import matte
 

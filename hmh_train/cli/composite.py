@@ -61,10 +61,10 @@ DIR = click.Path(file_okay=False)
 )
 @click.option(
     "--band",
-    default=MASK_BAND,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=0),
-    help="px of unknown band on each side of a mask's edge (mask eroded/dilated by a disk)",
+    help="px of unknown band on each side of a mask's edge (mask eroded/dilated by a disk) "
+    f"[default: {MASK_BAND}; with --auto-mask 2 % of the portrait's longer side, at least {MASK_BAND}]",
 )
 @click.option(
     "--harmonize-size",

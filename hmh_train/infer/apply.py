@@ -22,23 +22,13 @@ import csv
 import os
 from dataclasses import dataclass
 
-import numpy as np
 from tqdm import tqdm
 
 from hmh_builder.imageio import DEFAULT_MAX_PIXELS
 from hmh_train.infer import bounded, protocols
-from hmh_train.infer.composite import (
-    CompositeError,
-    automatic_trimap,
-    load_automask,
-    output_type,
-    read_gray,
-    read_rgb,
-    write_image,
-)
 from hmh_train.infer.composite_batch import list_images, same_stem
-
-TRIMAP_VALUES = (0, 128, 255)
+from hmh_train.infer.files import CompositeError, output_type, read_gray, read_rgb, read_trimap, write_image
+from hmh_train.infer.model import Model, load
 
 
 @dataclass(frozen=True)
@@ -53,85 +43,37 @@ class ApplyConfig:
     guides: str | None = None  # ... and the folder of same-stem trimaps / masks
     size: int = protocols.DOVENET_SIZE  # harmonize: side the U-Net runs at
     harmonizer_output: str | None = None  # harmonize: output form; None = the checkpoint's own
+    exact: bool = False  # matte: IndexNet's published demo procedure step by step
     device: str = "auto"
     progress: bool = True
     auto_mask: bool = False  # matte: trimap from the automatic person mask (no guide files)
     band: int | None = None  # matte --auto-mask: unknown half-width; None = automask.auto_band
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger images are refused before decoding
-    max_side: int = bounded.DEFAULT_MAX_SIDE  # matte: working resolution cap (0 = none)
+    max_side: int = bounded.DEFAULT_MAX_SIDE  # matte: working size cap (0 = none)
     tile: int = bounded.DEFAULT_TILE  # matte: tile core side (0 = the whole image at once)
 
 
-def load_net(path: str, name: str, device, log=None, with_nets: bool = False):
-    """The ``name`` network of any checkpoint (with ``with_nets``: ``(net, Nets)``, whose
-    ``harmonizer_output`` says how the run used its harmonizer); ``log`` gets the line saying
-    what was loaded."""
-    from hmh_train.train.checkpoint import checkpoint_file, load_nets
+def matte_one(model: Model, image_path: str, trimap_path: str | None, out: str, cfg: ApplyConfig) -> None:
+    """Matte one file; ``trimap_path`` None: the automatic trimap (``--auto-mask``); a photo
+    where it finds no person is a CompositeError naming the file."""
+    from hmh_train.infer.automask import NoPersonError
 
-    ckpt = checkpoint_file(path)
-    nets, _ = load_nets(ckpt, device=device, log=log)
-    net = getattr(nets, name)
-    if net is None:
-        hint = (
-            "IndexNet's .pth.tar or a run with a matting net"
-            if name == "matting"
-            else "DoveNet's latest_net_G.pth or a run with a harmonization net"
-        )
-        raise CompositeError(f"{path}: holds no {name} network (give {hint})")
-    return (net, nets) if with_nets else net
-
-
-def read_trimap(path: str, shape) -> np.ndarray:
-    """uint8 (H, W) trimap with values in {0, 128, 255} only (the demo treats exactly 128 as
-    unknown and copies every other value into the alpha); CompositeError otherwise."""
-    trimap = read_gray(path, shape, "trimap")
-    odd = np.setdiff1d(np.unique(trimap), TRIMAP_VALUES)
-    if odd.size:
-        raise CompositeError(
-            f"{path}: trimap has values other than 0, 128, 255 (e.g. {odd[0]}); "
-            "save it losslessly (PNG) with exactly these three values"
-        )
-    return trimap
-
-
-def matte_array(net, image: np.ndarray, trimap: np.ndarray, max_side: int, tile: int) -> np.ndarray:
-    """uint8 (H, W) alpha by IndexNet's demo procedure run through ``bounded.bounded_alpha``:
-    exactly the demo when the image fits (longer side ≤ ``max_side`` and one crop of ``tile``),
-    else at the capped size, in tiles, and brought back to full size (see ``infer.bounded``)."""
-
-    def predict(crop, crop_trimap):
-        return protocols.indexnet_demo_alpha(net, crop, crop_trimap).astype(np.float32)
-
-    margin = bounded.DEFAULT_MARGIN if tile else 0
-    alpha = bounded.bounded_alpha(predict, image, trimap, max_side, tile or max(trimap.shape), margin)
-    return np.clip(alpha, 0, 255).astype(np.uint8)  # truncation, as the demo
-
-
-def matte_one(
-    net, image_path: str, trimap_path: str | None, out: str, cfg: ApplyConfig | None = None
-) -> None:
-    """Matte one file; ``trimap_path`` None = the automatic trimap (``cfg.auto_mask``)."""
-    cfg = cfg or ApplyConfig(ckpt="", out=out)
     image = read_rgb(image_path, cfg.max_pixels)
-    if trimap_path is None:
-        trimap = automatic_trimap(image, image_path, cfg.band)
-    else:
-        trimap = read_trimap(trimap_path, image.shape[:2])
-    write_image(out, matte_array(net, image, trimap, cfg.max_side, cfg.tile))
+    trimap = None if trimap_path is None else read_trimap(trimap_path, image.shape[:2])
+    try:
+        alpha = model.matte(
+            image, trimap, band=cfg.band, exact=cfg.exact, max_side=cfg.max_side, tile=cfg.tile
+        )
+    except NoPersonError as exc:
+        raise CompositeError(f"{image_path}: {exc}") from None
+    write_image(out, alpha)
 
 
 def harmonize_one(
-    net,
-    image_path: str,
-    mask_path: str,
-    out: str,
-    size: int,
-    output: str = "paper",
-    max_pixels=DEFAULT_MAX_PIXELS,
+    model: Model, image_path: str, mask_path: str, out: str, size: int, max_pixels=DEFAULT_MAX_PIXELS
 ) -> None:
     image = read_rgb(image_path, max_pixels)
-    mask = read_gray(mask_path, image.shape[:2], "mask")
-    write_image(out, protocols.dovenet_harmonize(net, image, mask, size, output))
+    write_image(out, model.harmonize(image, read_gray(mask_path, image.shape[:2], "mask"), size=size))
 
 
 def _batch(cfg: ApplyConfig, work, what: str) -> dict:
@@ -161,7 +103,7 @@ def _batch(cfg: ApplyConfig, work, what: str) -> dict:
     return {"written": written, "failed": len(failures), "failures": failures, "out": cfg.out}
 
 
-def _run(cfg: ApplyConfig, name: str, work, what: str, check=None) -> dict:
+def _run(cfg: ApplyConfig, name: str, work, what: str) -> dict:
     from hmh_train.train.distributed import pick_device
 
     guide = "trimap" if name == "matting" else "mask"
@@ -173,25 +115,26 @@ def _run(cfg: ApplyConfig, name: str, work, what: str, check=None) -> dict:
     if cfg.image is not None:
         output_type(cfg.out)  # before loading anything
         if cfg.guide is None and not auto:
-            raise CompositeError(
-                f"the single form needs --{guide} (or --auto-mask)"
-                if name == "matting"
-                else f"the single form needs --{guide}"
-            )
+            raise CompositeError(f"the single form needs --{guide}")
     elif cfg.guides is None and not auto:
         raise CompositeError(f"the batch form needs --{guide}s (a folder)")
     if auto:
-        load_automask()  # the optional extra's message before any work
-    loaded = []
-    net, nets = load_net(cfg.ckpt, name, pick_device(cfg.device), loaded.append, with_nets=True)
-    if check is not None:
-        net = check(net, nets)
+        from hmh_train.infer.automask import load_segmenter
+
+        load_segmenter()  # the optional extra's one-line message before any work
+    output = cfg.harmonizer_output if name == "harmonization" else None
+    model = load(cfg.ckpt, device=pick_device(cfg.device), harmonizer_output=output)
+    model.network(name)  # one line naming the file when it holds no such network
+    if name == "harmonization":
+        model.harmonize_size_check(cfg.size)
     if cfg.image is not None:
-        work(net, cfg.image, cfg.guide, cfg.out)
+        work(model, cfg.image, cfg.guide, cfg.out)
         result = {"written": 1, "failed": 0, "failures": [], "out": cfg.out}
     else:
-        result = _batch(cfg, lambda image, guide, out: work(net, image, guide, out), what)
-    result["loaded"] = loaded  # printed by the CLI after success
+        result = _batch(cfg, lambda image, guide, out: work(model, image, guide, out), what)
+    result["loaded"] = list(model.loaded)  # printed by the CLI after success
+    if name == "harmonization":
+        result["harmonizer_output"] = model.harmonizer_output
     return result
 
 
@@ -200,32 +143,17 @@ def matte(cfg: ApplyConfig) -> dict:
     for option, value in (("--max-side", cfg.max_side), ("--tile", cfg.tile)):
         if value < 0:
             raise CompositeError(f"{option} must be 0 or positive, got {value}")
-
-    def work(net, image, trimap, out):
-        matte_one(net, image, trimap, out, cfg)
-
-    return _run(cfg, "matting", work, "matte")
+    return _run(cfg, "matting", lambda m, i, g, o: matte_one(m, i, g, o, cfg), "matte")
 
 
 def harmonize(cfg: ApplyConfig) -> dict:
-    """``hmh-train harmonize``; returns {"written", "failed", "failures", "out", "loaded"}."""
+    """``hmh-train harmonize``; returns {"written", "failed", "failures", "out", "loaded",
+    "harmonizer_output"}."""
     if cfg.size <= 0:
         raise CompositeError(f"--size must be positive, got {cfg.size}")
-
-    from hmh_train.nets.forward import check_output_form
-
-    form = {}
-
-    def check(net, nets):
-        step = 2 ** int(getattr(net, "num_downs", 8))
-        if cfg.size % step:
-            raise CompositeError(f"--size {cfg.size} is not a multiple of {step} (2**num_downs of the U-Net)")
-        form["output"] = check_output_form(cfg.harmonizer_output, nets.harmonizer_output, cfg.ckpt)
-        return net
-
-    def work(net, image, mask, out):
-        harmonize_one(net, image, mask, out, cfg.size, form["output"], cfg.max_pixels)
-
-    result = _run(cfg, "harmonization", work, "harmonize", check)
-    result["harmonizer_output"] = form["output"]
-    return result
+    return _run(
+        cfg,
+        "harmonization",
+        lambda m, i, g, o: harmonize_one(m, i, g, o, cfg.size, cfg.max_pixels),
+        "harmonize",
+    )

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from hmh_train.infer.files import CompositeError
 from hmh_train.infer.ops import MASK_BAND, trimap_from_mask
 
 #: The model's input side (MediaPipe's general selfie model: 256×256×3 in [0, 1]).
@@ -41,8 +42,9 @@ AUTO_BAND_FRACTION = 0.02
 MODEL_NAME = "selfie_segmentation.tflite"
 
 
-class NoPersonError(ValueError):
-    """The segmenter found no person in the image."""
+class NoPersonError(CompositeError):
+    """The segmenter found no person in the image (one line; callers reading a file prefix
+    its path)."""
 
 
 @functools.cache

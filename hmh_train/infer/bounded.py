@@ -148,6 +148,19 @@ def bounded_alpha(
     return upsample_alpha(alpha, image, trimap, scale, tile, eps)
 
 
+def bounded_uint8(predict, image: np.ndarray, trimap: np.ndarray, max_side: int, tile: int) -> np.ndarray:
+    """uint8 (H, W) alpha: ``bounded_alpha`` of a predictor returning uint8 (H, W) alpha
+    (e.g. IndexNet's demo), truncated back to uint8 as the demo does; ``tile`` 0 = one crop.
+    An image within ``max_side`` and one crop gets exactly ``predict(image, trimap)``."""
+
+    def as_float(crop, crop_trimap):
+        return predict(crop, crop_trimap).astype(np.float32)
+
+    margin = DEFAULT_MARGIN if tile else 0
+    alpha = bounded_alpha(as_float, image, trimap, max_side, tile or max(trimap.shape), margin)
+    return np.clip(alpha, 0, 255).astype(np.uint8)
+
+
 def needs_bounding(h: int, w: int, max_side: int, tile: int) -> bool:
     """Whether an H×W image is above the working cap or larger than one crop."""
     return bool(max_side and max(h, w) > max_side) or bool(tile and max(h, w) > tile + 2 * DEFAULT_MARGIN)

@@ -23,15 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from hmh_builder import schema
-from hmh_train.infer.composite import (
-    IMAGE_EXTENSIONS,
-    CompositeError,
-    auto_guide,
-    compose_arrays,
-    guide_from_files,
-    read_rgb,
-    write_result,
-)
+from hmh_train.infer.composite import compose_files, write_result
+from hmh_train.infer.files import IMAGE_EXTENSIONS, CompositeError, read_rgb
 
 
 class BackgroundPool:
@@ -125,7 +118,7 @@ def same_stem(folder: str | None, stem: str) -> str | None:
     raise CompositeError(f"{os.path.join(folder, stem)}.*: no file with this name for portrait {stem}")
 
 
-def composite_folder(cfg, nets, device) -> dict:
+def composite_folder(cfg, model) -> dict:
     """Batch form; returns {"written", "failed", "out"}; failures are listed, not raised."""
     images = list_images(cfg.images)
     if not images:
@@ -153,29 +146,15 @@ def composite_folder(cfg, nets, device) -> dict:
             stem = os.path.splitext(os.path.basename(path))[0]
             try:
                 image = read_rgb(path, cfg.max_pixels)
-                kind, guide = guide_from_files(
-                    image.shape,
-                    same_stem(cfg.trimaps, stem),
-                    same_stem(cfg.alphas, stem),
-                    same_stem(cfg.masks, stem),
-                    cfg.band,
-                    auto_guide(cfg, image, path),
-                )
+                guides = {
+                    "trimap": same_stem(cfg.trimaps, stem),
+                    "alpha": same_stem(cfg.alphas, stem),
+                    "mask": same_stem(cfg.masks, stem),
+                }
                 bg_id, background = pool[background_index(cfg.seed, stem, len(pool))]
-                arrays = compose_arrays(
-                    nets,
-                    image,
-                    background,
-                    kind,
-                    guide,
-                    device,
-                    cfg.harmonize_size,
-                    cfg.harmonize or "background",
-                    cfg.max_side,
-                    cfg.tile,
-                )
+                made = compose_files(cfg, model, image, background, guides, path)
                 figure = os.path.join(cfg.out, "figures", f"{stem}.jpg") if cfg.figures else None
-                write_result(arrays, image, os.path.join(cfg.out, f"{stem}.png"), figure)
+                write_result(made, image, os.path.join(cfg.out, f"{stem}.png"), figure)
                 chosen.append((stem, bg_id))
             except CompositeError as exc:
                 failures.append((stem, str(exc)))

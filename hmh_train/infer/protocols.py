@@ -72,6 +72,14 @@ def indexnet_demo_alpha(matting_net, image_rgb_uint8: np.ndarray, trimap_uint8: 
     x = torch.from_numpy(indexnet_demo_input(image_rgb_uint8, trimap))
     matting_net.eval()
     raw = matting_net(x.to(_device(matting_net))).float().squeeze().cpu().numpy()
+    return indexnet_demo_output(raw, trimap)
+
+
+def indexnet_demo_output(raw: np.ndarray, trimap_uint8: np.ndarray) -> np.ndarray:
+    """The demo's last steps: the raw network output float32 ``(H', W')`` resized back to the
+    trimap's H × W with ``cv2.INTER_CUBIC``, clipped to [0, 1], × 255, the trimap's value where
+    it is not 128, truncated to uint8 ``(H, W)``."""
+    trimap = np.asarray(trimap_uint8)
     h, w = trimap.shape
     alpha = cv2.resize(raw, (w, h), interpolation=cv2.INTER_CUBIC)
     alpha = np.clip(alpha, 0, 1) * np.float32(255.0)

@@ -5,7 +5,7 @@ Two key layouts are understood: torchvision's ``mobilenet_v2`` (``features.N...`
 by unit in execution order, onto ``IndexNet.encoder_units()`` ((conv, bn) pairs of layer0–layer7,
 named as in the official IndexNet code, e.g. ``layer2.1.conv.3``). The stem's RGB filters are
 copied and the fourth (trimap) input channel's filters set to zero. Nothing is downloaded; the
-file is read with ``torch.load(weights_only=True)``.
+file is read by ``nets.reader.read_checkpoint`` (``weights_only``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from hmh_train.nets.indexnet import STAGES
+from hmh_train.nets.reader import read_checkpoint, strip_prefix
 
 BN_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
@@ -77,7 +78,7 @@ def _unwrap(obj, path) -> dict:
                 break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"{path}: not a state dict of tensors")
-    return {k[7:] if k.startswith("module.") else k: v for k, v in obj.items()}
+    return strip_prefix(obj)
 
 
 def detect_layout(state: dict, path="state dict") -> str:
@@ -145,8 +146,5 @@ def load_backbone_weights(matting_net, path) -> BackboneReport:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: backbone weights file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise ValueError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from exc
+    obj = read_checkpoint(path)  # CheckpointError (a ValueError): one line saying what the file is
     return load_backbone_state(matting_net, _unwrap(obj, path), path)

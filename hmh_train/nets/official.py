@@ -1,4 +1,4 @@
-"""The released checkpoints of the two published networks: read safely, detect, map, load.
+"""The released checkpoints of the two published networks: detect, map, load.
 
 Layouts understood (the file decides, never its name):
 
@@ -12,22 +12,18 @@ Layouts understood (the file decides, never its name):
 
 Our networks use the official module names, so mapping is only the ``module.`` prefix; width
 (IndexNet: ``layer0.0.weight`` has 32·width filters; U-Net: ngf = 64·width), the IndexNet head,
-the U-Net depth and its norm are read from the tensors. Files are read with
-``torch.load(weights_only=True)``: a pickle that would import or call anything beyond tensors,
-numbers, strings, containers and numpy scalars is refused before anything in it runs.
+the U-Net depth and its norm are read from the tensors. Files are read by
+``nets.reader.read_checkpoint`` (``weights_only``; a pickle that would run code is refused).
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-import re
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from hmh_train.nets.indexnet import IndexNet
+from hmh_train.nets.reader import CheckpointError, strip_prefix
 from hmh_train.nets.unet import AttentionUNet
 
 LAYOUT_NAMES = {"indexnet": "IndexNet .pth.tar", "dovenet": "DoveNet generator .pth"}
@@ -40,50 +36,6 @@ EXPECTED = (
 OPTIONAL_SUFFIX = "num_batches_tracked"
 
 
-class LayoutError(ValueError):
-    """A checkpoint file that cannot be used; ``str()`` is one line naming the file."""
-
-
-def _numpy_scalar_globals() -> list:
-    """Data-only numpy reconstructors (scalars and dtypes), allowed so that training logs the
-    released files carry (e.g. ``measure``: lists of numpy.float64) do not block loading."""
-    core = getattr(np, "_core", None) or np.core  # numpy 2 / numpy 1
-    scalar = core.multiarray.scalar
-    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
-    return [scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, *dtypes]
-
-
-def safe_load(path) -> object:
-    """``torch.load(path, map_location="cpu", weights_only=True)`` with one-line errors.
-
-    A pickle asking for any other global (a function to call, a class to build) is refused
-    with ``LayoutError`` and never executed; unreadable files name the reason.
-    """
-    path = os.fspath(path)
-    try:
-        with torch.serialization.safe_globals(_numpy_scalar_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise LayoutError(f"{path}: no such checkpoint") from None
-    except IsADirectoryError:
-        raise LayoutError(f"{path}: is a folder without checkpoints/last.pt or best.pt") from None
-    except pickle.UnpicklingError as exc:
-        wanted = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        if wanted:
-            raise LayoutError(
-                f"{path}: refused: its pickle would import and run "
-                f"{wanted.group(1)}; only tensors and plain data are loaded "
-                "(weights_only), nothing in it was executed"
-            ) from None
-        raise LayoutError(
-            f"{path}: not a readable checkpoint (its pickle holds something "
-            "other than tensors and plain data; nothing in it was executed)"
-        ) from None
-    except Exception as exc:  # zip/pickle/format errors have many types
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise LayoutError(f"{path}: not a readable checkpoint ({reason})") from None
-
-
 def _is_state(obj) -> bool:
     return (
         isinstance(obj, dict)
@@ -92,16 +44,12 @@ def _is_state(obj) -> bool:
     )
 
 
-def _strip(state: dict) -> dict:
-    return {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
-
-
 def detect(obj) -> str | None:
     """``"indexnet"``, ``"dovenet"`` or None for a loaded checkpoint object."""
     if isinstance(obj, dict) and _is_state(obj.get("state_dict")):
-        if "layer0.0.weight" in _strip(obj["state_dict"]):
+        if "layer0.0.weight" in strip_prefix(obj["state_dict"]):
             return "indexnet"
-    if _is_state(obj) and "model.model.0.weight" in _strip(obj):
+    if _is_state(obj) and "model.model.0.weight" in strip_prefix(obj):
         return "dovenet"
     return None
 
@@ -150,7 +98,7 @@ class LoadReport:
 
 def fill(net: torch.nn.Module, state: dict, path: str, what: str) -> tuple[int, list]:
     """Copy ``state`` into ``net`` key for key (strict but for absent num_batches_tracked);
-    ``(tensors matched, missing optional keys)``; ``LayoutError`` naming the first mismatch."""
+    ``(tensors matched, missing optional keys)``; ``CheckpointError`` naming the first mismatch."""
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
@@ -158,10 +106,12 @@ def fill(net: torch.nn.Module, state: dict, path: str, what: str) -> tuple[int, 
     if bad or extra:
         key = (bad or extra)[0]
         kind = "lacks" if bad else "has an unexpected"
-        raise LayoutError(f"{path}: {what} {kind} tensor {key} ({len(bad)} missing, {len(extra)} unexpected)")
+        raise CheckpointError(
+            f"{path}: {what} {kind} tensor {key} ({len(bad)} missing, {len(extra)} unexpected)"
+        )
     for key, value in state.items():
         if own[key].shape != value.shape:
-            raise LayoutError(
+            raise CheckpointError(
                 f"{path}: {what} tensor {key} is {tuple(value.shape)}, the network "
                 f"expects {tuple(own[key].shape)}"
             )
@@ -181,17 +131,17 @@ def _dovenet_state(state: dict, arch: dict) -> tuple[dict, list]:
 
 def load_official(obj, path: str) -> tuple[str, torch.nn.Module, LoadReport]:
     """``(net name, network in eval mode on CPU, report)`` from a loaded official checkpoint;
-    ``LayoutError`` naming the expected layouts when ``obj`` is neither."""
+    ``CheckpointError`` naming the expected layouts when ``obj`` is neither."""
     kind = detect(obj)
     if kind is None:
-        raise LayoutError(f"{path}: not a checkpoint this tool knows; expected {EXPECTED}")
+        raise CheckpointError(f"{path}: not a checkpoint this tool knows; expected {EXPECTED}")
     if kind == "indexnet":
-        state = _strip(obj["state_dict"])
+        state = strip_prefix(obj["state_dict"])
         arch, name = indexnet_arch(state), "matting"
         ignored = sorted(k for k in obj if k != "state_dict")
         net = IndexNet(**arch)
     else:
-        state = _strip(obj)
+        state = strip_prefix(obj)
         arch, name = dovenet_arch(state), "harmonization"
         state, ignored = _dovenet_state(state, arch)
         net = AttentionUNet(**arch)

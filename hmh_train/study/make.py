@@ -24,11 +24,9 @@ import shutil
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from hmh_builder.fsio import atomic_write_text
-from hmh_train.infer.ops import harmonize_any_size
-from hmh_train.nets.forward import check_output_form, region_mask
+from hmh_train.nets.forward import check_output_form
 from hmh_train.study import folder as F
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -52,18 +50,6 @@ class MakeConfig:
     overwrite: bool = False
     allow_other_side: bool = False  # render a harmonizer trained on the other side anyway
     progress: bool = True
-
-
-def render_harmonized(
-    net, composite01: torch.Tensor, alpha01: torch.Tensor, altered: str = "background", output: str = "paper"
-) -> torch.Tensor:
-    """The one place the study renders a harmonized picture of HMH shards (pairs use their
-    stored mask, ``render_checkpoint``): I_h ``(B,3,H,W)`` in [0, 1] from
-    the composite I_d ``(B,3,H,W)`` RGB in [0, 1] and the true alpha ``(B,1,H,W)`` in [0, 1],
-    at the shards' size (``infer.ops.harmonize_any_size``), with the mask of the altered side
-    (``region_mask``: 1 − A for HMH's altered background), in the harmonizer's output form
-    ``output``."""
-    return harmonize_any_size(net, composite01, region_mask(alpha01, altered), output=output)
 
 
 def pick_samples(dataset, n: int, seed: int) -> list[int]:
@@ -98,31 +84,25 @@ def read_samples(dataset, indices) -> dict:
 def render_checkpoint(path: str, samples: dict, cfg: MakeConfig, bar) -> tuple[np.ndarray, str]:
     """(uint8 (N,H,W,3) RGB, output form): the harmonization net of ``path`` on every sample's
     I_d, in the form its run trained with or ``cfg.harmonizer_output``."""
-    from hmh_train.train.checkpoint import check_side, load_nets
+    from hmh_train.infer.model import load
+    from hmh_train.train.checkpoint import check_side
     from hmh_train.train.distributed import pick_device
 
-    device = pick_device(cfg.device)
-    nets, config = load_nets(path, device=device)
-    if nets.harmonization is None:
+    model = load(path, device=pick_device(cfg.device))
+    if model.nets.harmonization is None:
         raise F.StudyError(f"{path}: the checkpoint holds no harmonization net")
-    check_side(path, config, nets, cfg.shards, samples["altered"], cfg.allow_other_side)
-    form = check_output_form(cfg.harmonizer_output, nets.harmonizer_output, path)
+    check_side(path, model.config, model.nets, cfg.shards, samples["altered"], cfg.allow_other_side)
+    form = check_output_form(cfg.harmonizer_output, model.harmonizer_output, path)
     out = []
-    with torch.no_grad():
-        for start in range(0, len(samples["id"]), cfg.batch_size):
-            part = slice(start, start + cfg.batch_size)
-            composite = torch.from_numpy(samples["I_d"][part]).to(device).permute(0, 3, 1, 2).float() / 255
-            if samples["altered"] is None:  # harmonization pairs: the stored mask, as eval
-                mask = torch.from_numpy(samples["M"][part]).to(device)[:, None].float() / 255
-                harmonized = harmonize_any_size(nets.harmonization, composite, mask, output=form)
-            else:
-                alpha = torch.from_numpy(samples["A"][part]).to(device)[:, None].float() / 255
-                harmonized = render_harmonized(nets.harmonization, composite, alpha, samples["altered"], form)
-            out.append(
-                (harmonized.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-            )
-            bar.update(composite.shape[0])
-    del nets
+    for start in range(0, len(samples["id"]), cfg.batch_size):
+        part = slice(start, start + cfg.batch_size)
+        if samples["altered"] is None:  # harmonization pairs: the stored mask, as eval
+            guide = {"mask": samples["M"][part]}
+        else:  # HMH: the mask of the altered side from the true alpha
+            guide = {"alpha": samples["A"][part], "side": samples["altered"]}
+        out.append(model.harmonize_batch(samples["I_d"][part], **guide, output=form))
+        bar.update(out[-1].shape[0])
+    del model
     return np.concatenate(out), form
 
 

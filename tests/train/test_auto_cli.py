@@ -146,3 +146,16 @@ def test_max_pixels_refuses_before_decoding(photos, tmp_path, monkeypatch):
         invoke("matte", "--ckpt", photos / "run", "--image", huge, "--auto-mask", "--out", tmp_path / "o.png")
     )
     assert "40000×40000 = 1,600,000,000 pixels, above the limit of 50,000,000" in line
+
+
+def test_the_api_mattes_and_composites_with_neither_trimap_nor_mask(photos):
+    import hmh_train as hmh
+
+    model = hmh.load(photos / "run")
+    image = skdata.astronaut()
+    trimap = automask.auto_trimap(automask.load_segmenter(), image)
+    np.testing.assert_array_equal(model.matte(image), model.matte(image, trimap))
+    out = model.composite(image, skdata.chelsea())
+    assert out.shape == (512, 512, 3) and out.dtype == np.uint8
+    with pytest.raises(automask.NoPersonError, match="no person found"):
+        model.matte(skdata.coffee())

@@ -253,10 +253,10 @@ def test_corrupt_checkpoints_are_one_line(shards, tmp_path):
             *SMALL,
         )
     )
-    assert "bad.pt: not a readable checkpoint" in line
+    assert "bad.pt: not a PyTorch checkpoint (a truncated or damaged zip file" in line
     last.write_bytes(bad.read_bytes())
     line = _one_line_error(_invoke("matting", "--resume", tmp_path / "m", "--max-steps", 2))
-    assert "last.pt: not a readable checkpoint" in line
+    assert "last.pt: not a PyTorch checkpoint (" in line
 
 
 def test_misspelt_device_is_one_line(shards, tmp_path):
