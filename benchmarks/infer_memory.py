@@ -12,6 +12,8 @@ Three measurements, each optional:
 ``--automask IMAGE:MATTE ...``  IoU of the automatic mask with α > 0.5 of a known matte, and
     the SAD (whole image, vs that matte) of IndexNet's alpha from the automatic trimap and from
     the matte's own trimap (unknown = 0 < α < 255 dilated by ``--band`` px).
+``--tiled IMAGE:TRIMAP ...``  tiles (``--tiles`` sides, ``--margin`` context) at full
+    resolution against the whole image: the same figures, the crops' total area and time.
 ``--agree IMAGE:TRIMAP ...``  share of a true trimap's known pixels that the automatic mask
     puts on the same side, and whether a person is found.
 ``--footprint IMAGE``  peak RSS and wall time of ``hmh-train matte --auto-mask`` and
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -63,6 +66,31 @@ def compare(alpha, reference, trimap) -> dict:
         "grad": round(metrics.gradient_error(alpha, reference, trimap), 3),
         "mean_abs_pct": round(float(diff.mean()) / 255 * 100, 3),
     }
+
+
+def tiled(net, pairs, tiles, margin) -> list[dict]:
+    """Tiles at full resolution against the whole image, same network and procedure."""
+    rows = []
+    for pair in pairs:
+        image_path, trimap_path = pair.split(":")
+        image = read_rgb(image_path)
+        trimap = read_gray(trimap_path, image.shape[:2], "trimap")
+        full = protocols.indexnet_demo_alpha(net, image, trimap)
+        for tile in tiles:
+            t = time.perf_counter()
+            alpha = bounded.tiled_alpha(demo_predict(net), image, trimap, tile, margin)
+            seconds = time.perf_counter() - t
+            boxes = bounded.tile_boxes(trimap == 128, tile, margin)
+            crop_mp = sum((b[1][1] - b[1][0]) * (b[1][3] - b[1][2]) for b in boxes) / 1e6
+            alpha = np.clip(alpha, 0, 255).astype(np.uint8)
+            row = {"image": os.path.basename(image_path), "tile": tile, "margin": margin, "crops": len(boxes)}
+            rows.append(
+                row
+                | {"crop_mp": round(crop_mp, 2), "seconds": round(seconds, 1)}
+                | compare(alpha, full, trimap)
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def quality(net, pairs, max_sides, eps_values) -> list[dict]:
@@ -194,14 +222,19 @@ sys.exit(code)
 
 
 def run_measured(args: list[str]) -> dict:
-    """Wall time and peak RSS (MB) of ``hmh-train ARGS`` in a fresh process (the whole command)."""
+    """Wall time, CPU time (user + system: on a loaded machine the fairer figure; with 2 threads
+    on 2 idle cores the wall time lies between half of it and all of it) and peak RSS (MB) of
+    ``hmh-train ARGS`` in a fresh process (the whole command)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *args], capture_output=True, text=True)
     seconds = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(f"hmh-train {args[0]} failed: {done.stderr.strip()[-500:]}")
     peak = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KB"))
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 1024)}
+    return {"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "peak_rss_mb": round(peak / 1024)}
 
 
 def footprint(ckpt, dovenet, image_path, megapixels, background, max_side) -> list[dict]:
@@ -235,6 +268,9 @@ def main() -> None:
     parser.add_argument("--automask", nargs="*", default=[], metavar="IMAGE:MATTE")
     parser.add_argument("--oracle", nargs="*", default=[], metavar="IMAGE:MATTE")
     parser.add_argument("--agree", nargs="*", default=[], metavar="IMAGE:TRIMAP")
+    parser.add_argument("--tiled", nargs="*", default=[], metavar="IMAGE:TRIMAP")
+    parser.add_argument("--tiles", type=int, nargs="*", default=[768], help="for --tiled")
+    parser.add_argument("--margin", type=int, default=bounded.DEFAULT_MARGIN, help="for --tiled")
     parser.add_argument("--scales", type=float, nargs="*", default=[0.67, 0.5, 0.33], help="for --oracle")
     parser.add_argument("--footprint", metavar="IMAGE")
     parser.add_argument(
@@ -256,6 +292,8 @@ def main() -> None:
         out["quality"] = quality(net, args.quality, args.max_sides, eps_values)
     if args.oracle:
         out["oracle"] = oracle(args.oracle, args.scales, eps_values, args.band)
+    if args.tiled:
+        out["tiled"] = tiled(net, args.tiled, args.tiles, args.margin)
     if args.agree:
         out["agree"] = agreement(args.agree)
     if args.automask:

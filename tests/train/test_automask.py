@@ -107,3 +107,17 @@ def test_a_file_that_is_not_a_model_is_named():
 
     with pytest.raises(G.TfliteError, match="bad.tflite: not a readable TFLite model"):
         tflite_read.read_tflite(b"\x00" * 64, "bad.tflite")
+
+
+def test_band_trimap_is_the_disk_rule_of_trimap_from_mask():
+    from hmh_train.infer.ops import trimap_from_mask
+
+    mask = np.zeros((120, 150), np.uint8)
+    mask[30:100, 40:120] = 255
+    mask[10:30, 60:70] = 255  # a thin part that the erosion removes
+    for band in (1, 4, 9):
+        ours, disk = automask.band_trimap(mask, band), trimap_from_mask(mask, band)
+        assert set(np.unique(ours)) <= {0, 128, 255}
+        assert np.mean(ours == disk) > 0.995  # a digital disk vs the exact Euclidean distance
+        assert (ours[mask == 0] != 255).all() and (ours[mask == 255] != 0).all()
+    assert (automask.band_trimap(mask, 4)[35:95, 45:115] == 255).all()
