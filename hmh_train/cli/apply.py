@@ -166,7 +166,8 @@ def _common(func):
     is_flag=True,
     help="run IndexNet's published demo code path step by step (slower); by default the same "
     "procedure runs with a faster forward pass (batch norm folded, channels-last), within one "
-    "gray level of it",
+    "gray level of it; --exact runs on the whole image at full size (--max-side and --tile do "
+    "not apply: memory grows with the photo)",
 )
 @_common
 def matte_command(**options):

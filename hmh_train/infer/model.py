@@ -241,9 +241,10 @@ class Model:
             )
             if bounded.needs_bounding(h, w, max_side, tile):
                 tri = np.where(tri < 64, 0, np.where(tri >= 192, 255, 128)).astype(np.uint8)
-                kwargs["alpha"] = ops.to_tensor(
-                    bounded.bounded_matte(net, image, tri, to, max_side, tile), to
-                )
+                if self.fast_matting is None:  # batch norm folded: same function, less work
+                    self.fast_matting = prepare(net)
+                alpha_u8 = bounded.bounded_matte(self.fast_matting, image, tri, to, max_side, tile)
+                kwargs["alpha"] = ops.to_tensor(alpha_u8, to)
             else:
                 kwargs["trimap"] = ops.trimap_to_unit(tri).to(to)
         with torch.inference_mode():
