@@ -1,5 +1,5 @@
 """Alpha mattes of large photos in bounded memory: a capped working resolution, tiles around
-the unknown band, and an edge-aware return to full resolution.
+the unknown band, and a return to full resolution in the band.
 
 ``bounded_alpha(predict, image, trimap)`` (all arrays numpy; alpha float32 on the 0–255 scale):
 
@@ -19,7 +19,9 @@ the unknown band, and an edge-aware return to full resolution.
    working size is not recovered by the photo's edges, and low-contrast hair gets blurred.
 
 Memory is one crop's network activations plus a few full-size float32 planes (4 bytes/pixel
-each); time is the network on the working image (plus margins).
+each); time is the network on the working image (plus margins). ``bounded_uint8`` (the API's
+fast matte path) and ``bounded_matte`` (``compose``'s matting step) wrap it for the two
+predictors; ``needs_bounding`` says when ``compose`` takes this route.
 """
 
 from __future__ import annotations
@@ -170,7 +172,7 @@ def bounded_matte(
     matting_net, image: np.ndarray, trimap: np.ndarray, device, max_side: int, tile: int
 ) -> np.ndarray:
     """uint8 (H, W) alpha of ``compose``'s matting step (``ops.predict_alpha_any_size``) run
-    through ``bounded_alpha`` (capped size, tiles, guided return to full size)."""
+    through ``bounded_alpha`` (capped size, tiles, bilinear return to full size)."""
 
     from hmh_train.infer import ops
 
