@@ -159,3 +159,28 @@ def test_the_api_mattes_and_composites_with_neither_trimap_nor_mask(photos):
     assert out.shape == (512, 512, 3) and out.dtype == np.uint8
     with pytest.raises(automask.NoPersonError, match="no person found"):
         model.matte(skdata.coffee())
+
+
+def test_without_the_extra_auto_mask_is_one_line_before_any_work(photos, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tflite(name, *args, **kwargs):
+        if name == "tflite":
+            raise ImportError("No module named 'tflite'")
+        return real_import(name, *args, **kwargs)
+
+    automask.load_segmenter.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", no_tflite)
+    try:
+        for command in (("matte",), ("composite", "--background", photos / "bg" / "cat.png")):
+            line = one_line_error(
+                invoke(*command, "--ckpt", photos / "run", "--image", photos / "images" / "astronaut.png",
+                       "--auto-mask", "--out", tmp_path / "o.png")
+            )  # fmt: skip
+            assert "pip install 'hmh-toolkit[auto]'" in line
+        assert not (tmp_path / "o.png").exists()
+    finally:
+        monkeypatch.undo()
+        automask.load_segmenter.cache_clear()
