@@ -17,7 +17,8 @@ Prints, with the device name:
 4. exact resume: losses of a run stopped mid-epoch and resumed (``engine.train``) against an
    uninterrupted run, and on CUDA against a second uninterrupted run (run-to-run noise).
 
-Exit status 1 when a check (DDP parameters, resume) fails. ``--quick`` shrinks everything
+Exit status 1 when a check (DDP parameters, resume) fails; 2 (one line) when the device cannot
+be used, e.g. ``--device cuda`` (the default) on a machine without CUDA. ``--quick`` shrinks everything
 (64², batch 2, width 0.25, workers 0 and 2, ``torch.compile`` with the eager backend) so a
 test can run it on a CPU and keep it from rotting.
 """
@@ -40,6 +41,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from hmh_builder import schema  # noqa: E402
+from hmh_builder.fsio import EXIT_USAGE, first_line  # noqa: E402
 from hmh_train.data.augment import Batch, make_batch  # noqa: E402
 from hmh_train.data.shards import ShardDataset, make_loader  # noqa: E402
 from hmh_train.nets.forward import NET_NAMES, unwrap  # noqa: E402
@@ -49,6 +51,9 @@ from hmh_train.train.config import load_config  # noqa: E402
 from hmh_train.train.engine import step_config  # noqa: E402
 from hmh_train.train.optim import build_optimizers  # noqa: E402
 from hmh_train.train.steps import joint_step  # noqa: E402
+
+#: The one line (exit status 2) on a machine without CUDA, unless --device cpu is given.
+NO_CUDA = "CUDA is not available here; run with --device cpu for a smoke run (add --quick for tiny sizes)"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -347,7 +352,14 @@ def report_loader(args, device, consumes: float, tmp: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    device = dist_utils.pick_device(args.device)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(NO_CUDA, file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        device = dist_utils.pick_device(args.device)
+    except ValueError as exc:  # not a device name, or no such CUDA device
+        print(first_line(exc), file=sys.stderr)
+        return EXIT_USAGE
     print(f"device: {device_name(device)}", flush=True)
     failed = []
     with tempfile.TemporaryDirectory(prefix="hmh-gpu-check-") as name:

@@ -1,4 +1,4 @@
-"""Make docs/sides.png, the README's figure of the two directions of harmonization, from tiny
+"""Make docs/sides.png, the figure of the two directions of harmonization, from tiny
 CPU-trained runs on the example source. It shows the mechanism (which region each direction
 adjusts), not a quality: ten training portraits, a width-0.25 U-Net, a few hundred steps.
 

@@ -1,4 +1,4 @@
-"""Take docs/study-page.png, the README's screenshot of the rating page, with a real headless
+"""Take docs/study-page.png, the screenshot of the rating page, with a real headless
 Chromium: build the example portraits at 256×256, make a study of four of the training split
 (I_d and the real photograph I), serve it on loopback and photograph the page of a rater at
 picture 1.

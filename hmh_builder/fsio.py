@@ -1,14 +1,45 @@
 """Filesystem helpers shared by ``hmh_builder`` and ``hmh_train`` (part of the builder's public
 API, with ``schema`` and ``imageio``): atomic small-file writes, folder fsync, the
-source-folder walk every command that lists images uses, and iHarmony4's list files and
-naming rule (``hmh-build iharmony4`` and the iHarmony4 benchmark read the same files).
+source-folder walk every command that lists images uses, iHarmony4's list files and
+naming rule (``hmh-build iharmony4`` and the iHarmony4 benchmark read the same files), and
+what both command lines report about failures: an exception's first line, the exit
+statuses and the listing of failed inputs.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import NoReturn
 
 TMP_SUFFIX = ".tmp"
+
+#: Exit statuses of ``hmh-build`` and ``hmh-train``: 1 could not finish, 2 usage,
+#: 3 some inputs failed (listed in the command's failures file, all others were written).
+EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_FAILED_INPUTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+#: How many failed inputs a batch command prints; the rest are counted (all are in its file).
+SHOWN_FAILURES = 10
+
+
+def first_line(exc: BaseException, *, with_type: bool = False) -> str:
+    """The first non-blank line of ``str(exc)``, stripped; the exception's type name when the
+    message is empty (``OSError()``), so a one-line error is never blank and never raises.
+    ``with_type``: ``"TypeName: first line"`` (just ``"TypeName"`` for an empty message)."""
+    name = type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return name
+    return f"{name}: {lines[0]}" if with_type else lines[0]
+
+
+def failure_listing(failures: Sequence[str], where: str) -> list[str]:
+    """Lines a batch command prints about its failed inputs: the first ``SHOWN_FAILURES``
+    (indented by two spaces), then ``  … and N more (see WHERE)`` when there are more;
+    [] for none. ``where``: the file that lists them all, e.g. ``"failures.csv"``."""
+    lines = [f"  {failure}" for failure in failures[:SHOWN_FAILURES]]
+    if len(failures) > SHOWN_FAILURES:
+        lines.append(f"  … and {len(failures) - SHOWN_FAILURES} more (see {where})")
+    return lines
 
 
 def fsync_dir(path: str) -> None:
@@ -52,19 +83,19 @@ class SourceError(ValueError):
     """SRC cannot be used at all (missing, unreadable, unknown layout); one sentence."""
 
 
-def walk_files(src: str, top: str, extensions) -> list[str]:
+def walk_files(src: str, top: str, extensions: tuple[str, ...]) -> list[str]:
     """Relative "/" paths of files under ``src/top`` with one of ``extensions`` (lower-case,
     e.g. ``(".jpg", ".png")``), sorted. Symlinked folders are followed (each real folder once);
     names starting with "." are skipped; a missing ``src/top`` gives []; an unlistable folder
     raises ``SourceError`` naming it."""
-    found = []
+    found: list[str] = []
     if not os.path.isdir(os.path.join(src, top)):
         return found
 
-    def complain(exc):
+    def complain(exc: OSError) -> NoReturn:
         raise SourceError(f"{exc.filename}: cannot be listed ({exc.strerror})")
 
-    seen = set()  # real paths walked: symlinked folders are followed, a loop only once
+    seen: set[str] = set()  # real paths walked: symlinked folders are followed, a loop only once
     for root, dirs, files in os.walk(os.path.join(src, top), onerror=complain, followlinks=True):
         real = os.path.realpath(root)
         if real in seen:

@@ -19,9 +19,12 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import cv2
 import numpy as np
+
+from hmh_builder.fsio import first_line
 
 #: Default pixel limit of a decoded image or matte (``hmh-build --max-pixels``): 50 MP, 100×
 #: an AISegment portrait (600×800) and above a 48 MP phone photo; decoding one takes ~150 MB
@@ -93,14 +96,14 @@ class Header:
         return self.width * self.height
 
 
-def _png_header(path: str, handle) -> Header:
+def _png_header(path: str, handle: BinaryIO) -> Header:
     chunk = handle.read(16)  # length, "IHDR", width, height
     if len(chunk) < 16 or chunk[4:8] != b"IHDR":
         raise DecodeError(path, "is a truncated or corrupt PNG (no IHDR header chunk)")
     return Header("PNG", int.from_bytes(chunk[8:12], "big"), int.from_bytes(chunk[12:16], "big"))
 
 
-def _jpeg_header(path: str, handle) -> Header:
+def _jpeg_header(path: str, handle: BinaryIO) -> Header:
     """Walk the JPEG's marker segments (seeking past their payloads) to its frame header."""
     truncated = "is a truncated JPEG (it ends before its frame header)"
     while True:
@@ -137,9 +140,9 @@ def _jpeg_header(path: str, handle) -> Header:
         handle.seek(max(int.from_bytes(length, "big") - 2, 0), io.SEEK_CUR)
 
 
-def _other_header(path: str, handle) -> Header:
+def _other_header(path: str, handle: BinaryIO) -> Header:
     """Format and size of a non-JPEG/PNG image by Pillow, which reads only the header."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     handle.seek(0)
     try:
@@ -151,9 +154,9 @@ def _other_header(path: str, handle) -> Header:
     except Image.DecompressionBombError:
         raise DecodeError(
             path,
-            f"has a header claiming more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP; it was not decoded",
+            f"has a header claiming more than {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} MP; it was not decoded",
         ) from None
-    except (ValueError, SyntaxError, EOFError, IndexError, Image.UnidentifiedImageError):
+    except (ValueError, SyntaxError, EOFError, IndexError, UnidentifiedImageError):
         pass  # UnidentifiedImageError is an OSError, but the file *was* read: bad content
     handle.seek(0)
     lead = handle.read(16)
@@ -165,7 +168,7 @@ def _other_header(path: str, handle) -> Header:
     raise DecodeError(path, "is not a readable JPEG or PNG image (corrupt, or not an image)")
 
 
-def _header(path: str, handle) -> Header:
+def _header(path: str, handle: BinaryIO) -> Header:
     lead = handle.read(8)
     if not lead:
         raise DecodeError(path, "is empty (0 bytes)")
@@ -178,7 +181,10 @@ def _header(path: str, handle) -> Header:
 
 
 def check_header(
-    path: str, header: Header, max_pixels: int | None = DEFAULT_MAX_PIXELS, formats: tuple | None = None
+    path: str,
+    header: Header,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    formats: tuple[str, ...] | None = None,
 ) -> None:
     """DecodeError when ``header`` claims more than ``max_pixels`` pixels (None: no limit) or
     its format is not one of ``formats`` (None: any format OpenCV decodes)."""
@@ -198,7 +204,7 @@ def check_header(
 
 
 def read_header(
-    path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS, formats: tuple | None = None
+    path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS, formats: tuple[str, ...] | None = None
 ) -> Header:
     """Format and size of an image file from its header alone (no pixels decoded): JPEG and
     PNG parsed here, other formats by Pillow.
@@ -231,11 +237,11 @@ def _check_complete(path: str, data: bytes) -> None:
         raise DecodeError(path, "is a truncated PNG (it ends before its IEND chunk)")
 
 
-def _decode(path: str, data: bytes, max_pixels: int | None, formats: tuple | None) -> np.ndarray:
+def _decode(path: str, data: bytes, max_pixels: int | None, formats: tuple[str, ...] | None) -> np.ndarray:
     check_header(path, _header(path, io.BytesIO(data)), max_pixels, formats)
     _check_complete(path, data)
     try:
-        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        array: np.ndarray | None = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:  # OpenCV raises (not None) e.g. for a header past its pixel limit
         why = (
             "its header claims more pixels than OpenCV decodes (2^30)"
@@ -252,7 +258,7 @@ def _decode(path: str, data: bytes, max_pixels: int | None, formats: tuple | Non
     return array
 
 
-def _read_and_decode(path: str, max_pixels: int | None, formats: tuple | None) -> np.ndarray:
+def _read_and_decode(path: str, max_pixels: int | None, formats: tuple[str, ...] | None) -> np.ndarray:
     """Header first (a few bytes), then the whole file, then the pixels; the header is checked
     again on the bytes read, in case the file changed in between."""
     read_header(path, max_pixels, formats)
@@ -269,7 +275,7 @@ def to_rgb(array: np.ndarray) -> np.ndarray:
 
 
 def decode_image(
-    path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS, formats: tuple | None = None
+    path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS, formats: tuple[str, ...] | None = None
 ) -> np.ndarray:
     """Read an image file as uint8 RGB (H, W, 3); any alpha channel is dropped. The header is
     checked first (:func:`check_header`): nothing above ``max_pixels`` pixels, and nothing
@@ -278,7 +284,10 @@ def decode_image(
 
 
 def decode_matte(
-    path: str, layout: str, max_pixels: int | None = DEFAULT_MAX_PIXELS, formats: tuple | None = None
+    path: str,
+    layout: str,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    formats: tuple[str, ...] | None = None,
 ) -> np.ndarray:
     """Read a matte as uint8 (H, W), 0 = background, 255 = foreground.
 
@@ -327,7 +336,7 @@ def decode_as_imread(path: str, grayscale: bool = False) -> np.ndarray:
     return array if grayscale else cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
 
 
-def decode_pil_resized(path: str, mode: str | None, size=None) -> np.ndarray:
+def decode_pil_resized(path: str, mode: str | None, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read an image as DoveNet's iHarmony4 loader does: PIL ``Image.open(path).convert(mode)``,
     then ``resize((W, H), BILINEAR)`` when ``size`` = (H, W) is given (what
     ``torchvision.transforms.functional.resize`` does on a PIL image).
@@ -348,12 +357,11 @@ def decode_pil_resized(path: str, mode: str | None, size=None) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as opened:
             image = opened.convert(mode) if mode else opened.copy()
         if size is not None and tuple(size) != (image.height, image.width):
-            image = image.resize((int(size[1]), int(size[0])), Image.BILINEAR)
+            image = image.resize((int(size[1]), int(size[0])), Image.Resampling.BILINEAR)
     except UnidentifiedImageError:
         raise DecodeError(path, "is not a readable image (corrupt, or not an image)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DecodeError(path, f"cannot be decoded ({first})") from None
+        raise DecodeError(path, f"cannot be decoded ({first_line(exc)})") from None
     array = np.asarray(image)
     if mode == "1":
         return array.astype(np.uint8) * 255

@@ -20,8 +20,12 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import h5py
 
 SHARD_FORMAT = "hmh-shard"
 MANIFEST_FORMAT = "hmh-manifest"
@@ -69,7 +73,7 @@ class DatasetSpec:
     """Name, dtype and per-sample shape of one dataset in a shard (per-sample shape for size H×W)."""
 
     name: str
-    per_sample_shape: tuple
+    per_sample_shape: tuple[int, ...]
     is_string: bool = False
 
 
@@ -90,15 +94,16 @@ def dataset_specs(height: int, width: int, with_b_t: bool = False, kind: str = K
     return specs
 
 
-def string_dtype():
+def string_dtype() -> np.dtype[Any]:
     """The h5py variable-length UTF-8 string dtype used for ``id``, ``transform``, ``params``."""
     import h5py
 
-    return h5py.string_dtype(encoding="utf-8")
+    dtype: np.dtype[Any] = h5py.string_dtype(encoding="utf-8")
+    return dtype
 
 
 def create_shard_datasets(
-    h5file,
+    h5file: h5py.File,
     n_samples: int,
     height: int,
     width: int,
@@ -114,17 +119,19 @@ def create_shard_datasets(
     :func:`resize_shard_datasets`; readers see no difference.
     """
     for spec in dataset_specs(height, width, with_b_t, kind):
-        maxshape = {"maxshape": (None,) + spec.per_sample_shape} if resizable else {}
+        maxshape: dict[str, tuple[int | None, ...]] = {}
+        if resizable:
+            maxshape["maxshape"] = (None,) + spec.per_sample_shape
         if spec.is_string:
-            chunks = {"chunks": (max(1, min(n_samples, 1024)),)} if resizable else {}
-            h5file.create_dataset(spec.name, shape=(n_samples,), dtype=string_dtype(), **chunks, **maxshape)
+            rows = {"chunks": (max(1, min(n_samples, 1024)),)} if resizable else {}
+            h5file.create_dataset(spec.name, shape=(n_samples,), dtype=string_dtype(), **rows, **maxshape)
         else:
             shape = (n_samples,) + spec.per_sample_shape
             chunks = (1,) + spec.per_sample_shape
             h5file.create_dataset(spec.name, shape=shape, dtype=np.uint8, chunks=chunks, **maxshape)
 
 
-def resize_shard_datasets(h5file, n_samples: int) -> None:
+def resize_shard_datasets(h5file: h5py.File, n_samples: int) -> None:
     """Set the sample count of every dataset created with ``resizable=True``."""
     for name in dict.fromkeys(
         IMAGE_DATASETS
@@ -145,7 +152,7 @@ def shard_attrs(
     config_hash: str,
     altered: str = DEFAULT_ALTERED,
     kind: str = KIND_HMH,
-) -> dict:
+) -> dict[str, Any]:
     """The file attributes FORMAT.md requires on every shard: ``altered`` on HMH shards,
     ``kind`` only when not HMH (so HMH shards carry no ``kind``)."""
     if split not in SPLITS:
@@ -167,7 +174,7 @@ def shard_attrs(
     }
 
 
-def altered_of(attrs: Mapping) -> str:
+def altered_of(attrs: Mapping[str, Any]) -> str:
     """The side a shard alters, from its attributes (an h5py ``attrs`` or a dict).
 
     Files written before the attribute existed mean :data:`DEFAULT_ALTERED`. Raises
@@ -179,13 +186,13 @@ def altered_of(attrs: Mapping) -> str:
     return value
 
 
-def manifest_altered(manifest: Mapping) -> str:
+def manifest_altered(manifest: Mapping[str, Any]) -> str:
     """The side a build alters, from ``manifest["config"]["altered"]`` (default background).
 
     Raises ValueError (one sentence) for a value that is not in :data:`ALTERED_SIDES`.
     """
-    config = manifest.get("config") if isinstance(manifest.get("config"), Mapping) else {}
-    value = config.get("altered", DEFAULT_ALTERED)
+    config = manifest.get("config")
+    value = config.get("altered", DEFAULT_ALTERED) if isinstance(config, Mapping) else DEFAULT_ALTERED
     if value not in ALTERED_SIDES:
         raise ValueError(f"config.altered is {value!r}, expected one of {ALTERED_SIDES}")
     return value
@@ -196,31 +203,31 @@ def shard_filename(split: str, index: int) -> str:
     return f"{split}/{split}-{index:05d}.h5"
 
 
-def _decode(value) -> str:
+def _decode(value: object) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def shard_kind(h5file) -> str:
+def shard_kind(h5file: h5py.File) -> str:
     """The kind of an open shard: its ``kind`` attribute, ``"hmh"`` when absent."""
     return _decode(h5file.attrs["kind"]) if "kind" in h5file.attrs else KIND_HMH
 
 
-def manifest_kind(manifest: Mapping) -> str:
+def manifest_kind(manifest: Mapping[str, Any]) -> str:
     """The kind of a build/release manifest: its ``kind`` field, ``"hmh"`` when absent."""
-    return manifest.get("kind", KIND_HMH) if isinstance(manifest, Mapping) else KIND_HMH
+    return str(manifest.get("kind", KIND_HMH)) if isinstance(manifest, Mapping) else KIND_HMH
 
 
-def image_datasets(kind: str) -> tuple:
+def image_datasets(kind: str) -> tuple[str, ...]:
     """Image dataset names of a shard of ``kind`` (content-digest order)."""
     return PAIR_IMAGE_DATASETS if kind == KIND_PAIRS else IMAGE_DATASETS
 
 
-def string_datasets(kind: str) -> tuple:
+def string_datasets(kind: str) -> tuple[str, ...]:
     """String dataset names of a shard of ``kind``."""
     return PAIR_STRING_DATASETS if kind == KIND_PAIRS else STRING_DATASETS
 
 
-def _header_problems(attrs, expected_format: str) -> list[str]:
+def _header_problems(attrs: Mapping[str, Any], expected_format: str) -> list[str]:
     """Problems with the format, format_version and channel_order attributes (present)."""
     problems = []
     if _decode(attrs["format"]) != expected_format:
@@ -234,7 +241,7 @@ def _header_problems(attrs, expected_format: str) -> list[str]:
     return problems
 
 
-def check_shard(h5file, expect_split: str | None = None) -> list[str]:
+def check_shard(h5file: h5py.File, expect_split: str | None = None) -> list[str]:
     """Problems with an open shard's schema (names, dtypes, shapes, attributes); [] when valid.
 
     Every problem is one plain sentence that does not name the file (the caller adds it).
@@ -302,7 +309,13 @@ def sample_digest(
     return h.hexdigest()
 
 
-def _hash_texts(h, texts: Iterable[str]) -> None:
+class Hasher(Protocol):
+    """What the digests feed bytes to (a ``hashlib`` object)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
+def _hash_texts(h: Hasher, texts: Iterable[str]) -> None:
     """Feed each text to ``h`` as its UTF-8 length (8 bytes, little-endian) and bytes."""
     for text in texts:
         encoded = text.encode("utf-8")
@@ -310,7 +323,7 @@ def _hash_texts(h, texts: Iterable[str]) -> None:
         h.update(encoded)
 
 
-def _hash_arrays(h, images: Mapping[str, np.ndarray], names: Iterable[str]) -> None:
+def _hash_arrays(h: Hasher, images: Mapping[str, np.ndarray], names: Iterable[str]) -> None:
     """Feed ``images[name]`` for each name to ``h``: the name, repr of the shape, the uint8 bytes."""
     for name in names:
         array = np.ascontiguousarray(images[name], dtype=np.uint8)
@@ -340,7 +353,7 @@ def pair_digest(sample_id: str, subset: str, images: Mapping[str, np.ndarray]) -
     return h.hexdigest()
 
 
-def read_sample_digests(h5file) -> list[tuple[str, str]]:
+def read_sample_digests(h5file: h5py.File) -> list[tuple[str, str]]:
     """Recompute ``(id, digest)`` for every sample of an open shard (either kind; an HMH
     shard's side from its ``altered`` attribute)."""
     ids = [_decode(v) for v in h5file["id"][()]]
@@ -360,7 +373,7 @@ def read_sample_digests(h5file) -> list[tuple[str, str]]:
     return out
 
 
-def file_sha256(path: str | os.PathLike, block_size: int = 1 << 22) -> str:
+def file_sha256(path: str | os.PathLike[str], block_size: int = 1 << 22) -> str:
     """SHA-256 hex digest of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -374,7 +387,7 @@ def file_sha256(path: str | os.PathLike, block_size: int = 1 << 22) -> str:
 UNHASHED_CONFIG_KEYS = ("source",)
 
 
-def config_hash(config: Mapping) -> str:
+def config_hash(config: Mapping[str, Any]) -> str:
     """Stable short hash (16 hex) of a JSON-serialisable config mapping (key order ignored),
     without the UNHASHED_CONFIG_KEYS (the source folder's path)."""
     content = {k: v for k, v in config.items() if k not in UNHASHED_CONFIG_KEYS}
@@ -382,7 +395,7 @@ def config_hash(config: Mapping) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def load_manifest(out_dir: str | os.PathLike) -> dict:
+def load_manifest(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read ``OUT/manifest.json``; raises ValueError with a one-line reason when unusable."""
     path = os.path.join(out_dir, "manifest.json")
     try:
@@ -392,6 +405,8 @@ def load_manifest(out_dir: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: no manifest.json (is this an hmh-build output folder?)") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: holds a JSON {type(manifest).__name__}, not a manifest object")
     if manifest.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"{path}: format is {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -446,14 +461,14 @@ BACKGROUND_REQUIRED_ATTRS = (
 
 
 def create_background_datasets(
-    h5file, n_samples: int, height: int, width: int, resizable: bool = False
+    h5file: h5py.File, n_samples: int, height: int, width: int, resizable: bool = False
 ) -> None:
     """Create ``image`` (N, H, W, 3) uint8 and ``id`` (N,) UTF-8 in an open, writable file.
 
     ``resizable=True``: unlimited first dimension, so a writer can reserve N rows and shrink
     with ``h5file[name].resize(rows, axis=0)``; readers see no difference.
     """
-    grow = {"maxshape": (None, height, width, 3)} if resizable else {}
+    grow: dict[str, tuple[int | None, ...]] = {"maxshape": (None, height, width, 3)} if resizable else {}
     h5file.create_dataset(
         BACKGROUND_IMAGE_DATASET,
         shape=(n_samples, height, width, 3),
@@ -465,7 +480,7 @@ def create_background_datasets(
     h5file.create_dataset("id", shape=(n_samples,), dtype=string_dtype(), **grow)
 
 
-def background_attrs(height: int, width: int, builder_version: str, config_hash: str) -> dict:
+def background_attrs(height: int, width: int, builder_version: str, config_hash: str) -> dict[str, Any]:
     """The file attributes of a background shard."""
     return {
         "format": BACKGROUND_FORMAT,
@@ -482,7 +497,7 @@ def background_shard_filename(index: int) -> str:
     return f"{BACKGROUND_SPLIT}/{BACKGROUND_SPLIT}-{index:05d}.h5"
 
 
-def check_background_shard(h5file) -> list[str]:
+def check_background_shard(h5file: h5py.File) -> list[str]:
     """Problems with an open background shard's schema; [] when valid (file not named)."""
     attrs = h5file.attrs
     problems = [f"attribute {key!r} is missing" for key in BACKGROUND_REQUIRED_ATTRS if key not in attrs]

@@ -1,16 +1,17 @@
-"""The README's tour is a test, so a README that drifts fails CI.
+"""The README's tour is a test, so a README (or a manual page) that drifts fails CI.
 
-Every fenced shell block of README.md preceded by an HTML comment starting with ``tour``
-(``<!-- tour -->``, or ``<!-- tour: any note -->``) belongs to the tour. Its commands run
-exactly as printed (comments and ``\\`` continuations included, each in its own ``bash -e -o
-pipefail``), in document order, in one temporary copy of the checkout (the files git would
+Every fenced shell block of README.md and of the manual's pages (docs/*.md) preceded by an HTML
+comment starting with ``tour`` (``<!-- tour -->``, or ``<!-- tour: any note -->``) belongs to
+the tour. Its commands run exactly as printed (comments and ``\\`` continuations included, each
+in its own ``bash -e -o pipefail``), in document order — the README first, then the pages in
+the order of mkdocs.yml's nav — in one temporary copy of the checkout (the files git would
 commit), through the installed console scripts (``hmh-build``, ``hmh-train``: real
 processes). Each must exit 0 without a traceback. Later commands see what earlier ones wrote
-(``shards``, ``runs/demo``).
+(``shards``, ``runs/demo`` from the README's blocks).
 
 To add a command to the tour: put it in a marked block (or mark a new block below the others
 that uses their outputs). Size it for a CPU (tiny widths, few steps, 64×64 shards) and say so in
-the README, because the tour runs in CI on two shared cores.
+the text, because the tour runs in CI on two shared cores.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.manual import README, documents
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A marked block: the comment, then a fenced block of bash/sh (or no language).
@@ -80,8 +83,26 @@ def test_tour_commands_are_read_from_marked_blocks_only():
     ]
 
 
+def all_tour_commands() -> list[tuple[str, str]]:
+    """``(document, command)`` for every tour command: the README's, then each manual page's in
+    nav order."""
+    return [
+        (page.relative_to(ROOT).as_posix(), command)
+        for page in documents()
+        for command in tour_commands(page.read_text("utf-8"))
+    ]
+
+
+def test_the_tour_runs_the_readme_first_then_the_pages_in_nav_order():
+    pages = [page for page, _ in all_tour_commands()]
+    assert pages[0] == "README.md"
+    # the foreground tour (nav: "Either side") comes before the study made from runs/demo
+    assert pages.index("docs/sides.md") < pages.index("docs/study.md")
+    assert pages.index("docs/sides.md") > max(i for i, page in enumerate(pages) if page == "README.md")
+
+
 def test_the_readme_tour_covers_build_to_composite_in_order():
-    commands = [c.split("#")[0].strip() for c in tour_commands((ROOT / "README.md").read_text("utf-8"))]
+    commands = [c.split("#")[0].strip() for c in tour_commands(README.read_text("utf-8"))]
     positions = []
     for options in STEPS:
         found = [i for i, c in enumerate(commands) if c.startswith(options)]
@@ -122,7 +143,7 @@ def _copy_checkout(dest: Path) -> None:
 
 
 def test_the_readme_tour_runs_as_printed(tmp_path):
-    commands = tour_commands((ROOT / "README.md").read_text("utf-8"))
+    commands = all_tour_commands()
     work = tmp_path / "checkout"
     work.mkdir()
     _copy_checkout(work)
@@ -130,7 +151,7 @@ def test_the_readme_tour_runs_as_printed(tmp_path):
     assert (scripts / "hmh-build").exists() and (scripts / "hmh-train").exists()
     env = dict(os.environ, PATH=f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}", MPLBACKEND="Agg")
     env.pop("PYTHONPATH", None)
-    for command in commands:
+    for page, command in commands:
         result = subprocess.run(
             ["bash", "-e", "-o", "pipefail", "-c", command],
             cwd=work,
@@ -141,6 +162,6 @@ def test_the_readme_tour_runs_as_printed(tmp_path):
         )
         output = (result.stdout + result.stderr)[-3000:]
         assert result.returncode == 0, (
-            f"README tour command failed ({result.returncode}):\n{command}\n{output}"
+            f"tour command of {page} failed ({result.returncode}):\n{command}\n{output}"
         )
-        assert "Traceback" not in output, f"{command}\n{output}"
+        assert "Traceback" not in output, f"{page}: {command}\n{output}"

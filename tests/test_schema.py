@@ -1,5 +1,6 @@
 import h5py
 import numpy as np
+import pytest
 
 from hmh_builder import schema
 
@@ -144,3 +145,21 @@ def test_pair_digest_changes_with_any_pixel_or_the_subset():
     assert base == schema.pair_digest("a/x_1_1.jpg", "a", dict(images))
     assert base != schema.pair_digest("a/x_1_1.jpg", "b", images)
     assert base != schema.pair_digest("a/x_1_1.jpg", "a", dict(images, M=np.zeros((2, 2), np.uint8)))
+
+
+def test_load_manifest_says_in_one_line_what_is_wrong(tmp_path):
+    cases = {
+        "[]": "holds a JSON list, not a manifest object",
+        "{": "not valid JSON (Expecting property name enclosed in double quotes at line 1)",
+        '{"format": "other"}': "format is 'other', expected 'hmh-manifest'",
+        '{"format": "hmh-manifest", "format_version": 9}': "format_version 9 is not supported",
+    }
+    for k, (text, reason) in enumerate(cases.items()):
+        folder = tmp_path / str(k)
+        folder.mkdir()
+        (folder / "manifest.json").write_text(text)
+        with pytest.raises(ValueError) as caught:
+            schema.load_manifest(folder)
+        assert str(caught.value).startswith(f"{folder / 'manifest.json'}: {reason}")
+    with pytest.raises(ValueError, match="no manifest.json"):
+        schema.load_manifest(tmp_path)

@@ -1,9 +1,12 @@
 """``hmh-build backgrounds --src DIR --out BG``: shard scene images for test-time composition."""
 
+import json
 import os
 import sys
 
 import click
+
+from hmh_builder.fsio import EXIT_FAILED_INPUTS, failure_listing, first_line
 
 
 def _parse_size(ctx, param, value):
@@ -89,13 +92,23 @@ def backgrounds_command(src, out_dir, size, workers, shard_size, overwrite, back
             scheduler=scheduler,
         )
     except (BackgroundError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(first_line(exc)) from None
     counts = manifest["counts"]
     click.echo(
         f"wrote {out_dir}: {counts['written']} backgrounds in {len(manifest['shards'])} "
         f"shards, {counts['failed']} failed (see failures.jsonl), "
         f"{manifest['run']['duration_s']:.1f} s"
     )
+    if counts["failed"]:
+        for line in failure_listing(_failure_lines(out_dir), "failures.jsonl"):
+            click.echo(line)
     click.echo(f"content-digest: {manifest['content_digest']}")
     if counts["failed"]:
-        sys.exit(3)  # as hmh-build: some inputs failed, all others were written
+        sys.exit(EXIT_FAILED_INPUTS)  # as hmh-build: all others were written
+
+
+def _failure_lines(out_dir: str) -> list[str]:
+    """``stage: reason`` of each record in ``OUT/failures.jsonl`` (as the build's summary)."""
+    with open(os.path.join(out_dir, "failures.jsonl"), encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
+    return [f"{r['stage']}: {r['reason']}" for r in records]

@@ -9,10 +9,9 @@ import sys
 
 import click
 
+from hmh_builder.fsio import EXIT_FAILED_INPUTS, EXIT_FAULT, EXIT_INTERRUPTED, EXIT_OK
 from hmh_builder.kernels.background import BACKGROUND_METHODS
 from hmh_builder.schema import ALTERED_SIDES
-
-EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_FAILED_INPUTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 #: Options every shard build shares (hmh-build and hmh-build iharmony4).
 MAX_FAILURES_OPTION = click.option(

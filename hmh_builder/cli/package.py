@@ -4,6 +4,8 @@ import sys
 
 import click
 
+from hmh_builder.fsio import first_line
+
 
 @click.command("package")
 @click.argument("out_dir", metavar="OUT", type=click.Path(exists=True, file_okay=False))
@@ -60,7 +62,7 @@ def package_command(out_dir, release_dir, name, version, license_, source_licens
     try:
         summary = package_release(options)
     except (ValueError, OSError) as exc:  # PackageError is a ValueError
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(first_line(exc)) from None
     click.echo(
         f"wrote {release_dir}: {summary['samples']} samples in {summary['shards']} "
         f"shards ({summary['hard_linked']} hard-linked), {summary['files']} files"

@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 import click
 
+from hmh_builder.fsio import first_line
+
 
 @dataclass(frozen=True)
 class PreviewOptions:
@@ -58,5 +60,5 @@ def preview_command(folder, output, n, split, ids, seed):
             seed=options.seed,
         )
     except (ValueError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(first_line(exc)) from None
     click.echo(f"wrote {options.output} ({rows} samples)")

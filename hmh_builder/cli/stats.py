@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import click
 
+from hmh_builder.fsio import first_line
+
 
 @dataclass(frozen=True)
 class StatsOptions:
@@ -46,7 +48,7 @@ def stats_command(folder, as_json, plot, max_samples, seed):
         if options.plot:
             plot_stats(stats, options.plot)
     except (ValueError, OSError, RuntimeError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(first_line(exc)) from None
     click.echo(json.dumps(stats, indent=2) if options.as_json else format_stats(stats))
     if options.plot:
         click.echo(f"wrote {options.plot}", err=options.as_json)

@@ -1,6 +1,6 @@
 """``hmh-build backgrounds``: shard a folder of scene images for test-time composition.
 
-Output (documented in the schema module and the README):
+Output (documented in the schema module and docs/verify-release.md):
 ``BG/manifest.json`` (format ``hmh-backgrounds-manifest``), ``BG/failures.jsonl`` and
 ``BG/backgrounds/backgrounds-NNNNN.h5`` holding ``image`` (N, H, W, 3) uint8 **RGB** and
 ``id`` (the source path relative to ``--src``, "/"-separated, with extension).

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from hmh_builder import schema
-from hmh_builder.fsio import TMP_SUFFIX, remove_quietly
+from hmh_builder.fsio import TMP_SUFFIX, first_line, remove_quietly
 from hmh_builder.imageio import DecodeError, decode_pil_resized
 from hmh_builder.pipeline import resume
 from hmh_builder.pipeline.sources import failure
@@ -111,7 +111,7 @@ def _write_shard(ctx: PairContext, task, result, progress) -> None:
         raise
     except (OSError, RuntimeError) as exc:  # the shard cannot be written (disk full, ...)
         remove_quietly(path + TMP_SUFFIX)
-        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        reason = getattr(exc, "strerror", None) or first_line(exc)
         raise FaultError(f"{path + TMP_SUFFIX}: cannot be written ({reason})") from None
     except BaseException:
         remove_quietly(path + TMP_SUFFIX)

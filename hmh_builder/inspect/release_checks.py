@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from hmh_builder import schema
+from hmh_builder.fsio import first_line
 from hmh_builder.inspect.checks import schema_problems
 from hmh_builder.inspect.privacy import leak_problems
 
@@ -71,7 +72,7 @@ def _vds_problems(out_dir, manifest, problem, facts) -> list:
                 for p in _vds_file_problems(out_dir, rel, split, shards, ids, schema.manifest_kind(manifest))
             ]
         except Exception as exc:  # damaged virtual file
-            problems.append(problem(rel, f"cannot be read ({str(exc).splitlines()[0]})"))
+            problems.append(problem(rel, f"cannot be read ({first_line(exc)})"))
     return problems
 
 

@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass, field
 
 from hmh_builder import schema
+from hmh_builder.fsio import first_line
 from hmh_builder.inspect import checks
 from hmh_builder.inspect import release_checks as verify_release
 
@@ -169,9 +170,8 @@ def _check_shard(out_dir, entry, manifest, kind, problems, bar, hashed):
     try:
         return _read_shard(path, rel, entry, manifest, kind, problems, bar)
     except Exception as exc:  # any HDF5 error means the file is damaged
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         problems.append(
-            Problem(rel, f"cannot be read as an HDF5 shard ({reason}); it is truncated or corrupt")
+            Problem(rel, f"cannot be read as an HDF5 shard ({first_line(exc)}); it is truncated or corrupt")
         )
         return None
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hmh_builder import imageio, schema
+from hmh_builder.fsio import first_line
 from hmh_builder.pipeline import distribute, resume, sources
 from hmh_builder.pipeline.config import BuildConfig, RunOptions
 from hmh_builder.pipeline.plan import plan_shards
@@ -111,9 +112,8 @@ def _results(todo, work: ShardWork, options: RunOptions):
     except (KeyboardInterrupt, distribute.BackendError):
         raise
     except Exception as exc:  # TerminatedWorkerError, BrokenProcessPool, a lost dask worker...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise BuildError(
-            f"a worker failed ({type(exc).__name__}: {first}); finished shards are "
+            f"a worker failed ({first_line(exc, with_type=True)}); finished shards are "
             "kept, rerun the same command to resume"
         ) from None
 

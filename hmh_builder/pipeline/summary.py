@@ -8,7 +8,7 @@ import os
 from collections import Counter
 
 from hmh_builder import schema
-from hmh_builder.fsio import atomic_write_text
+from hmh_builder.fsio import atomic_write_text, failure_listing
 
 
 def write_outputs(out: str, manifest: dict, failures: list) -> None:
@@ -46,10 +46,7 @@ def summary_lines(
             + ", ".join(f"{s} {by_stage[s]}" for s in schema.FAILURE_STAGES if by_stage[s])
             + " (reasons in failures.jsonl)"
         )
-        for record in failures[:5]:
-            lines.append(f"  {record['stage']}: {record['reason']}")
-        if len(failures) > 5:
-            lines.append(f"  … and {len(failures) - 5} more")
+        lines += failure_listing([f"{f['stage']}: {f['reason']}" for f in failures], "failures.jsonl")
     for split in schema.SPLITS:
         n_shards = sum(1 for s in shards if s["split"] == split)
         lines.append(f"{split}: {counts[split]} samples in {n_shards} shard(s)")

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from hmh_builder import imageio, schema
+from hmh_builder.fsio import first_line
 from hmh_builder.pipeline import resume
 from hmh_builder.pipeline.sample import SampleError, check_sizes, make_sample, params_json, resize, validate
 from hmh_builder.pipeline.sources import failure
@@ -53,7 +54,7 @@ def _fault(exc: Exception, path: str, action: str) -> FaultError:
     elif isinstance(exc, OSError) and exc.strerror:
         reason = exc.strerror
     else:
-        reason = text.splitlines()[0] if text else type(exc).__name__
+        reason = first_line(exc)
     filename = exc.filename if isinstance(exc, OSError) and exc.filename else path
     return FaultError(f"{filename}: cannot be {action} ({reason})")
 
@@ -144,8 +145,7 @@ def _one_sample(ctx: ShardContext, sample, cache: dict) -> tuple:
             ctx.altered,
         )
     except Exception as exc:  # a kernel rejecting this input (cv2.error, ValueError, ...)
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise SampleError("process", f"{sample.image}: processing failed ({first})") from None
+        raise SampleError("process", f"{sample.image}: processing failed ({first_line(exc)})") from None
     return sample.choice.transform, params_json(sample.choice, target), arrays
 
 

@@ -5,6 +5,7 @@ import click
 from hmh_train.cli.apply import harmonize_command, matte_command
 from hmh_train.cli.composite import composite_command
 from hmh_train.cli.eval import eval_command
+from hmh_train.cli.figure import figure_command, table1_command
 from hmh_train.cli.study import study_command
 from hmh_train.cli.summary import summary_command
 from hmh_train.cli.sweep import sweep_command
@@ -28,5 +29,7 @@ for _command in (
     matte_command,
     harmonize_command,
     study_command,
+    table1_command,
+    figure_command,
 ):
     main.add_command(_command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from hmh_builder.fsio import first_line
 from hmh_builder.imageio import DEFAULT_MAX_PIXELS
 from hmh_train.cli.batch import finish_batch
 from hmh_train.infer.bounded import DEFAULT_MAX_SIDE, DEFAULT_TILE
@@ -64,6 +65,7 @@ def _call(func, options: dict, guide: str, what: str) -> None:
         size=options.get("size", DOVENET_SIZE),
         device=options["device"],
         harmonizer_output=options.get("harmonizer_output"),
+        scale=options.get("scale"),
         exact=options.get("exact", False),
         progress=options["progress"],
         max_pixels=options["max_pixels"] or None,
@@ -72,7 +74,7 @@ def _call(func, options: dict, guide: str, what: str) -> None:
     try:
         result = func(cfg)
     except (CompositeError, CheckpointError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(first_line(exc)) from None
     _report(result, single, what)
 
 
@@ -149,7 +151,10 @@ def _common(func):
 
 @click.command("matte")
 @click.option(
-    "--ckpt", required=True, type=click.Path(), help=CKPT_HELP.format("IndexNet's indexnet_matting.pth.tar")
+    "--ckpt",
+    required=True,
+    type=click.Path(),
+    help=CKPT_HELP.format("IndexNet's indexnet_matting.pth.tar or its deep_matting.pth.tar"),
 )
 @click.option("--trimap", type=FILE, help="trimap of --image: gray PNG, 0 bg / 128 unknown / 255 fg")
 @click.option("--trimaps", type=DIR, help="folder of trimaps named like the images [batch form]")
@@ -160,6 +165,14 @@ def _common(func):
     type=click.IntRange(min=1),
     help="with --auto-mask: px of unknown band on each side of the mask's edge "
     "[default: 2 % of the image's longer side, at least 10]",
+)
+@click.option(
+    "--scale",
+    type=float,
+    default=None,
+    help="shrink the normalised image by this factor before the network (0.5 = the half-size "
+    "shortcut demo_deep_matting.py ships with; the alpha is still resized back to full size) "
+    "[default: full resolution, what the demo's own note asks of formal evaluation]",
 )
 @click.option(
     "--exact",
@@ -176,10 +189,14 @@ def matte_command(**options):
     clip, keep the trimap's known pixels, truncate to 8 bit). Any image size. The default
     forward pass is faster and within one gray level of the demo's; --exact runs the demo's
     on the whole image at full size. Photos larger than --max-side are matted at that size in
-    bounded memory (docs/inference-auto.md).
+    bounded memory (docs/inference-auto.md). Takes IndexNet (5.95 M parameters) or Deep Image
+    Matting, the paper's DM baseline (deep_matting.pth.tar: VGG16-BN, 130,545,345 parameters =
+    498 MiB of weights; one 1 MP image adds about 1.0 GiB on CPU, 1.8 GiB in all, see
+    docs/baselines-dm.md; --scale 0.5 quarters the activations).
 
     \b
     Single: hmh-train matte --ckpt indexnet_matting.pth.tar --image p.png --trimap t.png --out a.png
+    DM:     hmh-train matte --ckpt deep_matting.pth.tar --image p.png --trimap t.png --out a.png
     Batch:  hmh-train matte --ckpt runs/matting --images photos/ --trimaps trimaps/ --out alphas/
     Auto:   hmh-train matte --ckpt indexnet_matting.pth.tar --image p.jpg --auto-mask --out a.png
     """

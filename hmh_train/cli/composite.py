@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hmh_builder.fsio import first_line
 from hmh_train.cli.apply import MAX_PIXELS_OPTION, automatic_options
 from hmh_train.cli.batch import finish_batch
 from hmh_train.infer.ops import HARMONIZE_SIDE, MASK_BAND
@@ -128,7 +129,7 @@ def composite_command(**options):
     try:
         result = run(CompositeConfig(**options))
     except (CompositeError, CheckpointError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(first_line(exc)) from None
     for line in result.get("loaded", []):
         click.echo(line, err=True)
     if result.get("note"):

@@ -8,6 +8,7 @@ import sys
 import click
 from click.core import ParameterSource
 
+from hmh_builder.fsio import EXIT_FAILED_INPUTS, failure_listing, first_line
 from hmh_train.data.augment import EVAL_TRIMAP_RADIUS
 from hmh_train.nets.forward import HARMONIZER_OUTPUTS
 
@@ -27,7 +28,6 @@ ONLY = {
     "allow_other_side": (None,),
     "harmonizer_output": (None, "iharmony4"),
 }
-SHOWN_LINES = 20
 
 
 def _check_form(ctx, benchmark, shards, src) -> None:
@@ -51,7 +51,7 @@ def _run_and_report(function, cfg) -> dict:
     try:
         result = function(cfg)
     except (CheckpointError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(first_line(exc)) from None
     for line in result.get("loaded", []):
         click.echo(line, err=True)
     for label, form in result.get("harmonizer_outputs", {}).items():
@@ -64,10 +64,8 @@ def _benchmark(options: dict) -> None:
 
     result = _run_and_report(run_benchmark, BenchmarkConfig(**options))
     problems = result["problems"]
-    for line in problems[:SHOWN_LINES]:
+    for line in failure_listing(problems, "failures.txt"):
         click.echo(line, err=True)
-    if len(problems) > SHOWN_LINES:
-        click.echo(f"... and {len(problems) - SHOWN_LINES} more (failures.txt)", err=True)
     click.echo(result["table"])
     click.echo(
         f"scored {result['evaluated']} of {result['listed']} listed test images; wrote "
@@ -75,7 +73,7 @@ def _benchmark(options: dict) -> None:
     )
     if problems:
         click.echo(f"{len(problems)} test images could not be used (failures.txt)", err=True)
-        sys.exit(3)  # as hmh-build: some inputs failed, all others were scored
+        sys.exit(EXIT_FAILED_INPUTS)  # as hmh-build: all others were scored
 
 
 @click.command("eval")
@@ -84,7 +82,7 @@ def _benchmark(options: dict) -> None:
     required=True,
     type=click.Path(),
     help="run folder (uses checkpoints/best.pt, else last.pt), a .pt checkpoint, or a "
-    "released file (IndexNet's .pth.tar, DoveNet's latest_net_G.pth)",
+    "released file (IndexNet's .pth.tar, its deep_matting.pth.tar, DoveNet's latest_net_G.pth)",
 )
 @click.option(
     "--shards",

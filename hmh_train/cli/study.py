@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hmh_builder.fsio import first_line
 from hmh_train.train.config import HARMONIZER_OUTPUTS
 
 
@@ -102,7 +103,7 @@ def make_command(
     try:
         result = make_study(cfg)
     except (StudyError, CheckpointError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(first_line(exc)) from None
     click.echo(
         f"wrote {result['out']}: {result['items']} pictures = {result['samples']} samples × "
         f"{len(result['methods'])} methods ({', '.join(result['methods'])})"
@@ -134,7 +135,7 @@ def serve_command(study, host, port, verbose):
     try:
         serve(ServeConfig(study=study, host=host, port=port, verbose=verbose))
     except (StudyError, OSError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(first_line(exc)) from None
 
 
 @study_command.command("score")
@@ -190,7 +191,7 @@ def score_command(study, out, std, n_boot, n_perm, alpha, seed, exclude, plot):
     try:
         result = score_study(cfg)
     except (StudyError, OSError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(first_line(exc)) from None
     for m in result["methods"]:
         if m["n_ratings"] == 0:
             click.echo(f"{m['method']:>16}  no ratings")

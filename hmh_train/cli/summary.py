@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import click
 
+from hmh_builder.fsio import first_line
+
 
 @dataclass(frozen=True)
 class SummaryConfig:
@@ -14,6 +16,8 @@ class SummaryConfig:
     num_downs: int = 8
     head: str = "published"
     norm: str = "batch"
+    matting_net: str = "indexnet"
+    harmonizer: str = "unet"
 
 
 @click.command("summary")
@@ -47,12 +51,27 @@ class SummaryConfig:
     help="IndexNet prediction head: the official one, or the 32-channel variant",
 )
 @click.option(
+    "--matting-net",
+    default="indexnet",
+    show_default=True,
+    type=click.Choice(["indexnet", "dim"]),
+    help="matting network: IndexNet (the paper's) or dim, Deep Image Matting (Table 1's DM "
+    "baseline, 130,545,345 parameters; slow on CPU at large --size)",
+)
+@click.option(
     "--unet-norm",
     "norm",
     default="batch",
     show_default=True,
     type=click.Choice(["batch", "instance"]),
     help="U-Net normalisation: batch (released DoveNet) or instance",
+)
+@click.option(
+    "--harmonizer",
+    default="unet",
+    show_default=True,
+    type=click.Choice(["unet", "dih"]),
+    help="harmonization network: the attention U-Net or DIH (8,268,800 parameters at width 1.0)",
 )
 def summary_command(**options):
     """Build IndexNet, the attention U-Net and the SAGAN critic on the CPU, run one forward
@@ -63,7 +82,9 @@ def summary_command(**options):
 
     cfg = SummaryConfig(**options)
     try:
-        rows = network_summary(cfg.width, cfg.size, cfg.num_downs, cfg.head, cfg.norm)
+        rows = network_summary(
+            cfg.width, cfg.size, cfg.num_downs, cfg.head, cfg.norm, cfg.matting_net, cfg.harmonizer
+        )
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(first_line(exc)) from exc
     click.echo(format_summary(rows))

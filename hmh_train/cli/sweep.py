@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from hmh_builder.fsio import first_line
+
 
 @click.command("sweep")
 @click.option(
@@ -108,7 +110,7 @@ def sweep_command(
         )
         result = sweep(cfg)
     except (ConfigError, CheckpointError, TrainingError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
+        raise click.ClickException(first_line(exc)) from None
     click.echo(result["table"])
     counts = {}
     for point in result["points"]:

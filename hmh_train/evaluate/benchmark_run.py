@@ -39,7 +39,7 @@ from hmh_train.evaluate.run import run_name
 BENCHMARKS = ("composition-1k", "iharmony4")
 NEEDS = {"composition-1k": "matting", "iharmony4": "harmonization"}
 HINTS = {
-    "matting": "IndexNet's .pth.tar or a run with a matting net",
+    "matting": "IndexNet's or Deep Image Matting's .pth.tar or a run with a matting net",
     "harmonization": "DoveNet's latest_net_G.pth or a run with a harmonization net",
 }
 

@@ -1,7 +1,10 @@
 """``hmh-train matte`` and ``hmh-train harmonize``: the published test procedures on files.
 
 - ``matte``: portrait + trimap → alpha (grayscale PNG), by IndexNet's demo procedure
-  (``protocols.indexnet_demo_alpha``), any image size.
+  (``Model.matte``: its fast path, or with ``exact`` ``protocols.indexnet_demo_alpha``), any
+  image size; with ``scale`` (``--scale 0.5``) the image is first shrunk by that factor, Deep
+  Image Matting's demo shortcut (``protocols.dim_demo_alpha``). Either matting network
+  (IndexNet, DM) runs either way.
 - ``harmonize``: composite + mask of the region to adjust → harmonized image, by DoveNet's
   test transforms (``protocols.dovenet_harmonize``); other sizes run at ``--size`` and the
   change is carried back to full resolution. The output form (``forward.HARMONIZER_OUTPUTS``)
@@ -13,7 +16,8 @@ of ``--images``, with the same-stem file of ``--trimaps``/``--masks``, → ``OUT
 ``OUT/failures.csv`` lists the inputs that could not be used (the others go on). Files are
 read as RGB / gray uint8 (``infer.composite``'s readers; PNG decodes are exact) and written by
 extension. Any checkpoint ``load_nets`` takes works: a run folder, a ``.pt``, IndexNet's
-released ``.pth.tar`` (matte), DoveNet's ``latest_net_G.pth`` (harmonize).
+released ``.pth.tar`` or ``deep_matting.pth.tar`` (matte), DoveNet's ``latest_net_G.pth``
+(harmonize).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class ApplyConfig:
     guides: str | None = None  # ... and the folder of same-stem trimaps / masks
     size: int = protocols.DOVENET_SIZE  # harmonize: side the U-Net runs at
     harmonizer_output: str | None = None  # harmonize: output form; None = the checkpoint's own
+    scale: float | None = None  # matte: shrink factor before alignment (DM demo: 0.5); None = 1
     exact: bool = False  # matte: IndexNet's published demo procedure step by step
     device: str = "auto"
     progress: bool = True
@@ -55,16 +60,20 @@ class ApplyConfig:
 
 def matte_one(model: Model, image_path: str, trimap_path: str | None, out: str, cfg: ApplyConfig) -> None:
     """Matte one file; ``trimap_path`` None: the automatic trimap (``--auto-mask``); a photo
-    where it finds no person is a CompositeError naming the file."""
-    from hmh_train.infer.automask import NoPersonError
-
+    where it finds no person, or too small for ``--scale``, is a CompositeError naming it."""
     image = read_rgb(image_path, cfg.max_pixels)
     trimap = None if trimap_path is None else read_trimap(trimap_path, image.shape[:2])
     try:
         alpha = model.matte(
-            image, trimap, band=cfg.band, exact=cfg.exact, max_side=cfg.max_side, tile=cfg.tile
+            image,
+            trimap,
+            band=cfg.band,
+            exact=cfg.exact,
+            scale=cfg.scale,
+            max_side=cfg.max_side,
+            tile=cfg.tile,
         )
-    except NoPersonError as exc:
+    except ValueError as exc:  # no person found (automask.NoPersonError), an image too small for --scale
         raise CompositeError(f"{image_path}: {exc}") from None
     write_image(out, alpha)
 
@@ -143,6 +152,8 @@ def matte(cfg: ApplyConfig) -> dict:
     for option, value in (("--max-side", cfg.max_side), ("--tile", cfg.tile)):
         if value < 0:
             raise CompositeError(f"{option} must be 0 or positive, got {value}")
+    if cfg.scale is not None and not 0 < cfg.scale <= 1:
+        raise CompositeError(f"--scale must be in (0, 1], got {cfg.scale}")
     return _run(cfg, "matting", lambda m, i, g, o: matte_one(m, i, g, o, cfg), "matte")
 
 

@@ -56,10 +56,11 @@ def shrink(image: np.ndarray, trimap: np.ndarray, max_side: int) -> tuple[np.nda
 def tile_boxes(unknown: np.ndarray, tile: int, margin: int) -> list[tuple[tuple, tuple]]:
     """``[((y0, y1, x0, x1) core, (Y0, Y1, X0, X1) crop)]`` for the ``tile``-sized cores of a
     grid over ``unknown`` (bool (H, W)) holding an unknown pixel; a crop is its core grown by
-    ``margin`` and clipped to the image. One box for the whole image when it fits one crop."""
+    ``margin`` and clipped to the image. One box for the whole image when it fits one crop
+    (even without unknown pixels: a small image is always exactly one call of the predictor)."""
     h, w = unknown.shape
     if max(h, w) <= tile + 2 * margin:
-        return [((0, h, 0, w), (0, h, 0, w))] if unknown.any() else []
+        return [((0, h, 0, w), (0, h, 0, w))]
     boxes = []
     for y0 in range(0, h, tile):
         for x0 in range(0, w, tile):

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from hmh_train.infer.protocols import indexnet_demo_input, indexnet_demo_output
+from hmh_train.infer.protocols import dim_demo_input, indexnet_demo_output
 
 
 def fold_batch_norm(module: nn.Module) -> int:
@@ -45,11 +45,14 @@ def prepare(matting_net: nn.Module) -> nn.Module:
     return fast.to(memory_format=torch.channels_last)
 
 
-def fast_alpha(net: nn.Module, image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray) -> np.ndarray:
+def fast_alpha(
+    net: nn.Module, image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray, scale: float | None = None
+) -> np.ndarray:
     """Alpha matte uint8 ``(H, W)`` 0–255 of an RGB uint8 ``(H, W, 3)`` image and its uint8
     ``(H, W)`` trimap {0, 128, 255}: the demo's procedure with the forward pass of ``net``, a
-    ``prepare``d matting network."""
-    x = torch.from_numpy(indexnet_demo_input(image_rgb_uint8, trimap_uint8))
+    ``prepare``d matting network; ``scale``: Deep Image Matting's half-size shortcut
+    (``protocols.dim_demo_input``; None = full resolution, IndexNet's input)."""
+    x = torch.from_numpy(dim_demo_input(image_rgb_uint8, trimap_uint8, scale))
     device = next(net.parameters()).device
     with torch.inference_mode():
         x = x.to(device).contiguous(memory_format=torch.channels_last)

@@ -32,7 +32,7 @@ from hmh_train.nets.loading import checkpoint_file, load_nets, trained_side
 ImageInput = np.ndarray | str | os.PathLike
 SIDES = ("background", "foreground")
 HINTS = {
-    "matting": "IndexNet's .pth.tar or a run with a matting net",
+    "matting": "IndexNet's or Deep Image Matting's .pth.tar or a run with a matting net",
     "harmonization": "DoveNet's latest_net_G.pth or a run with a harmonization net",
 }
 
@@ -128,6 +128,7 @@ class Model:
         mask: ImageInput | None = None,
         band: int | None = None,
         exact: bool = False,
+        scale: float | None = None,
         max_side: int = bounded.DEFAULT_MAX_SIDE,
         tile: int = bounded.DEFAULT_TILE,
     ) -> np.ndarray:
@@ -136,20 +137,27 @@ class Model:
         published demo procedure step by step on the whole image
         (``protocols.indexnet_demo_alpha``); default: the fast path (``infer.matte``), within
         one gray level of it, through ``infer.bounded`` (images whose longer side exceeds
-        ``max_side`` run at that size, crops of at most ``tile`` + 512 px; 0 = no limit)."""
+        ``max_side`` run at that size, crops of at most ``tile`` + 512 px; 0 = no limit).
+        ``scale`` (e.g. 0.5): shrink the image (each crop) by that factor first, the half-size
+        shortcut of Deep Image Matting's demo (``protocols.dim_demo_alpha``); None: full
+        resolution. The matting network may be IndexNet or Deep Image Matting."""
         image = as_rgb(image)
         net = self.network("matting")
         tri = self.trimap(image, trimap, mask, band)
         if exact:
-            return protocols.indexnet_demo_alpha(net, image, tri)
+            return protocols.dim_demo_alpha(net, image, tri, scale)
         if self.fast_matting is None:
             self.fast_matting = prepare(net)
-        return bounded.bounded_uint8(partial(fast_alpha, self.fast_matting), image, tri, max_side, tile)
+        predict = partial(fast_alpha, self.fast_matting, scale=scale)
+        return bounded.bounded_uint8(predict, image, tri, max_side, tile)
 
     def harmonize_size_check(self, size: int) -> torch.nn.Module:
         """The harmonization network if it can run at ``size``² (a positive multiple of its
-        2**num_downs); CompositeError otherwise."""
+        2**num_downs; a network with an ``input_size``, DIH, runs at that side whatever ``size``
+        says); CompositeError otherwise."""
         net = self.network("harmonization")
+        if getattr(net, "input_size", None):
+            return net
         step = 2 ** int(getattr(net, "num_downs", 8))
         if size <= 0 or size % step:
             raise CompositeError(f"--size {size} is not a multiple of {step} (2**num_downs of the U-Net)")
@@ -168,6 +176,7 @@ class Model:
         change carried back to full size (``protocols.dovenet_harmonize``). ``output``: the
         output form (None: the one its run trained with)."""
         net = self.harmonize_size_check(size)
+        size = getattr(net, "input_size", size)  # DIH runs at its own side only
         form = check_output_form(output, self.harmonizer_output, ", ".join(self.sources) or "the model")
         composite = as_rgb(composite)
         return protocols.dovenet_harmonize(net, composite, as_gray(mask, composite.shape, "mask"), size, form)
@@ -264,7 +273,8 @@ def load(
     log=None,
 ) -> Model:
     """A ``Model`` from one or more checkpoints: run folders (best.pt, else last.pt), ``.pt``
-    files, IndexNet's released ``.pth.tar`` and/or DoveNet's ``latest_net_G.pth``; each file
+    files, IndexNet's released ``.pth.tar`` (or its ``deep_matting.pth.tar``) and/or DoveNet's
+    ``latest_net_G.pth``; each file
     gives the networks it holds, a later file's replacing an earlier one's. ``device``: "cpu",
     "cuda", "auto"… ``harmonizer_output`` overrides the form the harmonizer's run trained with
     (checked: ``forward.check_output_form``). ``log`` receives one line per loaded network."""

@@ -130,7 +130,8 @@ def harmonize_any_size(
     the person); ``output`` is the harmonizer's output form (``forward.harmonize``).
 
     The U-Net runs at ``work_side``×``work_side`` (rounded to a multiple of 2**num_downs), or
-    with ``work_side`` None at H×W rounded to such multiples; its change (proposal − composite
+    with ``work_side`` None at H×W rounded to such multiples (a network with an ``input_size``,
+    DIH, always at that side); its change (proposal − composite
     at that size) is resized to H×W and added to the full-resolution composite, and the
     ``keep``/``residual`` forms then keep the full-resolution composite where the full-resolution
     mask is 0 (``forward.finish_harmonized``). When the working size equals H×W this is exactly
@@ -142,6 +143,9 @@ def harmonize_any_size(
     size = tuple(composite01.shape[-2:])
     sides = size if work_side is None else (work_side, work_side)
     work = tuple(round_to_multiple(s, multiple) for s in sides)
+    fixed = getattr(harmonization_net, "input_size", None)  # DIH: one input side only
+    if fixed is not None:
+        work = (fixed, fixed)
     if work == size:
         return harmonize(harmonization_net, composite01, mask01, output).clamp(0.0, 1.0)
     small = _resize(composite01, work, "bilinear")

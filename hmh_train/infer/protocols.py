@@ -2,6 +2,8 @@
 
 - ``indexnet_demo_alpha``: IndexNet's ``scripts/demo.py`` (``inference``), the procedure behind
   its published Composition-1k figures (``hltrainval.validate`` does the same).
+- ``dim_demo_alpha``: Deep Image Matting's demo in the same repository
+  (``scripts/demo_deep_matting.py``): the same steps, with its optional half-size shortcut.
 - ``dovenet_harmonize``: DoveNet's test transforms (``data/iharmony4_dataset.py``,
   ``data/base_dataset.get_transform`` with ``--preprocess none``, ``util.tensor2im``).
 - ``dovenet_published_output`` and ``dovenet_tensor2im``: what DoveNet's ``test.py`` scores for
@@ -38,10 +40,9 @@ def _device(net) -> torch.device:
     return next(net.parameters()).device
 
 
-def indexnet_demo_input(image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray) -> np.ndarray:
-    """The demo's network input, float32 ``(1, 4, H', W')``, H', W' = H, W rounded **up** to
-    multiples of 32: (x/255 − mean)/std in float64 → float32, then the RGB channels resized
-    with ``cv2.INTER_CUBIC`` and the trimap channel with ``cv2.INTER_NEAREST``."""
+def demo_normalise(image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray) -> np.ndarray:
+    """float32 ``(H, W, 4)``: RGB and trimap stacked, (x/255 − mean)/std in float64 → float32
+    (``DEMO_MEAN``/``DEMO_STD``: ImageNet on RGB, the trimap channel becomes trimap/255)."""
     image, trimap = np.asarray(image_rgb_uint8), np.asarray(trimap_uint8)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be uint8 (H, W, 3) RGB, got {image.dtype} {image.shape}")
@@ -49,13 +50,47 @@ def indexnet_demo_input(image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray) -
         raise ValueError(f"trimap must be uint8 {image.shape[:2]}, got {trimap.dtype} {trimap.shape}")
     stacked = np.concatenate((image, trimap[:, :, None]), axis=2).astype(np.float32)
     scaled = stacked * np.float32(1.0 / 255)  # float32, as the demo's IMG_SCALE * image
-    x = ((scaled - DEMO_MEAN) / DEMO_STD).astype(np.float32)
-    h, w = image.shape[:2]
+    return ((scaled - DEMO_MEAN) / DEMO_STD).astype(np.float32)
+
+
+def demo_resize(x: np.ndarray, size=None, scale: float | None = None) -> np.ndarray:
+    """float32 ``(h, w, 4)`` → resized: the RGB channels with ``cv2.INTER_CUBIC``, the trimap
+    channel with ``cv2.INTER_NEAREST`` (the demos' ``image_alignment`` with ``size`` = (w, h),
+    ``image_rescale`` with ``scale``: OpenCV's own rounding of w·scale, h·scale)."""
+    fx = fy = 0 if scale is None else scale
+    rgb = cv2.resize(x[:, :, :3], size, fx=fx, fy=fy, interpolation=cv2.INTER_CUBIC)
+    tri = cv2.resize(x[:, :, 3], size, fx=fx, fy=fy, interpolation=cv2.INTER_NEAREST)
+    return np.concatenate((rgb, tri[:, :, None]), axis=2)
+
+
+def demo_align(x: np.ndarray) -> np.ndarray:
+    """float32 ``(h, w, 4)`` → ``(1, 4, h', w')``, h', w' = h, w rounded **up** to multiples of
+    32 (``demo_resize``)."""
+    h, w = x.shape[:2]
     new_h, new_w = (int(math.ceil(s / DEMO_STRIDE) * DEMO_STRIDE) for s in (h, w))
-    rgb = cv2.resize(x[:, :, :3], (new_w, new_h), interpolation=cv2.INTER_CUBIC)
-    tri = cv2.resize(x[:, :, 3], (new_w, new_h), interpolation=cv2.INTER_NEAREST)
-    x = np.concatenate((rgb, tri[:, :, None]), axis=2)
+    x = demo_resize(x, (new_w, new_h))
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def indexnet_demo_input(image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray) -> np.ndarray:
+    """The demo's network input, float32 ``(1, 4, H', W')``, H', W' = H, W rounded **up** to
+    multiples of 32: ``demo_normalise``, then the RGB channels resized with
+    ``cv2.INTER_CUBIC`` and the trimap channel with ``cv2.INTER_NEAREST`` (``demo_align``)."""
+    return demo_align(demo_normalise(image_rgb_uint8, trimap_uint8))
+
+
+def dim_demo_input(image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray, scale: float | None = None):
+    """Deep Image Matting's demo input (``scripts/demo_deep_matting.py``), float32
+    ``(1, 4, H', W')``: ``demo_normalise``; with ``scale`` (the demo's default 0.5, its
+    half-size shortcut) ``image_rescale`` (``demo_resize`` by that factor); ``demo_align``.
+    Without ``scale`` it equals ``indexnet_demo_input``."""
+    x = demo_normalise(image_rgb_uint8, trimap_uint8)
+    if scale is not None:
+        h, w = x.shape[:2]
+        if not 0 < scale or min(round(h * scale), round(w * scale)) < 1:
+            raise ValueError(f"a {w}×{h} image cannot be shrunk by {scale} (nothing would be left)")
+        x = demo_resize(x, None, scale)
+    return demo_align(x)
 
 
 @torch.no_grad()
@@ -68,8 +103,20 @@ def indexnet_demo_alpha(matting_net, image_rgb_uint8: np.ndarray, trimap_uint8: 
     back to H × W with ``cv2.INTER_CUBIC``, clip to [0, 1], × 255; where the trimap is not 128
     take the trimap's value; cast to uint8 by truncation. ``matting_net`` is left in eval mode.
     """
+    return dim_demo_alpha(matting_net, image_rgb_uint8, trimap_uint8)
+
+
+@torch.no_grad()
+def dim_demo_alpha(
+    matting_net, image_rgb_uint8: np.ndarray, trimap_uint8: np.ndarray, scale: float | None = None
+) -> np.ndarray:
+    """Alpha matte, uint8 ``(H, W)`` 0–255, by Deep Image Matting's demo
+    (``scripts/demo_deep_matting.py``) for an RGB uint8 ``(H, W, 3)`` image and uint8 ``(H, W)``
+    trimap (0 / 128 / 255): ``dim_demo_input`` (``scale`` None: full resolution, where it is
+    IndexNet's procedure too; 0.5: the demo as shipped), forward pass in eval mode,
+    ``indexnet_demo_output`` back at H × W. Works with any matting network (IndexNet or DM)."""
     trimap = np.asarray(trimap_uint8)
-    x = torch.from_numpy(indexnet_demo_input(image_rgb_uint8, trimap))
+    x = torch.from_numpy(dim_demo_input(image_rgb_uint8, trimap, scale))
     matting_net.eval()
     raw = matting_net(x.to(_device(matting_net))).float().squeeze().cpu().numpy()
     return indexnet_demo_output(raw, trimap)
@@ -120,7 +167,7 @@ def dovenet_harmonize(
     the uint8 ``(H, W)`` mask of the region whose colours are adjusted (255 = adjust; DoveNet's
     convention: the pasted foreground in iHarmony4, the background in HMH).
 
-    DoveNet's test procedure (``dovenet_inputs``; eval mode, see the README on DoveNet's
+    DoveNet's test procedure (``dovenet_inputs``; eval mode, see docs/networks.md on DoveNet's
     training-mode figures); output → ``(y + 1) / 2 · 255`` → uint8 by truncation. At
     ``size × size`` input that is the official result itself. Other sizes: the change
     ``output − resized composite`` (float, 0–255) is resized back to H × W (bilinear) and added

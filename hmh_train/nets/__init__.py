@@ -1,8 +1,9 @@
 """The three networks of the joint GAN and their factories (notes/TRAIN_API.md).
 
-- ``build_matting_net``: IndexNet, ``(B,4,H,W)`` normalised RGB + trimap → ``(B,1,H,W)`` raw alpha.
-- ``build_harmonization_net``: attention U-Net, ``(B,4,H,W)`` RGB in [-1,1] + mask →
-  ``(B,3,H,W)`` in [-1,1].
+- ``build_matting_net``: IndexNet (or, with ``net="dim"``, Deep Image Matting), ``(B,4,H,W)``
+  normalised RGB + trimap → ``(B,1,H,W)`` raw alpha.
+- ``build_harmonization_net``: attention U-Net (or DIH, ``net="dih"``), ``(B,4,H,W)`` RGB in
+  [-1,1] + mask → ``(B,3,H,W)`` in [-1,1].
 - ``build_discriminator``: SAGAN critic, ``(B,3,H,W)`` in [-1,1] → ``(B,)`` scores.
 """
 
@@ -12,6 +13,8 @@ import torch
 from torch import nn
 
 from hmh_train.nets.backbone import BackboneReport, load_backbone_weights
+from hmh_train.nets.dih import DIH
+from hmh_train.nets.dim import DeepMatting
 from hmh_train.nets.discriminator import SAGANDiscriminator
 from hmh_train.nets.indexnet import IndexNet
 from hmh_train.nets.unet import AttentionUNet
@@ -27,20 +30,47 @@ __all__ = [
     "count_parameters",
     "format_summary",
     "IndexNet",
+    "DeepMatting",
+    "MATTING_NETS",
     "AttentionUNet",
+    "DIH",
+    "HARMONIZERS",
     "SAGANDiscriminator",
 ]
 
 
-def build_matting_net(width: float = 1.0, head: str = "published") -> IndexNet:
+#: Matting networks: the paper's IndexNet, or Deep Image Matting (the Table 1 "DM" baseline).
+MATTING_NETS = ("indexnet", "dim")
+MATTING_LABELS = {"indexnet": "matting (IndexNet)", "dim": "matting (Deep Image Matting)"}
+
+
+def build_matting_net(width: float = 1.0, head: str = "published", net: str = "indexnet") -> nn.Module:
     """IndexNet as published (MobileNetV2, M2O index blocks, ASPP); 5,953,515 parameters at
-    width 1.0 with the published head (``head="wide"``: 5,979,152, see ``IndexNet``)."""
+    width 1.0 with the published head (``head="wide"``: 5,979,152, see ``IndexNet``).
+    ``net="dim"``: Deep Image Matting (VGG16-BN, ``nets.dim``), 130,545,345 parameters at width
+    1.0; ``head`` does not apply to it."""
+    if net == "dim":
+        return DeepMatting(width=width)
+    if net != "indexnet":
+        raise ValueError(f"matting net must be one of {', '.join(MATTING_NETS)}, got {net!r}")
     return IndexNet(width=width, head=head)
 
 
-def build_harmonization_net(width: float = 1.0, num_downs: int = 8, norm: str = "batch") -> AttentionUNet:
-    """DoveNet attention U-Net; 54,759,939 parameters at width 1.0, ``num_downs`` 8, batch norm
-    (the released model); ``norm="instance"`` is DoveNet's training default."""
+#: The harmonization networks ``build_harmonization_net`` builds (the ``harmonizer`` config key).
+HARMONIZERS = ("unet", "dih")
+
+
+def build_harmonization_net(
+    width: float = 1.0, num_downs: int = 8, norm: str = "batch", net: str = "unet", size: int = 256
+) -> nn.Module:
+    """``net="unet"``: DoveNet attention U-Net; 54,759,939 parameters at width 1.0,
+    ``num_downs`` 8, batch norm (the released model); ``norm="instance"`` is DoveNet's training
+    default. ``net="dih"``: DIH without semantics at ``size``×``size`` (``nets.dih``; 8,268,800
+    parameters at width 1.0; ``num_downs`` and ``norm`` do not apply)."""
+    if net == "dih":
+        return DIH(width=width, size=size)
+    if net != "unet":
+        raise ValueError(f"harmonizer must be one of {', '.join(HARMONIZERS)}, got {net!r}")
     return AttentionUNet(width=width, num_downs=num_downs, norm=norm)
 
 
@@ -58,7 +88,7 @@ _BUILDERS = {
 
 def build_net(name: str, arch: dict) -> nn.Module:
     """The network ``name`` ("matting", "harmonization", "discriminator") rebuilt from its
-    ``arch`` dict (the network's ``.arch``: width, and head / num_downs, norm)."""
+    ``arch`` dict (the network's ``.arch``: width, and head / num_downs, norm / net, size)."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown network {name!r}")
     return _BUILDERS[name](**arch)
@@ -70,20 +100,30 @@ def count_parameters(net: nn.Module) -> int:
 
 
 def network_summary(
-    width: float = 1.0, size: int = 256, num_downs: int = 8, head: str = "published", norm: str = "batch"
+    width: float = 1.0,
+    size: int = 256,
+    num_downs: int = 8,
+    head: str = "published",
+    norm: str = "batch",
+    matting_net: str = "indexnet",
+    harmonizer: str = "unet",
 ):
-    """One eval-mode forward of each network at ``size × size`` on CPU (IndexNet with ``head``,
-    the U-Net with ``norm``).
+    """One eval-mode forward of each network at ``size × size`` on CPU (IndexNet with ``head``
+    or, with ``matting_net="dim"``, Deep Image Matting; the U-Net with ``norm``, or DIH for
+    ``harmonizer="dih"``).
 
     Returns a list of ``(name, params, input shape, output shape)`` for the matting net,
     the harmonization net and the discriminator. ``size`` must be a multiple of 32 and of
-    ``2**num_downs``.
+    ``2**num_downs`` (DIH: of 64).
     """
-    if size % 32 or size % (2**num_downs):
-        raise ValueError(f"size {size} must be a multiple of 32 and of 2**num_downs = {2**num_downs}")
+    step = 64 if harmonizer == "dih" else 2**num_downs
+    if size % 32 or size % step:
+        what = "64 (DIH)" if harmonizer == "dih" else f"2**num_downs = {step}"
+        raise ValueError(f"size {size} must be a multiple of 32 and of {what}")
+    label = "harmonization (DIH)" if harmonizer == "dih" else "harmonization (attention U-Net)"
     nets = [
-        ("matting (IndexNet)", build_matting_net(width, head), 4),
-        ("harmonization (attention U-Net)", build_harmonization_net(width, num_downs, norm), 4),
+        (MATTING_LABELS[matting_net], build_matting_net(width, head, matting_net), 4),
+        (label, build_harmonization_net(width, num_downs, norm, harmonizer, size), 4),
         ("discriminator (SAGAN)", build_discriminator(width), 3),
     ]
     rows = []

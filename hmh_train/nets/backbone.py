@@ -1,4 +1,5 @@
-"""Load ImageNet MobileNetV2 weights from a local file into IndexNet's encoder.
+"""Load ImageNet weights from a local file into the matting network's encoder: MobileNetV2 into
+IndexNet, VGG16-BN into Deep Image Matting.
 
 Two key layouts are understood: torchvision's ``mobilenet_v2`` (``features.N...``) and timm's
 ``mobilenetv2_100`` (``conv_stem``, ``bn1``, ``blocks.i.j...``). Both are mapped, conv-BN unit
@@ -6,6 +7,11 @@ by unit in execution order, onto ``IndexNet.encoder_units()`` ((conv, bn) pairs 
 named as in the official IndexNet code, e.g. ``layer2.1.conv.3``). The stem's RGB filters are
 copied and the fourth (trimap) input channel's filters set to zero. Nothing is downloaded; the
 file is read by ``nets.reader.read_checkpoint`` (``weights_only``).
+
+Deep Image Matting takes torchvision's ``vgg16_bn`` as ``hlvgg16(pretrained=True)`` maps it
+(its ``CORRESP_NAME``): ``features.N`` convs and batch norms onto ``conv11`` … ``bn53`` (conv
+biases too), ``classifier.0`` (fc6) reshaped to the 7×7 ``conv6``; the trimap filters of
+``conv11`` zero; fc7, fc8 and ``num_batches_tracked`` unused.
 """
 
 from __future__ import annotations
@@ -15,10 +21,14 @@ from pathlib import Path
 
 import torch
 
+from hmh_train.nets.dim import STAGES as VGG_STAGES
+from hmh_train.nets.dim import DeepMatting
 from hmh_train.nets.indexnet import STAGES
 from hmh_train.nets.reader import read_checkpoint, strip_prefix
 
 BN_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+#: torchvision ``vgg16_bn``: ``features`` index of each conv, in order (its batch norm is next).
+VGG16_BN_CONVS = (0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40)
 
 
 @dataclass(frozen=True)
@@ -137,8 +147,43 @@ def load_backbone_state(matting_net, state: dict, path="state dict") -> Backbone
     return BackboneReport(layout, loaded, missing, unused)
 
 
+def vgg16_bn_pairs() -> list[tuple[str, str]]:
+    """(Deep Image Matting tensor name, torchvision ``vgg16_bn`` key) in encoder order."""
+    units = [f"{stage}{k}" for stage, (_, n) in enumerate(VGG_STAGES, start=1) for k in range(1, n + 1)]
+    pairs = []
+    for unit, index in zip(units, VGG16_BN_CONVS, strict=True):
+        pairs += [(f"conv{unit}.{leaf}", f"features.{index}.{leaf}") for leaf in ("weight", "bias")]
+        pairs += [(f"bn{unit}.{leaf}", f"features.{index + 1}.{leaf}") for leaf in BN_KEYS[:4]]
+    return pairs + [("conv6.weight", "classifier.0.weight"), ("conv6.bias", "classifier.0.bias")]
+
+
+def load_vgg16_bn_state(net: DeepMatting, state: dict, path="state dict") -> BackboneReport:
+    """Map a torchvision ``vgg16_bn`` state dict onto ``net``'s encoder and ``conv6`` in place."""
+    if "features.0.weight" not in state or "classifier.0.weight" not in state:
+        sample = ", ".join(sorted(state)[:3])
+        raise ValueError(
+            f"{path}: not torchvision's vgg16_bn (Deep Image Matting's encoder; expected "
+            f"'features.0.weight' and 'classifier.0.weight', found {sample}, ...)"
+        )
+    own = {**dict(net.named_parameters()), **dict(net.named_buffers())}
+    loaded, missing, used = [], [], set()
+    with torch.no_grad():
+        for name, key in vgg16_bn_pairs():
+            if key not in state:
+                missing.append(name)
+                continue
+            src = state[key].to(own[name].dtype)
+            if name == "conv6.weight" and src.numel() == own[name].numel():
+                src = src.reshape(own[name].shape)  # fc6 (4096, 512·7·7) as a 7×7 conv
+            _copy(own[name], src, name, key, path, stem=name == "conv11.weight")
+            loaded.append(name)
+            used.add(key)
+    return BackboneReport("torchvision vgg16_bn", loaded, missing, sorted(k for k in state if k not in used))
+
+
 def load_backbone_weights(matting_net, path) -> BackboneReport:
-    """Load ImageNet MobileNetV2 weights from ``path`` (a ``.pth``/``.pt`` state dict).
+    """Load ImageNet weights from ``path`` (a ``.pth``/``.pt`` state dict): MobileNetV2 into
+    IndexNet, torchvision's ``vgg16_bn`` into Deep Image Matting.
 
     Raises ValueError with the file name for an unreadable file, an unknown key layout or a
     shape mismatch (e.g. a matting net built with width != 1.0). Returns a ``BackboneReport``.
@@ -147,4 +192,6 @@ def load_backbone_weights(matting_net, path) -> BackboneReport:
     if not path.is_file():
         raise ValueError(f"{path}: backbone weights file not found")
     obj = read_checkpoint(path)  # CheckpointError (a ValueError): one line saying what the file is
+    if isinstance(matting_net, DeepMatting):
+        return load_vgg16_bn_state(matting_net, _unwrap(obj, path), path)
     return load_backbone_state(matting_net, _unwrap(obj, path), path)

@@ -2,8 +2,9 @@
 
 ``load_nets`` is the one entry point that loads any checkpoint a user gives: a run folder, an
 hmh-train ``.pt`` (format ``CKPT_FORMAT``, version ``CKPT_VERSION``; ``train.checkpoint``
-writes them, ``notes/TRAIN_API.md``), IndexNet's released ``.pth.tar`` or DoveNet's generator
-``.pth`` (``nets.official``). Files are read by ``nets.reader.read_checkpoint`` (weights_only).
+writes them, ``notes/TRAIN_API.md``), IndexNet's released ``.pth.tar``, its
+``deep_matting.pth.tar`` (Deep Image Matting) or DoveNet's generator ``.pth``
+(``nets.official``). Files are read by ``nets.reader.read_checkpoint`` (weights_only).
 Training (``train.checkpoint``) builds on this module; inference needs nothing above ``nets``.
 """
 
@@ -121,8 +122,9 @@ def load_nets(run_or_ckpt, device="cpu", which: str = "best", log=None):
     """``(Nets, config dict)`` from any checkpoint a user gives; networks in eval mode on ``device``.
 
     Accepted: a run folder (``checkpoints/{which}.pt``, falling back to ``last.pt``), an
-    hmh-train ``.pt`` file, IndexNet's released ``.pth.tar`` (→ only ``matting``) or DoveNet's
-    generator ``.pth`` (→ only ``harmonization``); the layout is detected from the file
+    hmh-train ``.pt`` file, IndexNet's released ``.pth.tar`` or its ``deep_matting.pth.tar``
+    (→ only ``matting``: IndexNet / Deep Image Matting) or DoveNet's generator ``.pth`` (→ only
+    ``harmonization``); the layout is detected from the file
     (``hmh_train.nets.official``). The config is the run's resolved TrainConfig dict, or for an
     official file ``{"layout", "net_arch"}``. ``Nets.harmonizer_output`` is the output form the
     run trained its harmonizer with (``config["harmonizer_output"]``; ``UNRECORDED_OUTPUT``,

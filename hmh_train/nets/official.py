@@ -1,4 +1,4 @@
-"""The released checkpoints of the two published networks: detect, map, load.
+"""The released checkpoints of the published networks: detect, map, load.
 
 Layouts understood (the file decides, never its name):
 
@@ -6,13 +6,17 @@ Layouts understood (the file decides, never its name):
   a dict whose ``state_dict`` holds the network's tensors, keys usually with DataParallel's
   ``module.`` prefix, beside other entries (``epoch``, ``optimizer``, ``train_loss``,
   ``measure``…) that are ignored. → the ``matting`` network.
+- **Deep Image Matting** ``.pth.tar`` (the same repository's ``deep_matting.pth.tar``,
+  ``scripts/hlvggnet.py``): the same kind of dict, ``state_dict`` keys ``conv11.weight`` …
+  ``conv6.weight``, ``dconv6.weight`` … ``alpha_pred.weight``, with or without ``module.``.
+  → the ``matting`` network (``nets.dim.DeepMatting``).
 - **DoveNet generator** ``.pth`` (``latest_net_G.pth``): a plain state_dict of ``define_G(4, 3,
   ngf, "s2ad", norm)`` (keys ``model.model.…``). Batch norm (the released model) or instance
   norm (DoveNet's training default: no norm tensors, conv biases). → the ``harmonization`` net.
 
 Our networks use the official module names, so mapping is only the ``module.`` prefix; width
-(IndexNet: ``layer0.0.weight`` has 32·width filters; U-Net: ngf = 64·width), the IndexNet head,
-the U-Net depth and its norm are read from the tensors. Files are read by
+(IndexNet: ``layer0.0.weight`` has 32·width filters; DM: ``conv11.weight`` 64·width; U-Net:
+ngf = 64·width), the IndexNet head, the U-Net depth and its norm are read from the tensors. Files are read by
 ``nets.reader.read_checkpoint`` (``weights_only``; a pickle that would run code is refused).
 """
 
@@ -22,14 +26,21 @@ from dataclasses import dataclass, field
 
 import torch
 
+from hmh_train.nets.dim import DeepMatting
 from hmh_train.nets.indexnet import IndexNet
 from hmh_train.nets.reader import CheckpointError, strip_prefix
 from hmh_train.nets.unet import AttentionUNet
 
-LAYOUT_NAMES = {"indexnet": "IndexNet .pth.tar", "dovenet": "DoveNet generator .pth"}
+LAYOUT_NAMES = {
+    "indexnet": "IndexNet .pth.tar",
+    "dim": "Deep Image Matting .pth.tar",
+    "dovenet": "DoveNet generator .pth",
+}
 EXPECTED = (
     "an hmh-train checkpoint (.pt or run folder), IndexNet's released .pth.tar "
-    "(a dict with 'state_dict': layer0.0.weight, index0.indexnet1…, pred…) or DoveNet's "
+    "(a dict with 'state_dict': layer0.0.weight, index0.indexnet1…, pred…), its "
+    "deep_matting.pth.tar ('state_dict': conv11.weight, …, conv6.weight, dconv6.weight, …, "
+    "alpha_pred.weight) or DoveNet's "
     "generator .pth (a state_dict with model.model.0.weight, …)"
 )
 #: Buffers older PyTorch versions did not save; absent ones keep their fresh value (0).
@@ -44,11 +55,23 @@ def _is_state(obj) -> bool:
     )
 
 
+#: Module names only Deep Image Matting's state_dict has (any one identifies the layout, so a
+#: file missing some tensors is still recognised and its first missing key named).
+DIM_MODULES = frozenset(
+    [f"{kind}{stage}{k}" for kind in ("conv", "bn") for stage in range(1, 6) for k in range(1, 4)]
+    + ["conv6", "alpha_pred"]
+    + [f"dconv{stage}" for stage in range(1, 7)]
+)
+
+
 def detect(obj) -> str | None:
-    """``"indexnet"``, ``"dovenet"`` or None for a loaded checkpoint object."""
+    """``"indexnet"``, ``"dim"``, ``"dovenet"`` or None for a loaded checkpoint object."""
     if isinstance(obj, dict) and _is_state(obj.get("state_dict")):
-        if "layer0.0.weight" in strip_prefix(obj["state_dict"]):
+        state = strip_prefix(obj["state_dict"])
+        if "layer0.0.weight" in state:
             return "indexnet"
+        if any(key.split(".", 1)[0] in DIM_MODULES for key in state):
+            return "dim"
     if _is_state(obj) and "model.model.0.weight" in strip_prefix(obj):
         return "dovenet"
     return None
@@ -59,6 +82,15 @@ def indexnet_arch(state: dict) -> dict:
     width = state["layer0.0.weight"].shape[0] / 32
     head = "published" if state.get("pred.1.weight", torch.zeros(1, 1)).shape[1] == 1 else "wide"
     return {"width": width, "head": head}
+
+
+def dim_arch(state: dict, path: str) -> dict:
+    """``{"net": "dim", "width"}`` of a Deep Image Matting state_dict (keys without ``module.``):
+    width = filters of ``conv11`` / 64. ``CheckpointError`` naming the file when it is absent."""
+    for key in ("conv11.weight", "bn11.weight", "conv11.bias"):
+        if key in state:
+            return {"net": "dim", "width": state[key].shape[0] / 64}
+    raise CheckpointError(f"{path}: {LAYOUT_NAMES['dim']} lacks tensor conv11.weight (its first layer)")
 
 
 def dovenet_arch(state: dict) -> dict:
@@ -135,11 +167,11 @@ def load_official(obj, path: str) -> tuple[str, torch.nn.Module, LoadReport]:
     kind = detect(obj)
     if kind is None:
         raise CheckpointError(f"{path}: not a checkpoint this tool knows; expected {EXPECTED}")
-    if kind == "indexnet":
+    if kind in ("indexnet", "dim"):
         state = strip_prefix(obj["state_dict"])
-        arch, name = indexnet_arch(state), "matting"
+        arch, name = (indexnet_arch(state) if kind == "indexnet" else dim_arch(state, path)), "matting"
         ignored = sorted(k for k in obj if k != "state_dict")
-        net = IndexNet(**arch)
+        net = IndexNet(**arch) if kind == "indexnet" else DeepMatting(arch["width"])
     else:
         state = strip_prefix(obj)
         arch, name = dovenet_arch(state), "harmonization"

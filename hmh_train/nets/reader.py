@@ -19,6 +19,8 @@ import zipfile
 import numpy as np
 import torch
 
+from hmh_builder.fsio import first_line
+
 #: DataParallel / DistributedDataParallel's key prefix.
 MODULE_PREFIX = "module."
 #: Leading bytes of file kinds a user may give by mistake → what to call them.
@@ -117,6 +119,5 @@ def read_checkpoint(path) -> object:
     except Exception as exc:  # noqa: BLE001 - zip/pickle/format errors have many types
         what = describe_file(path)
         if what == TORCH_FILE:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise CheckpointError(f"{path}: a damaged PyTorch file ({reason})") from None
+            raise CheckpointError(f"{path}: a damaged PyTorch file ({first_line(exc)})") from None
         raise CheckpointError(f"{path}: not a PyTorch checkpoint ({what})") from None

@@ -3,7 +3,7 @@ gives (``load_nets``, ``checkpoint_file``…) lives in ``nets.loading`` and is r
 
 A checkpoint is one ``torch.save`` dict (``notes/TRAIN_API.md``): ``format`` =
 ``"hmh-train-ckpt"``, ``version`` = 2, ``nets`` {name: state_dict}, ``net_arch`` {name: the
-network's ``.arch`` (width; IndexNet head; U-Net num_downs and norm)}, ``net_config`` {width,
+network's ``.arch`` (width; IndexNet head; U-Net num_downs and norm; DIH ``net`` and ``size``)}, ``net_config`` {width,
 num_downs} (the run's settings), ``optimizers``, ``schedulers``, ``step``, ``epoch``,
 ``batch_in_epoch`` (loader position), ``rng`` (python, numpy, torch, cuda, augment generator),
 ``config`` (resolved TrainConfig dict, including ``altered``: the side of the shards the run
@@ -148,6 +148,25 @@ def make_checkpoint(
     }
 
 
+def weights_checkpoint(nets, config: dict | None = None) -> dict:
+    """An hmh-train checkpoint holding only the networks of ``nets`` (no optimizer, step or RNG
+    state; it cannot be resumed, but ``load_nets`` and every command take it), for weights
+    converted from elsewhere, e.g. DIH's TensorFlow variables through
+    ``nets.dih.state_from_tf``. ``config``: what ``load_nets`` reports, e.g.
+    ``{"harmonizer_output": "paper", "altered": None}``."""
+    return {
+        "format": CKPT_FORMAT,
+        "version": CKPT_VERSION,
+        "nets": _states(nets),
+        "net_arch": {
+            name: dict(unwrap(getattr(nets, name)).arch)
+            for name in NET_NAMES
+            if getattr(nets, name, None) is not None
+        },
+        "config": dict(config or {}),
+    }
+
+
 def restore_training(ckpt: dict, nets, optims, schedulers: dict, augment_generator=None) -> None:
     """Load nets, optimizers, schedulers and RNG states from ``ckpt`` into live objects."""
     for name, state in ckpt["nets"].items():
@@ -159,11 +178,28 @@ def restore_training(ckpt: dict, nets, optims, schedulers: dict, augment_generat
     restore_rng(ckpt["rng"], augment_generator)
 
 
-def build_nets(names, width: float, num_downs: int, head: str = "published", norm: str = "batch"):
-    """A ``Nets`` holding freshly built networks for ``names`` (others None)."""
+def build_nets(
+    names,
+    width: float,
+    num_downs: int,
+    head: str = "published",
+    norm: str = "batch",
+    matting_net: str = "indexnet",
+    harmonizer: str = "unet",
+    size: int = 256,
+):
+    """A ``Nets`` holding freshly built networks for ``names`` (others None); the matting net
+    is IndexNet with ``head`` or, with ``matting_net="dim"``, Deep Image Matting; the harmonizer
+    is the U-Net or, for ``harmonizer="dih"``, DIH at ``size``×``size`` (the shards' side)."""
+    matting = (
+        {"width": width, "head": head} if matting_net == "indexnet" else {"net": matting_net, "width": width}
+    )
+    harmonization = {"width": width, "num_downs": num_downs, "norm": norm}
+    if harmonizer == "dih":
+        harmonization = {"net": "dih", "width": width, "size": size}
     archs = {
-        "matting": {"width": width, "head": head},
-        "harmonization": {"width": width, "num_downs": num_downs, "norm": norm},
+        "matting": matting,
+        "harmonization": harmonization,
         "discriminator": {"width": width},
     }
     return nets_from_arch({name: archs[name] for name in names})
@@ -171,9 +207,9 @@ def build_nets(names, width: float, num_downs: int, head: str = "published", nor
 
 def pretrained(path: str, name: str, num_downs: int, harmonizer_output: str | None = None):
     """``(network, report line)``: the ``name`` network of any checkpoint ``path`` (run folder,
-    .pt, IndexNet's .pth.tar, DoveNet's .pth) with the architecture stored in it, to start
-    training from. CheckpointError when the file holds no such network, for the U-Net when its
-    depth is not ``num_downs`` (the shards and the critic were checked against that) or when it
+    .pt, IndexNet's or Deep Image Matting's .pth.tar, DoveNet's .pth) with the architecture
+    stored in it, to start training from. CheckpointError when the file holds no such network,
+    for the U-Net when its depth is not ``num_downs`` (the shards and the critic were checked against that) or when it
     was trained to predict a change and ``harmonizer_output`` reads an image, or the reverse
     (``forward.check_output_form``)."""
     lines = []
@@ -190,7 +226,7 @@ def check_pretrained(loaded, path: str, name: str, num_downs: int, harmonizer_ou
     net = getattr(loaded, name, None)
     if net is None:
         raise CheckpointError(f"{path}: holds no {name} network")
-    if name == "harmonization" and net.num_downs != num_downs:
+    if name == "harmonization" and not hasattr(net, "input_size") and net.num_downs != num_downs:
         raise CheckpointError(
             f"{path}: its U-Net has num_downs {net.num_downs}; pass --num-downs {net.num_downs}"
         )

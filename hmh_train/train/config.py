@@ -16,13 +16,15 @@ from importlib import resources
 
 import yaml
 
-from hmh_builder.fsio import atomic_write_text
+from hmh_builder.fsio import atomic_write_text, first_line
 from hmh_builder.schema import ALTERED_SIDES
 
 MODES = ("matting", "harmonization", "joint")
 GAN_LOSSES = ("paper", "hinge", "wgan-gp")
 MATTING_HEADS = ("published", "wide")  # hmh_train.nets.indexnet.HEADS
+MATTING_NETS = ("indexnet", "dim")  # hmh_train.nets.MATTING_NETS
 UNET_NORMS = ("batch", "instance")  # hmh_train.nets.unet.NORMS
+HARMONIZERS = ("unet", "dih")  # hmh_train.nets.HARMONIZERS
 HARMONIZER_OUTPUTS = ("paper", "keep", "residual")  # hmh_train.nets.forward.HARMONIZER_OUTPUTS
 #: The form a saved run config without the key was trained with (runs made before it existed).
 UNRECORDED_OUTPUT = "paper"  # hmh_train.nets.forward.UNRECORDED_OUTPUT
@@ -34,7 +36,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of one training run (see the README's Training section)."""
+    """Every setting of one training run (see docs/training.md)."""
 
     mode: str = "joint"
     shards: str = ""  # hmh-build output or release folder
@@ -50,6 +52,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile every network
     width: float = 1.0  # channel width multiplier of every network
     num_downs: int = 8  # U-Net depth (input side must be a multiple of 2**num_downs)
+    matting_net: str = "indexnet"  # fresh matting net: indexnet (the paper's) | dim (DM baseline)
+    harmonizer: str = "unet"  # fresh harmonization net: unet (DoveNet's attention U-Net) | dih (DIH)
     matting_head: str = "published"  # IndexNet head: published (official) | wide (from scratch)
     unet_norm: str = "batch"  # U-Net norm: batch (released DoveNet) | instance
     harmonizer_output: str = "residual"  # residual (change, region kept) | keep (region kept) | paper
@@ -120,8 +124,10 @@ def _coerce(key: str, value, source: str):
 _CHOICES = {
     "mode": MODES,
     "gan_loss": GAN_LOSSES,
+    "matting_net": MATTING_NETS,
     "matting_head": MATTING_HEADS,
     "unet_norm": UNET_NORMS,
+    "harmonizer": HARMONIZERS,
     "altered": ALTERED_SIDES,
     "harmonizer_output": HARMONIZER_OUTPUTS,
 }
@@ -142,12 +148,20 @@ def _validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"crop_min must be in (0, 1], got {cfg.crop_min}")
     if cfg.workers < 0 or cfg.val_batches < 0:
         raise ConfigError("workers and val_batches must be >= 0")
+    if cfg.matting_net == "dim" and cfg.matting_head != "published":
+        raise ConfigError("matting_head chooses IndexNet's prediction head; matting_net dim has its own")
 
 
 def check_image_size(cfg: TrainConfig, size) -> None:
-    """Shard images must fit the U-Net (multiples of 2**num_downs) and the critic (of 32)."""
+    """Shard images must fit the U-Net (multiples of 2**num_downs) or DIH (square, a multiple
+    of 64) and the critic (multiples of 32)."""
     h, w = size
-    need = 2**cfg.num_downs if cfg.mode != "matting" else 1
+    if cfg.harmonizer == "dih" and cfg.mode != "matting" and (h != w or h % 64):
+        raise ConfigError(
+            f"{cfg.shards}: images are {h}×{w} but DIH (--harmonizer dih) needs square images "
+            "whose side is a multiple of 64 (256 as published); rebuild the shards with --size 256"
+        )
+    need = 2**cfg.num_downs if cfg.mode != "matting" and cfg.harmonizer == "unet" else 1
     need = max(need, 32) if cfg.mode == "joint" else need
     if h % need or w % need:
         fit = max([d for d in range(5, cfg.num_downs) if h % 2**d == 0 == w % 2**d], default=None)
@@ -162,7 +176,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     """``line L, column C: problem`` of a YAML parse error (first line of the message otherwise)."""
     mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
     if mark is None or not problem:
-        return str(exc).splitlines()[0]
+        return first_line(exc)
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 

@@ -16,7 +16,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -29,6 +31,9 @@ from hmh_train.train.config import TrainConfig, check_image_size, config_dict, r
 from hmh_train.train.logs import RunLogger
 from hmh_train.train.optim import build_optimizers, build_schedulers, current_lrs
 from hmh_train.train.preview import preview_columns, validation_loss
+
+if TYPE_CHECKING:
+    from hmh_train.train.steps import StepConfig
 
 MODE_NETS = {
     "matting": ("matting",),
@@ -94,11 +99,12 @@ def step_config(cfg: TrainConfig, device: torch.device):
     )
 
 
-def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
+def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None, size: int = 256):
     """Networks of the mode on the device, seeded.
 
     ``saved`` (a checkpoint being resumed): built with the architectures it records. Otherwise
-    from ``cfg`` (width, num_downs, matting_head, unet_norm), except a network given by
+    from ``cfg`` (width, num_downs, matting_net, matting_head, unet_norm, harmonizer; DIH at the
+    shards' side ``size``), except a network given by
     ``--matting-ckpt``/``--harmonization-ckpt``, which keeps the architecture of its file (e.g.
     the released DoveNet's batch norm, or the shared anchor's width 0.25), and optional
     ImageNet backbone weights for a fresh IndexNet. The harmonizer's output form is
@@ -109,7 +115,16 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
     if saved is not None:
         nets = ckpt_io.nets_from_arch({n: a for n, a in ckpt_io.saved_arch(saved).items() if n in names})
     else:
-        nets = ckpt_io.build_nets(names, cfg.width, cfg.num_downs, cfg.matting_head, cfg.unet_norm)
+        nets = ckpt_io.build_nets(
+            names,
+            cfg.width,
+            cfg.num_downs,
+            cfg.matting_head,
+            cfg.unet_norm,
+            cfg.matting_net,
+            cfg.harmonizer,
+            size,
+        )
         for name, path in (("matting", cfg.matting_ckpt), ("harmonization", cfg.harmonization_ckpt)):
             if path and name in names:
                 net, line = ckpt_io.pretrained(path, name, cfg.num_downs, cfg.harmonizer_output)
@@ -123,6 +138,11 @@ def build_nets(cfg: TrainConfig, runtime, saved: dict | None = None):
             if runtime.is_main:  # e.g. "backbone (timm): 306 tensors loaded, 0 missing, ..."
                 print(f"{cfg.backbone_weights}: {report.summary()}", file=sys.stderr)
     nets.harmonizer_output = cfg.harmonizer_output
+    fixed = getattr(nets.harmonization, "input_size", size)  # DIH runs at its own side only
+    if fixed != size:
+        raise TrainingError(
+            f"the harmonizer (DIH) takes {fixed}×{fixed} images, the shards hold {size}×{size}"
+        )
     for name in names:
         if getattr(nets, name) is None:
             raise TrainingError(f"{cfg.resume}: the checkpoint holds no {name} network")
@@ -258,25 +278,47 @@ def _log_row(state: LoopState, optims, batch_size: int, world: int) -> dict:
     return row
 
 
-def _save(state, nets, optims, schedulers, cfg, generator, runtime, logger, val_loader, last_train):
+@dataclass(frozen=True)
+class RunContext:
+    """What a training run holds fixed while it loops (the objects inside change, the fields
+    never do): the resolved config, the process's runtime, the loaders, the (wrapped) networks,
+    their optimizers and schedulers, the augmentation generator, the logger, the mode's step
+    function with its ``StepConfig``, and the step count to stop at."""
+
+    cfg: TrainConfig
+    runtime: dist_utils.Runtime
+    loader: Any
+    val_loader: Any
+    nets: dict
+    optims: dict
+    schedulers: dict
+    generator: torch.Generator
+    logger: RunLogger
+    step_fn: Callable
+    scfg: StepConfig
+    total: int
+
+
+def _save(run: RunContext, state: LoopState, last_train: float | None) -> None:
     """Validate, then write last.pt (and best.pt when the validation loss improved); rank 0 only."""
-    if not runtime.is_main:
+    if not run.runtime.is_main:
         return
-    score = validation_loss(nets, val_loader, runtime.device, cfg) if val_loader else last_train
+    cfg, val_loader = run.cfg, run.val_loader
+    score = validation_loss(run.nets, val_loader, run.runtime.device, cfg) if val_loader else last_train
     if val_loader is not None:
-        logger.scalars(state.step, {"step": state.step, "epoch": state.epoch, "val_loss": score}, "val")
+        run.logger.scalars(state.step, {"step": state.step, "epoch": state.epoch, "val_loss": score}, "val")
     improved = score is not None and (state.best is None or score < state.best)
     if improved:
         state.best = score
     data = ckpt_io.make_checkpoint(
-        nets,
-        optims,
-        schedulers,
+        run.nets,
+        run.optims,
+        run.schedulers,
         state.step,
         state.epoch,
         state.batch_in_epoch,
         config_dict(cfg),
-        generator,
+        run.generator,
         state.best,
     )
     folder = ckpt_io.checkpoint_dir(cfg.out)
@@ -288,23 +330,25 @@ def _save(state, nets, optims, schedulers, cfg, generator, runtime, logger, val_
 def train(cfg: TrainConfig, explicit=None) -> dict:
     """Run training as configured; returns a summary dict (steps, epoch, final losses, paths).
     With ``cfg.resume``, ``explicit`` names the keys the user set (see ``resume_config``)."""
-    from hmh_train.train import steps
-
     if cfg.resume:
         cfg = resume_config(cfg, explicit)
     runtime = dist_utils.setup(cfg.device)
     try:
-        return _train(cfg, runtime, steps)
+        return _train(cfg, runtime)
     finally:
         dist_utils.teardown(runtime)
 
 
-def _train(cfg, runtime, steps) -> dict:
+def _prepare(cfg: TrainConfig, runtime: dist_utils.Runtime) -> tuple[RunContext, LoopState]:
+    """Loaders, networks, optimizers and generator (restored from ``cfg.resume``), the run folder
+    with its config.yaml, and the logger: the context of the loop and its starting state."""
+    from hmh_train.train import steps
+
     loader, val_loader = _loaders(cfg, runtime)
     cfg = resolve_side(cfg, loader.dataset, val_loader.dataset if val_loader is not None else None)
     check_image_size(cfg, loader.dataset.size)
     saved = ckpt_io.load(ckpt_io.resolve_path(cfg.resume, "last")) if cfg.resume else None
-    nets = build_nets(cfg, runtime, saved)
+    nets = build_nets(cfg, runtime, saved, loader.dataset.size[0])
     optims = build_optimizers(nets, cfg)
     schedulers = build_schedulers(optims, cfg, len(loader))
     generator = torch.Generator().manual_seed(cfg.seed * 7919 + runtime.rank)
@@ -321,43 +365,47 @@ def _train(cfg, runtime, steps) -> dict:
         save_config(cfg, os.path.join(cfg.out, "config.yaml"))
     total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * len(loader)
     logger = RunLogger(cfg.out, runtime.is_main, total, state.step, cfg.progress)
-    logger.message(
-        f"{cfg.mode}: {len(loader.dataset)} training samples, {len(loader)} steps/epoch "
-        f"on {runtime.device} x{runtime.world_size}, steps {state.step}->{total}; "
-        f"logs in {cfg.out} (tensorboard --logdir {os.path.join(cfg.out, 'tb')})"
-    )
     step_fn = {
         "matting": steps.matting_step,
         "harmonization": steps.harmonization_step,
         "joint": steps.joint_step,
     }[cfg.mode]
-    scfg = step_config(cfg, runtime.device)
+    run = RunContext(
+        cfg=cfg,
+        runtime=runtime,
+        loader=loader,
+        val_loader=val_loader,
+        nets=nets,
+        optims=optims,
+        schedulers=schedulers,
+        generator=generator,
+        logger=logger,
+        step_fn=step_fn,
+        scfg=step_config(cfg, runtime.device),
+        total=total,
+    )
+    return run, state
+
+
+def _train(cfg: TrainConfig, runtime: dist_utils.Runtime) -> dict:
+    run, state = _prepare(cfg, runtime)
+    cfg, loader = run.cfg, run.loader
     try:
+        run.logger.message(
+            f"{cfg.mode}: {len(loader.dataset)} training samples, {len(loader)} steps/epoch "
+            f"on {runtime.device} x{runtime.world_size}, steps {state.step}->{run.total}; "
+            f"logs in {cfg.out} (tensorboard --logdir {os.path.join(cfg.out, 'tb')})"
+        )
         with StopFlag() as stop:
-            stopped, last = _loop(
-                cfg,
-                runtime,
-                loader,
-                nets,
-                optims,
-                schedulers,
-                generator,
-                state,
-                logger,
-                step_fn,
-                scfg,
-                stop,
-                total,
-                val_loader,
-            )
-        _save(state, nets, optims, schedulers, cfg, generator, runtime, logger, val_loader, _main_loss(last))
+            stopped, last = _loop(run, state, stop)
+        _save(run, state, _main_loss(last))
         if stopped:
-            logger.message(
+            run.logger.message(
                 f"{stopped}: saved step {state.step} to {cfg.out}/checkpoints/last.pt; "
                 f"continue with: hmh-train {cfg.mode} --resume {cfg.out}"
             )
     finally:
-        logger.close()
+        run.logger.close()
     return {
         "run": cfg.out,
         "mode": cfg.mode,
@@ -370,63 +418,39 @@ def _train(cfg, runtime, steps) -> dict:
     }
 
 
-def _loop(
-    cfg,
-    runtime,
-    loader,
-    nets,
-    optims,
-    schedulers,
-    generator,
-    state,
-    logger,
-    step_fn,
-    scfg,
-    stop,
-    total,
-    val_loader,
-):
-    """Epochs of steps until ``total`` steps, ``cfg.epochs`` or a stop signal."""
+def _loop(run: RunContext, state: LoopState, stop: StopFlag) -> tuple[str | None, dict | None]:
+    """Epochs of steps until ``run.total`` steps, ``cfg.epochs`` or a stop signal; returns
+    (the signal's name or None, the last step's losses)."""
+    cfg, runtime, loader, logger = run.cfg, run.runtime, run.loader, run.logger
     last, stopped = None, None
-    while state.step < total and state.epoch < cfg.epochs:
+    while state.step < run.total and state.epoch < cfg.epochs:
         loader.sampler.set_epoch(state.epoch, state.batch_in_epoch * cfg.batch_size)
         for raw in _batches(loader, stop):
             batch = make_batch(
                 raw,
                 runtime.device,
-                generator,
+                run.generator,
                 True,
                 crop_min=cfg.crop_min,
                 flip=cfg.flip,
                 online=cfg.online_adjust,
                 altered=cfg.altered,
             )
-            last = step_fn(nets, optims, batch, scfg)
+            last = run.step_fn(run.nets, run.optims, batch, run.scfg)
             _check_finite(state, last, runtime)
             _accumulate(state, last)
             state.step, state.batch_in_epoch = state.step + 1, state.batch_in_epoch + 1
             logger.step()
-            if state.step % cfg.log_every == 0 or state.step == total:  # lrs used by this step
-                logger.scalars(state.step, _log_row(state, optims, cfg.batch_size, runtime.world_size))
-            for scheduler in schedulers.values():
+            if state.step % cfg.log_every == 0 or state.step == run.total:  # lrs used by this step
+                logger.scalars(state.step, _log_row(state, run.optims, cfg.batch_size, runtime.world_size))
+            for scheduler in run.schedulers.values():
                 scheduler.step()
             if runtime.is_main and state.step % cfg.image_every == 0:
-                logger.images(state.step, preview_columns(nets, batch, cfg.mode))
-            if state.step % cfg.ckpt_every == 0 and state.step < total:
-                _save(
-                    state,
-                    nets,
-                    optims,
-                    schedulers,
-                    cfg,
-                    generator,
-                    runtime,
-                    logger,
-                    val_loader,
-                    _main_loss(last),
-                )
+                logger.images(state.step, preview_columns(run.nets, batch, cfg.mode))
+            if state.step % cfg.ckpt_every == 0 and state.step < run.total:
+                _save(run, state, _main_loss(last))
             stopped = stop.signal if dist_utils.any_flag(stop.signal is not None, runtime) else None
-            if stopped or state.step >= total:
+            if stopped or state.step >= run.total:
                 return stopped, last
         if stop.signal is not None:  # the loader ended early because a signal stopped its workers
             return stop.signal, last

@@ -50,6 +50,7 @@ def test_build_verifies_and_records_failures(scenes, tmp_path):
     assert manifest["counts"] == {"discovered": 8, "written": 7, "failed": 1, "backgrounds": 7}
     failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
     assert [(f["path"], f["stage"]) for f in failures] == [("broken.png", "decode")]
+    assert result.output.splitlines()[-2] == f"  decode: {failures[0]['reason']}"  # as hmh-build lists them
     ids = []
     for entry in manifest["shards"]:
         with h5py.File(out / entry["path"]) as h5:

@@ -1,5 +1,5 @@
 """benchmarks/memory.py runs end to end and reports one row per dataset size, and the
-hostile-matte rows (a small side here; the README's figures use 20000)."""
+hostile-matte rows (a small side here; docs/performance.md's figures use 20000)."""
 
 import re
 import subprocess

@@ -36,3 +36,23 @@ def test_gpu_check_quick_cpu_runs_every_section_and_passes():
     assert any(ln.startswith("DDP, 2 processes (gloo)") and ln.endswith("-> ok") for ln in lines)
     assert any(ln.startswith("resume (stopped at step") and ln.endswith("-> exact") for ln in lines)
     assert "all checks passed" in lines
+
+
+def test_gpu_check_without_cuda_is_one_line_and_exit_2():
+    """The default --device cuda on a machine without CUDA (hidden here, whatever the machine):
+    one line that says what to run instead, exit status 2, no traceback."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "CUDA is not available here; run with --device cpu for a smoke run (add --quick for tiny sizes)"
+    ]
+    bad = subprocess.run(
+        [sys.executable, str(SCRIPT), "--device", "gpu"], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert bad.returncode == 2 and bad.stderr.splitlines() == [
+        "--device gpu: not a device (use auto, cpu, cuda or cuda:N)"
+    ], bad.stderr

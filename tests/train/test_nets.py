@@ -68,11 +68,22 @@ def test_width_shrinks_every_network(width):
 
 @pytest.mark.parametrize("hw", [(64, 64), (32, 96)])
 def test_indexnet_shapes_raw_output(hw):
+    """The output is the last conv's raw value (no sigmoid, no clip; clipping is the
+    caller's): values outside [0, 1] come out, and scaling the last conv's weights by −10
+    scales the output by exactly −10 (same dropout draws: same seed before each forward)."""
     torch.manual_seed(0)
     net = build_matting_net(0.25).train()
-    y = net(torch.randn(2, 4, *hw) * 3)
+    x = torch.randn(2, 4, *hw) * 3
+    with torch.no_grad():
+        torch.manual_seed(1)
+        y = net(x)
+        net.pred[-1].weight.mul_(-10)
+        torch.manual_seed(1)
+        scaled = net(x)
     assert y.shape == (2, 1, *hw)
     assert y.dtype == torch.float32
+    assert y.min() < 0 and y.max() > 1
+    torch.testing.assert_close(scaled, -10 * y)
 
 
 def test_indexnet_trains_on_a_single_sample():

@@ -1,13 +1,12 @@
 """Training steps: gradient routing of Eq. 1–5, critic freezing/detaching, overfitting."""
 
-import copy
-
 import pytest
 import torch
 
 from hmh_train.data.augment import Batch, trimap_from_alpha
 from hmh_train.nets import build_discriminator, build_harmonization_net, build_matting_net
 from hmh_train.nets.forward import region_mask
+from hmh_train.train import steps as steps_module
 from hmh_train.train.steps import (
     Nets,
     Optimizers,
@@ -156,28 +155,40 @@ def test_critic_step_detaches_fakes():
 
 
 class SpySGD(torch.optim.SGD):
-    """SGD with lr 0 that records the gradients it saw at ``step``."""
+    """SGD that records the gradients it saw at ``step`` and the parameters it left."""
 
     def step(self, closure=None):
-        self.seen = [
-            None if p.grad is None else p.grad.clone() for group in self.param_groups for p in group["params"]
-        ]
-        return super().step(closure)
+        params = [p for group in self.param_groups for p in group["params"]]
+        self.seen = [None if p.grad is None else p.grad.clone() for p in params]
+        result = super().step(closure)
+        self.left = [p.detach().clone() for p in params]
+        return result
 
 
 @pytest.mark.parametrize("kind", ["hinge", "paper", "wgan-gp"])
-def test_joint_step_freezes_critic_during_generator_step(kind):
+def test_joint_step_freezes_critic_during_generator_step(kind, monkeypatch):
     batch, nets, cfg = make_batch(), make_nets(), StepConfig(gan_loss=kind)
     optims = make_optims(nets)
-    optims.discriminator = SpySGD(nets.discriminator.parameters(), lr=0.0)
-    d_before = copy.deepcopy(dict(nets.discriminator.named_parameters()))
+    optims.discriminator = SpySGD(nets.discriminator.parameters(), lr=0.1)
+    d_before = [p.detach().clone() for p in nets.discriminator.parameters()]
     m_before = [p.detach().clone() for p in nets.matting.parameters()]
+    during_g = []  # requires_grad of every critic parameter while the generator losses are built
+
+    def spy_generator_losses(disc, *args, **kwargs):
+        during_g.extend(p.requires_grad for p in disc.parameters())
+        return generator_losses(disc, *args, **kwargs)
+
+    monkeypatch.setattr(steps_module, "generator_losses", spy_generator_losses)
     logs = joint_step(nets, optims, batch, cfg)
-    for name, p in nets.discriminator.named_parameters():
-        torch.testing.assert_close(p, d_before[name], rtol=0, atol=0)
-        assert p.requires_grad  # restored after the G step
+    assert during_g and not any(during_g)  # frozen during the G step
+    d_after = list(nets.discriminator.parameters())
+    assert all(p.requires_grad for p in d_after)  # restored after the G step
+    # the critic step (non-zero lr) moved the critic; nothing after it (the G step) did
+    assert any(not torch.equal(p, b) for p, b in zip(d_after, d_before, strict=True))
+    for p, left in zip(d_after, optims.discriminator.left, strict=True):
+        torch.testing.assert_close(p, left, rtol=0, atol=0)
     # the G step added nothing to the critic's gradients
-    for p, seen in zip(nets.discriminator.parameters(), optims.discriminator.seen, strict=False):
+    for p, seen in zip(d_after, optims.discriminator.seen, strict=True):
         assert (p.grad is None and seen is None) or torch.equal(p.grad, seen)
     assert any(not torch.equal(a, b) for a, b in zip(m_before, nets.matting.parameters(), strict=False))
     for key in (
