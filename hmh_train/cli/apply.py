@@ -6,7 +6,9 @@ from __future__ import annotations
 import click
 
 from hmh_builder.fsio import first_line
+from hmh_builder.imageio import DEFAULT_MAX_PIXELS
 from hmh_train.cli.batch import finish_batch
+from hmh_train.infer.bounded import DEFAULT_MAX_SIDE, DEFAULT_TILE
 from hmh_train.infer.methods import is_method, unknown_method
 from hmh_train.infer.protocols import DOVENET_SIZE
 from hmh_train.nets.forward import HARMONIZER_OUTPUTS
@@ -63,18 +65,23 @@ def _call(func, options: dict, guide: str, what: str) -> None:
     from hmh_train.train.checkpoint import CheckpointError
 
     single = options["image"] is not None
+    auto = options.get("auto_mask", False)
     if single == (options["images"] is not None):
         raise click.UsageError("give either --image (single form) or --images (batch form)")
-    if single and not options[guide]:
-        raise click.UsageError(f"the single form needs --{guide}")
-    if not single and not options[f"{guide}s"]:
-        raise click.UsageError(f"the batch form needs --{guide}s")
+    if auto and (options[guide] or options[f"{guide}s"]):
+        raise click.UsageError(f"--auto-mask makes the {guide}: give it without --{guide}/--{guide}s")
+    either = " (or --auto-mask)" if "auto_mask" in options else ""
+    if single and not options[guide] and not auto:
+        raise click.UsageError(f"the single form needs --{guide}{either}")
+    if not single and not options[f"{guide}s"] and not auto:
+        raise click.UsageError(f"the batch form needs --{guide}s{either}")
     if not options["ckpt"] and not options.get("method"):
         raise click.UsageError("give --ckpt" + (" or --method" if "method" in options else ""))
     if options["ckpt"] and options.get("method"):
         raise click.UsageError("give either --ckpt or --method, not both")
     if options.get("method") and options.get("harmonizer_output"):
         raise click.UsageError("--harmonizer-output applies to a checkpoint's U-Net, not to --method")
+    extra = {k: options[k] for k in ("auto_mask", "band", "max_side", "tile") if k in options}
     cfg = ApplyConfig(
         ckpt=options["ckpt"],
         out=options["out"],
@@ -89,12 +96,59 @@ def _call(func, options: dict, guide: str, what: str) -> None:
         exact=options.get("exact", False),
         method=options.get("method"),
         progress=options["progress"],
+        max_pixels=options["max_pixels"] or None,
+        **extra,
     )
     try:
         result = func(cfg)
     except (CompositeError, CheckpointError, ValueError, OSError) as exc:
         raise click.ClickException(first_line(exc)) from None
     _report(result, single, what)
+
+
+MAX_PIXELS_OPTION = click.option(
+    "--max-pixels",
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="refuse images whose header claims more pixels than this, before decoding them "
+    "(one line naming the file; a failures.csv row in batch form); 0 = no limit",
+)
+
+
+def automatic_options(func):
+    """--auto-mask, --max-side and --tile of ``matte`` and ``composite``."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--auto-mask",
+                is_flag=True,
+                help="make the trimap from an automatic person mask (MediaPipe's selfie "
+                "segmentation, shipped with the package; needs pip install 'hmh-toolkit[auto]'); "
+                "a photo where no person is found fails with one line",
+            ),
+            click.option(
+                "--max-side",
+                default=DEFAULT_MAX_SIDE,
+                show_default=True,
+                type=click.IntRange(min=0),
+                help="matte photos whose longer side is above this at this size and bring the "
+                "alpha back to full size in the unknown band (bounded memory and time; "
+                "docs/inference-auto.md gives the price); 0 = full resolution",
+            ),
+            click.option(
+                "--tile",
+                default=DEFAULT_TILE,
+                show_default=True,
+                type=click.IntRange(min=0),
+                help="run the matting net on tiles of this side (plus 256 px of context) around "
+                "the unknown band when the working image is larger than one tile with context "
+                "(bounded memory at any --max-side); 0 = the whole image at once",
+            ),
+        ]
+    ):
+        func = decorator(func)
+    return func
 
 
 def _common(func):
@@ -110,6 +164,7 @@ def _common(func):
             click.option("--image", type=FILE, help="input image [single form]"),
             click.option("--images", type=DIR, help="folder of input images [batch form]"),
             click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
+            MAX_PIXELS_OPTION,
             click.option(
                 "--progress/--no-progress",
                 default=True,
@@ -131,6 +186,14 @@ def _common(func):
 )
 @click.option("--trimap", type=FILE, help="trimap of --image: gray PNG, 0 bg / 128 unknown / 255 fg")
 @click.option("--trimaps", type=DIR, help="folder of trimaps named like the images [batch form]")
+@automatic_options
+@click.option(
+    "--band",
+    default=None,
+    type=click.IntRange(min=1),
+    help="with --auto-mask: px of unknown band on each side of the mask's edge "
+    "[default: 2 % of the image's longer side, at least 10]",
+)
 @click.option(
     "--scale",
     type=float,
@@ -144,23 +207,26 @@ def _common(func):
     is_flag=True,
     help="run IndexNet's published demo code path step by step (slower); by default the same "
     "procedure runs with a faster forward pass (batch norm folded, channels-last), within one "
-    "gray level of it",
+    "gray level of it; --exact runs on the whole image at full size (--max-side and --tile do "
+    "not apply: memory grows with the photo)",
 )
 @_common
 def matte_command(**options):
     """Alpha matte of a portrait from its trimap, by IndexNet's published demo procedure
     (normalise, resize up to multiples of 32 with cubic interpolation, predict, resize back,
     clip, keep the trimap's known pixels, truncate to 8 bit). Any image size. The default
-    forward pass is faster and within one gray level of the demo's; --exact runs the demo's.
-    Takes IndexNet (5.95 M parameters) or Deep Image Matting, the paper's DM baseline
-    (deep_matting.pth.tar: VGG16-BN, 130,545,345 parameters = 498 MiB of weights; one 1 MP
-    image adds about 1.0 GiB on CPU, 1.8 GiB in all, see docs/baselines-dm.md; --scale 0.5
-    quarters the activations).
+    forward pass is faster and within one gray level of the demo's; --exact runs the demo's
+    on the whole image at full size. Photos larger than --max-side are matted at that size in
+    bounded memory (docs/inference-auto.md). Takes IndexNet (5.95 M parameters) or Deep Image
+    Matting, the paper's DM baseline (deep_matting.pth.tar: VGG16-BN, 130,545,345 parameters =
+    498 MiB of weights; one 1 MP image adds about 1.0 GiB on CPU, 1.8 GiB in all, see
+    docs/baselines-dm.md; --scale 0.5 quarters the activations).
 
     \b
     Single: hmh-train matte --ckpt indexnet_matting.pth.tar --image p.png --trimap t.png --out a.png
     DM:     hmh-train matte --ckpt deep_matting.pth.tar --image p.png --trimap t.png --out a.png
     Batch:  hmh-train matte --ckpt runs/matting --images photos/ --trimaps trimaps/ --out alphas/
+    Auto:   hmh-train matte --ckpt indexnet_matting.pth.tar --image p.jpg --auto-mask --out a.png
     """
     from hmh_train.infer.apply import matte
 

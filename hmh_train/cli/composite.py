@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hmh_builder.fsio import first_line
-from hmh_train.cli.apply import check_method
+from hmh_train.cli.apply import MAX_PIXELS_OPTION, automatic_options, check_method
 from hmh_train.cli.batch import finish_batch
 from hmh_train.infer.ops import HARMONIZE_SIDE, MASK_BAND
 from hmh_train.nets.forward import HARMONIZER_OUTPUTS
@@ -71,10 +71,10 @@ DIR = click.Path(file_okay=False)
 )
 @click.option(
     "--band",
-    default=MASK_BAND,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=0),
-    help="px of unknown band on each side of a mask's edge (mask eroded/dilated by a disk)",
+    help="px of unknown band on each side of a mask's edge (mask eroded/dilated by a disk) "
+    f"[default: {MASK_BAND}; with --auto-mask 2 % of the portrait's longer side, at least {MASK_BAND}]",
 )
 @click.option(
     "--harmonize-size",
@@ -102,6 +102,8 @@ DIR = click.Path(file_okay=False)
     "alpha blending) or residual (a change added over that region) [default: "
     "the form its run trained with; paper for DoveNet's released file]",
 )
+@automatic_options
+@MAX_PIXELS_OPTION
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
 def composite_command(**options):
@@ -115,6 +117,8 @@ def composite_command(**options):
               --background bg.jpg --out result.png --figure fig.jpg
     Batch:  hmh-train composite --ckpt runs/joint --images portraits/ --masks masks/ \\
               --backgrounds bg_build/ --out results/ --seed 0
+    Auto:   hmh-train composite --ckpt indexnet_matting.pth.tar --ckpt latest_net_G.pth \\
+              --image p.jpg --auto-mask --background bg.jpg --out result.png
     """
     from hmh_train.infer.composite import CompositeConfig
     from hmh_train.infer.composite_cmd import run
@@ -130,6 +134,10 @@ def composite_command(**options):
         raise click.UsageError("the batch form needs --backgrounds")
     if not options["ckpt"] and not options["harmonizer"]:
         raise click.UsageError("give --ckpt (a checkpoint) and/or --harmonizer (a method)")
+    guides = ("trimap", "alpha", "mask") if single else ("trimaps", "alphas", "masks")
+    if options["auto_mask"] and any(options[g] for g in guides):
+        raise click.UsageError("--auto-mask makes the trimap: give it without --" + "/--".join(guides))
+    options["max_pixels"] = options["max_pixels"] or None
     try:
         result = run(CompositeConfig(**options))
     except (CompositeError, CheckpointError, ValueError, OSError) as exc:

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from hmh_train.infer import protocols
+from hmh_builder.imageio import DEFAULT_MAX_PIXELS
+from hmh_train.infer import bounded, protocols
 from hmh_train.infer.composite_batch import list_images, same_stem
 from hmh_train.infer.files import CompositeError, output_type, read_gray, read_rgb, read_trimap, write_image
 from hmh_train.infer.matte import pick_engine
@@ -53,22 +54,37 @@ class ApplyConfig:
     method: str | None = None  # harmonize: a non-learned method by name instead of ckpt
     device: str = "auto"
     progress: bool = True
+    auto_mask: bool = False  # matte: trimap from the automatic person mask (no guide files)
+    band: int | None = None  # matte --auto-mask: unknown half-width; None = automask.auto_band
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger images are refused before decoding
+    max_side: int = bounded.DEFAULT_MAX_SIDE  # matte: working size cap (0 = none)
+    tile: int = bounded.DEFAULT_TILE  # matte: tile core side (0 = the whole image at once)
 
 
-def matte_one(
-    model: Model, image_path: str, trimap_path: str, out: str, exact: bool = False, scale: float | None = None
-) -> None:
-    image = read_rgb(image_path)
-    trimap = read_trimap(trimap_path, image.shape[:2])
+def matte_one(model: Model, image_path: str, trimap_path: str | None, out: str, cfg: ApplyConfig) -> None:
+    """Matte one file; ``trimap_path`` None: the automatic trimap (``--auto-mask``); a photo
+    where it finds no person, or too small for ``--scale``, is a CompositeError naming it."""
+    image = read_rgb(image_path, cfg.max_pixels)
+    trimap = None if trimap_path is None else read_trimap(trimap_path, image.shape[:2])
     try:
-        alpha = model.matte(image, trimap, exact=exact, scale=scale)
-    except ValueError as exc:  # e.g. an image too small for --scale
+        alpha = model.matte(
+            image,
+            trimap,
+            band=cfg.band,
+            exact=cfg.exact,
+            scale=cfg.scale,
+            max_side=cfg.max_side,
+            tile=cfg.tile,
+        )
+    except ValueError as exc:  # no person found (automask.NoPersonError), an image too small for --scale
         raise CompositeError(f"{image_path}: {exc}") from None
     write_image(out, alpha)
 
 
-def harmonize_one(model: Model, image_path: str, mask_path: str, out: str, size: int) -> None:
-    image = read_rgb(image_path)
+def harmonize_one(
+    model: Model, image_path: str, mask_path: str, out: str, size: int, max_pixels=DEFAULT_MAX_PIXELS
+) -> None:
+    image = read_rgb(image_path, max_pixels)
     mask = read_gray(mask_path, image.shape[:2], "mask")
     try:
         result = model.harmonize(image, mask, size=size)
@@ -83,7 +99,7 @@ def _batch(cfg: ApplyConfig, work, what: str) -> dict:
     if not images:
         raise CompositeError(f"{cfg.images}: no images (.png, .jpg, .jpeg, .webp, .bmp)")
     for name, folder in (("--images", cfg.images), ("the guide", cfg.guides)):
-        if os.path.realpath(folder) == os.path.realpath(cfg.out):
+        if folder and os.path.realpath(folder) == os.path.realpath(cfg.out):
             raise CompositeError(
                 f"{cfg.out}: --out is also {name} folder; results would "
                 "overwrite the inputs (<stem>.png); choose another --out"
@@ -110,12 +126,19 @@ def _run(cfg: ApplyConfig, name: str, work, what: str) -> dict:
     guide = "trimap" if name == "matting" else "mask"
     if (cfg.image is None) == (cfg.images is None):
         raise CompositeError("give either --image (single form) or --images (batch form)")
+    auto = cfg.auto_mask and name == "matting"
+    if auto and (cfg.guide or cfg.guides):
+        raise CompositeError("--auto-mask makes the trimap: give it without --trimap/--trimaps")
     if cfg.image is not None:
         output_type(cfg.out)  # before loading anything
-        if cfg.guide is None:
+        if cfg.guide is None and not auto:
             raise CompositeError(f"the single form needs --{guide}")
-    elif cfg.guides is None:
+    elif cfg.guides is None and not auto:
         raise CompositeError(f"the batch form needs --{guide}s (a folder)")
+    if auto:
+        from hmh_train.infer.automask import load_segmenter
+
+        load_segmenter()  # the optional extra's one-line message before any work
     output = cfg.harmonizer_output if name == "harmonization" else None
     source = cfg.method if name == "harmonization" and cfg.method else cfg.ckpt
     model = load(source, device=pick_device(cfg.device), harmonizer_output=output)
@@ -139,9 +162,12 @@ def _run(cfg: ApplyConfig, name: str, work, what: str) -> dict:
 
 def matte(cfg: ApplyConfig) -> dict:
     """``hmh-train matte``; returns {"written", "failed", "failures", "out", "loaded"}."""
+    for option, value in (("--max-side", cfg.max_side), ("--tile", cfg.tile)):
+        if value < 0:
+            raise CompositeError(f"{option} must be 0 or positive, got {value}")
     if cfg.scale is not None and not 0 < cfg.scale <= 1:
         raise CompositeError(f"--scale must be in (0, 1], got {cfg.scale}")
-    return _run(cfg, "matting", lambda m, i, g, o: matte_one(m, i, g, o, cfg.exact, cfg.scale), "matte")
+    return _run(cfg, "matting", lambda m, i, g, o: matte_one(m, i, g, o, cfg), "matte")
 
 
 def harmonize(cfg: ApplyConfig) -> dict:
@@ -156,4 +182,9 @@ def harmonize(cfg: ApplyConfig) -> dict:
             raise CompositeError("give either --ckpt or --method, not both")
     if cfg.size <= 0:
         raise CompositeError(f"--size must be positive, got {cfg.size}")
-    return _run(cfg, "harmonization", lambda m, i, g, o: harmonize_one(m, i, g, o, cfg.size), "harmonize")
+    return _run(
+        cfg,
+        "harmonization",
+        lambda m, i, g, o: harmonize_one(m, i, g, o, cfg.size, cfg.max_pixels),
+        "harmonize",
+    )

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from hmh_builder.imageio import DEFAULT_MAX_PIXELS
+from hmh_train.infer import bounded
 from hmh_train.infer import ops as infer
 from hmh_train.infer.files import CompositeError, output_type, read_rgb, write_image
 from hmh_train.infer.model import Composition, Model
@@ -44,7 +46,8 @@ class CompositeConfig:
     backgrounds: str | None = None  # folder of images, background .h5, or BG build folder
     figures: bool = False
     seed: int = 0
-    band: int = infer.MASK_BAND
+    band: int | None = None  # unknown half-width of a mask's trimap; None: 10 px, or for the
+    # automatic mask 2 % of the longer side (``automask.auto_band``)
     harmonize_size: int = infer.HARMONIZE_SIDE  # 0 = full resolution
     harmonize: str | None = None  # side adjusted: background | foreground; None = the
     # checkpoint's trained side (background without a record)
@@ -52,6 +55,10 @@ class CompositeConfig:
     harmonizer: str | None = None  # a non-learned method (``infer.methods``) as the harmonizer
     device: str = "auto"
     progress: bool = True
+    auto_mask: bool = False  # the trimap from the automatic person mask (``infer.automask``)
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger images refused before decoding
+    max_side: int = bounded.DEFAULT_MAX_SIDE  # matting: working size cap (0 = none)
+    tile: int = bounded.DEFAULT_TILE  # matting: tile core side (0 = whole image at once)
 
 
 def side_by_side(panels: list[tuple[str, np.ndarray]], gap: int = 4) -> np.ndarray:
@@ -86,18 +93,29 @@ def write_result(made: Composition, image: np.ndarray, out: str, figure: str | N
 
 
 def compose_files(
-    cfg: CompositeConfig, model: Model, image: np.ndarray, background, guides: dict
+    cfg: CompositeConfig, model: Model, image: np.ndarray, background, guides: dict, path: str
 ) -> Composition:
-    """``model.compose`` of a decoded portrait with its guide files ({"trimap", "alpha",
-    "mask"}: paths or None) and ``background`` (array or path), in ``cfg``'s settings."""
-    return model.compose(
-        image,
-        background,
-        **guides,
-        band=cfg.band,
-        harmonize_size=cfg.harmonize_size,
-        side=cfg.harmonize or "background",
-    )
+    """``model.compose`` of a portrait decoded from ``path`` with its guide files ({"trimap",
+    "alpha", "mask"}: paths or None; all None: the automatic mask) and ``background`` (array,
+    or a path read under ``cfg.max_pixels``), in ``cfg``'s settings. No person found by the
+    automatic mask: a CompositeError naming ``path``."""
+    from hmh_train.infer.automask import NoPersonError
+
+    if isinstance(background, str):
+        background = read_rgb(background, cfg.max_pixels)
+    try:
+        return model.compose(
+            image,
+            background,
+            **guides,
+            band=cfg.band,
+            harmonize_size=cfg.harmonize_size,
+            side=cfg.harmonize or "background",
+            max_side=cfg.max_side,
+            tile=cfg.tile,
+        )
+    except NoPersonError as exc:
+        raise CompositeError(f"{path}: {exc}") from None
 
 
 def composite_one(cfg: CompositeConfig, model: Model) -> dict:
@@ -105,10 +123,12 @@ def composite_one(cfg: CompositeConfig, model: Model) -> dict:
     for path in (cfg.out, cfg.figure):  # before any work, not after the networks ran
         if path:
             output_type(path)
-    image = read_rgb(cfg.image)
+    image = read_rgb(cfg.image, cfg.max_pixels)
     guides = {"trimap": cfg.trimap, "alpha": cfg.alpha, "mask": cfg.mask}
+    if not (cfg.auto_mask or any(guides.values())):
+        raise CompositeError("give a trimap, an alpha, a mask or --auto-mask")
     try:
-        made = compose_files(cfg, model, image, cfg.background, guides)
+        made = compose_files(cfg, model, image, cfg.background, guides, cfg.image)
     except CompositeError as exc:  # a method's refusal does not name the portrait by itself
         raise (CompositeError(f"{cfg.image}: {exc}") if cfg.harmonizer else exc) from None
     write_result(made, image, cfg.out, cfg.figure)

@@ -123,8 +123,10 @@ def composite_folder(cfg, model) -> dict:
     images = list_images(cfg.images)
     if not images:
         raise CompositeError(f"{cfg.images}: no images ({', '.join(IMAGE_EXTENSIONS)})")
-    if sum(bool(x) for x in (cfg.trimaps, cfg.alphas, cfg.masks)) != 1:
-        raise CompositeError("the batch form needs exactly one of --trimaps, --alphas or --masks (folders)")
+    if sum(bool(x) for x in (cfg.trimaps, cfg.alphas, cfg.masks, cfg.auto_mask)) != 1:
+        raise CompositeError(
+            "the batch form needs exactly one of --trimaps, --alphas or --masks (folders), or --auto-mask"
+        )
     for name, folder in (
         ("--images", cfg.images),
         ("--trimaps", cfg.trimaps),
@@ -143,14 +145,14 @@ def composite_folder(cfg, model) -> dict:
         for path in tqdm(images, desc="composite", unit="image", disable=not cfg.progress):
             stem = os.path.splitext(os.path.basename(path))[0]
             try:
-                image = read_rgb(path)
+                image = read_rgb(path, cfg.max_pixels)
                 guides = {
                     "trimap": same_stem(cfg.trimaps, stem),
                     "alpha": same_stem(cfg.alphas, stem),
                     "mask": same_stem(cfg.masks, stem),
                 }
                 bg_id, background = pool[background_index(cfg.seed, stem, len(pool))]
-                made = compose_files(cfg, model, image, background, guides)
+                made = compose_files(cfg, model, image, background, guides, path)
                 figure = os.path.join(cfg.out, "figures", f"{stem}.jpg") if cfg.figures else None
                 write_result(made, image, os.path.join(cfg.out, f"{stem}.png"), figure)
                 chosen.append((stem, bg_id))

@@ -39,6 +39,10 @@ def run(cfg: CompositeConfig) -> dict:
 
     paths = (cfg.ckpt,) if isinstance(cfg.ckpt, str) else tuple(cfg.ckpt or ())
     paths += (cfg.harmonizer,) if cfg.harmonizer else ()  # a method replaces any file's harmonizer
+    if cfg.auto_mask:
+        from hmh_train.infer.automask import load_segmenter
+
+        load_segmenter()  # the optional extra's one-line message before loading anything
     model = load(*paths, device=pick_device(cfg.device), harmonizer_output=cfg.harmonizer_output)
     side, note = choose_side(cfg.harmonize, model.side)
     cfg = replace(cfg, harmonize=side)

@@ -13,7 +13,7 @@ import os
 import cv2
 import numpy as np
 
-from hmh_builder.imageio import DecodeError, decode_image, decode_matte
+from hmh_builder.imageio import DEFAULT_MAX_PIXELS, DecodeError, decode_image, decode_matte, read_header
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 TRIMAP_VALUES = (0, 128, 255)
@@ -23,10 +23,25 @@ class CompositeError(ValueError):
     """A problem with one input or output file; the message is one line naming it."""
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """uint8 RGB (H, W, 3) of an image file; CompositeError naming the file otherwise."""
+def check_pixels(path: str, max_pixels: int | None) -> None:
+    """CompositeError naming ``path`` when its header claims more than ``max_pixels`` pixels;
+    only the header is read (no pixels decoded). None: no limit."""
+    if max_pixels is None:
+        return
+    header = read_header(path, None)
+    if header.pixels > max_pixels:
+        raise CompositeError(
+            f"{path} is {header.width}×{header.height} = {header.pixels:,} pixels, above the "
+            f"limit of {max_pixels:,} (--max-pixels); it was not decoded"
+        )
+
+
+def read_rgb(path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """uint8 RGB (H, W, 3) of an image file; CompositeError naming the file otherwise, and
+    before any decoding when its header claims more than ``max_pixels`` pixels."""
     try:
-        return decode_image(path)
+        check_pixels(path, max_pixels)
+        return decode_image(path, max_pixels)
     except DecodeError as exc:
         raise CompositeError(str(exc)) from None
     except OSError as exc:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 
-from hmh_train.infer import ops, protocols
+from hmh_train.infer import bounded, ops, protocols
 from hmh_train.infer.files import CompositeError, check_trimap, read_gray, read_rgb
 from hmh_train.infer.matte import fast_alpha, pick_engine, prepare
 from hmh_train.infer.methods import METHOD_ERRORS, MethodHarmonizer, is_method, method_nets
@@ -37,8 +38,6 @@ HINTS = {
     "matting": "IndexNet's or Deep Image Matting's .pth.tar or a run with a matting net",
     "harmonization": "DoveNet's latest_net_G.pth or a run with a harmonization net",
 }
-NO_AUTO = " (an automatic person mask is not available in this version)"
-NO_GUIDE = "give a trimap or a mask" + NO_AUTO
 
 
 @dataclass(frozen=True)
@@ -112,14 +111,23 @@ class Model:
         image: np.ndarray,
         trimap: ImageInput | None = None,
         mask: ImageInput | None = None,
-        band: int = ops.MASK_BAND,
+        band: int | None = None,
     ) -> np.ndarray:
         """uint8 (H, W) trimap {0, 128, 255}: ``trimap`` checked, or made from a coarse ``mask``
-        (≥ 128 = person; ``ops.trimap_from_mask`` with an unknown band of ``band`` px)."""
-        if (trimap is None) == (mask is None):
-            raise CompositeError(NO_GUIDE if trimap is None else "give a trimap or a mask, not both")
+        (≥ 128 = person; ``ops.trimap_from_mask`` with an unknown band of ``band`` px, default
+        ``ops.MASK_BAND``), or with neither from the automatic person mask (``infer.automask``:
+        band default 2 % of the longer side; ``automask.NoPersonError`` when it finds none;
+        a one-line ValueError naming the install when the optional extra ``auto`` is missing)."""
+        if trimap is not None and mask is not None:
+            raise CompositeError("give a trimap or a mask, not both")
+        if trimap is None and mask is None:
+            from hmh_train.infer.automask import auto_trimap, load_segmenter
+
+            return auto_trimap(load_segmenter(), image, band)
         if mask is not None:
-            return ops.trimap_from_mask(as_gray(mask, image.shape, "mask"), band)
+            return ops.trimap_from_mask(
+                as_gray(mask, image.shape, "mask"), ops.MASK_BAND if band is None else band
+            )
         assert trimap is not None  # for type checkers: the check above
         where = os.fspath(trimap) if isinstance(trimap, (str, os.PathLike)) else "trimap"
         return check_trimap(as_gray(trimap, image.shape, "trimap"), where)
@@ -130,28 +138,33 @@ class Model:
         trimap: ImageInput | None = None,
         *,
         mask: ImageInput | None = None,
-        band: int = ops.MASK_BAND,
+        band: int | None = None,
         exact: bool = False,
         engine: str = "auto",
         scale: float | None = None,
+        max_side: int = bounded.DEFAULT_MAX_SIDE,
+        tile: int = bounded.DEFAULT_TILE,
     ) -> np.ndarray:
         """Alpha matte, uint8 ``(H, W)`` 0–255, of an RGB image and its trimap (or a coarse
-        ``mask``, see ``trimap``). ``exact``: IndexNet's published demo procedure step by step
+        ``mask``, or neither: the automatic person mask; see ``trimap``). ``exact``: IndexNet's
+        published demo procedure step by step on the whole image
         (``protocols.indexnet_demo_alpha``); default: the fast path (``infer.matte``), within
         one gray level of it, on ``engine`` ("auto": ONNX Runtime for IndexNet on the CPU when
-        installed, else "torch"; or "onnxruntime"). ``scale`` (e.g. 0.5): shrink the image by
-        that factor first, the half-size shortcut of Deep Image Matting's demo
-        (``protocols.dim_demo_alpha``); None: full resolution. The matting network may be
-        IndexNet or Deep Image Matting."""
+        installed, else "torch"; or "onnxruntime"), through ``infer.bounded`` (images whose
+        longer side exceeds ``max_side`` run at that size, crops of at most ``tile`` + 512 px;
+        0 = no limit). ``scale`` (e.g. 0.5): shrink the image (each crop) by that factor first,
+        the half-size shortcut of Deep Image Matting's demo (``protocols.dim_demo_alpha``);
+        None: full resolution. The matting network may be IndexNet or Deep Image Matting."""
         image = as_rgb(image)
-        tri = self.trimap(image, trimap, mask, band)
         net = self.network("matting")
+        tri = self.trimap(image, trimap, mask, band)
         if exact:
             return protocols.dim_demo_alpha(net, image, tri, scale)
         engine = pick_engine(engine, self.device, net)
         if engine not in self.fast_matting:
             self.fast_matting[engine] = prepare(net, engine)
-        return fast_alpha(self.fast_matting[engine], image, tri, scale)
+        predict = partial(fast_alpha, self.fast_matting[engine], scale=scale)
+        return bounded.bounded_uint8(predict, image, tri, max_side, tile)
 
     def harmonize_size_check(self, size: int) -> torch.nn.Module:
         """The harmonization network if it can run at ``size``² (a positive multiple of its
@@ -228,14 +241,18 @@ class Model:
         alpha: ImageInput | None = None,
         trimap: ImageInput | None = None,
         mask: ImageInput | None = None,
-        band: int = ops.MASK_BAND,
+        band: int | None = None,
         harmonize_size: int = ops.HARMONIZE_SIDE,
         side: str | None = None,
+        max_side: int = bounded.DEFAULT_MAX_SIDE,
+        tile: int = bounded.DEFAULT_TILE,
     ) -> Composition:
-        """The paper's test phase: alpha (given, or from the trimap/mask), the portrait over
-        ``background`` (scaled to cover it, centre-cropped), then the harmonizer at
-        ``harmonize_size``² (0: full size) adjusting ``side`` ("background": the new scene, the
-        paper; "foreground": the person; None: the side it was trained on)."""
+        """The paper's test phase: alpha (given, or from the trimap/mask, or with none of the
+        three from the automatic person mask; see ``trimap``), the portrait over ``background``
+        (scaled to cover it, centre-cropped), then the harmonizer at ``harmonize_size``² (0: full
+        size) adjusting ``side`` ("background": the new scene, the paper; "foreground": the
+        person; None: the side it was trained on). A photo above ``max_side`` or one ``tile``
+        crop is matted in bounded memory first (``bounded.bounded_matte``)."""
         image = as_rgb(image)
         h, w = image.shape[:2]
         background = ops.fit_background(as_rgb(background), h, w)
@@ -243,20 +260,25 @@ class Model:
         if side not in SIDES:
             raise CompositeError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
         given = [k for k, v in (("trimap", trimap), ("alpha", alpha), ("mask", mask)) if v is not None]
-        if len(given) != 1:
+        if len(given) > 1:
             raise CompositeError(
-                "give exactly one of a trimap, an alpha or a mask" + ("" if given else NO_AUTO)
+                "give exactly one of a trimap, an alpha or a mask (or none: the automatic mask)"
             )
         to, alpha_t, trimap_t = self.device, None, None
         if alpha is not None:
             alpha_t = ops.to_tensor(as_gray(alpha, image.shape, "alpha"), to)
         else:  # a trimap as given (values snapped: < 64 → 0, ≥ 192 → 255), or made from the mask
-            self.network("matting")
+            net = self.network("matting")
             if trimap is not None:
                 tri = as_gray(trimap, image.shape, "trimap")
             else:
                 tri = self.trimap(image, None, mask, band)
-            trimap_t = ops.trimap_to_unit(tri).to(to)
+            if bounded.needs_bounding(h, w, max_side, tile):
+                tri = np.where(tri < 64, 0, np.where(tri >= 192, 255, 128)).astype(np.uint8)
+                alpha_u8 = bounded.bounded_matte(net, image, tri, to, max_side, tile)
+                alpha_t = ops.to_tensor(alpha_u8, to)
+            else:
+                trimap_t = ops.trimap_to_unit(tri).to(to)
         try:
             with torch.inference_mode():
                 made = ops.compose(

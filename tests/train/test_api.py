@@ -100,12 +100,12 @@ def test_api_errors_are_one_line(tmp_path):
     image = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(CompositeError, match=r"run: holds no matting network \(give IndexNet"):
         model.matte(image, np.zeros((64, 64), np.uint8))
-    with pytest.raises(CompositeError, match="give a trimap or a mask"):
-        model.matte(image)
+    with pytest.raises(CompositeError, match="holds no matting network"):
+        model.matte(image)  # neither trimap nor mask: the automatic mask, which needs the net
     with pytest.raises(CompositeError, match="image must be uint8 \\(H, W, 3\\) RGB, got float64"):
         model.matte(np.zeros((64, 64, 3)), trimap=np.zeros((64, 64), np.uint8))
     with pytest.raises(CompositeError, match="exactly one of a trimap, an alpha or a mask"):
-        model.compose(image, image)
+        model.compose(image, image, trimap=image[..., 0], mask=image[..., 0])
     with pytest.raises(CompositeError, match="--size 100 is not a multiple of 32"):
         model.harmonize(image, np.zeros((64, 64), np.uint8), size=100)
     with pytest.raises(CompositeError, match="at least one checkpoint"):
