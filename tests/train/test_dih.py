@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -21,26 +22,17 @@ from .test_official import ANCHORS, needs_anchors
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "dih"
 
 
-def recipe(variables, seed: int, gain: float) -> dict:
-    """The fixture's seeded weights (README: the recipe), {TensorFlow name: float32 array}."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, shape in variables:
-        shape = tuple(shape)
-        leaf = name.rsplit("/", 1)[-1]
-        if leaf == "weights":
-            transposed = name.startswith(("deconv", "output"))
-            fan = shape[0] * shape[1] * (shape[3] / 4 if transposed else shape[2])
-            a = gain * np.sqrt(3.0 / fan)
-            value = rng.uniform(-a, a, shape)
-        elif leaf == "biases":
-            value = rng.uniform(-0.1, 0.1, shape)
-        elif leaf in ("gamma", "moving_variance"):
-            value = rng.uniform(0.5, 1.5, shape)
-        else:  # beta, moving_mean
-            value = rng.uniform(-0.2, 0.2, shape)
-        out[name] = value.astype(np.float32)
-    return out
+def load_fixture_script():
+    """``tests/fixtures/dih/make_fixture.py`` as a module: the test rebuilds the weights with the
+    very recipe that made the fixture (TensorFlow is imported only inside its ``main``)."""
+    spec = importlib.util.spec_from_file_location("dih_make_fixture", FIXTURE / "make_fixture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: The fixture's seeded weights (README: the recipe), {TensorFlow name: float32 array}.
+recipe = load_fixture_script().recipe
 
 
 def fixture_variables() -> dict:
